@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+import { main } from '../cli.ts'
+import { commands } from '../commands/index.ts'
+
+// libp2p 3 needs Promise.withResolvers (ES2024): Node >= 22. `npm ci` installs a
+// pinned Node 24 (the `node` package) that npm scripts and npx put first on PATH.
+if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !== 'function') {
+  process.stderr.write(`concur needs Node.js >= 22 (this is ${process.version}); run it through npm (\`npx concur …\` or \`npm start\`), which uses the Node 24 runtime installed by \`npm ci\`\n`)
+  process.exit(78)
+}
+
+process.exitCode = await main(process.argv.slice(2), commands)

@@ -1,0 +1,91 @@
+import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
+import { CliError, UsageError } from './errors.ts'
+import { isProtocolError } from '../protocol/index.ts'
+
+export interface GlobalFlags {
+  home?: string
+  json: boolean
+}
+
+export interface Command {
+  name: string
+  summary: string
+  usage: string
+  options: NonNullable<ParseArgsConfig['options']>
+  /** allow `--` and positionals */
+  positionals?: boolean
+  run (args: { values: Record<string, unknown>, positionals: string[], global: GlobalFlags, rest: string[] }): Promise<number | undefined>
+}
+
+export const GLOBAL_OPTIONS = {
+  home: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const
+
+/** Print either a JSON document (--json) or human text. */
+export function output (global: GlobalFlags, json: unknown, text: () => string): void {
+  if (global.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+  else process.stdout.write(text() + '\n')
+}
+
+export function progress (global: GlobalFlags, line: string): void {
+  // progress goes to stderr so stdout stays machine-readable with --json
+  if (!global.json || process.env.CONCUR_PROGRESS === '1') process.stderr.write(line + '\n')
+}
+
+function helpText (commands: Command[]): string {
+  const width = Math.max(...commands.map(c => c.name.length))
+  return [
+    'concur — a peer-to-peer CI network for reproducible builds',
+    '',
+    'usage: concur <command> [options]',
+    '',
+    'commands:',
+    ...commands.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'every command takes --home DIR (default $CONCUR_HOME, else ~/.concur), --json, --help'
+  ].join('\n')
+}
+
+export async function main (argv: string[], commands: Command[]): Promise<number> {
+  const [name, ...args] = argv
+  if (name == null || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(helpText(commands) + '\n')
+    return name == null ? 64 : 0
+  }
+  const cmd = commands.find(c => c.name === name)
+  if (cmd == null) {
+    process.stderr.write(`concur: unknown command "${name}"\n\n${helpText(commands)}\n`)
+    return 64
+  }
+  const dash = args.indexOf('--')
+  const own = dash === -1 ? args : args.slice(0, dash)
+  const rest = dash === -1 ? [] : args.slice(dash + 1)
+  let global: GlobalFlags = { json: args.includes('--json') }
+  try {
+    const parsed = parseArgs({ args: own, options: { ...GLOBAL_OPTIONS, ...cmd.options }, allowPositionals: cmd.positionals === true, strict: true })
+    const values = parsed.values as Record<string, unknown>
+    if (values.help === true) {
+      process.stdout.write(`usage: ${cmd.usage}\n\n${cmd.summary}\n`)
+      return 0
+    }
+    global = { home: values.home as string | undefined, json: values.json === true }
+    const code = await cmd.run({ values, positionals: parsed.positionals, global, rest })
+    return code ?? 0
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      err = new UsageError(`${e.message}\nusage: ${cmd.usage}`)
+    }
+    const ce = err as Error & { code?: string, exitCode?: number }
+    if (global.json) {
+      process.stderr.write(JSON.stringify({ error: { name: ce.name, code: ce.code ?? 'ERR_UNEXPECTED', message: ce.message } }) + '\n')
+    } else {
+      process.stderr.write(`concur ${cmd.name}: ${ce.message}\n`)
+      if (!(err instanceof CliError) && !isProtocolError(err) && process.env.DEBUG != null) process.stderr.write(`${ce.stack ?? ''}\n`)
+    }
+    return err instanceof CliError ? err.exitCode : 1
+  }
+}

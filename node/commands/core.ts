@@ -1,0 +1,180 @@
+import { resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { initHome, loadIdentity, resolveHome } from '../home.ts'
+import { connectApi } from '../api/client.ts'
+import { output, progress } from '../cli.ts'
+import type { Command } from '../cli.ts'
+import { UsageError } from '../errors.ts'
+import { startDaemon } from '../daemon.ts'
+import { WORKER_OPTIONS } from '../worker-options.ts'
+import type { RunningDaemon } from '../daemon.ts'
+
+/** Keep a process alive until SIGINT/SIGTERM, then stop cleanly. */
+export async function runUntilSignal (daemon: { stop: () => Promise<void> }): Promise<number> {
+  return await new Promise<number>((resolvePromise) => {
+    let stopping = false
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) return
+      stopping = true
+      process.stderr.write(`received ${sig}, stopping\n`)
+      const force = setTimeout(() => { resolvePromise(1) }, 10_000)
+      force.unref()
+      daemon.stop().then(() => { clearTimeout(force); resolvePromise(0) }, (err: Error) => {
+        process.stderr.write(`error while stopping: ${err.message}\n`)
+        resolvePromise(1)
+      })
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
+}
+
+export const initCommand: Command = {
+  name: 'init',
+  summary: 'create keys and config in the home directory; print the did:key and peer id',
+  usage: 'concur init [--home DIR] [--json]',
+  options: {},
+  async run ({ global }) {
+    const home = resolveHome(global.home)
+    const r = await initHome(home)
+    output(global, { home, did: r.signing.did, peerId: r.peerId, created: r.created }, () =>
+      `${r.created ? 'initialised' : 'already initialised'} ${home}\ndid:key  ${r.signing.did}\npeer id  ${r.peerId}`)
+    return 0
+  }
+}
+
+export const idCommand: Command = {
+  name: 'id',
+  summary: 'print this node\'s did:key and peer id',
+  usage: 'concur id [--home DIR] [--json]',
+  options: {},
+  async run ({ global }) {
+    const home = resolveHome(global.home)
+    const id = await loadIdentity(home)
+    output(global, { did: id.signing.did, peerId: id.peerId }, () => `did:key  ${id.signing.did}\npeer id  ${id.peerId}`)
+    return 0
+  }
+}
+
+export function printReady (global: { json: boolean }, role: string, d: RunningDaemon): void {
+  const addrs = d.peer.libp2p.getMultiaddrs().map(String)
+  output(global, { role, did: d.identity.signing.did, peerId: d.identity.peerId, multiaddrs: addrs, api: d.api.address }, () => [
+    `concur ${role} running`,
+    `did:key  ${d.identity.signing.did}`,
+    `peer id  ${d.identity.peerId}`,
+    'listening on:',
+    ...addrs.map(a => `  ${a}`),
+    `api      http://${d.api.address} (127.0.0.1 only)`
+  ].join('\n'))
+}
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox]] [--api HOST:PORT] [--home DIR] [--json]',
+  options: {
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    worker: { type: 'boolean', default: false },
+    api: { type: 'string' },
+    ...WORKER_OPTIONS,
+    'no-init': { type: 'boolean', default: false }
+  },
+  async run ({ values, global }) {
+    const home = resolveHome(global.home)
+    // a fresh home with no flags just works: create keys and config on first start
+    if (values['no-init'] !== true) await initHome(home)
+    const extend = values.worker === true ? (await import('../worker-hook.ts')).workerExtension(values) : undefined
+    const d = await startDaemon({
+      home,
+      listen: values.listen as string[] | undefined,
+      bootstrap: values.bootstrap as string[] | undefined,
+      api: values.api as string | undefined,
+      extend
+    })
+    printReady(global, values.worker === true ? 'worker daemon' : 'daemon', d)
+    return await runUntilSignal(d)
+  }
+}
+
+export const bootstrapCommand: Command = {
+  name: 'bootstrap',
+  summary: 'run a bootstrap / circuit-relay node and print its dialable multiaddrs',
+  usage: 'concur bootstrap [--listen MA]… [--api HOST:PORT] [--home DIR] [--json]',
+  options: {
+    listen: { type: 'string', multiple: true },
+    api: { type: 'string' }
+  },
+  async run ({ values, global }) {
+    const home = global.home != null ? resolveHome(global.home) : resolve(resolveHome(), 'bootstrap')
+    await initHome(home)
+    const d = await startDaemon({
+      home,
+      listen: (values.listen as string[] | undefined) ?? ['/ip4/127.0.0.1/tcp/4001'],
+      bootstrap: [],
+      api: values.api as string | undefined,
+      bootstrapNode: true
+    })
+    printReady(global, 'bootstrap node', d)
+    if (!global.json) progress(global, 'give daemons one of these with --bootstrap, or list it in bootstrap/peers.json')
+    return await runUntilSignal(d)
+  }
+}
+
+export const peersCommand: Command = {
+  name: 'peers',
+  summary: 'list the daemon\'s connections and gossip subscribers',
+  usage: 'concur peers [--home DIR] [--json]',
+  options: {},
+  async run ({ global }) {
+    const api = await connectApi(resolveHome(global.home))
+    const r = await api.get<{ peers: Array<{ peerId: string, addr: string }>, subscribers: { jobs: string[] } }>('/v1/peers')
+    output(global, r, () => r.peers.map(p => `${p.peerId}  ${p.addr}`).join('\n') || '(no peers)')
+    return 0
+  }
+}
+
+export const addCommand: Command = {
+  name: 'add',
+  summary: 'add a directory to the store (unixfs-v1-2025 profile), pin it and print its CID',
+  usage: 'concur add DIR [--home DIR] [--json]',
+  options: {},
+  positionals: true,
+  async run ({ positionals, global }) {
+    const [dir] = positionals
+    if (dir == null) throw new UsageError('concur add needs a directory')
+    const path = resolve(dir)
+    if (!existsSync(path)) throw new UsageError(`no such directory: ${path}`)
+    const api = await connectApi(resolveHome(global.home))
+    const r = await api.post<{ cid: string, bytes: number }>('/v1/content/add', { path })
+    output(global, r, () => r.cid)
+    return 0
+  }
+}
+
+export const getCommand: Command = {
+  name: 'get',
+  summary: 'fetch a CID from the network into a directory, verified block by block',
+  usage: 'concur get CID -o DIR [--max-bytes N] [--timeout S] [--force] [--home DIR] [--json]',
+  options: {
+    output: { type: 'string', short: 'o' },
+    'max-bytes': { type: 'string' },
+    timeout: { type: 'string' },
+    force: { type: 'boolean', default: false }
+  },
+  positionals: true,
+  async run ({ positionals, values, global }) {
+    const [cid] = positionals
+    if (cid == null || values.output == null) throw new UsageError('usage: concur get CID -o DIR')
+    const api = await connectApi(resolveHome(global.home))
+    const timeoutMs = values.timeout != null ? Number(values.timeout) * 1000 : 60_000
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout takes seconds')
+    const maxBytes = values['max-bytes'] != null ? Number(values['max-bytes']) : undefined
+    progress(global, `fetching ${cid} …`)
+    const r = await api.post<Record<string, unknown>>('/v1/content/get', {
+      cid, out: resolve(values.output as string), timeoutMs, maxBytes, overwrite: values.force === true
+    })
+    output(global, r, () => `${cid} → ${resolve(values.output as string)}`)
+    return 0
+  }
+}

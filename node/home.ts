@@ -1,0 +1,227 @@
+import { chmod, mkdir, readFile, rename, writeFile, open } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { generateSigningKey, signingKeyFromSeed } from '../protocol/index.ts'
+import type { SigningKey } from '../protocol/index.ts'
+import { ConfigError } from './errors.ts'
+
+export interface HomePaths {
+  root: string
+  config: string
+  signingKey: string
+  peerKey: string
+  policy: string
+  blocks: string
+  datastore: string
+  daemon: string
+  jobs: string
+}
+
+export function resolveHome (flag?: string): string {
+  return resolve(flag ?? process.env.CONCUR_HOME ?? join(homedir(), '.concur'))
+}
+
+export function homePaths (root: string): HomePaths {
+  return {
+    root,
+    config: join(root, 'config.json'),
+    signingKey: join(root, 'keys', 'signing.key'),
+    peerKey: join(root, 'keys', 'peer.key'),
+    policy: join(root, 'policy.json'),
+    blocks: join(root, 'blocks'),
+    datastore: join(root, 'datastore'),
+    daemon: join(root, 'daemon.json'),
+    jobs: join(root, 'jobs')
+  }
+}
+
+/** Volunteer settings of a worker: what it builds, for whom, within which ceilings. */
+export interface WorkerConfig {
+  maxConcurrent: number
+  memoryBytes: number
+  cpus: number
+  diskBytes: number
+  wallSeconds: number
+  processes: number
+  /** did:keys of requesters served; empty = anyone */
+  requesters: string[]
+  /** environments offered: 'host' and/or 'rootfs' */
+  environments: Array<'host' | 'rootfs'>
+  minTier: 'namespaces' | 'namespaces+cgroups' | 'vm'
+  /** largest source/rootfs tree fetched for a job */
+  maxInputBytes: number
+}
+
+export interface NodeConfig {
+  version: 1
+  listen: string[]
+  /** null: use bootstrap/peers.json of this checkout */
+  bootstrap: string[] | null
+  api: string
+  worker: WorkerConfig
+}
+
+export const DEFAULT_WORKER: WorkerConfig = {
+  maxConcurrent: 1,
+  memoryBytes: 1024 * 1024 * 1024,
+  cpus: 1,
+  diskBytes: 512 * 1024 * 1024,
+  wallSeconds: 600,
+  processes: 256,
+  requesters: [],
+  environments: ['host', 'rootfs'],
+  minTier: 'namespaces+cgroups',
+  maxInputBytes: 1024 * 1024 * 1024
+}
+
+export function defaultConfig (): NodeConfig {
+  return {
+    version: 1,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: null,
+    api: '127.0.0.1:0',
+    worker: { ...DEFAULT_WORKER }
+  }
+}
+
+/** Write through a temporary file and rename, so a crash never leaves half a file. */
+export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  const fh = await open(tmp, 'w', mode)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, path)
+}
+
+export interface Identity {
+  signing: SigningKey
+  peerKey: PrivateKey
+  peerId: string
+}
+
+export interface InitResult extends Identity {
+  created: boolean
+  home: string
+}
+
+/** Create keys and config if missing; existing files are kept, never overwritten. */
+export async function initHome (root: string): Promise<InitResult> {
+  const p = homePaths(root)
+  await mkdir(join(root, 'keys'), { recursive: true, mode: 0o700 })
+  await chmod(join(root, 'keys'), 0o700)
+  let created = false
+  if (!existsSync(p.signingKey)) {
+    const key = generateSigningKey()
+    // key files are secrets: 0600 from the first byte (mode on open, not chmod after)
+    await writeFileAtomic(p.signingKey, JSON.stringify({ type: 'ed25519', did: key.did, seed: Buffer.from(key.seed).toString('hex') }) + '\n', 0o600)
+    created = true
+  }
+  if (!existsSync(p.peerKey)) {
+    const key = await generateKeyPair('Ed25519')
+    await writeFileAtomic(p.peerKey, privateKeyToProtobuf(key), 0o600)
+    created = true
+  }
+  if (!existsSync(p.config)) {
+    await writeFileAtomic(p.config, JSON.stringify(defaultConfig(), null, 2) + '\n')
+    created = true
+  }
+  const id = await loadIdentity(root)
+  return { ...id, created, home: root }
+}
+
+async function readOrExplain (path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError(`${what} not found at ${path}: run \`concur init --home ${resolve(path, '..', path.includes('/keys/') ? '..' : '.')}\` first`, path)
+    }
+    throw new ConfigError(`cannot read ${what} at ${path}: ${(err as Error).message}`, path)
+  }
+}
+
+export async function loadIdentity (root: string): Promise<Identity> {
+  const p = homePaths(root)
+  const raw = await readOrExplain(p.signingKey, 'signing key')
+  let signing: SigningKey
+  try {
+    const parsed = JSON.parse(raw.toString('utf8')) as { seed?: unknown }
+    if (typeof parsed.seed !== 'string' || !/^[0-9a-f]{64}$/.test(parsed.seed)) throw new Error('field "seed" must be 64 hex characters')
+    signing = signingKeyFromSeed(Buffer.from(parsed.seed, 'hex'))
+  } catch (err) {
+    throw new ConfigError(`corrupt signing key file ${p.signingKey}: ${(err as Error).message}`, p.signingKey)
+  }
+  const peerRaw = await readOrExplain(p.peerKey, 'peer key')
+  let peerKey: PrivateKey
+  try {
+    peerKey = privateKeyFromProtobuf(peerRaw)
+  } catch (err) {
+    throw new ConfigError(`corrupt peer key file ${p.peerKey}: ${(err as Error).message}`, p.peerKey)
+  }
+  return { signing, peerKey, peerId: peerIdFromPrivateKey(peerKey).toString() }
+}
+
+function isStringArray (x: unknown): x is string[] {
+  return Array.isArray(x) && x.every(s => typeof s === 'string')
+}
+
+export async function loadConfig (root: string): Promise<NodeConfig> {
+  const p = homePaths(root)
+  const raw = await readOrExplain(p.config, 'config')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw.toString('utf8'))
+  } catch (err) {
+    throw new ConfigError(`corrupt config file ${p.config}: ${(err as Error).message}`, p.config)
+  }
+  const bad = (why: string): never => { throw new ConfigError(`invalid config file ${p.config}: ${why}`, p.config) }
+  if (typeof parsed !== 'object' || parsed == null) bad('not a JSON object')
+  const c = parsed as Record<string, unknown>
+  if (c.version !== 1) bad('"version" must be 1')
+  if (!isStringArray(c.listen)) bad('"listen" must be an array of multiaddr strings')
+  if (c.bootstrap !== null && !isStringArray(c.bootstrap)) bad('"bootstrap" must be null or an array of multiaddr strings')
+  if (typeof c.api !== 'string') bad('"api" must be "HOST:PORT"')
+  const worker = { ...DEFAULT_WORKER, ...(typeof c.worker === 'object' && c.worker != null ? c.worker as Partial<WorkerConfig> : {}) }
+  for (const k of ['maxConcurrent', 'memoryBytes', 'cpus', 'diskBytes', 'wallSeconds', 'processes', 'maxInputBytes'] as const) {
+    if (typeof worker[k] !== 'number' || !(worker[k] > 0)) bad(`"worker.${k}" must be a positive number`)
+  }
+  if (!isStringArray(worker.requesters)) bad('"worker.requesters" must be an array of did:keys')
+  return { version: 1, listen: c.listen as string[], bootstrap: c.bootstrap as string[] | null, api: c.api as string, worker }
+}
+
+export async function saveConfig (root: string, config: NodeConfig): Promise<void> {
+  await writeFileAtomic(homePaths(root).config, JSON.stringify(config, null, 2) + '\n')
+}
+
+/** What a running daemon tells the CLI: where its API is. Removed when it stops. */
+export interface DaemonInfo {
+  pid: number
+  api: string
+  peerId: string
+  did: string
+  multiaddrs: string[]
+  startedAt: string
+  worker: boolean
+}
+
+export async function readDaemonInfo (root: string): Promise<DaemonInfo | null> {
+  try {
+    return JSON.parse(await readFile(homePaths(root).daemon, 'utf8')) as DaemonInfo
+  } catch {
+    return null
+  }
+}
+
+export async function writeDaemonInfo (root: string, info: DaemonInfo): Promise<void> {
+  await writeFileAtomic(homePaths(root).daemon, JSON.stringify(info, null, 2) + '\n')
+}
+
+export { writeFile }

@@ -1,0 +1,51 @@
+import { mkdtemp, chmod, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { probeSandbox, runSandboxed } from '../src/sandbox/index.ts'
+import { worker } from '../src/worker/worker.ts'
+import { pin } from '../src/store/pin.ts'
+import type { SandboxTier } from '../protocol/index.ts'
+import { CliError } from './errors.ts'
+import { volunteerPolicy } from './worker-options.ts'
+import type { DaemonContext } from './daemon.ts'
+
+export class NoSandboxError extends CliError {
+  constructor (remedy: string) {
+    super(`refusing to run as a worker: no safe sandbox on this machine.\n${remedy}`, 'ERR_CONFIG', 78)
+    this.name = 'NoSandboxError'
+  }
+}
+
+export function workerExtension (values: Record<string, unknown>) {
+  return async (ctx: DaemonContext): Promise<void> => {
+    const policy = volunteerPolicy(ctx.config.worker, values)
+    const probe = await probeSandbox({ allowWeakTier: policy.minTier === 'namespaces' })
+    const tier = probe.tier as SandboxTier | null
+    if (tier == null) throw new NoSandboxError(probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
+    // builds run as an unprivileged uid: the work dir must be searchable by it,
+    // and it lives outside the home so the build can never see the keys
+    const workDir = await mkdtemp(join(tmpdir(), 'concur-work-'))
+    await chmod(workDir, 0o711)
+    const w = worker({
+      key: ctx.identity.signing,
+      peerId: ctx.identity.peerId,
+      policy,
+      tier,
+      workDir,
+      onEvent: (e) => { ctx.events.emit({ ...e, worker: ctx.identity.signing.did }) }
+    })({
+      gossip: ctx.peer.gossip,
+      records: ctx.records,
+      datastore: ctx.stores.datastore,
+      blockstore: ctx.peer.helia.blockstore,
+      pin: async (cid, options) => { await pin(ctx.peer.helia.pins, cid, options) },
+      runSandboxed: async (spec, options) => await runSandboxed(spec, options)
+    })
+    ctx.router.on('GET', '/v1/worker', async () => ({ tier, policy, probe, running: w.running() }))
+    ctx.onStop(async () => {
+      await w.stop()
+      await rm(workDir, { recursive: true, force: true })
+    })
+    await w.start()
+  }
+}

@@ -1,0 +1,60 @@
+import { isSandboxTier, publicKeyFromDid } from '../protocol/index.ts'
+import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
+import { UsageError } from './errors.ts'
+import type { WorkerConfig } from './home.ts'
+
+export const WORKER_OPTIONS = {
+  'max-concurrent': { type: 'string' },
+  memory: { type: 'string' },
+  cpus: { type: 'string' },
+  disk: { type: 'string' },
+  wall: { type: 'string' },
+  processes: { type: 'string' },
+  serve: { type: 'string', multiple: true },
+  environments: { type: 'string' },
+  'min-tier': { type: 'string' },
+  'allow-weak-sandbox': { type: 'boolean', default: false }
+} as const
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
+
+/** "512M", "2G", "1048576" → bytes */
+export function parseBytes (text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(text.trim())
+  if (m == null) throw new UsageError(`--${flag} takes a size like 512M or 2G (got ${text})`)
+  return Math.floor(Number(m[1]) * (UNITS[(m[2] ?? '').toLowerCase()] ?? 1))
+}
+
+function positive (text: string, flag: string): number {
+  const n = Number(text)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} takes a positive number (got ${text})`)
+  return n
+}
+
+/** The volunteer policy: config.json's `worker` section, overridden by flags. */
+export function volunteerPolicy (config: WorkerConfig, values: Record<string, unknown>): VolunteerPolicy {
+  const v = values as Record<string, string | string[] | boolean | undefined>
+  const p: VolunteerPolicy = { ...config, requesters: [...config.requesters], environments: [...config.environments] }
+  if (typeof v['max-concurrent'] === 'string') p.maxConcurrent = Math.floor(positive(v['max-concurrent'], 'max-concurrent'))
+  if (typeof v.memory === 'string') p.memoryBytes = parseBytes(v.memory, 'memory')
+  if (typeof v.cpus === 'string') p.cpus = positive(v.cpus, 'cpus')
+  if (typeof v.disk === 'string') p.diskBytes = parseBytes(v.disk, 'disk')
+  if (typeof v.wall === 'string') p.wallSeconds = positive(v.wall, 'wall')
+  if (typeof v.processes === 'string') p.processes = Math.floor(positive(v.processes, 'processes'))
+  if (Array.isArray(v.serve)) p.requesters = v.serve
+  if (typeof v.environments === 'string') {
+    const envs = v.environments.split(',').map(s => s.trim())
+    if (!envs.every(e => e === 'host' || e === 'rootfs')) throw new UsageError('--environments takes host, rootfs or host,rootfs')
+    p.environments = envs as Array<'host' | 'rootfs'>
+  }
+  if (typeof v['min-tier'] === 'string') {
+    if (!isSandboxTier(v['min-tier'])) throw new UsageError('--min-tier takes namespaces, namespaces+cgroups or vm')
+    p.minTier = v['min-tier']
+  }
+  if (v['allow-weak-sandbox'] === true && p.minTier !== 'namespaces') p.minTier = 'namespaces'
+  for (const did of p.requesters) {
+    try { publicKeyFromDid(did) } catch (err) { throw new UsageError(`--serve ${did}: ${(err as Error).message}`) }
+  }
+  return p
+}
+

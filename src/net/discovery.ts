@@ -1,0 +1,149 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { PEERS_TOPIC } from './topics.ts'
+
+const log = logger('concur:discovery')
+
+/** A peer announcement is tiny; anything bigger is not one. */
+const MAX_ANNOUNCEMENT_BYTES = 4096
+const MAX_ADDRS = 16
+
+export interface PeerDiscoveryInit {
+  bootstrap: string[]
+  /** publish our own addresses on the peers topic */
+  announce: boolean
+  /** stop dialling announced peers beyond this many connections */
+  targetConnections?: number
+  /** ms between announcements once settled */
+  interval?: number
+}
+
+export interface PeerDiscoveryService {
+  start (): Promise<void>
+  stop (): Promise<void>
+  /** peers we learnt of through announcements, by peer id string */
+  known (): string[]
+}
+
+interface Announcement { peerId: string, addrs: string[], at: number }
+
+function parseAnnouncement (data: Uint8Array): Announcement | null {
+  if (data.byteLength > MAX_ANNOUNCEMENT_BYTES) return null
+  try {
+    const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data))
+    if (typeof value !== 'object' || value == null) return null
+    const { peerId, addrs, at } = value as Record<string, unknown>
+    if (typeof peerId !== 'string' || !Array.isArray(addrs) || addrs.length > MAX_ADDRS || typeof at !== 'number') return null
+    if (!addrs.every((a): a is string => typeof a === 'string' && a.length < 256)) return null
+    peerIdFromString(peerId)
+    addrs.forEach(a => multiaddr(a))
+    return { peerId, addrs, at }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * How peers find each other with nothing but a bootstrap node: each peer dials
+ * the bootstrap list (and re-dials it when the link drops), then announces its
+ * own dialable addresses on a gossip topic; peers that hear an announcement
+ * dial the announcer until they have enough connections. Announcements are
+ * unauthenticated hints only: dialling a peer id proves it through noise.
+ */
+export function peerDiscovery (init: PeerDiscoveryInit) {
+  return (components: { libp2p: Libp2p<{ pubsub: GossipSub }> }): PeerDiscoveryService => {
+    const { libp2p } = components
+    const pubsub = libp2p.services.pubsub
+    const target = init.targetConnections ?? 8
+    const interval = init.interval ?? 10_000
+    const bootstrap: Multiaddr[] = init.bootstrap.map(a => multiaddr(a))
+    const known = new Map<string, string[]>()
+    const dialing = new Set<string>()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let ticks = 0
+    let stopped = false
+
+    const dialOne = async (key: string, dial: () => Promise<unknown>): Promise<void> => {
+      if (dialing.has(key)) return
+      dialing.add(key)
+      try {
+        await dial()
+      } catch (err) {
+        log('dial %s failed: %s', key, (err as Error).message)
+      } finally {
+        dialing.delete(key)
+      }
+    }
+
+    const dialBootstrap = async (): Promise<void> => {
+      await Promise.all(bootstrap.map(async (ma) => {
+        const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+        if (id != null && libp2p.getConnections(peerIdFromString(id)).length > 0) return
+        await dialOne(ma.toString(), async () => await libp2p.dial(ma, { signal: AbortSignal.timeout(5000) }))
+      }))
+    }
+
+    const announce = async (): Promise<void> => {
+      if (!init.announce) return
+      const addrs = libp2p.getMultiaddrs().map(a => a.decapsulateCode(421).toString()).slice(0, MAX_ADDRS)
+      if (addrs.length === 0) return
+      const body: Announcement = { peerId: libp2p.peerId.toString(), addrs, at: Date.now() }
+      try {
+        await pubsub.publish(PEERS_TOPIC, new TextEncoder().encode(JSON.stringify(body)))
+      } catch (err) {
+        log('announce failed: %s', (err as Error).message)
+      }
+    }
+
+    const maybeDial = (a: Announcement): void => {
+      if (a.peerId === libp2p.peerId.toString()) return
+      known.set(a.peerId, a.addrs)
+      const peer: PeerId = peerIdFromString(a.peerId)
+      if (libp2p.getConnections(peer).length > 0) return
+      if (libp2p.getConnections().length >= target) return
+      const addrs = a.addrs.map(s => multiaddr(s).encapsulate(`/p2p/${a.peerId}`))
+      void dialOne(a.peerId, async () => await libp2p.dial(addrs, { signal: AbortSignal.timeout(5000) }))
+    }
+
+    const onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
+      if (evt.detail.topic !== PEERS_TOPIC) return
+      const a = parseAnnouncement(evt.detail.data)
+      if (a != null) maybeDial(a)
+    }
+
+    const tick = async (): Promise<void> => {
+      if (stopped) return
+      ticks++
+      await dialBootstrap()
+      await announce()
+      if (stopped) return
+      // announce quickly while joining, then settle to the slow interval
+      timer = setTimeout(() => { void tick() }, ticks < 10 ? Math.min(1000, interval) : interval)
+      timer.unref?.()
+    }
+
+    return {
+      async start () {
+        pubsub.topicValidators.set(PEERS_TOPIC, (_peer, msg) =>
+          parseAnnouncement(msg.data) == null ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
+        pubsub.subscribe(PEERS_TOPIC)
+        pubsub.addEventListener('message', onMessage as EventListener)
+        await dialBootstrap()
+        void tick()
+      },
+      async stop () {
+        stopped = true
+        if (timer != null) clearTimeout(timer)
+        pubsub.removeEventListener('message', onMessage as EventListener)
+      },
+      known () {
+        return [...known.keys()]
+      }
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto'
+import { logger } from '@libp2p/logger'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { CONCUR_TOPICS, TOPIC_OF_KIND } from './topics.ts'
+import type { MessageKind } from './topics.ts'
+import { createMessageValidator } from './validate.ts'
+import type { ConcurMessage, MessageValidatorInit } from './validate.ts'
+
+const log = logger('concur:gossip')
+
+/** Gossipsub message id: sha256 of the data, so identical bytes are one message. */
+export function messageId (data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest()
+}
+
+export interface GossipStats {
+  accepted: number
+  ignored: number
+  rejected: number
+  verified: number
+  lastRejections: Array<{ at: number, topic: string, code: string, reason: string, from: string }>
+}
+
+export interface ConcurGossip {
+  publish (kind: MessageKind, bytes: Uint8Array): Promise<{ recipients: number }>
+  /** Publish arbitrary bytes on a concur topic (used by tests and the adversary harness). */
+  publishRaw (topic: string, bytes: Uint8Array): Promise<{ recipients: number }>
+  onMessage (listener: (message: ConcurMessage, from: PeerId | null) => void): () => void
+  subscribers (kind: MessageKind): PeerId[]
+  stats (): GossipStats
+  stop (): void
+}
+
+export interface ConcurGossipComponents {
+  pubsub: GossipSub
+}
+
+/**
+ * Binds the concur validators to gossipsub and hands decoded, verified messages
+ * to the application. Each unique message is decoded and verified exactly once:
+ * gossipsub's seen-cache drops repeats of a message id before the validator,
+ * and the validator keeps the decoded value for the delivery that follows.
+ */
+export function concurGossip (init: MessageValidatorInit = {}) {
+  return (components: ConcurGossipComponents): ConcurGossip => {
+    const { pubsub } = components
+    const validate = createMessageValidator(init)
+    const listeners = new Set<(message: ConcurMessage, from: PeerId | null) => void>()
+    const decoded = new Map<string, ConcurMessage>()
+    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, lastRejections: [] }
+
+    const deliver = (message: ConcurMessage, from: PeerId | null): void => {
+      for (const l of listeners) {
+        try {
+          l(message, from)
+        } catch (err) {
+          log.error('listener failed: %e', err)
+        }
+      }
+    }
+
+    for (const topic of CONCUR_TOPICS) {
+      pubsub.topicValidators.set(topic, (peer, msg) => {
+        const outcome = validate(topic, msg.data)
+        stats.verified++
+        if (outcome.action === 'accept') {
+          stats.accepted++
+          decoded.set(Buffer.from(messageId(msg.data)).toString('hex'), outcome.message)
+          // bound the hand-over map: a validated message is delivered right after
+          if (decoded.size > 4096) {
+            const first = decoded.keys().next().value
+            if (first != null) decoded.delete(first)
+          }
+          return TopicValidatorResult.Accept
+        }
+        if (outcome.action === 'ignore') {
+          stats.ignored++
+          log('ignored message on %s from %p: %s (%s)', topic, peer, outcome.reason, outcome.code)
+          return TopicValidatorResult.Ignore
+        }
+        stats.rejected++
+        stats.lastRejections.push({ at: Date.now(), topic, code: outcome.code, reason: outcome.reason, from: peer.toString() })
+        if (stats.lastRejections.length > 50) stats.lastRejections.shift()
+        log('REJECTED message on %s from %p: %s (%s)', topic, peer, outcome.reason, outcome.code)
+        return TopicValidatorResult.Reject
+      })
+      pubsub.subscribe(topic)
+    }
+
+    const onGossip = (evt: CustomEvent<{ propagationSource: PeerId, msgId: string, msg: { topic: string, data: Uint8Array } }>): void => {
+      const { msg, propagationSource } = evt.detail
+      if (!(CONCUR_TOPICS as readonly string[]).includes(msg.topic)) return
+      const key = Buffer.from(messageId(msg.data)).toString('hex')
+      const message = decoded.get(key)
+      if (message == null) return
+      decoded.delete(key)
+      deliver(message, propagationSource)
+    }
+    pubsub.addEventListener('gossipsub:message', onGossip as EventListener)
+
+    const publishRaw = async (topic: string, bytes: Uint8Array): Promise<{ recipients: number }> => {
+      const result = await pubsub.publish(topic, bytes)
+      return { recipients: result.recipients.length }
+    }
+
+    return {
+      async publish (kind, bytes) {
+        // our own messages go through the same validator: never send what peers
+        // would reject (it would cost us score), and deliver locally as well
+        const topic = TOPIC_OF_KIND[kind]
+        const outcome = validate(topic, bytes)
+        if (outcome.action === 'reject') {
+          throw new Error(`refusing to publish an invalid ${kind}: ${outcome.reason}`)
+        }
+        if (outcome.action === 'accept') deliver(outcome.message, null)
+        return await publishRaw(topic, bytes)
+      },
+      publishRaw,
+      onMessage (listener) {
+        listeners.add(listener)
+        return () => { listeners.delete(listener) }
+      },
+      subscribers (kind) {
+        return pubsub.getSubscribers(TOPIC_OF_KIND[kind])
+      },
+      stats () {
+        return { ...stats, lastRejections: [...stats.lastRejections] }
+      },
+      stop () {
+        pubsub.removeEventListener('gossipsub:message', onGossip as EventListener)
+        for (const topic of CONCUR_TOPICS) {
+          pubsub.topicValidators.delete(topic)
+          pubsub.unsubscribe(topic)
+        }
+        listeners.clear()
+      }
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { createHeliaLight } from 'helia'
+import { withLibp2pLight } from '@helia/libp2p'
+import { withBitswap } from '@helia/bitswap'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+import type { Libp2p, PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { Helia } from '@helia/interface'
+import type { Blockstore } from 'interface-blockstore'
+import type { Datastore } from 'interface-datastore'
+import { logger } from '@libp2p/logger'
+import { concurGossip, messageId } from './gossip.ts'
+import type { ConcurGossip } from './gossip.ts'
+import type { MessageValidatorInit } from './validate.ts'
+import { peerDiscovery } from './discovery.ts'
+import type { PeerDiscoveryService } from './discovery.ts'
+
+const log = logger('concur:peer')
+
+export interface ConcurServices extends ServiceMap {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+export type ConcurLibp2p = Libp2p<ConcurServices>
+
+export interface ConcurPeerInit {
+  privateKey: PrivateKey
+  blockstore: Blockstore
+  datastore: Datastore
+  /** multiaddrs to listen on; loopback by default so a test never leaves the machine */
+  listen?: string[]
+  /** multiaddrs (with /p2p/ ids) dialled at start and whenever we lose them */
+  bootstrap?: string[]
+  /** run a circuit-relay v2 server (bootstrap nodes) */
+  relayServer?: boolean
+  /** gossipsub peer exchange on PRUNE: bootstrap nodes hand out peers this way too */
+  doPX?: boolean
+  validator?: MessageValidatorInit
+  /** publish our addresses on the peers topic and dial peers we learn of */
+  discovery?: boolean
+  maxConnections?: number
+}
+
+export interface ConcurPeer {
+  helia: Helia & { libp2p: ConcurLibp2p }
+  libp2p: ConcurLibp2p
+  gossip: ConcurGossip
+  discovery: PeerDiscoveryService
+  stop (): Promise<void>
+}
+
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
+
+/**
+ * One concur peer: libp2p (TCP, noise, yamux, identify, ping, gossipsub) with
+ * helia on top for blocks (bitswap). Only the parts a peer needs are loaded:
+ * no mDNS, UPnP, DHT, autoTLS, delegated routers or gateways, so a node
+ * started in a test sends nothing beyond the addresses it is given.
+ */
+export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPeer> {
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    ping: ping(),
+    pubsub: gossipsub({
+      // application-level ed25519 signatures (DSSE) authenticate every object,
+      // so gossipsub's own per-message signature is dead weight (STACK-NOTES:
+      // StrictNoSign halves latency). Every node must use the same policy.
+      globalSignaturePolicy: 'StrictNoSign',
+      msgIdFn: (msg) => messageId(msg.data),
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      doPX: init.doPX ?? false,
+      // small networks: keep a mesh even with few peers
+      D: 6,
+      Dlo: 2,
+      Dhi: 12,
+      Dout: 1
+    })
+  }
+  if (init.relayServer === true) {
+    services.relay = circuitRelayServer()
+  }
+
+  const helia = withBitswap(withLibp2pLight(createHeliaLight({
+    blockstore: init.blockstore,
+    datastore: init.datastore
+  }), {
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen ?? DEFAULT_LISTEN },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [],
+    connectionManager: {
+      maxConnections: init.maxConnections ?? 100
+    },
+    // loopback and private addresses are where a devnet and its tests live
+    connectionGater: {
+      denyDialMultiaddr: async () => false
+    },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    services: services as any
+  }))
+
+  await helia.start()
+  const libp2p = helia.libp2p as unknown as ConcurLibp2p
+  const gossip = concurGossip(init.validator)({ pubsub: libp2p.services.pubsub })
+  const discovery = peerDiscovery({
+    bootstrap: init.bootstrap ?? [],
+    announce: init.discovery ?? true
+  })({ libp2p })
+  await discovery.start()
+  log('peer %p listening on %a', libp2p.peerId, libp2p.getMultiaddrs())
+
+  return {
+    helia: helia as unknown as ConcurPeer['helia'],
+    libp2p,
+    gossip,
+    discovery,
+    async stop () {
+      await discovery.stop()
+      gossip.stop()
+      await helia.stop()
+    }
+  }
+}

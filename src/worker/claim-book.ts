@@ -1,0 +1,43 @@
+import type { Claim } from '../../protocol/index.ts'
+
+/**
+ * What this node knows of who is building which job: the latest claim of each
+ * worker per job (highest seq wins, so a replayed old claim cannot extend a
+ * lease), and which workers already attested. A replica slot is taken by a
+ * live lease or by an attestation; a lapsed lease without an attestation frees
+ * the slot, which is how a job survives a worker that died mid-build.
+ */
+export class ClaimBook {
+  private readonly claims = new Map<string, Map<string, Claim>>()
+
+  record (claim: Claim): boolean {
+    let perJob = this.claims.get(claim.jobId)
+    if (perJob == null) {
+      perJob = new Map()
+      this.claims.set(claim.jobId, perJob)
+    }
+    const prev = perJob.get(claim.worker)
+    if (prev != null && prev.seq >= claim.seq) return false
+    perJob.set(claim.worker, claim)
+    return true
+  }
+
+  /** workers holding a lease on `jobId` at `now` */
+  live (jobId: string, now: number): string[] {
+    const perJob = this.claims.get(jobId)
+    if (perJob == null) return []
+    return [...perJob.values()].filter(c => Date.parse(c.leaseUntil) > now).map(c => c.worker)
+  }
+
+  /** how many replica slots are taken: live leases plus workers that attested */
+  taken (jobId: string, attested: Iterable<string>, now: number, except?: string): number {
+    const workers = new Set<string>(this.live(jobId, now))
+    for (const w of attested) workers.add(w)
+    if (except != null) workers.delete(except)
+    return workers.size
+  }
+
+  forget (jobId: string): void {
+    this.claims.delete(jobId)
+  }
+}

@@ -1,0 +1,163 @@
+import { chmod, mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import { logger } from '@libp2p/logger'
+import type { AbortOptions } from '@libp2p/interface'
+import { createAttestation } from '../../protocol/index.ts'
+import type { AttestationClaim, BuildResult, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
+import type { ReadableBlockstore, WritableBlockstore } from '../content/index.ts'
+import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
+import { checkOutputTree } from './output-check.ts'
+
+const log = logger('concur:worker:build')
+
+/** Fixed inside every sandbox: part of what makes two hosts' builds agree. */
+export const BUILD_PATH = '/build'
+
+export type BuildProgress =
+  | { stage: 'fetching', what: 'source' | 'rootfs', cid: string }
+  | { stage: 'building' }
+  | { stage: 'importing' }
+  | { stage: 'attesting', result: BuildResult }
+
+export interface BuildComponents {
+  blockstore: ReadableBlockstore & WritableBlockstore
+  pin: (cid: CID, options?: AbortOptions) => Promise<void>
+  runSandboxed: (spec: SandboxSpec, options?: AbortOptions) => Promise<SandboxResult>
+}
+
+export interface BuildInit {
+  job: SignedJob
+  key: SigningKey
+  peerId: string
+  tier: SandboxTier
+  parallelism: number
+  workDir: string
+  maxInputBytes: number
+  fetchTimeoutMs: number
+  now?: () => number
+  onProgress?: (p: BuildProgress) => void
+}
+
+/** Inputs could not be had: not the build's fault, so nothing is attested. */
+export class InputFetchError extends Error {
+  readonly code = 'ERR_INPUT_FETCH' as const
+  constructor (message: string) {
+    super(message)
+    this.name = 'InputFetchError'
+  }
+}
+
+function sandboxFailureReason (r: SandboxResult): string {
+  switch (r.reason) {
+    case 'wall-clock': return 'killed at the wall-clock limit'
+    case 'memory': return 'killed by the memory limit (out of memory)'
+    case 'setup-failed': return 'the sandbox could not be set up'
+    case 'killed': return 'the sandbox died'
+    case 'aborted': return 'aborted'
+    default:
+      if (r.pidsLimitHit) return `exited with status ${r.exitCode ?? 'none'} after hitting the process limit`
+      return r.signal != null ? `killed by ${r.signal}` : `exited with status ${r.exitCode ?? 'none'}`
+  }
+}
+
+/**
+ * One build, end to end: fetch inputs by CID, run sandboxed, check and import
+ * the output, store the log, sign the attestation. Success and failure are
+ * both attested (a failure names its reason and carries the log CID); only a
+ * missing input or an abort ends without an attestation.
+ */
+export async function runBuild (components: BuildComponents, init: BuildInit, options: AbortOptions = {}): Promise<SignedAttestation> {
+  const { job, key } = init
+  const def = job.job.definition
+  const now = init.now ?? Date.now
+  const jobDir = join(init.workDir, job.jobId)
+  await rm(jobDir, { recursive: true, force: true })
+  await mkdir(jobDir, { recursive: true })
+  // the build runs as an unprivileged uid: it must be able to read its inputs
+  await chmod(jobDir, 0o755)
+  const srcDir = join(jobDir, 'src')
+  const resultDir = join(jobDir, 'result')
+  const startedAt = new Date(now()).toISOString()
+  try {
+    const fetch = async (cid: string, dir: string, what: 'source' | 'rootfs'): Promise<void> => {
+      init.onProgress?.({ stage: 'fetching', what, cid })
+      const signal = AbortSignal.any([AbortSignal.timeout(init.fetchTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
+      try {
+        await exportToDirectory(components.blockstore, CID.parse(cid), dir, { signal, maxBytes: init.maxInputBytes })
+      } catch (err) {
+        throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`)
+      }
+    }
+    await fetch(def.source, srcDir, 'source')
+    let rootfsDir: string | undefined
+    if (def.environment.kind === 'rootfs') {
+      rootfsDir = join(jobDir, 'rootfs')
+      await fetch(def.environment.rootfs, rootfsDir, 'rootfs')
+    }
+
+    init.onProgress?.({ stage: 'building' })
+    const r = job.job.resources
+    const sandboxResult = await components.runSandboxed({
+      argv: def.command,
+      buildDir: srcDir,
+      outputDir: resultDir,
+      env: {
+        ...def.env,
+        // the parallelism is chosen per job (not per host) and signed into the
+        // attestation, so two hosts with different core counts build alike
+        CONCUR_JOBS: String(init.parallelism),
+        MAKEFLAGS: `-j${init.parallelism}`
+      },
+      environment: rootfsDir != null ? { kind: 'rootfs', root: rootfsDir } : { kind: 'host' },
+      limits: { memoryBytes: r.memoryBytes, cpus: r.cpus, diskBytes: r.diskBytes, wallSeconds: r.wallSeconds, processes: r.processes },
+      tier: init.tier === 'vm' ? 'namespaces+cgroups' : init.tier
+    }, options)
+    if (sandboxResult.reason === 'aborted' || options.signal?.aborted === true) {
+      throw new Error('build aborted')
+    }
+
+    init.onProgress?.({ stage: 'importing' })
+    let result: BuildResult
+    if (sandboxResult.reason === 'exited' && sandboxResult.exitCode === 0) {
+      const checked = await checkOutputTree(resultDir, def.output)
+      if (checked.ok) {
+        const added = await addDirectory(components.blockstore, checked.path, { signal: options.signal })
+        await components.pin(added.cid, options)
+        result = { status: 'success', artifact: added.cid.toString(), exitCode: 0 }
+      } else {
+        result = { status: 'failure', exitCode: 0, reason: checked.reason }
+      }
+    } else {
+      result = { status: 'failure', exitCode: sandboxResult.exitCode, reason: sandboxFailureReason(sandboxResult) }
+    }
+    const logBytes = sandboxResult.logTruncated
+      ? Buffer.concat([Buffer.from('[concur: log truncated, tail kept]\n'), sandboxResult.log])
+      : sandboxResult.log
+    const logCid = await addBytes(components.blockstore, logBytes, { signal: options.signal })
+    await components.pin(logCid, options)
+
+    init.onProgress?.({ stage: 'attesting', result })
+    const claim: AttestationClaim = {
+      buildId: job.job.buildId,
+      jobId: job.jobId,
+      source: def.source,
+      environment: def.environment,
+      definition: def,
+      worker: key.did,
+      workerPeerId: init.peerId,
+      sandboxTier: init.tier,
+      parallelism: init.parallelism,
+      startedAt,
+      finishedAt: new Date(now()).toISOString(),
+      result,
+      log: logCid.toString()
+    }
+    const att = createAttestation(claim, key)
+    log('job %s: %s %s', job.jobId, result.status, result.status === 'success' ? result.artifact : result.reason)
+    return att
+  } finally {
+    await rm(jobDir, { recursive: true, force: true }).catch(() => {})
+  }
+}

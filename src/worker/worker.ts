@@ -1,0 +1,199 @@
+import { Key } from 'interface-datastore'
+import type { Datastore } from 'interface-datastore'
+import { logger } from '@libp2p/logger'
+import { createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS } from '../../protocol/index.ts'
+import type { SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { ConcurGossip } from '../net/gossip.ts'
+import type { RecordStore } from '../store/records.ts'
+import { ClaimBook } from './claim-book.ts'
+import { decideJob } from './volunteer-policy.ts'
+import type { VolunteerPolicy } from './volunteer-policy.ts'
+import { InputFetchError, runBuild } from './run-build.ts'
+import type { BuildComponents, BuildProgress } from './run-build.ts'
+
+const log = logger('concur:worker')
+
+const STARTED = '/concur/worker/started'
+const FINISHED = '/concur/worker/finished'
+
+export type WorkerEvent =
+  | { type: 'job:declined', jobId: string, reason: string }
+  | { type: 'job:claimed', jobId: string, buildId: string }
+  | { type: 'build:progress', jobId: string, progress: BuildProgress }
+  | { type: 'build:attested', jobId: string, buildId: string, result: SignedAttestation['claim']['result'] }
+  | { type: 'build:abandoned', jobId: string, reason: string }
+  | { type: 'build:error', jobId: string, message: string }
+
+export interface WorkerComponents extends BuildComponents {
+  gossip: Pick<ConcurGossip, 'publish' | 'onMessage'>
+  records: Pick<RecordStore, 'jobs' | 'attestations' | 'getJob'>
+  datastore: Pick<Datastore, 'put' | 'has' | 'query'>
+}
+
+export interface WorkerInit {
+  key: SigningKey
+  peerId: string
+  policy: VolunteerPolicy
+  tier: SandboxTier | null
+  workDir: string
+  fetchTimeoutMs?: number
+  leaseMs?: number
+  renewMs?: number
+  /** how often open jobs are re-examined (lapsed leases, missed messages) */
+  scanMs?: number
+  now?: () => number
+  onEvent?: (e: WorkerEvent) => void
+}
+
+export interface Worker {
+  start (): Promise<void>
+  stop (): Promise<void>
+  running (): string[]
+}
+
+/**
+ * The worker service: hears jobs, applies the volunteer's policy, takes a
+ * replica slot with a signed, leased claim, builds, attests, and keeps the
+ * artifact. Work coordination (PROTOCOL.md, "Claims"): a worker claims a job
+ * only while fewer than `replicas` distinct workers hold a live lease or have
+ * attested; it renews its lease while building; a lease that lapses without an
+ * attestation frees the slot for another worker.
+ */
+export function worker (init: WorkerInit) {
+  return (components: WorkerComponents): Worker => {
+    const now = init.now ?? Date.now
+    const leaseMs = init.leaseMs ?? LEASE_MS
+    const renewMs = init.renewMs ?? LEASE_RENEW_MS
+    const scanMs = init.scanMs ?? 2000
+    const book = new ClaimBook()
+    const running = new Map<string, AbortController>()
+    const declined = new Set<string>()
+    const done = new Set<string>()
+    const considering = new Set<string>()
+    let unsubscribe: (() => void) | undefined
+    let scanTimer: ReturnType<typeof setInterval> | undefined
+    let stopped = false
+    let seq = now()
+
+    const emit = (e: WorkerEvent): void => {
+      try { init.onEvent?.(e) } catch { /* a listener must not break the worker */ }
+    }
+
+    const publishClaim = async (job: SignedJob): Promise<void> => {
+      const t = now()
+      const signed = createClaim({
+        jobId: job.jobId,
+        buildId: job.job.buildId,
+        worker: init.key.did,
+        workerPeerId: init.peerId,
+        issuedAt: new Date(t).toISOString(),
+        leaseUntil: new Date(t + leaseMs).toISOString(),
+        seq: ++seq
+      }, init.key)
+      book.record(signed.claim)
+      await components.gossip.publish('claim', signed.bytes)
+    }
+
+    const attestedWorkers = (job: SignedJob): string[] =>
+      components.records.attestations(job.job.buildId).filter(a => a.claim.jobId === job.jobId).map(a => a.claim.worker)
+
+    const build = async (job: SignedJob, parallelism: number): Promise<void> => {
+      const ac = new AbortController()
+      running.set(job.jobId, ac)
+      const renew = setInterval(() => { void publishClaim(job).catch(() => {}) }, renewMs)
+      try {
+        await publishClaim(job)
+        emit({ type: 'job:claimed', jobId: job.jobId, buildId: job.job.buildId })
+        // recorded before the build starts: a worker killed mid-build finds this
+        // on restart and never attests the interrupted build
+        await components.datastore.put(new Key(`${STARTED}/${job.jobId}`), new TextEncoder().encode(new Date(now()).toISOString()))
+        const att = await runBuild(components, {
+          job,
+          key: init.key,
+          peerId: init.peerId,
+          tier: init.tier as SandboxTier,
+          parallelism,
+          workDir: init.workDir,
+          maxInputBytes: init.policy.maxInputBytes,
+          fetchTimeoutMs: init.fetchTimeoutMs ?? 120_000,
+          now,
+          onProgress: (progress) => { emit({ type: 'build:progress', jobId: job.jobId, progress }) }
+        }, { signal: ac.signal })
+        await components.gossip.publish('attestation', att.bytes)
+        await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
+        emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, result: att.claim.result })
+      } catch (err) {
+        if (err instanceof InputFetchError) {
+          emit({ type: 'build:abandoned', jobId: job.jobId, reason: err.message })
+        } else if (!stopped) {
+          log.error('build of %s failed: %e', job.jobId, err)
+          emit({ type: 'build:error', jobId: job.jobId, message: (err as Error).message })
+        }
+      } finally {
+        clearInterval(renew)
+        running.delete(job.jobId)
+        done.add(job.jobId)
+      }
+    }
+
+    const consider = async (job: SignedJob): Promise<void> => {
+      if (stopped || done.has(job.jobId) || running.has(job.jobId) || declined.has(job.jobId) || considering.has(job.jobId)) return
+      if (Date.parse(job.job.expiresAt) <= now()) return
+      const decision = decideJob(job, init.policy, init.tier)
+      if (!decision.accept) {
+        declined.add(job.jobId)
+        log('declined job %s: %s', job.jobId, decision.reason)
+        emit({ type: 'job:declined', jobId: job.jobId, reason: decision.reason })
+        return
+      }
+      if (running.size >= init.policy.maxConcurrent) return
+      if (book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
+      considering.add(job.jobId)
+      try {
+        // a small random delay spreads workers that heard the job at the same
+        // moment, so their claims are seen before others pile on
+        await new Promise(resolve => setTimeout(resolve, Math.floor(Math.random() * Math.min(CLAIM_JITTER_MAX_MS, 400))))
+        if (stopped || running.size >= init.policy.maxConcurrent) return
+        if (book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
+        void build(job, decision.parallelism)
+      } finally {
+        considering.delete(job.jobId)
+      }
+    }
+
+    const scan = (): void => {
+      for (const job of components.records.jobs()) void consider(job)
+    }
+
+    return {
+      async start () {
+        // builds interrupted by a crash: never attested, never retried here
+        for await (const { key } of components.datastore.query({ prefix: STARTED })) {
+          const jobId = key.baseNamespace()
+          done.add(jobId)
+          if (!(await components.datastore.has(new Key(`${FINISHED}/${jobId}`)))) {
+            emit({ type: 'build:abandoned', jobId, reason: 'interrupted by a restart of this worker' })
+          }
+        }
+        unsubscribe = components.gossip.onMessage((m) => {
+          if (m.kind === 'claim') book.record(m.value.claim)
+          else if (m.kind === 'job') void consider(m.value)
+        })
+        scanTimer = setInterval(scan, scanMs)
+        scanTimer.unref?.()
+        scan()
+      },
+      async stop () {
+        stopped = true
+        unsubscribe?.()
+        if (scanTimer != null) clearInterval(scanTimer)
+        for (const ac of running.values()) ac.abort()
+        const deadline = Date.now() + 10_000
+        while (running.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+      },
+      running () {
+        return [...running.keys()]
+      }
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const CONCUR_BIN = fileURLToPath(new URL('../../node/bin/concur.ts', import.meta.url))
+
+export interface ConcurProcess {
+  child: ChildProcess
+  home: string
+  stdout: () => string
+  stderr: () => string
+  /** the first JSON document the command printed (daemons print their ready document) */
+  ready: Promise<Record<string, unknown>>
+  exited: Promise<number | null>
+  kill (signal?: NodeJS.Signals): Promise<void>
+}
+
+const live = new Set<ConcurProcess>()
+const temps = new Set<string>()
+
+export async function tempDir (prefix = 'concur-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  temps.add(dir)
+  return dir
+}
+
+/** Run `concur …` as a separate OS process under the same Node runtime as the tests. */
+export function startConcur (args: string[], opts: { home: string, env?: Record<string, string> }): ConcurProcess {
+  const child = spawn(process.execPath, [CONCUR_BIN, ...args, '--home', opts.home, '--json'], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  let resolveReady: (v: Record<string, unknown>) => void = () => {}
+  let rejectReady: (e: Error) => void = () => {}
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => { resolveReady = resolve; rejectReady = reject })
+  ready.catch(() => {})
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString()
+    // the ready document is pretty-printed JSON: try to parse what we have
+    const start = out.indexOf('{')
+    if (start === -1) return
+    for (let end = out.indexOf('\n}', start); end !== -1; end = out.indexOf('\n}', end + 1)) {
+      try {
+        resolveReady(JSON.parse(out.slice(start, end + 2)) as Record<string, unknown>)
+        return
+      } catch { /* not complete yet */ }
+    }
+  })
+  child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => {
+      rejectReady(new Error(`concur ${args.join(' ')} exited with ${code ?? 'signal'} before it was ready:\n${err}`))
+      resolve(code)
+    })
+  })
+  const proc: ConcurProcess = {
+    child,
+    home: opts.home,
+    stdout: () => out,
+    stderr: () => err,
+    ready,
+    exited,
+    async kill (signal = 'SIGTERM') {
+      if (child.exitCode == null && child.signalCode == null) {
+        child.kill(signal)
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(t)
+      }
+      live.delete(proc)
+    }
+  }
+  live.add(proc)
+  return proc
+}
+
+/** Run a short `concur …` command to completion. */
+export async function runConcur (args: string[], opts: { home: string, env?: Record<string, string>, timeoutMs?: number }): Promise<{ code: number | null, stdout: string, stderr: string, json: () => unknown }> {
+  const p = startConcur(args, opts)
+  const t = setTimeout(() => p.child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
+  const code = await p.exited
+  clearTimeout(t)
+  live.delete(p)
+  const stdout = p.stdout()
+  return { code, stdout, stderr: p.stderr(), json: () => JSON.parse(stdout) }
+}
+
+export async function cleanupAll (): Promise<void> {
+  await Promise.all([...live].map(async p => { await p.kill() }))
+  await Promise.all([...temps].map(async d => { await rm(d, { recursive: true, force: true }) }))
+  temps.clear()
+}
+
+/** Poll until `fn` returns a truthy value; bounded by `timeoutMs` (a guard, not a measured threshold). */
+export async function waitFor<T> (fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn()
+      if (v != null && v !== false) return v
+    } catch (err) {
+      lastErr = err
+    }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr != null ? `: ${String(lastErr)}` : ''}`)
+}
+
+/** Tiny client for a daemon's local API. */
+export async function api<T = Record<string, unknown>> (address: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`http://${address}${path}`, {
+    method,
+    headers: body == null ? {} : { 'content-type': 'application/json' },
+    body: body == null ? undefined : JSON.stringify(body)
+  })
+  const json = await res.json() as T & { error?: { message: string } }
+  if (!res.ok) throw new Error(`API ${path}: ${res.status} ${json.error?.message ?? ''}`)
+  return json
+}
