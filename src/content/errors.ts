@@ -1,0 +1,116 @@
+/**
+ * Errors of the content-addressing layer. Each failure has its own class and a
+ * stable `code`, so callers (worker, CLI) can branch on `err.code` without
+ * parsing messages.
+ */
+
+export type ContentErrorCode =
+  | 'ERR_UNSUPPORTED_FILE_TYPE'
+  | 'ERR_UNSUPPORTED_NAME'
+  | 'ERR_CONTENT_TOO_LARGE'
+  | 'ERR_UNSAFE_PATH'
+  | 'ERR_TARGET_NOT_EMPTY'
+  | 'ERR_NOT_A_DIRECTORY'
+  | 'ERR_UNSUPPORTED_CODEC'
+
+/**
+ * A directory entry is neither a regular file, a directory nor a symlink
+ * (device, socket, FIFO...). Such entries have no UnixFS representation and a
+ * FIFO would block the reader forever, so they are refused, never skipped:
+ * skipping would silently produce a CID for a tree that is not the one built.
+ */
+export class UnsupportedFileTypeError extends Error {
+  readonly code = 'ERR_UNSUPPORTED_FILE_TYPE' as const
+  override name = 'UnsupportedFileTypeError'
+  readonly path: string
+  readonly fileType: string
+
+  constructor (path: string, fileType: string) {
+    super(`Unsupported file type "${fileType}" at ${JSON.stringify(path)}: only regular files, directories and symlinks can be added`)
+    this.path = path
+    this.fileType = fileType
+  }
+}
+
+/**
+ * A name (or symlink target) cannot be represented faithfully: not valid
+ * UTF-8 (UnixFS names are strings, a lossy conversion would change the tree),
+ * or a directory name ending in a backslash, which the importer's path parser
+ * reads as an escaped separator and would silently restructure.
+ */
+export class UnsupportedNameError extends Error {
+  readonly code = 'ERR_UNSUPPORTED_NAME' as const
+  override name = 'UnsupportedNameError'
+  readonly path: string
+
+  constructor (path: string, reason: string) {
+    super(`Unsupported name at ${JSON.stringify(path)}: ${reason}`)
+    this.path = path
+  }
+}
+
+/** More bytes (or entries) than the caller allowed were read or written. */
+export class SizeLimitError extends Error {
+  readonly code = 'ERR_CONTENT_TOO_LARGE' as const
+  override name = 'SizeLimitError'
+  readonly limit: number
+  readonly unit: 'bytes' | 'entries'
+
+  constructor (limit: number, unit: 'bytes' | 'entries' = 'bytes') {
+    super(`Content exceeds the limit of ${limit} ${unit}`)
+    this.limit = limit
+    this.unit = unit
+  }
+}
+
+/**
+ * A DAG entry would be written outside its directory or through something
+ * that already exists (entry names like "..", "a/b", "" or with NUL, duplicate
+ * names, a symlink in the way). DAGs come from untrusted peers.
+ */
+export class UnsafePathError extends Error {
+  readonly code = 'ERR_UNSAFE_PATH' as const
+  override name = 'UnsafePathError'
+  readonly path: string
+
+  constructor (path: string, reason: string) {
+    super(`Unsafe path ${JSON.stringify(path)}: ${reason}`)
+    this.path = path
+  }
+}
+
+/** The export target exists and is not empty (and `overwrite` was not set). */
+export class TargetNotEmptyError extends Error {
+  readonly code = 'ERR_TARGET_NOT_EMPTY' as const
+  override name = 'TargetNotEmptyError'
+  readonly path: string
+
+  constructor (path: string) {
+    super(`Target ${JSON.stringify(path)} exists and is not empty`)
+    this.path = path
+  }
+}
+
+/** A directory was expected (the root of an export or an add) but something else was found. */
+export class NotADirectoryError extends Error {
+  readonly code = 'ERR_NOT_A_DIRECTORY' as const
+  override name = 'NotADirectoryError'
+  readonly path: string
+
+  constructor (path: string, found: string) {
+    super(`Expected a directory at ${JSON.stringify(path)}, found ${found}`)
+    this.path = path
+  }
+}
+
+/** A block of a codec other than dag-pb / raw was met while walking a UnixFS DAG. */
+export class UnsupportedCodecError extends Error {
+  readonly code = 'ERR_UNSUPPORTED_CODEC' as const
+  override name = 'UnsupportedCodecError'
+  readonly codec: number
+
+  constructor (cid: string, codec: number) {
+    super(`Block ${cid} has codec 0x${codec.toString(16)}; only dag-pb and raw are supported`)
+    this.codec = codec
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The pinned importer profile. Every worker must derive the same CID from the
+ * same bytes, and the same CID as other IPFS implementations (kubo `ipfs add
+ * --profile=unixfs-v1-2025`), so every option that influences the DAG shape is
+ * fixed here and passed explicitly.
+ *
+ * Why explicitly: ipfs-unixfs-importer only fills in profile values with `??`
+ * for some options, and others (chunker, layout) fall back to generic
+ * defaults; `{ profile }` alone has been seen overridden by defaults
+ * (STACK-NOTES). Passing every value removes the dependence on library
+ * defaults that may move between versions.
+ *
+ * IPIP-499 `unixfs-v1-2025`: CIDv1, sha2-256, raw leaves, 1 MiB fixed chunks,
+ * balanced DAG with at most 1024 links per node, HAMT sharding once the
+ * serialized directory block would exceed 256 KiB (measured as the real
+ * block size), 256-way shards. No mtime/mode: build outputs get fresh
+ * timestamps and umask-dependent modes on every machine, storing them would
+ * make honest builds diverge.
+ */
+import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { balanced } from 'ipfs-unixfs-importer/layout'
+import type { ImporterOptions } from 'ipfs-unixfs-importer'
+
+export const CID_PROFILE = 'unixfs-v1-2025' as const
+export const CHUNK_SIZE = 1 << 20
+export const MAX_CHILDREN_PER_NODE = 1024
+export const SHARD_SPLIT_THRESHOLD_BYTES = 262_144
+export const SHARD_FANOUT_BITS = 8
+
+/** Options that change throughput only, never the resulting CIDs. */
+export interface ImportTuning {
+  fileImportConcurrency?: number
+  blockWriteConcurrency?: number
+}
+
+/**
+ * A fresh options object for every import: the importer writes into the
+ * options object it is given (it assigns profile defaults onto it), so a
+ * shared or frozen constant must never be handed to it.
+ */
+export function importerOptions (tuning: ImportTuning = {}, extra: Pick<ImporterOptions, 'wrapWithDirectory' | 'onProgress'> = {}): ImporterOptions {
+  return {
+    profile: CID_PROFILE,
+    cidVersion: 1,
+    rawLeaves: true,
+    reduceSingleLeafToSelf: true,
+    chunker: fixedSize({ chunkSize: CHUNK_SIZE }),
+    layout: balanced({ maxChildrenPerNode: MAX_CHILDREN_PER_NODE }),
+    shardSplitStrategy: 'block-bytes',
+    shardSplitThresholdBytes: SHARD_SPLIT_THRESHOLD_BYTES,
+    shardFanoutBits: SHARD_FANOUT_BITS,
+    // kubo writes Links before Data in dag-pb nodes; dag-pb's canonical
+    // encoding does too. Part of the byte layout, hence of the CID.
+    fieldOrder: 'links-first',
+    wrapWithDirectory: extra.wrapWithDirectory ?? false,
+    fileImportConcurrency: tuning.fileImportConcurrency ?? 16,
+    blockWriteConcurrency: tuning.blockWriteConcurrency ?? 16,
+    onProgress: extra.onProgress
+  }
+}
