@@ -25,6 +25,7 @@ export interface DaemonOptions {
   api?: string
   /** act as a bootstrap node: circuit-relay server, peer exchange, no records */
   bootstrapNode?: boolean
+  worker?: boolean
   /** extra routes (worker, requester) are added by the caller */
   extend?: (ctx: DaemonContext) => Promise<void> | void
 }
@@ -145,7 +146,18 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   }
   const { baseRoutes } = await import('./api/routes.ts')
   baseRoutes(ctx)
-  await opts.extend?.(ctx)
+  try {
+    if (opts.bootstrapNode !== true) {
+      const { requesterExtension } = await import('./requester-hook.ts')
+      await requesterExtension(ctx)
+    }
+    await opts.extend?.(ctx)
+  } catch (err) {
+    for (const fn of stopFns.reverse()) await Promise.resolve(fn()).catch(() => {})
+    await livePeer.stop()
+    await stores.close()
+    throw err
+  }
 
   let api: ApiServer
   try {
@@ -164,7 +176,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     did: identity.signing.did,
     multiaddrs,
     startedAt: new Date().toISOString(),
-    worker: false
+    worker: opts.worker === true
   })
 
   let stopping: Promise<void> | undefined

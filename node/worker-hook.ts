@@ -32,6 +32,7 @@ export function workerExtension (values: Record<string, unknown>) {
       policy,
       tier,
       workDir,
+      tamperOutput: values['tamper-output'] === true,
       onEvent: (e) => { ctx.events.emit({ ...e, worker: ctx.identity.signing.did }) }
     })({
       gossip: ctx.peer.gossip,

@@ -13,7 +13,9 @@ export const WORKER_OPTIONS = {
   serve: { type: 'string', multiple: true },
   environments: { type: 'string' },
   'min-tier': { type: 'string' },
-  'allow-weak-sandbox': { type: 'boolean', default: false }
+  'allow-weak-sandbox': { type: 'boolean', default: false },
+  // demos and adversary tests: attest a deliberately altered artifact
+  'tamper-output': { type: 'boolean', default: false }
 } as const
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }

@@ -90,6 +90,7 @@ export const daemonCommand: Command = {
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
       api: values.api as string | undefined,
+      worker: values.worker === true,
       extend
     })
     printReady(global, values.worker === true ? 'worker daemon' : 'daemon', d)

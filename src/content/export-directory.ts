@@ -35,6 +35,12 @@ export interface ExportOptions {
   overwrite?: boolean
   /** blocks of one file node read at once (default 8) */
   blockReadConcurrency?: number
+  /**
+   * Mode of every regular file written (default 0o644). Modes are not part of
+   * the CID (unixfs-v1-2025 without metadata), so a tree that must hold
+   * programs, such as a rootfs environment, is exported with 0o755.
+   */
+  fileMode?: number
 }
 
 export interface ExportResult {
@@ -90,7 +96,7 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
   if (maxBytes != null && state.bytes + Number(entry.size) > maxBytes) throw new SizeLimitError(maxBytes, 'bytes')
   let handle: FileHandle
   try {
-    handle = await open(path, FILE_FLAGS, 0o644)
+    handle = await open(path, FILE_FLAGS, state.options.fileMode ?? 0o644)
   } catch (err) {
     if (isExists(err)) throw new UnsafePathError(path, 'already exists (duplicate entry name?)')
     throw err

@@ -1,4 +1,4 @@
-import { chmod, mkdir, rm } from 'node:fs/promises'
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
@@ -38,6 +38,12 @@ export interface BuildInit {
   fetchTimeoutMs: number
   now?: () => number
   onProgress?: (p: BuildProgress) => void
+  /**
+   * Demos and adversary tests only: plant a file in the output before import,
+   * as a malicious worker embedding code would. The attestation is still
+   * honestly signed by this worker, so requesters see it as dissent.
+   */
+  tamperOutput?: boolean
 }
 
 /** Inputs could not be had: not the build's fault, so nothing is attested. */
@@ -85,7 +91,8 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       init.onProgress?.({ stage: 'fetching', what, cid })
       const signal = AbortSignal.any([AbortSignal.timeout(init.fetchTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
       try {
-        await exportToDirectory(components.blockstore, CID.parse(cid), dir, { signal, maxBytes: init.maxInputBytes })
+        // a rootfs holds programs: modes are not in the CID, so its files are made executable
+        await exportToDirectory(components.blockstore, CID.parse(cid), dir, { signal, maxBytes: init.maxInputBytes, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) })
       } catch (err) {
         throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`)
       }
@@ -123,6 +130,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
     if (sandboxResult.reason === 'exited' && sandboxResult.exitCode === 0) {
       const checked = await checkOutputTree(resultDir, def.output)
       if (checked.ok) {
+        if (init.tamperOutput === true) await writeFile(join(checked.path, 'INJECTED'), '#!/bin/sh\n# planted by a dishonest worker\n')
         const added = await addDirectory(components.blockstore, checked.path, { signal: options.signal })
         await components.pin(added.cid, options)
         result = { status: 'success', artifact: added.cid.toString(), exitCode: 0 }

@@ -43,6 +43,8 @@ export interface WorkerInit {
   scanMs?: number
   now?: () => number
   onEvent?: (e: WorkerEvent) => void
+  /** demos and adversary tests only: see BuildInit.tamperOutput */
+  tamperOutput?: boolean
 }
 
 export interface Worker {
@@ -117,6 +119,7 @@ export function worker (init: WorkerInit) {
           maxInputBytes: init.policy.maxInputBytes,
           fetchTimeoutMs: init.fetchTimeoutMs ?? 120_000,
           now,
+          tamperOutput: init.tamperOutput,
           onProgress: (progress) => { emit({ type: 'build:progress', jobId: job.jobId, progress }) }
         }, { signal: ac.signal })
         await components.gossip.publish('attestation', att.bytes)

@@ -28,8 +28,17 @@ export async function tempDir (prefix = 'concur-test-'): Promise<string> {
 }
 
 /** Run `concur …` as a separate OS process under the same Node runtime as the tests. */
-export function startConcur (args: string[], opts: { home: string, env?: Record<string, string> }): ConcurProcess {
-  const child = spawn(process.execPath, [CONCUR_BIN, ...args, '--home', opts.home, '--json'], {
+export function startConcur (args: string[], opts: { home: string, env?: Record<string, string>, umask?: string }): ConcurProcess {
+  // global flags go before a `--` (after it comes the build command)
+  const dash = args.indexOf('--')
+  const own = dash === -1 ? args : args.slice(0, dash)
+  const after = dash === -1 ? [] : args.slice(dash)
+  const argv = [CONCUR_BIN, ...own, '--home', opts.home, '--json', ...after]
+  // a umask can only be set by the parent shell: run through sh when asked
+  const [cmd, cmdArgs] = opts.umask == null
+    ? [process.execPath, argv]
+    : ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$0" "$@"`, process.execPath, ...argv]]
+  const child = spawn(cmd, cmdArgs, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -1,0 +1,313 @@
+/**
+ * Attestation: a worker's signed statement of what a build produced.
+ *
+ * Encoded as an in-toto Statement v1 with a SLSA Provenance v1 predicate so that
+ * standard in-toto/SLSA tooling can read and check it. The subject digest is the
+ * sha256 of the artifact's root block, which equals the sha2-256 digest inside
+ * its CID (see PROTOCOL.md §5.3).
+ */
+import { BuildIdMismatchError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
+import { buildIdOf, isSandboxTier, validateBuildDefinition, validateEnvironment } from './build.ts'
+import type { BuildDefinition, Environment, SandboxTier } from './build.ts'
+import { CODEC_DAG_CBOR, CODEC_RAW, UNIXFS_CODECS, parseCid, sha256HexOfCid } from './cid.ts'
+import type { CID } from 'multiformats/cid'
+import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
+import type { Envelope } from './dsse.ts'
+import { guard, openEnvelope, readEnvelope } from './decode.ts'
+import { base64Encode, hexEncode, utf8Encode } from './encoding.ts'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { publicKeyFromDid } from './keys.ts'
+import type { SigningKey } from './keys.ts'
+import { PEER_ID_PATTERN } from './job.ts'
+import { expectArray, expectInteger, expectLiteral, expectObject, expectString, firstDifference, isRecord, join } from './schema.ts'
+import { DEFAULT_MAX_FUTURE_SKEW_MS, parseTime } from './time.ts'
+
+export const ATTESTATION_PAYLOAD_TYPE = 'application/vnd.in-toto+json'
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1'
+export const PROVENANCE_PREDICATE_TYPE = 'https://slsa.dev/provenance/v1'
+export const CONCUR_BUILD_TYPE = 'https://concur.dev/build/v1'
+const LOG_MEDIA_TYPE = 'text/plain; charset=utf-8'
+const RESULT_MEDIA_TYPE = 'application/json'
+const MAX_REASON_LENGTH = 1024
+const MAX_PARALLELISM = 1024
+
+export type BuildResult =
+  | { status: 'success'; artifact: string; exitCode: 0 }
+  | { status: 'failure'; exitCode: number | null; reason: string }
+
+export interface AttestationClaim {
+  buildId: string
+  jobId: string
+  source: string
+  environment: Environment
+  definition: BuildDefinition
+  worker: string
+  workerPeerId: string
+  sandboxTier: SandboxTier
+  parallelism: number
+  startedAt: string
+  finishedAt: string
+  result: BuildResult
+  log: string | null
+}
+
+/** in-toto ResourceDescriptor (the subset concur emits). */
+export interface ResourceDescriptor {
+  name?: string
+  uri?: string
+  digest?: { sha256: string }
+  content?: string
+  mediaType?: string
+  annotations?: Record<string, string | number | null>
+}
+
+export interface ProvenanceStatement {
+  _type: typeof STATEMENT_TYPE
+  subject: ResourceDescriptor[]
+  predicateType: typeof PROVENANCE_PREDICATE_TYPE
+  predicate: {
+    buildDefinition: {
+      buildType: typeof CONCUR_BUILD_TYPE
+      externalParameters: { definition: BuildDefinition; buildId: string; jobId: string }
+      internalParameters: { sandboxTier: SandboxTier; parallelism: number; workerPeerId: string }
+      resolvedDependencies: ResourceDescriptor[]
+    }
+    runDetails: {
+      builder: { id: string }
+      metadata: { invocationId: string; startedOn: string; finishedOn: string }
+      byproducts: ResourceDescriptor[]
+    }
+  }
+}
+
+export interface SignedAttestation {
+  envelope: Envelope
+  claim: AttestationClaim
+  statement: ProvenanceStatement
+  /** Raw 32-byte public key of the worker (verified). */
+  signer: Uint8Array
+  /** Canonical wire bytes of the envelope. */
+  bytes: Uint8Array
+  /** sha256 hex of the DSSE payload: the attestation's identity for de-duplication. */
+  id: string
+}
+
+function ipfsDescriptor (name: string, cid: CID, extra: Partial<ResourceDescriptor> = {}): ResourceDescriptor {
+  return { name, uri: `ipfs://${cid.toString()}`, digest: { sha256: sha256HexOfCid(cid) }, ...extra }
+}
+
+function resultAnnotations (result: BuildResult): Record<string, string | number | null> {
+  return result.status === 'success'
+    ? { status: 'success', exitCode: 0 }
+    : { status: 'failure', exitCode: result.exitCode, reason: result.reason }
+}
+
+/** The one statement a (validated) claim maps to. Decoding requires the received statement to equal it. */
+export function statementOf (claim: AttestationClaim): ProvenanceStatement {
+  const subject = claim.result.status === 'success'
+    ? ipfsDescriptor('artifact', parseCid(claim.result.artifact, 'result.artifact', UNIXFS_CODECS))
+    // in-toto needs a non-empty subject; a failure's subject is its log, or the job if there is no log.
+    : ipfsDescriptor('failure', claim.log != null ? parseCid(claim.log, 'log', UNIXFS_CODECS) : parseCid(claim.jobId, 'jobId', [CODEC_RAW]))
+  const deps = [ipfsDescriptor('source', parseCid(claim.definition.source, 'definition.source', UNIXFS_CODECS))]
+  if (claim.definition.environment.kind === 'rootfs') {
+    deps.push(ipfsDescriptor('rootfs', parseCid(claim.definition.environment.rootfs, 'definition.environment.rootfs', UNIXFS_CODECS)))
+  }
+  const annotations = resultAnnotations(claim.result)
+  const byproducts: ResourceDescriptor[] = []
+  if (claim.log != null) byproducts.push(ipfsDescriptor('log', parseCid(claim.log, 'log', UNIXFS_CODECS), { mediaType: LOG_MEDIA_TYPE }))
+  // A ResourceDescriptor needs uri, digest or content: the result carries its annotations as content too.
+  byproducts.push({ name: 'result', content: base64Encode(utf8Encode(JSON.stringify(annotations))), mediaType: RESULT_MEDIA_TYPE, annotations })
+  return {
+    _type: STATEMENT_TYPE,
+    subject: [subject],
+    predicateType: PROVENANCE_PREDICATE_TYPE,
+    predicate: {
+      buildDefinition: {
+        buildType: CONCUR_BUILD_TYPE,
+        externalParameters: { definition: claim.definition, buildId: claim.buildId, jobId: claim.jobId },
+        internalParameters: { sandboxTier: claim.sandboxTier, parallelism: claim.parallelism, workerPeerId: claim.workerPeerId },
+        resolvedDependencies: deps
+      },
+      runDetails: {
+        builder: { id: claim.worker },
+        metadata: { invocationId: claim.jobId, startedOn: claim.startedAt, finishedOn: claim.finishedAt },
+        byproducts
+      }
+    }
+  }
+}
+
+function validateResult (x: unknown, path: string): BuildResult {
+  if (!isRecord(x)) throw new SchemaError(path, 'expected an object')
+  if (x.status === 'success') {
+    const o = expectObject(x, path, ['status', 'artifact', 'exitCode'])
+    expectLiteral(o.exitCode, join(path, 'exitCode'), 0)
+    return { status: 'success', artifact: parseCid(o.artifact, join(path, 'artifact'), UNIXFS_CODECS).toString(), exitCode: 0 }
+  }
+  if (x.status === 'failure') {
+    const o = expectObject(x, path, ['status', 'exitCode', 'reason'])
+    const exitCode = o.exitCode === null ? null : expectInteger(o.exitCode, join(path, 'exitCode'), 0, 255)
+    return { status: 'failure', exitCode, reason: expectString(o.reason, join(path, 'reason'), { min: 1, max: MAX_REASON_LENGTH }) }
+  }
+  throw new SchemaError(join(path, 'status'), 'expected "success" or "failure"')
+}
+
+/** Schema of a claim (not the buildId hash: that is its own error class). Returns a fresh copy. */
+export function validateAttestationClaim (x: unknown): AttestationClaim {
+  const o = expectObject(x, '', ['buildId', 'jobId', 'source', 'environment', 'definition', 'worker', 'workerPeerId',
+    'sandboxTier', 'parallelism', 'startedAt', 'finishedAt', 'result', 'log'])
+  const definition = validateBuildDefinition(o.definition, 'definition')
+  const source = parseCid(o.source, 'source', UNIXFS_CODECS).toString()
+  if (source !== definition.source) throw new SchemaError('source', 'must equal definition.source')
+  const environment = validateEnvironment(o.environment, 'environment')
+  if (firstDifference(environment, definition.environment) != null) throw new SchemaError('environment', 'must equal definition.environment')
+  if (!isSandboxTier(o.sandboxTier)) throw new SchemaError('sandboxTier', 'unknown sandbox tier')
+  const startedAt = o.startedAt as string
+  const finishedAt = o.finishedAt as string
+  if (parseTime(startedAt, 'startedAt') > parseTime(finishedAt, 'finishedAt')) throw new SchemaError('finishedAt', 'must not be before startedAt')
+  return {
+    buildId: parseCid(o.buildId, 'buildId', [CODEC_DAG_CBOR]).toString(),
+    jobId: parseCid(o.jobId, 'jobId', [CODEC_RAW]).toString(),
+    source,
+    environment,
+    definition,
+    worker: expectString(o.worker, 'worker', { min: 1, max: 128, pattern: /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/ }),
+    workerPeerId: expectString(o.workerPeerId, 'workerPeerId', { min: 1, max: 128, pattern: PEER_ID_PATTERN }),
+    sandboxTier: o.sandboxTier,
+    parallelism: expectInteger(o.parallelism, 'parallelism', 1, MAX_PARALLELISM),
+    startedAt,
+    finishedAt,
+    result: validateResult(o.result, 'result'),
+    log: o.log === null ? null : parseCid(o.log, 'log', UNIXFS_CODECS).toString()
+  }
+}
+
+const IPFS_URI = /^ipfs:\/\/(.+)$/
+
+function cidFromUri (x: unknown, path: string, codecs: readonly number[]): string {
+  const uri = expectString(x, path, { min: 1, max: 160 })
+  const m = IPFS_URI.exec(uri)
+  if (m == null) throw new SchemaError(path, 'expected ipfs://<cid>')
+  return parseCid(m[1], path, codecs).toString()
+}
+
+/**
+ * Reads the claim out of a statement, then requires the statement to be
+ * exactly statementOf(claim): one meaning, one document, no smuggled fields.
+ */
+export function claimFromStatement (x: unknown): { claim: AttestationClaim, statement: ProvenanceStatement } {
+  if (!isRecord(x)) throw new SchemaError('', 'expected an object')
+  if (x._type !== STATEMENT_TYPE) {
+    if (typeof x._type === 'string' && x._type.startsWith('https://in-toto.io/Statement/')) throw new UnsupportedVersionError(`unsupported in-toto statement ${x._type}`)
+    throw new SchemaError('_type', `expected ${STATEMENT_TYPE}`)
+  }
+  if (x.predicateType !== PROVENANCE_PREDICATE_TYPE) {
+    if (typeof x.predicateType === 'string') throw new UnsupportedVersionError(`unsupported predicateType ${x.predicateType.slice(0, 200)}`)
+    throw new SchemaError('predicateType', 'expected a string')
+  }
+  const st = expectObject(x, '', ['_type', 'subject', 'predicateType', 'predicate'])
+  const pred = expectObject(st.predicate, 'predicate', ['buildDefinition', 'runDetails'])
+  const bd = expectObject(pred.buildDefinition, 'predicate.buildDefinition', ['buildType', 'externalParameters', 'internalParameters', 'resolvedDependencies'])
+  if (bd.buildType !== CONCUR_BUILD_TYPE) {
+    if (typeof bd.buildType === 'string') throw new UnsupportedVersionError(`unsupported buildType ${bd.buildType.slice(0, 200)}`)
+    throw new SchemaError('predicate.buildDefinition.buildType', 'expected a string')
+  }
+  const ext = expectObject(bd.externalParameters, 'predicate.buildDefinition.externalParameters', ['definition', 'buildId', 'jobId'])
+  const int = expectObject(bd.internalParameters, 'predicate.buildDefinition.internalParameters', ['sandboxTier', 'parallelism', 'workerPeerId'])
+  const rd = expectObject(pred.runDetails, 'predicate.runDetails', ['builder', 'metadata', 'byproducts'])
+  const builder = expectObject(rd.builder, 'predicate.runDetails.builder', ['id'])
+  const meta = expectObject(rd.metadata, 'predicate.runDetails.metadata', ['invocationId', 'startedOn', 'finishedOn'])
+  const byproducts = expectArray(rd.byproducts, 'predicate.runDetails.byproducts', 1, 2)
+  const subject = expectArray(st.subject, 'subject', 1, 1)
+  const resultPath = join('predicate.runDetails.byproducts', byproducts.length - 1)
+  const resultDesc = expectObject(byproducts[byproducts.length - 1], resultPath, ['name', 'content', 'mediaType', 'annotations'])
+  const ann = expectObject(resultDesc.annotations, join(resultPath, 'annotations'), ['status', 'exitCode'], ['reason'])
+  let log: string | null = null
+  if (byproducts.length === 2) {
+    const logDesc = expectObject(byproducts[0], 'predicate.runDetails.byproducts[0]', ['name', 'uri', 'digest', 'mediaType'])
+    log = cidFromUri(logDesc.uri, 'predicate.runDetails.byproducts[0].uri', UNIXFS_CODECS)
+  }
+  const subj = expectObject(subject[0], 'subject[0]', ['name', 'uri', 'digest'])
+  const rawResult: Record<string, unknown> = { status: ann.status, exitCode: ann.exitCode }
+  if (ann.status === 'success') rawResult.artifact = cidFromUri(subj.uri, 'subject[0].uri', UNIXFS_CODECS)
+  else rawResult.reason = ann.reason
+  let claim: AttestationClaim
+  try {
+    claim = validateAttestationClaim({
+      buildId: ext.buildId,
+      jobId: ext.jobId,
+      source: isRecord(ext.definition) ? ext.definition.source : undefined,
+      environment: isRecord(ext.definition) ? ext.definition.environment : undefined,
+      definition: ext.definition,
+      worker: builder.id,
+      workerPeerId: int.workerPeerId,
+      sandboxTier: int.sandboxTier,
+      parallelism: int.parallelism,
+      startedAt: meta.startedOn,
+      finishedAt: meta.finishedOn,
+      result: rawResult,
+      log
+    })
+  } catch (err) {
+    // Report claim paths as statement paths where the mapping is direct.
+    if (err instanceof SchemaError) throw new SchemaError(statementPath(err.path), err.message, { cause: err })
+    throw err
+  }
+  const statement = statementOf(claim)
+  const diff = firstDifference(x, statement)
+  if (diff != null) throw new SchemaError(diff, 'statement is not the canonical provenance for its own claim')
+  return { claim, statement }
+}
+
+function statementPath (claimPath: string): string {
+  const map: Array<[string, string]> = [
+    ['definition', 'predicate.buildDefinition.externalParameters.definition'],
+    ['buildId', 'predicate.buildDefinition.externalParameters.buildId'],
+    ['jobId', 'predicate.buildDefinition.externalParameters.jobId'],
+    ['worker', 'predicate.runDetails.builder.id'],
+    ['workerPeerId', 'predicate.buildDefinition.internalParameters.workerPeerId'],
+    ['sandboxTier', 'predicate.buildDefinition.internalParameters.sandboxTier'],
+    ['parallelism', 'predicate.buildDefinition.internalParameters.parallelism'],
+    ['startedAt', 'predicate.runDetails.metadata.startedOn'],
+    ['finishedAt', 'predicate.runDetails.metadata.finishedOn'],
+    ['result', 'predicate.runDetails.byproducts[-1].annotations']
+  ]
+  for (const [from, to] of map) {
+    if (claimPath === from || claimPath.startsWith(from + '.') || claimPath.startsWith(from + '[')) return to + claimPath.slice(from.length)
+  }
+  return claimPath
+}
+
+export function createAttestation (claim: AttestationClaim, key: SigningKey): SignedAttestation {
+  const clean = validateAttestationClaim(claim)
+  if (clean.worker !== key.did) throw new SchemaError('worker', 'must be the did:key of the signing key')
+  const expected = buildIdOf(clean.definition)
+  if (clean.buildId !== expected) throw new BuildIdMismatchError(`buildId ${clean.buildId} is not the hash of the definition (${expected})`)
+  const statement = statementOf(clean)
+  const payload = utf8Encode(JSON.stringify(statement))
+  const envelope = signEnvelope(ATTESTATION_PAYLOAD_TYPE, payload, key)
+  return { envelope, claim: clean, statement, signer: key.publicKey, bytes: envelopeBytes(envelope), id: hexEncode(sha256(payload)) }
+}
+
+export interface DecodeAttestationOptions { now: number; maxFutureSkewMs?: number }
+
+/**
+ * Order: size → envelope → one signature → payloadType → payload JSON →
+ * statement/predicate/build type versions → schema (canonical statement) →
+ * buildId → time → builder key → signature. Attestations do not expire: a
+ * build result stays true, and is reusable by later jobs of the same buildId.
+ */
+export function decodeAttestation (input: Uint8Array | Envelope, opts: DecodeAttestationOptions): SignedAttestation {
+  return guard(() => {
+    const envelope = readEnvelope(input)
+    const { payload, json } = openEnvelope(envelope, ATTESTATION_PAYLOAD_TYPE)
+    const { claim, statement } = claimFromStatement(json)
+    const expected = buildIdOf(claim.definition)
+    if (claim.buildId !== expected) throw new BuildIdMismatchError(`buildId ${claim.buildId} is not the hash of the definition (${expected})`)
+    const skew = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS
+    if (parseTime(claim.finishedAt, 'finishedAt') > opts.now + skew) throw new FutureError(`finishedAt ${claim.finishedAt} is in the future`)
+    const signer = publicKeyFromDid(claim.worker)
+    verifyEnvelopeSignature(envelope, signer)
+    return { envelope, claim, statement, signer, bytes: envelopeBytes(envelope), id: hexEncode(sha256(payload)) }
+  })
+}

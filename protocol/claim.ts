@@ -1,0 +1,114 @@
+/**
+ * Claim: a worker's short lease on a job, so that `replicas` workers — not
+ * every worker — build it. Leases are advisory (a claim proves nothing about
+ * the build); they only save duplicate work. See PROTOCOL.md §6.
+ */
+import { ExpiredError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
+import { CODEC_DAG_CBOR, CODEC_RAW, parseCid } from './cid.ts'
+import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
+import type { Envelope } from './dsse.ts'
+import { guard, openEnvelope, readEnvelope } from './decode.ts'
+import { utf8Encode } from './encoding.ts'
+import { keyHex, publicKeyFromDid } from './keys.ts'
+import type { SigningKey } from './keys.ts'
+import { PEER_ID_PATTERN } from './job.ts'
+import { expectInteger, expectObject, expectString, isRecord } from './schema.ts'
+import { DEFAULT_MAX_FUTURE_SKEW_MS, parseTime } from './time.ts'
+
+export const CLAIM_PAYLOAD_TYPE = 'application/vnd.concur.claim+json; version=1'
+export const CLAIM_TYPE = 'https://concur.dev/Claim/v1'
+const CLAIM_TYPE_FAMILY = /^https:\/\/concur\.dev\/Claim\/v[0-9]+$/
+/** Lease length a worker asks for. */
+export const LEASE_MS = 30_000
+/** A worker renews its claim this often while building (3 renewals per lease: one lost message does not lapse it). */
+export const LEASE_RENEW_MS = 10_000
+/** Longest lease a decoder accepts: a lease must lapse soon after its worker vanishes. */
+export const MAX_LEASE_MS = 120_000
+/** Upper bound of the random delay before picking up an under-claimed job (spreads simultaneous starts). */
+export const CLAIM_JITTER_MAX_MS = 2_000
+
+export interface Claim {
+  _type: 'https://concur.dev/Claim/v1'
+  jobId: string
+  buildId: string
+  worker: string
+  workerPeerId: string
+  issuedAt: string
+  leaseUntil: string
+  seq: number
+}
+
+export interface SignedClaim { envelope: Envelope; claim: Claim; signer: Uint8Array; bytes: Uint8Array }
+
+export interface DecodeClaimOptions { now: number; maxFutureSkewMs?: number; allowExpired?: boolean }
+
+export function validateClaim (x: unknown): Claim {
+  if (!isRecord(x)) throw new SchemaError('', 'expected an object')
+  if (x._type !== CLAIM_TYPE) {
+    if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type)) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
+    throw new SchemaError('_type', `expected ${CLAIM_TYPE}`)
+  }
+  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq'])
+  const issuedAt = o.issuedAt as string
+  const leaseUntil = o.leaseUntil as string
+  const issued = parseTime(issuedAt, 'issuedAt')
+  const until = parseTime(leaseUntil, 'leaseUntil')
+  if (!(issued < until)) throw new SchemaError('leaseUntil', 'must be after issuedAt')
+  if (until - issued > MAX_LEASE_MS) throw new SchemaError('leaseUntil', `lease longer than ${MAX_LEASE_MS} ms`)
+  return {
+    _type: CLAIM_TYPE,
+    jobId: parseCid(o.jobId, 'jobId', [CODEC_RAW]).toString(),
+    buildId: parseCid(o.buildId, 'buildId', [CODEC_DAG_CBOR]).toString(),
+    worker: expectString(o.worker, 'worker', { min: 1, max: 128, pattern: /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/ }),
+    workerPeerId: expectString(o.workerPeerId, 'workerPeerId', { min: 1, max: 128, pattern: PEER_ID_PATTERN }),
+    issuedAt,
+    leaseUntil,
+    seq: expectInteger(o.seq, 'seq', 0, Number.MAX_SAFE_INTEGER)
+  }
+}
+
+export function createClaim (input: Omit<Claim, '_type'>, key: SigningKey): SignedClaim {
+  const claim = validateClaim({ _type: CLAIM_TYPE, ...input })
+  if (claim.worker !== key.did) throw new SchemaError('worker', 'must be the did:key of the signing key')
+  const envelope = signEnvelope(CLAIM_PAYLOAD_TYPE, utf8Encode(JSON.stringify(claim)), key)
+  return { envelope, claim, signer: key.publicKey, bytes: envelopeBytes(envelope) }
+}
+
+/** Order: size → envelope → payloadType → JSON → version → schema → time window → key → signature. */
+export function decodeClaim (input: Uint8Array | Envelope, opts: DecodeClaimOptions): SignedClaim {
+  return guard(() => {
+    const envelope = readEnvelope(input)
+    const { json } = openEnvelope(envelope, CLAIM_PAYLOAD_TYPE)
+    const claim = validateClaim(json)
+    const skew = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS
+    if (parseTime(claim.issuedAt, 'issuedAt') > opts.now + skew) throw new FutureError(`issuedAt ${claim.issuedAt} is in the future`)
+    if (opts.allowExpired !== true && parseTime(claim.leaseUntil, 'leaseUntil') <= opts.now) throw new ExpiredError(`lease ended at ${claim.leaseUntil}`)
+    const signer = publicKeyFromDid(claim.worker)
+    verifyEnvelopeSignature(envelope, signer)
+    return { envelope, claim, signer, bytes: envelopeBytes(envelope) }
+  })
+}
+
+/**
+ * The workers holding a live lease on `jobId` at `now`, by raw key. For each
+ * worker only its highest `seq` counts (a newer claim replaces an older one,
+ * so a renewal extends the lease and a short final lease releases it early).
+ */
+export function liveClaimants (claims: readonly SignedClaim[], jobId: string, now: number): string[] {
+  const latest = new Map<string, Claim>()
+  for (const c of claims) {
+    if (c.claim.jobId !== jobId) continue
+    const k = keyHex(c.signer)
+    const prev = latest.get(k)
+    if (prev === undefined || c.claim.seq > prev.seq) latest.set(k, c.claim)
+  }
+  const live: string[] = []
+  for (const [k, c] of latest) if (parseTime(c.leaseUntil, 'leaseUntil') > now) live.push(k)
+  return live.sort()
+}
+
+/** True when fewer than `replicas` distinct workers hold a live lease: the job may be picked up (after a random delay). */
+export function needsMoreWorkers (claims: readonly SignedClaim[], jobId: string, replicas: number, now: number): boolean {
+  return liveClaimants(claims, jobId, now).length < replicas
+}
+

@@ -1,0 +1,93 @@
+/** Decoding any concur message by its DSSE payloadType, and the gossip rules around it. */
+import { sha256 } from '@noble/hashes/sha2.js'
+import { PayloadTypeError } from './errors.ts'
+import type { ProtocolError, ProtocolErrorCode } from './errors.ts'
+import { ATTESTATION_PAYLOAD_TYPE, decodeAttestation } from './attestation.ts'
+import type { SignedAttestation } from './attestation.ts'
+import { CLAIM_PAYLOAD_TYPE, decodeClaim } from './claim.ts'
+import type { SignedClaim } from './claim.ts'
+import { guard } from './decode.ts'
+import { parseEnvelope } from './dsse.ts'
+import { JOB_PAYLOAD_TYPE, decodeJobAnnouncement } from './job.ts'
+import type { SignedJob } from './job.ts'
+
+export const JOBS_TOPIC = '/concur/1/jobs/json'
+export const ATTESTATIONS_TOPIC = '/concur/1/attestations/json'
+export const CLAIMS_TOPIC = '/concur/1/claims/json'
+
+export type DecodedMessage =
+  | { kind: 'job', value: SignedJob }
+  | { kind: 'attestation', value: SignedAttestation }
+  | { kind: 'claim', value: SignedClaim }
+
+export type MessageKind = DecodedMessage['kind']
+
+/** The payloadType each topic carries. */
+export const TOPIC_KINDS: Readonly<Record<string, MessageKind>> = Object.freeze({
+  [JOBS_TOPIC]: 'job',
+  [ATTESTATIONS_TOPIC]: 'attestation',
+  [CLAIMS_TOPIC]: 'claim'
+})
+
+export interface DecodeMessageOptions { now: number; maxFutureSkewMs?: number }
+
+export function decodeMessage (bytes: Uint8Array, opts: DecodeMessageOptions): DecodedMessage {
+  return guard((): DecodedMessage => {
+    const env = parseEnvelope(bytes)
+    switch (env.payloadType) {
+      case JOB_PAYLOAD_TYPE: return { kind: 'job', value: decodeJobAnnouncement(env, opts) }
+      case ATTESTATION_PAYLOAD_TYPE: return { kind: 'attestation', value: decodeAttestation(env, opts) }
+      case CLAIM_PAYLOAD_TYPE: return { kind: 'claim', value: decodeClaim(env, opts) }
+      default: throw new PayloadTypeError(`unknown payloadType ${JSON.stringify(env.payloadType.slice(0, 100))}`)
+    }
+  })
+}
+
+/** gossipsub message id: sha256 of the message data (not of sender + seqno), so re-publications dedupe. */
+export function messageIdOf (data: Uint8Array): Uint8Array {
+  return sha256(data)
+}
+
+export type GossipAction = 'reject' | 'ignore'
+
+/**
+ * What a topic validator answers for a decode error. REJECT penalises the
+ * forwarding peer (it relayed something no honest peer would); IGNORE drops
+ * silently where an honest peer could have relayed it: expired in flight,
+ * or a newer protocol version / payloadType than ours.
+ */
+export function gossipActionFor (err: ProtocolError | ProtocolErrorCode): GossipAction {
+  const code = typeof err === 'string' ? err : err.code
+  switch (code) {
+    case 'ERR_EXPIRED':
+    case 'ERR_UNSUPPORTED_VERSION':
+    case 'ERR_PAYLOAD_TYPE':
+      return 'ignore'
+    default:
+      return 'reject'
+  }
+}
+
+export type TopicValidation =
+  | { action: 'accept', message: DecodedMessage }
+  | { action: GossipAction, error: ProtocolError }
+
+/**
+ * A topic validator in one call. A known payloadType published on the wrong
+ * topic is REJECTed (no honest peer does that); an unknown one is IGNOREd.
+ * De-duplication (IGNORE) is the caller's: gossipsub's seen-cache by message id,
+ * plus the application's own store keyed by job id / attestation id.
+ */
+export function validateTopicMessage (topic: string, data: Uint8Array, opts: DecodeMessageOptions): TopicValidation {
+  try {
+    const message = decodeMessage(data, opts)
+    const expected = TOPIC_KINDS[topic]
+    if (expected !== message.kind) {
+      return { action: 'reject', error: new PayloadTypeError(`a ${message.kind} message does not belong on topic ${topic}`) }
+    }
+    return { action: 'accept', message }
+  } catch (err) {
+    const error = err as ProtocolError // decodeMessage only throws ProtocolError (guard)
+    return { action: gossipActionFor(error), error }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Generates protocol/vectors/*.json. Deterministic: fixed seeds, fixed times,
+ * fixed nonces (ed25519 signing is deterministic), so re-running it rewrites
+ * identical files; vectors-are-up-to-date.test.ts checks that.
+ *
+ *   npm exec -- node test/protocol/generate-vectors.ts
+ */
+import { writeFileSync, mkdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
+import {
+  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, base64Decode, base64Encode, createClaim,
+  didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
+} from '../../protocol/index.ts'
+import type { Envelope } from '../../protocol/index.ts'
+import { attest, claimFor, fakeRawCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
+
+/** Group order of ed25519 (RFC 8032 §5.1). */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
+
+export interface SignatureVector {
+  description: string
+  publicKey: string
+  envelope: Envelope
+  valid: boolean
+  payloadType: string
+  verifyAt: string
+  reason?: string
+  /** The code our full decoder (for `payloadType`) answers with, when invalid. */
+  error?: string
+  /** Set where a lax verifier is known to disagree (documented, tested). */
+  laxVerifiersAccept?: boolean
+}
+
+export interface PaeVector { description: string; source?: string; payloadType: string; payloadUtf8: string; pae: string }
+
+const verifyAt = iso(T0 + 5 * 60_000)
+const worker = fixedKey('worker-1')
+const other = fixedKey('worker-2')
+
+function leBytes (n: bigint): Uint8Array {
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) { out[i] = Number(n & 0xffn); n >>= 8n }
+  return out
+}
+function leNumber (b: Uint8Array): bigint {
+  let n = 0n
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]!)
+  return n
+}
+
+export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector> } {
+  const job = makeJob()
+  const success = attest(worker, { jobId: job.jobId })
+  const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
+  const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
+  const claim = createClaim({
+    jobId: job.jobId, buildId: job.job.buildId, worker: worker.did,
+    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+    issuedAt: iso(T0 + 290_000), leaseUntil: iso(T0 + 290_000 + 30_000), seq: 0
+  }, worker)
+
+  // Tampered: the payload says 9 replicas, the signature was made over 2.
+  const tamperedPayload = utf8Encode(new TextDecoder().decode(envelopePayload(job.envelope)).replace('"replicas":2', '"replicas":9'))
+  const tampered: Envelope = { ...job.envelope, payload: base64Encode(tamperedPayload) }
+
+  // Wrong key: the statement names worker-1 as builder, worker-2 signed it.
+  const wrongKey = signEnvelope(ATTESTATION_PAYLOAD_TYPE, utf8Encode(JSON.stringify(statementOf(claimFor(worker, { jobId: job.jobId })))), other)
+
+  // payloadType substitution: signed as a job, relabelled as an in-toto statement.
+  const relabelled: Envelope = { ...job.envelope, payloadType: ATTESTATION_PAYLOAD_TYPE }
+  // Correctly signed, but under the claim payloadType: valid DSSE, wrong type for a job.
+  const signedAsClaim = signEnvelope(CLAIM_PAYLOAD_TYPE, envelopePayload(job.envelope), requester)
+
+  // Non-canonical S: S + L verifies under the textbook equation but RFC 8032 requires S < L.
+  const sig = base64Decode(job.envelope.signatures[0]!.sig)
+  const s = leNumber(sig.subarray(32))
+  const malleated = new Uint8Array(64)
+  malleated.set(sig.subarray(0, 32), 0)
+  malleated.set(leBytes(s + L), 32)
+  const nonCanonicalS: Envelope = { ...job.envelope, signatures: [{ keyid: requester.did, sig: base64Encode(malleated) }] }
+
+  // Non-canonical base64: the last symbol's unused bits set; lax decoders read the same 64 bytes.
+  const sigText = job.envelope.signatures[0]!.sig
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+  const lastSym = sigText[sigText.length - 3]!
+  const bumped = B64[B64.indexOf(lastSym) | 1]!
+  const nonCanonicalB64: Envelope = { ...job.envelope, signatures: [{ keyid: requester.did, sig: sigText.slice(0, -3) + bumped + '==' }] }
+
+  // Small-order key: A = identity, R = identity, S = 0 satisfies [S]B = R + [k]A for EVERY message.
+  const identity = new Uint8Array(32); identity[0] = 1
+  const smallDid = didFromPublicKey(identity)
+  const smallPayload = utf8Encode(new TextDecoder().decode(envelopePayload(job.envelope)).replaceAll(requester.did, smallDid))
+  const smallSig = new Uint8Array(64); smallSig[0] = 1
+  const smallOrder: Envelope = { payload: base64Encode(smallPayload), payloadType: JOB_PAYLOAD_TYPE, signatures: [{ keyid: smallDid, sig: base64Encode(smallSig) }] }
+
+  const v = (x: Omit<SignatureVector, 'verifyAt'>): SignatureVector => ({ ...x, verifyAt })
+  const signature: Record<string, SignatureVector> = {
+    'job-announcement-valid': v({ description: 'A job announcement signed by its requester.', publicKey: requester.did, envelope: job.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'attestation-success-valid': v({ description: 'An in-toto/SLSA provenance attestation of a successful build, signed by the worker (builder.id).', publicKey: worker.did, envelope: success.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
+    'attestation-failure-valid': v({ description: 'An attestation of a failed build (exit code 2); its subject is the build log.', publicKey: worker.did, envelope: failure.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
+    'attestation-failure-no-log-valid': v({ description: 'An attestation of a build killed at the wall-clock limit, without a log; its subject is the job payload.', publicKey: other.did, envelope: failureNoLog.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
+    'claim-valid': v({ description: 'A 30 s lease claim on the job by worker-1.', publicKey: worker.did, envelope: claim.envelope, valid: true, payloadType: CLAIM_PAYLOAD_TYPE }),
+    'tampered-payload': v({ description: 'The job payload was changed after signing (replicas 2 -> 9).', publicKey: requester.did, envelope: tampered, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'signature does not cover the modified payload', error: 'ERR_BAD_SIGNATURE' }),
+    'wrong-key': v({ description: 'An attestation naming worker-1 as builder but signed by worker-2.', publicKey: worker.did, envelope: wrongKey, valid: false, payloadType: ATTESTATION_PAYLOAD_TYPE, reason: 'signature is by another key than the builder', error: 'ERR_BAD_SIGNATURE' }),
+    'wrong-payload-type-relabelled': v({ description: 'A job envelope whose payloadType was rewritten to the in-toto type after signing.', publicKey: requester.did, envelope: relabelled, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'PAE binds the payloadType: the signature does not verify for the new type, and it is not the job type', error: 'ERR_PAYLOAD_TYPE' }),
+    'wrong-payload-type-signed': v({ description: 'A job payload correctly signed, but under the claim payloadType.', publicKey: requester.did, envelope: signedAsClaim, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'a valid DSSE signature for another payloadType is not a valid job', error: 'ERR_PAYLOAD_TYPE' }),
+    'non-canonical-signature': v({ description: 'The valid job signature with S replaced by S + L (same value mod L).', publicKey: requester.did, envelope: nonCanonicalS, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'RFC 8032 requires 0 <= S < L (signature malleability)', error: 'ERR_BAD_SIGNATURE' }),
+    'non-canonical-base64-signature': v({ description: 'The valid job signature, base64 text with non-zero unused trailing bits (lax decoders read the same 64 bytes).', publicKey: requester.did, envelope: nonCanonicalB64, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'only canonical base64 is accepted: one text per signature', error: 'ERR_MALFORMED', laxVerifiersAccept: true }),
+    'small-order-key': v({ description: 'Requester key = the identity point; R = identity, S = 0 "verifies" for any message under the cofactorless equation.', publicKey: smallDid, envelope: smallOrder, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'small-order public keys are refused', error: 'ERR_SMALL_ORDER_KEY' })
+  }
+  const pae: Record<string, PaeVector> = {
+    'dsse-spec-hello-world': {
+      description: 'The example from the DSSE protocol specification.',
+      source: 'https://github.com/secure-systems-lab/dsse/blob/master/protocol.md',
+      payloadType: 'http://example.com/HelloWorld',
+      payloadUtf8: 'hello world',
+      pae: 'DSSEv1 29 http://example.com/HelloWorld 11 hello world'
+    },
+    'empty-type-and-payload': { description: 'Empty type and body: lengths are "0", separators remain.', payloadType: '', payloadUtf8: '', pae: 'DSSEv1 0  0 ' },
+    'utf8-lengths-are-bytes': { description: 'Lengths count UTF-8 bytes, not characters (é is 2 bytes, € is 3).', payloadType: 'tÿpé', payloadUtf8: '€ 1', pae: 'DSSEv1 6 tÿpé 5 € 1' }
+  }
+  return { signature, pae }
+}
+
+export const VECTORS_DIR = resolve(fileURLToPath(import.meta.url), '../../../protocol/vectors')
+
+export function vectorFileText (x: unknown): string {
+  return JSON.stringify(x, null, 2) + '\n'
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { signature, pae } = buildVectors()
+  mkdirSync(resolve(VECTORS_DIR, 'pae'), { recursive: true })
+  for (const [name, vec] of Object.entries(signature)) writeFileSync(resolve(VECTORS_DIR, `${name}.json`), vectorFileText(vec))
+  for (const [name, vec] of Object.entries(pae)) writeFileSync(resolve(VECTORS_DIR, 'pae', `${name}.json`), vectorFileText(vec))
+  console.log(`wrote ${Object.keys(signature).length} signature vectors and ${Object.keys(pae).length} PAE vectors to ${VECTORS_DIR}`)
+}

@@ -1,0 +1,99 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  ProtocolError, decodeAttestation, decodeClaim, decodeJobAnnouncement, pae, publicKeyFromDid,
+  validateEnvelope, verifyEnvelopeSignature, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE
+} from '../../protocol/index.ts'
+import type { Envelope } from '../../protocol/index.ts'
+import { VECTORS_DIR } from './generate-vectors.ts'
+import type { PaeVector, SignatureVector } from './generate-vectors.ts'
+import { independentPae, independentlyValid } from './independent.ts'
+
+const files = readdirSync(VECTORS_DIR).filter(f => f.endsWith('.json')).sort()
+const vectors = files.map(f => [f, JSON.parse(readFileSync(resolve(VECTORS_DIR, f), 'utf8')) as SignatureVector] as const)
+const paeFiles = readdirSync(resolve(VECTORS_DIR, 'pae')).filter(f => f.endsWith('.json')).sort()
+
+/** Our signature-level verdict: envelope schema, payloadType, key, signature over PAE. */
+function oursValid (v: SignatureVector): boolean {
+  try {
+    const env = validateEnvelope(v.envelope)
+    if (env.payloadType !== v.payloadType || env.signatures.length !== 1) return false
+    verifyEnvelopeSignature(env, publicKeyFromDid(v.publicKey))
+    return true
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError)
+    return false
+  }
+}
+
+function decodeFull (v: SignatureVector): unknown {
+  const now = Date.parse(v.verifyAt)
+  const env = v.envelope as Envelope
+  switch (v.payloadType) {
+    case JOB_PAYLOAD_TYPE: return decodeJobAnnouncement(env, { now })
+    case ATTESTATION_PAYLOAD_TYPE: return decodeAttestation(env, { now })
+    case CLAIM_PAYLOAD_TYPE: return decodeClaim(env, { now })
+    default: throw new Error(`vector has unknown payloadType ${v.payloadType}`)
+  }
+}
+
+describe('signature vectors', () => {
+  it('covers the required cases', () => {
+    const names = files.map(f => f.replace(/\.json$/, ''))
+    for (const n of ['job-announcement-valid', 'attestation-success-valid', 'attestation-failure-valid', 'tampered-payload',
+      'wrong-key', 'wrong-payload-type-relabelled', 'wrong-payload-type-signed', 'non-canonical-signature']) {
+      expect(names).toContain(n)
+    }
+    expect(vectors.some(([, v]) => v.valid)).toBe(true)
+    expect(vectors.some(([, v]) => !v.valid)).toBe(true)
+  })
+
+  for (const [file, v] of vectors) {
+    describe(file, () => {
+      it(`our verifier says valid=${String(v.valid)}`, () => {
+        expect(oursValid(v)).toBe(v.valid)
+      })
+
+      it(`node:crypto (OpenSSL) with independently computed PAE says valid=${String(v.valid)}`, () => {
+        expect(independentlyValid(v.envelope, v.payloadType, v.publicKey)).toBe(v.valid)
+      })
+
+      if (v.laxVerifiersAccept === true) {
+        it('a lax base64 decoder would accept it (why strict decoding matters)', () => {
+          expect(independentlyValid(v.envelope, v.payloadType, v.publicKey, { strictBase64: false })).toBe(true)
+        })
+      }
+
+      it(v.valid ? 'the full decoder accepts it at verifyAt' : `the full decoder refuses it with ${v.error ?? '?'}`, () => {
+        if (v.valid) {
+          expect(() => decodeFull(v)).not.toThrow()
+        } else {
+          expect(v.error).toBeTypeOf('string')
+          let caught: unknown
+          try { decodeFull(v) } catch (err) { caught = err }
+          expect(caught).toBeInstanceOf(ProtocolError)
+          expect((caught as ProtocolError).code).toBe(v.error)
+        }
+      })
+    })
+  }
+})
+
+describe('PAE vectors', () => {
+  it('includes the DSSE specification example', () => {
+    expect(paeFiles).toContain('dsse-spec-hello-world.json')
+  })
+  for (const f of paeFiles) {
+    const v = JSON.parse(readFileSync(resolve(VECTORS_DIR, 'pae', f), 'utf8')) as PaeVector
+    it(`${f}: ours and the independent PAE both give ${JSON.stringify(v.pae)}`, () => {
+      const payload = new TextEncoder().encode(v.payloadUtf8)
+      expect(new TextDecoder().decode(pae(v.payloadType, payload))).toBe(v.pae)
+      expect(independentPae(v.payloadType, payload).toString('utf8')).toBe(v.pae)
+    })
+  }
+  it('the DSSE spec example is literally "DSSEv1 29 http://example.com/HelloWorld 11 hello world"', () => {
+    expect(new TextDecoder().decode(pae('http://example.com/HelloWorld', new TextEncoder().encode('hello world'))))
+      .toBe('DSSEv1 29 http://example.com/HelloWorld 11 hello world')
+  })
+})

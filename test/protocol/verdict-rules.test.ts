@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest'
+import { PolicyError, buildIdOf, createPolicy, didFromPublicKey, evaluateVerdict } from '../../protocol/index.ts'
+import type { SignedAttestation } from '../../protocol/index.ts'
+import { attest, definition, fakeTreeCid, fixedKey, rootfsDefinition } from './fixtures.ts'
+
+const t = [1, 2, 3, 4].map(i => fixedKey(`trusted-${i}`))
+const u = [1, 2, 3].map(i => fixedKey(`untrusted-${i}`))
+const A = fakeTreeCid('artifact-A')
+const B = fakeTreeCid('artifact-B')
+const buildId = buildIdOf(definition)
+const ok = (i: number, artifact = A) => attest(t[i]!, { artifact })
+const bad = (i: number) => attest(t[i]!, { failure: { exitCode: 1, reason: 'tests failed' } })
+const policy = (threshold: number, extra: { required?: number[], minTier?: 'vm' | 'namespaces+cgroups' } = {}) => createPolicy({
+  trusted: t.map(k => k.did),
+  threshold,
+  ...(extra.required !== undefined ? { required: extra.required.map(i => t[i]!.did) } : {}),
+  ...(extra.minTier !== undefined ? { minTier: extra.minTier } : {})
+})
+const verdict = (p: ReturnType<typeof policy>, atts: SignedAttestation[]) => evaluateVerdict(p, buildId, atts)
+
+describe('verdict rules', () => {
+  it('pending with nothing', () => {
+    expect(verdict(policy(2), []).status).toBe('pending')
+  })
+
+  it('accepted with k of n distinct trusted keys on one CID; k-1 is provisional', () => {
+    const v = verdict(policy(2), [ok(0), ok(1)])
+    expect(v.status).toBe('accepted')
+    expect(v.artifact).toBe(A)
+    expect(v.counted).toEqual([t[0]!.did, t[1]!.did].sort())
+    const one = verdict(policy(2), [ok(0)])
+    expect(one.status).toBe('provisional')
+    expect(one.artifact).toBe(A)
+    expect(one.counted).toEqual([t[0]!.did])
+  })
+
+  it('the same key twice (even with different jobIds) counts once', () => {
+    const again = attest(t[0]!, { artifact: A, jobId: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku' })
+    expect(verdict(policy(2), [ok(0), ok(0), again]).status).toBe('provisional')
+  })
+
+  it('disputed when two CIDs both reach k, and the disagreement is reported', () => {
+    const v = verdict(policy(2), [ok(0, A), ok(1, A), ok(2, B), ok(3, B)])
+    expect(v.status).toBe('disputed')
+    expect(v.artifact).toBeUndefined()
+    expect(v.counted).toEqual([])
+    expect(v.candidates.map(c => c.artifact).sort()).toEqual([A, B].sort())
+    expect(v.dissent.length).toBe(2)
+  })
+
+  it('accepted with a dissenting trusted key (no required keys): dissent is listed, not voted away', () => {
+    const v = verdict(policy(2), [ok(0, A), ok(1, A), ok(2, B)])
+    expect(v.status).toBe('accepted')
+    expect(v.dissent).toEqual([{ worker: t[2]!.did, artifact: B }])
+  })
+
+  it('required key: accepted only when a required key is among the agreeing ones', () => {
+    expect(verdict(policy(2, { required: [3] }), [ok(0), ok(1)]).status).toBe('provisional')
+    expect(verdict(policy(2, { required: [3] }), [ok(0), ok(1), ok(3)]).status).toBe('accepted')
+  })
+
+  it('required key dissenting → not accepted (disputed)', () => {
+    const v = verdict(policy(2, { required: [3] }), [ok(0, A), ok(1, A), ok(2, A), ok(3, B)])
+    expect(v.status).toBe('disputed')
+    expect(v.dissent).toContainEqual({ worker: t[3]!.did, artifact: B })
+    // The same dissent from a non-required key does not block acceptance.
+    expect(verdict(policy(2, { required: [0] }), [ok(0, A), ok(1, A), ok(3, B)]).status).toBe('accepted')
+  })
+
+  it('minTier: trusted keys below the tier are listed but not counted', () => {
+    const weak = (i: number) => attest(t[i]!, { artifact: A, tier: 'namespaces' })
+    const v = verdict(policy(2, { minTier: 'namespaces+cgroups' }), [weak(0), weak(1), ok(2)])
+    expect(v.status).toBe('provisional')
+    expect(v.candidates[0]!.belowTier).toEqual([t[0]!.did, t[1]!.did].sort())
+    expect(v.counted).toEqual([t[2]!.did])
+    expect(verdict(policy(2, { minTier: 'namespaces+cgroups' }), [weak(0), ok(1), ok(2)]).status).toBe('accepted')
+    expect(verdict(policy(2, { minTier: 'vm' }), [ok(0), ok(1)]).status).toBe('provisional')
+  })
+
+  it('failed when k trusted keys report failure and none success', () => {
+    const v = verdict(policy(2), [bad(0), bad(1)])
+    expect(v.status).toBe('failed')
+    expect(v.failures).toHaveLength(2)
+    expect(v.failures[0]).toMatchObject({ trusted: true, reason: 'tests failed', exitCode: 1 })
+    expect(verdict(policy(2), [bad(0)]).status).toBe('pending')
+    expect(verdict(policy(2), [bad(0), bad(1), ok(2)]).status).toBe('provisional')
+    // Untrusted failures never make a build fail.
+    const uf = u.map(k => attest(k, { failure: { exitCode: 1, reason: 'x' } }))
+    expect(verdict(policy(1), uf).status).toBe('pending')
+  })
+
+  it('untrusted-only → provisional, never accepted, whatever their number', () => {
+    const v = verdict(policy(1), u.map(k => attest(k, { artifact: A })))
+    expect(v.status).toBe('provisional')
+    expect(v.artifact).toBe(A)
+    expect(v.counted).toEqual([])
+    expect(v.candidates[0]!.untrusted).toHaveLength(3)
+  })
+
+  it('attestations for other buildIds are ignored (and said so)', () => {
+    const other = attest(t[1]!, { artifact: A, def: rootfsDefinition })
+    const v = verdict(policy(2), [ok(0), other])
+    expect(v.status).toBe('provisional')
+    expect(v.reasons.some(r => r.includes('other buildIds'))).toBe(true)
+  })
+
+  it('an equivocating key counts for nothing and both envelopes are kept as proof', () => {
+    const e1 = ok(0, A)
+    const e2 = ok(0, B)
+    const v = verdict(policy(2), [e1, e2, ok(1, A)])
+    expect(v.status).toBe('provisional')
+    expect(v.counted).toEqual([t[1]!.did])
+    expect(v.equivocators).toHaveLength(1)
+    expect(v.equivocators[0]!.worker).toBe(t[0]!.did)
+    expect(new Set(v.equivocators[0]!.envelopes)).toEqual(new Set([e1.envelope, e2.envelope]))
+  })
+})
+
+describe('createPolicy', () => {
+  const code = (fn: () => unknown): string | undefined => { try { fn() } catch (e) { expect(e).toBeInstanceOf(PolicyError); return (e as PolicyError).code } return undefined }
+  it('refuses impossible or unsafe policies', () => {
+    const dids = t.map(k => k.did)
+    const identity = new Uint8Array(32); identity[0] = 1
+    expect(code(() => createPolicy({ trusted: dids, threshold: 0 }))).toBe('ERR_POLICY')
+    expect(code(() => createPolicy({ trusted: dids, threshold: 5 }))).toBe('ERR_POLICY')
+    expect(code(() => createPolicy({ trusted: [dids[0]!, dids[0]!], threshold: 2 }))).toBe('ERR_POLICY') // one key listed twice
+    expect(code(() => createPolicy({ trusted: dids, threshold: 1, required: [u[0]!.did] }))).toBe('ERR_POLICY')
+    expect(code(() => createPolicy({ trusted: [...dids, didFromPublicKey(identity)], threshold: 1 }))).toBe('ERR_POLICY')
+    expect(code(() => createPolicy({ trusted: [...dids, 'did:key:zzz'], threshold: 1 }))).toBe('ERR_POLICY')
+    expect(code(() => createPolicy({ trusted: dids, threshold: 1, minTier: 'chroot' as 'vm' }))).toBe('ERR_POLICY')
+    expect(createPolicy({ trusted: dids, threshold: 4, required: [dids[0]!], minTier: 'vm' }).trusted.size).toBe(4)
+  })
+})

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
+import { startNetwork, submit } from '../helpers/network.ts'
+import type { Devnet } from '../helpers/network.ts'
+import { EXAMPLE_PROJECT } from '../../node/commands/devnet.ts'
+import { generateSigningKey } from '../../protocol/index.ts'
+
+/**
+ * Five workers as separate processes: W0–W2 honest, W3 and W4 plant a file in
+ * their output (the same file, so their artifacts agree with each other).
+ * One requester; each scenario sets its trust policy, then submits a build
+ * definition of its own (a distinct SOURCE_DATE_EPOCH gives a distinct buildId).
+ */
+describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', () => {
+  let net: Devnet
+  const honest = (): string[] => net.workers.slice(0, 3).map(w => w.did)
+
+  const setPolicy = async (trusted: string[], threshold: number, required: string[] = []): Promise<void> => {
+    const home = net.requester.home
+    await writeFile(join(home, 'policy.json'), JSON.stringify({ version: 1, trusted: [], threshold: null, required: [], minTier: null }))
+    expect((await runConcur(['trust', 'add', ...trusted], { home })).code).toBe(0)
+    const p = await runConcur(['policy', 'set', '--threshold', String(threshold), ...required.flatMap(r => ['--required', r])], { home })
+    expect(p.stderr).toBe('')
+    // the daemon re-reads the policy file within a second
+    await new Promise(resolve => setTimeout(resolve, 1500))
+  }
+
+  const build = async (epoch: number, extra: string[] = [], timeout = 120): ReturnType<typeof submit> =>
+    await submit(net.requester, EXAMPLE_PROJECT, ['--out', 'out', '--replicas', '5', '--timeout', String(timeout), '--source-date-epoch', String(epoch), ...extra], ['sh', 'build.sh'])
+
+  beforeAll(async () => {
+    net = await startNetwork({
+      workers: [{}, {}, {}, { args: ['--tamper-output'] }, { args: ['--tamper-output'] }],
+      trust: [0, 1, 2],
+      threshold: 2
+    })
+  })
+
+  afterAll(async () => { await cleanupAll() })
+
+  let acceptedBundle = ''
+
+  it('3 trusted workers, k = 2: accepted, untrusted dissent shown but not counted, bundle verifies offline', async () => {
+    await setPolicy(honest(), 2)
+    const r = await build(1_000_000_001)
+    expect(r.view.record.status).toBe('accepted')
+    expect(r.code).toBe(0)
+    const artifact = r.view.record.artifact as string
+    const untrusted = r.view.attestations.filter(a => !a.trusted)
+    expect(untrusted.length).toBeGreaterThan(0)
+    expect(untrusted.every(a => a.result.artifact !== artifact)).toBe(true)
+    expect(r.view.record.bundle).toMatch(/\.car$/)
+    acceptedBundle = r.view.record.bundle as string
+    const v = await runConcur(['verify', acceptedBundle, ...honest().flatMap(d => ['--trusted', d]), '--threshold', '2'], { home: await tempDir() })
+    expect(v.code).toBe(0)
+    expect(v.json()).toMatchObject({ ok: true, artifact })
+  })
+
+  it('concur verify rejects a bundle whose artifact block was altered, naming what is wrong', async () => {
+    const bytes = await readFile(acceptedBundle)
+    // the greeting text is stored verbatim in a raw leaf: flip one byte of it
+    const at = bytes.indexOf(Buffer.from('HELLO FROM CONCUR'))
+    expect(at).toBeGreaterThan(0)
+    const bad = Buffer.from(bytes)
+    bad[at] = bad[at]! ^ 0x01
+    const file = join(await tempDir(), 'tampered.car')
+    await writeFile(file, bad)
+    const v = await runConcur(['verify', file, ...honest().flatMap(d => ['--trusted', d]), '--threshold', '2'], { home: await tempDir() })
+    expect(v.code).not.toBe(0)
+    expect(v.stdout).toContain('ERR_BLOCK_HASH')
+  })
+
+  it('a second submit of the same definition is accepted from the existing attestations without a new build', async () => {
+    const r = await build(1_000_000_001)
+    expect(r.view.record.status).toBe('accepted')
+    expect(r.view.record.reused).toBe(true)
+    expect(r.view.record.reasons.join(' ')).toMatch(/not rebuilt/)
+  })
+
+  it('one trusted worker producing different bytes: accepted with dissent shown', async () => {
+    await setPolicy([...honest(), net.workers[3]!.did], 2)
+    const r = await build(1_000_000_002)
+    expect(r.view.record.status).toBe('accepted')
+    expect(r.view.record.dissent.map(d => d.worker)).toContain(net.workers[3]!.did)
+  })
+
+  it('the same, with that worker required: not accepted', async () => {
+    await setPolicy([...honest(), net.workers[3]!.did], 2, [net.workers[3]!.did])
+    const r = await build(1_000_000_003)
+    expect(r.view.record.status).not.toBe('accepted')
+    expect(r.code).not.toBe(0)
+  })
+
+  it('two CIDs both reaching k: disputed, with the differing paths named', async () => {
+    await setPolicy(net.workers.map(w => w.did), 2)
+    const r = await build(1_000_000_004)
+    expect(r.view.record.status).toBe('disputed')
+    expect(r.code).toBe(3)
+    expect(r.view.record.dispute?.summary ?? r.view.record.dispute?.error ?? '').toMatch(/INJECTED/)
+  })
+
+  it('k = 2 with only one trusted worker online: provisional, then expired at the timeout', async () => {
+    const offline = generateSigningKey().did
+    await setPolicy([net.workers[0]!.did, offline], 2)
+    const r = await build(1_000_000_005, [], 15)
+    expect(r.view.record.status).toBe('expired')
+    expect(r.code).toBe(4)
+    expect(r.view.attestations.some(a => a.trusted && a.result.status === 'success')).toBe(true)
+  })
+})
