@@ -1,7 +1,6 @@
 import { mkdtemp, chmod, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { probeSandbox, runSandboxed } from '../src/sandbox/index.ts'
+import { probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
 import { pin } from '../src/store/pin.ts'
 import type { SandboxTier } from '../protocol/index.ts'
@@ -24,7 +23,7 @@ export function workerExtension (values: Record<string, unknown>) {
     if (tier == null) throw new NoSandboxError(probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
     // builds run as an unprivileged uid: the work dir must be searchable by it,
     // and it lives outside the home so the build can never see the keys
-    const workDir = await mkdtemp(join(tmpdir(), 'concur-work-'))
+    const workDir = await mkdtemp(join(await sandboxScratchRoot(), 'work-'))
     await chmod(workDir, 0o711)
     const w = worker({
       key: ctx.identity.signing,

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -149,16 +149,24 @@ export const devnetCommand: Command = {
       if (record == null) throw new CliError(`submit failed (exit ${submit.code ?? '?'}): ${submit.stderr}`, 'ERR_API', 1)
       say(`verdict         ${record.status.toUpperCase()}`)
       say(`artifact        ${record.artifact ?? '(none)'}`)
+      say('attestations:')
+      for (const a of (result.attestations ?? []) as Array<{ worker: string, trusted: boolean, result: { status: string, artifact?: string, reason?: string } }>) {
+        const tag = !a.trusted ? 'untrusted, not counted' : a.result.artifact === record.artifact ? 'trusted, counted' : 'trusted, DISSENT'
+        say(`  ${a.worker}  ${a.result.status === 'success' ? a.result.artifact ?? '' : `failed: ${a.result.reason ?? ''}`}  (${tag})`)
+      }
       say(`dissent         ${record.dissent.length} trusted dissenting key(s); untrusted attestations are shown, never counted`)
       if (record.status !== 'accepted' || record.bundle == null) {
         throw new CliError(`the example was not accepted (${record.status}); logs: concur logs ${record.jobId} --home ${requester.home}`, 'ERR_API', 1)
       }
-      say(`proof bundle    ${record.bundle}`)
-      const verify = await run(['verify', record.bundle, '--trusted', ...trusted.flatMap((t, i) => i === 0 ? [t] : ['--trusted', t]), '--threshold', String(k)], requester.home)
+      // the devnet's homes are removed at the end: keep a copy of the bundle
+      const bundle = values.keep === true ? record.bundle : join(tmpdir(), `concur-devnet-${record.jobId}.car`)
+      if (bundle !== record.bundle) await copyFile(record.bundle, bundle)
+      say(`proof bundle    ${bundle}`)
+      const verify = await run(['verify', bundle, '--trusted', ...trusted.flatMap((t, i) => i === 0 ? [t] : ['--trusted', t]), '--threshold', String(k)], requester.home)
       if (verify.code !== 0) throw new CliError(`the bundle did not verify offline:\n${verify.stdout}${verify.stderr}`, 'ERR_API', 1)
       say('offline check   concur verify: OK (signatures, buildId, every block, k of n trusted keys)')
       ok = true
-      output(g, { ok, root, bootstrap: bootAddr, jobId: record.jobId, verdict: record.status, artifact: record.artifact, bundle: record.bundle, attestations: result.attestations }, () =>
+      output(g, { ok, root, bootstrap: bootAddr, jobId: record.jobId, verdict: record.status, artifact: record.artifact, bundle, attestations: result.attestations }, () =>
         `accepted ${record.artifact ?? ''}`)
       if (values.keep === true) {
         say([

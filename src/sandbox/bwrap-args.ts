@@ -1,0 +1,147 @@
+/**
+ * The bubblewrap command line for one build. Kept separate from run.ts so the
+ * filesystem layout and the normalization can be read in one place.
+ */
+import { lstat, readlink, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { BwrapFeatures } from './host-tools.ts'
+import type { SandboxEnvironment } from './types.ts'
+
+/** the fixed build path: builds that embed their path stay reproducible across workers */
+export const BUILD_PATH = '/build'
+/** where the prepared source is bound read-only before it is copied into /build */
+export const INPUT_PATH = '/.concur/in'
+export const SANDBOX_UID = 1000
+export const SANDBOX_GID = 1000
+export const SANDBOX_USER = 'builder'
+export const SANDBOX_HOSTNAME = 'concur'
+export const SANDBOX_HOME = '/tmp/home'
+
+/** file descriptors in the wrapper/bwrap process (node stdio indexes) */
+export const FD_JSON_STATUS = 3
+export const FD_SECCOMP = 4
+export const FD_WRAPPER_STATUS = 5
+
+/**
+ * The normalized environment. The caller's variables come first so these
+ * always win: a job cannot choose its PATH, HOME or locale, which is what
+ * makes two workers' builds comparable.
+ */
+export function normalizedEnv (env: Record<string, string>): Record<string, string> {
+  return {
+    ...env,
+    TZ: 'UTC',
+    LC_ALL: 'C.UTF-8',
+    LANG: 'C.UTF-8',
+    HOME: SANDBOX_HOME,
+    USER: SANDBOX_USER,
+    LOGNAME: SANDBOX_USER,
+    PYTHONHASHSEED: '0',
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    TMPDIR: '/tmp'
+  }
+}
+
+/** /etc/passwd etc. written to a host temp dir and bound read-only (host environment only) */
+export function generatedEtc (): Record<string, string> {
+  return {
+    passwd: `root:x:0:0:root:/root:/bin/sh\n${SANDBOX_USER}:x:${SANDBOX_UID}:${SANDBOX_GID}:${SANDBOX_USER}:${SANDBOX_HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    group: `root:x:0:\n${SANDBOX_USER}:x:${SANDBOX_GID}:\nnogroup:x:65534:\n`,
+    hosts: `127.0.0.1\tlocalhost ${SANDBOX_HOSTNAME}\n::1\tlocalhost\n`,
+    hostname: `${SANDBOX_HOSTNAME}\n`
+  }
+}
+
+// Host /etc entries a toolchain needs to start (dynamic loader config,
+// Debian's alternatives symlinks for awk/cc/...). Nothing with secrets.
+const HOST_ETC = ['alternatives', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'nsswitch.conf']
+// Top-level names the sandbox provides itself (never taken from a rootfs).
+const RESERVED = new Set(['proc', 'dev', 'sys', 'tmp', 'run', 'build', '.concur'])
+
+async function lstatOrNull (p: string): Promise<Awaited<ReturnType<typeof lstat>> | null> {
+  try {
+    return await lstat(p)
+  } catch {
+    return null
+  }
+}
+
+async function rootEntries (root: string, names: string[]): Promise<string[]> {
+  const args: string[] = []
+  for (const name of names) {
+    if (RESERVED.has(name)) continue
+    const src = join(root, name)
+    const st = await lstatOrNull(src)
+    if (st == null) continue
+    if (st.isSymbolicLink()) {
+      // recreate the link (e.g. /bin -> usr/bin) instead of following it
+      args.push('--symlink', await readlink(src), `/${name}`)
+    } else if (st.isDirectory() || st.isFile()) {
+      args.push('--ro-bind', src, `/${name}`)
+    }
+  }
+  return args
+}
+
+export interface BwrapArgsInput {
+  features: BwrapFeatures
+  environment: SandboxEnvironment
+  buildDir: string
+  diskBytes: number
+  env: Record<string, string>
+  /** host directory holding generatedEtc() files (host environment) */
+  etcDir?: string
+  seccomp: boolean
+  /** the command bwrap executes (the inner wrapper) */
+  command: string[]
+}
+
+export async function bwrapArgs (input: BwrapArgsInput): Promise<string[]> {
+  const a: string[] = [
+    // every namespace: no network (only a down-by-default lo), no host IPC,
+    // no view of host processes, own hostname, own cgroup view
+    '--unshare-all',
+    // explicit (not "-try"): the uid drop below and --disable-userns need it
+    '--unshare-user',
+    '--die-with-parent',
+    // setsid(): the build cannot push keystrokes into a terminal (TIOCSTI)
+    '--new-session',
+    '--hostname', SANDBOX_HOSTNAME,
+    '--uid', String(SANDBOX_UID),
+    '--gid', String(SANDBOX_GID)
+  ]
+  if (input.features.disableUserns) a.push('--disable-userns')
+
+  if (input.environment.kind === 'host') {
+    a.push('--ro-bind', '/usr', '/usr')
+    a.push(...await rootEntries('/', ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']))
+    a.push('--dir', '/etc')
+    for (const name of HOST_ETC) a.push('--ro-bind-try', join('/etc', name), join('/etc', name))
+    if (input.etcDir != null) {
+      for (const name of Object.keys(generatedEtc())) a.push('--ro-bind', join(input.etcDir, name), join('/etc', name))
+    }
+  } else {
+    const root = input.environment.root
+    a.push(...await rootEntries(root, (await readdir(root)).sort()))
+  }
+
+  a.push('--proc', '/proc', '--dev', '/dev')
+  // Both writable places are sized tmpfs: writes cannot reach the host disk,
+  // and their pages are charged to the build's memory cgroup.
+  a.push('--size', String(input.diskBytes), '--tmpfs', '/tmp')
+  a.push('--dir', SANDBOX_HOME)
+  a.push('--size', String(input.diskBytes), '--tmpfs', BUILD_PATH)
+  a.push('--ro-bind', input.buildDir, INPUT_PATH)
+  // bwrap's own root is a tmpfs writable by the sandbox uid; without this a
+  // build could write unbounded data to / outside the sized tmpfs.
+  a.push('--remount-ro', '/')
+  a.push('--chdir', BUILD_PATH)
+
+  a.push('--clearenv')
+  for (const [k, v] of Object.entries(normalizedEnv(input.env))) a.push('--setenv', k, v)
+
+  a.push('--json-status-fd', String(FD_JSON_STATUS))
+  if (input.seccomp) a.push('--seccomp', String(FD_SECCOMP))
+  a.push('--', ...input.command)
+  return a
+}

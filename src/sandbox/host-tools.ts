@@ -1,0 +1,81 @@
+/**
+ * Locates the host programs the sandbox is assembled from. Looking a binary
+ * up is not a probe: probe.ts actually runs them.
+ */
+import { access, constants } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+
+export interface BwrapFeatures {
+  /** `--disable-userns` (bwrap >= 0.8): no nested user namespaces inside */
+  disableUserns: boolean
+  /** `--size` for tmpfs (bwrap >= 0.6): the disk limit */
+  tmpfsSize: boolean
+  seccomp: boolean
+  jsonStatusFd: boolean
+}
+
+export interface HostTools {
+  sh: string
+  bwrap?: string
+  bwrapVersion?: string
+  bwrapFeatures: BwrapFeatures
+  nice?: string
+  ionice?: string
+  prlimit?: string
+  setpriv?: string
+}
+
+// Fixed system directories, not the caller's PATH: a worker must not pick up
+// a `bwrap` from a project's node_modules/.bin or a user-writable directory.
+const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+
+async function which (name: string): Promise<string | undefined> {
+  for (const dir of SEARCH) {
+    const p = join(dir, name)
+    try {
+      await access(p, constants.X_OK)
+      return p
+    } catch {}
+  }
+  return undefined
+}
+
+function run (file: string, args: string[]): Promise<string> {
+  return new Promise(resolve => {
+    execFile(file, args, { timeout: 10_000, env: { PATH: SEARCH.join(':') } }, (_err, stdout, stderr) => {
+      resolve(`${stdout}${stderr}`)
+    })
+  })
+}
+
+let cached: Promise<HostTools> | undefined
+
+export function detectHostTools (opts: { refresh?: boolean } = {}): Promise<HostTools> {
+  if (cached == null || opts.refresh === true) {
+    cached = (async () => {
+      const tools: HostTools = {
+        sh: (await which('sh')) ?? '/bin/sh',
+        bwrapFeatures: { disableUserns: false, tmpfsSize: false, seccomp: false, jsonStatusFd: false }
+      }
+      const bwrap = await which('bwrap')
+      if (bwrap != null) {
+        tools.bwrap = bwrap
+        tools.bwrapVersion = (await run(bwrap, ['--version'])).trim()
+        const help = await run(bwrap, ['--help'])
+        tools.bwrapFeatures = {
+          disableUserns: help.includes('--disable-userns'),
+          tmpfsSize: /--size\b/.test(help),
+          seccomp: help.includes('--seccomp'),
+          jsonStatusFd: help.includes('--json-status-fd')
+        }
+      }
+      for (const name of ['nice', 'ionice', 'prlimit', 'setpriv'] as const) {
+        const p = await which(name)
+        if (p != null) tools[name] = p
+      }
+      return tools
+    })()
+  }
+  return cached
+}

@@ -1,0 +1,369 @@
+/**
+ * Runs one untrusted build command inside bubblewrap, in a per-build cgroup.
+ *
+ * Process chain (each `exec`s the next, so it is all one pid until bwrap forks):
+ *
+ *   sh (joins the cgroups: `echo $$ > cgroup.procs`, so nothing runs unconfined)
+ *   -> nice -n 19 -> ionice -c 3 (lowest CPU and idle I/O priority)
+ *   -> prlimit (RLIMIT_FSIZE = disk, NOFILE, CORE = 0)
+ *   -> setpriv (only when the worker is root: bwrap then runs as an unprivileged
+ *      host uid, so even an escape from every namespace lands on a nobody uid)
+ *   -> bwrap -> [pid namespace init] -> sh wrapper -> the build's argv
+ *
+ * Disk: /build is a tmpfs of `diskBytes` inside the sandbox (bwrap --size),
+ * the prepared source is bound read-only and copied in before the build, and
+ * after it the tree is copied out from the host through /proc/<pid>/root
+ * while the sandbox is frozen. Chosen over a host directory + RLIMIT_FSIZE
+ * because RLIMIT_FSIZE limits one file, not the total; a tmpfs gives a hard
+ * total (ENOSPC), leaves nothing on the host disk when the build is killed,
+ * works for unprivileged workers, and its pages are charged to the memory
+ * cgroup - hence memoryBytes >= diskBytes is required.
+ */
+import { sandboxScratchRoot } from './scratch.ts'
+import { spawn } from 'node:child_process'
+import { mkdtemp, writeFile, rm, chmod, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { constants as osConstants } from 'node:os'
+import { isAbsolute, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import { BuildCgroup, findCgroupBackend } from './cgroup.ts'
+import type { CgroupBackend } from './cgroup.ts'
+import { bwrapArgs, generatedEtc, FD_JSON_STATUS, FD_SECCOMP, FD_WRAPPER_STATUS, INPUT_PATH, BUILD_PATH } from './bwrap-args.ts'
+import { copyTreeNoFollow } from './copy-out.ts'
+import { SandboxLimitError, SandboxSpecError, SandboxUnavailableError } from './errors.ts'
+import { detectHostTools } from './host-tools.ts'
+import { buildSeccompFilter } from './seccomp.ts'
+import { TailBuffer } from './tail-buffer.ts'
+import type { SandboxEndReason, SandboxLimits, SandboxResult, SandboxSpec } from './types.ts'
+
+export interface RunSandboxedOptions {
+  signal?: AbortSignal
+  /** bytes of log kept (the tail); default 1 MiB */
+  logCapBytes?: number
+  /** called with every chunk of output as it arrives (not capped) */
+  onLog?: (chunk: Buffer) => void
+  /** where build cgroups go (see FindCgroupBackendOptions); default: found automatically */
+  cgroupBackend?: CgroupBackend
+  /** host uid/gid bwrap runs as when the worker is root; default 65534 (nobody) */
+  hostUid?: number
+  hostGid?: number
+  /** RLIMIT_NOFILE; default 4096 */
+  maxOpenFiles?: number
+  /** run without the seccomp filter (e.g. on an architecture without one); default: use it where supported */
+  seccomp?: boolean
+  /** name used for the cgroup directory; default concur-build-<random> */
+  name?: string
+}
+
+const DEFAULT_LOG_CAP = 1024 * 1024
+const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+// Runs as the sandbox's first process. fds 3/4 belong to bwrap (status,
+// seccomp) and fd 5 is our status channel: the build gets none of them, so
+// it cannot forge "exited 0". After the build exits, every leftover process
+// (same uid, same pid namespace) is killed, then the wrapper stops itself so
+// the host can copy /build out with nothing running.
+const INNER = [
+  'exec 3>&- 4>&-',
+  'umask 022',
+  `if ! cp -a ${INPUT_PATH}/. ${BUILD_PATH}/ 5>&-; then echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit 125; fi`,
+  'echo started >&5',
+  '"$@" 5>&- </dev/null',
+  'rc=$?',
+  'i=0',
+  'while [ $i -lt 1000 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done',
+  'echo "exited $rc" >&5',
+  'kill -STOP $$',
+  'exit $rc'
+].join('\n')
+
+// Runs on the host before anything else: join every cgroup, then exec.
+const OUTER = [
+  'exec 2>&1',
+  'while [ "$#" -gt 0 ] && [ "$1" != -- ]; do',
+  '  echo $$ > "$1" || { echo "concur-sandbox: cannot join cgroup $1" >&2; exit 125; }',
+  '  shift',
+  'done',
+  'shift',
+  'exec "$@"'
+].join('\n')
+
+export function validateLimits (limits: SandboxLimits): void {
+  for (const key of ['memoryBytes', 'cpus', 'diskBytes', 'wallSeconds', 'processes'] as const) {
+    const v = limits[key]
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new SandboxLimitError(`limits.${key} must be a positive finite number, got ${String(v)}`)
+    }
+  }
+  for (const key of ['memoryBytes', 'diskBytes', 'processes'] as const) {
+    if (!Number.isSafeInteger(limits[key])) throw new SandboxLimitError(`limits.${key} must be an integer`)
+  }
+  // /build is a tmpfs and tmpfs pages are charged to the memory cgroup: with
+  // memory < disk, filling the disk would be reported as an OOM kill.
+  if (limits.memoryBytes < limits.diskBytes) {
+    throw new SandboxLimitError(`limits.memoryBytes (${limits.memoryBytes}) must be >= limits.diskBytes (${limits.diskBytes}): the build dir is a tmpfs charged to the memory limit`)
+  }
+  if (limits.processes < 4) {
+    // outer bwrap + pid-namespace init + wrapper shell + the build itself
+    throw new SandboxLimitError('limits.processes must be >= 4 (bwrap, its init and the wrapper shell count)')
+  }
+}
+
+function validateSpec (spec: SandboxSpec): void {
+  if (!Array.isArray(spec.argv) || spec.argv.length === 0 || spec.argv.some(a => typeof a !== 'string' || a.includes('\0'))) {
+    throw new SandboxSpecError('argv must be a non-empty array of strings without NUL')
+  }
+  if (!isAbsolute(spec.buildDir)) throw new SandboxSpecError('buildDir must be an absolute path')
+  if (spec.outputDir != null && !isAbsolute(spec.outputDir)) throw new SandboxSpecError('outputDir must be an absolute path')
+  if (spec.environment.kind === 'rootfs' && !isAbsolute(spec.environment.root)) throw new SandboxSpecError('environment.root must be an absolute path')
+  for (const [k, v] of Object.entries(spec.env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || v.includes('\0')) throw new SandboxSpecError(`bad environment variable ${JSON.stringify(k)}`)
+  }
+  if (spec.tier !== 'namespaces+cgroups' && spec.tier !== 'namespaces') throw new SandboxSpecError(`unknown tier ${String(spec.tier)}`)
+}
+
+function signalName (n: number): string | null {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name
+  return null
+}
+
+export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions = {}): Promise<SandboxResult> {
+  validateSpec(spec)
+  validateLimits(spec.limits)
+  opts.signal?.throwIfAborted()
+  const startedAt = Date.now()
+  const limits = spec.limits
+
+  const tools = await detectHostTools()
+  if (tools.bwrap == null) {
+    throw new SandboxUnavailableError('bubblewrap (bwrap) is not installed', 'Install it: apt-get install bubblewrap (Debian/Ubuntu), dnf install bubblewrap (Fedora)')
+  }
+  if (!tools.bwrapFeatures.tmpfsSize || !tools.bwrapFeatures.jsonStatusFd) {
+    throw new SandboxUnavailableError(`${tools.bwrapVersion ?? 'bwrap'} lacks --size / --json-status-fd`, 'Install bubblewrap >= 0.6')
+  }
+  if (tools.prlimit == null) {
+    throw new SandboxUnavailableError('prlimit is not installed', 'Install util-linux (apt-get install util-linux)')
+  }
+  const isRoot = process.getuid?.() === 0
+  if (isRoot && tools.setpriv == null) {
+    throw new SandboxUnavailableError('setpriv is needed to drop root before bwrap', 'Install util-linux (apt-get install util-linux)')
+  }
+  const inputStat = await stat(spec.buildDir).catch(() => null)
+  if (inputStat?.isDirectory() !== true) throw new SandboxSpecError(`buildDir ${spec.buildDir} is not a directory`)
+
+  let cgroup: BuildCgroup | undefined
+  if (spec.tier === 'namespaces+cgroups') {
+    let backend = opts.cgroupBackend
+    let detail = ''
+    if (backend == null) ({ backend, detail } = await findCgroupBackend())
+    if (backend == null) {
+      throw new SandboxUnavailableError(`no usable cgroup for tier namespaces+cgroups: ${detail}`, 'Run the worker as root (cgroup v1), or in a delegated cgroup v2 (systemd-run --user --scope -p Delegate=yes ...), or opt in to the weaker "namespaces" tier')
+    }
+    cgroup = await BuildCgroup.create(backend, opts.name ?? `concur-build-${randomBytes(6).toString('hex')}`, limits)
+  }
+
+  let etcDir: string | undefined
+  let child: ReturnType<typeof spawn> | undefined
+  try {
+    if (spec.environment.kind === 'host') {
+      etcDir = await mkdtemp(join(await sandboxScratchRoot(), 'etc-'))
+      // bwrap may run as an unprivileged uid: it must be able to reach these
+      await chmod(etcDir, 0o755)
+      for (const [name, text] of Object.entries(generatedEtc())) await writeFile(join(etcDir, name), text, { mode: 0o644 })
+    }
+    const seccompFilter = opts.seccomp === false || !tools.bwrapFeatures.seccomp ? null : buildSeccompFilter()
+    const bargs = await bwrapArgs({
+      features: tools.bwrapFeatures,
+      environment: spec.environment,
+      buildDir: spec.buildDir,
+      diskBytes: limits.diskBytes,
+      env: spec.env,
+      ...(etcDir != null ? { etcDir } : {}),
+      seccomp: seccompFilter != null,
+      command: ['/bin/sh', '-c', INNER, 'concur-build', ...spec.argv]
+    })
+
+    const chain: string[] = []
+    if (tools.nice != null) chain.push(tools.nice, '-n', '19')
+    if (tools.ionice != null) chain.push(tools.ionice, '-c', '3', '-t')
+    chain.push(tools.prlimit,
+      // RLIMIT_FSIZE: a single file cannot exceed the disk limit even where
+      // the tmpfs is bigger than the cgroup lets it grow
+      `--fsize=${limits.diskBytes}`,
+      `--nofile=${opts.maxOpenFiles ?? 4096}`,
+      '--core=0')
+    if (cgroup == null) {
+      // Weak tier (opt-in): rlimits are all there is. RLIMIT_AS is per process
+      // and NPROC per uid, so both are coarse stand-ins for the cgroup limits.
+      chain.push(`--as=${limits.memoryBytes}`, `--nproc=${limits.processes}`)
+    }
+    chain.push('--')
+    if (isRoot && tools.setpriv != null) {
+      chain.push(tools.setpriv,
+        '--reuid', String(opts.hostUid ?? 65534),
+        '--regid', String(opts.hostGid ?? 65534),
+        '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--')
+    }
+    chain.push(tools.bwrap, ...bargs)
+
+    const log = new TailBuffer(opts.logCapBytes ?? DEFAULT_LOG_CAP)
+    let endReason: SandboxEndReason | undefined
+    let childPid: number | undefined
+    let started = false
+    let exitedRc: number | undefined
+    let statusText = ''
+    let jsonText = ''
+    let killing: Promise<void> | undefined
+    let outputError: Error | undefined
+
+    const proc = spawn(tools.sh, ['-c', OUTER, 'concur-sandbox', ...(cgroup?.procsFiles ?? []), '--', ...chain], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: { PATH: HOST_PATH },
+      // a new process group, so a terminal's ^C reaches the worker, which then kills the tree
+      detached: true
+    })
+    child = proc
+    const outerExited = new Promise<void>(resolve => proc.on('exit', () => { resolve() }))
+    const stdioClosed = new Promise<void>(resolve => proc.on('close', () => { resolve() }))
+    proc.on('error', () => {})
+
+    const onData = (chunk: Buffer): void => {
+      log.push(chunk)
+      opts.onLog?.(chunk)
+    }
+    proc.stdout?.on('data', onData)
+    proc.stderr?.on('data', onData)
+
+    const killTree = (): Promise<void> => {
+      killing ??= (async () => {
+        if (cgroup == null && childPid != null && proc.exitCode == null && proc.signalCode == null) {
+          // weak tier: pid-namespace init; the kernel kills the whole namespace with it
+          try { process.kill(childPid, 'SIGKILL') } catch {}
+        }
+        try { proc.kill('SIGKILL') } catch {}
+        await cgroup?.killAll()
+      })()
+      return killing
+    }
+
+    const fdStream = (fd: number): Duplex | undefined => (proc.stdio[fd] ?? undefined) as unknown as Duplex | undefined
+    const jsonStream = fdStream(FD_JSON_STATUS)
+    jsonStream?.on('data', (c: Buffer) => {
+      jsonText += c.toString('utf8')
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(jsonText)
+      if (m?.[1] != null) childPid = Number(m[1])
+    })
+    jsonStream?.on('error', () => {})
+
+    const seccompStream = fdStream(FD_SECCOMP)
+    seccompStream?.on('error', () => {})
+    // drain the read side too, or the socket never reports its end and the
+    // child's 'close' never fires
+    seccompStream?.resume()
+    if (seccompFilter != null) seccompStream?.end(seccompFilter)
+    else seccompStream?.end()
+
+    let timer: NodeJS.Timeout | undefined
+
+    const onExited = async (rc: number): Promise<void> => {
+      if (endReason != null) return
+      exitedRc = rc
+      if (timer != null) clearTimeout(timer)
+      if (spec.outputDir != null && childPid != null) {
+        try {
+          // the wrapper has stopped itself; freezing also holds anything the
+          // kill loop missed, so the tree cannot change while it is copied
+          await cgroup?.freeze()
+          await copyTreeNoFollow(`/proc/${childPid}/root${BUILD_PATH}`, spec.outputDir, opts.signal != null ? { signal: opts.signal } : {})
+        } catch (err: any) {
+          outputError = err
+        }
+      }
+      await killTree()
+    }
+
+    const statusStream = fdStream(FD_WRAPPER_STATUS)
+    statusStream?.on('error', () => {})
+    statusStream?.on('data', (c: Buffer) => {
+      statusText += c.toString('utf8')
+      let nl: number
+      while ((nl = statusText.indexOf('\n')) >= 0) {
+        const line = statusText.slice(0, nl)
+        statusText = statusText.slice(nl + 1)
+        if (line === 'started') started = true
+        const m = /^exited (\d+)$/.exec(line)
+        if (m?.[1] != null) void onExited(Number(m[1]))
+      }
+    })
+
+    timer = setTimeout(() => {
+      if (exitedRc != null || endReason != null) return
+      endReason = 'wall-clock'
+      void killTree()
+    }, limits.wallSeconds * 1000)
+    const onAbort = (): void => {
+      if (exitedRc != null && spec.outputDir == null) return
+      endReason ??= 'aborted'
+      void killTree()
+    }
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+
+    try {
+      await outerExited
+    } finally {
+      clearTimeout(timer)
+      opts.signal?.removeEventListener('abort', onAbort)
+    }
+    // the outer bwrap is gone; with --die-with-parent and the pid namespace
+    // its tree goes too, but the cgroup is the authority: empty it
+    await killTree()
+    // Collect the last output. Only a process that escaped every kill could
+    // hold the pipes open; never hang the worker on it.
+    const grace = setTimeout(() => { for (const s of proc.stdio) s?.destroy() }, 2000)
+    await stdioClosed
+    clearTimeout(grace)
+
+    let oomKilled = false
+    let pidsLimitHit = false
+    if (cgroup != null) {
+      oomKilled = (await cgroup.oomKills()) > 0
+      pidsLimitHit = await cgroup.pidsLimitHit()
+    }
+
+    let exitCode: number | null = null
+    let signal: string | null = null
+    if (exitedRc != null) {
+      // sh reports "killed by signal n" as 128+n
+      if (exitedRc > 128 && exitedRc < 128 + 65) signal = signalName(exitedRc - 128) ?? `SIG${exitedRc - 128}`
+      else exitCode = exitedRc
+    }
+    let reason: SandboxEndReason
+    if (endReason != null) reason = endReason
+    else if (oomKilled && exitedRc !== 0) reason = 'memory'
+    else if (exitedRc != null) reason = 'exited'
+    else if (!started) reason = 'setup-failed'
+    else reason = 'killed'
+
+    if (outputError != null && reason === 'exited') throw outputError
+
+    return {
+      exitCode,
+      signal,
+      reason,
+      log: log.toBuffer(),
+      logTruncated: log.truncated,
+      durationMs: Date.now() - startedAt,
+      oomKilled,
+      pidsLimitHit,
+      cgroupPaths: cgroup?.dirs ?? [],
+      tier: spec.tier
+    }
+  } finally {
+    if (child != null && child.exitCode == null && child.signalCode == null) {
+      try { child.kill('SIGKILL') } catch {}
+    }
+    if (cgroup != null) await cgroup.remove()
+    if (etcDir != null) await rm(etcDir, { recursive: true, force: true })
+  }
+}
