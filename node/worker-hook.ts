@@ -5,7 +5,7 @@ import { worker } from '../src/worker/worker.ts'
 import { pin } from '../src/store/pin.ts'
 import type { SandboxTier } from '../protocol/index.ts'
 import { CliError } from './errors.ts'
-import { volunteerPolicy } from './worker-options.ts'
+import { rebuildOptions, volunteerPolicy } from './worker-options.ts'
 import type { DaemonContext } from './daemon.ts'
 
 export class NoSandboxError extends CliError {
@@ -18,6 +18,10 @@ export class NoSandboxError extends CliError {
 export function workerExtension (values: Record<string, unknown>) {
   return async (ctx: DaemonContext): Promise<void> => {
     const policy = volunteerPolicy(ctx.config.worker, values)
+    // inputs are written by this process and read by the sandbox's unprivileged
+    // uid: a volunteer's umask 077 would make them unreadable (and it must not
+    // change what a build sees). Secrets are written with explicit modes.
+    process.umask(0o022)
     const probe = await probeSandbox({ allowWeakTier: policy.minTier === 'namespaces' })
     const tier = probe.tier as SandboxTier | null
     if (tier == null) throw new NoSandboxError(probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
@@ -32,6 +36,7 @@ export function workerExtension (values: Record<string, unknown>) {
       tier,
       workDir,
       tamperOutput: values['tamper-output'] === true,
+      rebuild: rebuildOptions(values),
       onEvent: (e) => { ctx.events.emit({ ...e, worker: ctx.identity.signing.did }) }
     })({
       gossip: ctx.peer.gossip,

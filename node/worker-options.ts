@@ -14,6 +14,10 @@ export const WORKER_OPTIONS = {
   environments: { type: 'string' },
   'min-tier': { type: 'string' },
   'allow-weak-sandbox': { type: 'boolean', default: false },
+  // rebuilder mode: spot-check jobs of these requesters / a random sample
+  'rebuild-for': { type: 'string', multiple: true },
+  sample: { type: 'string' },
+  'rebuild-only': { type: 'boolean', default: false },
   // demos and adversary tests: attest a deliberately altered artifact
   'tamper-output': { type: 'boolean', default: false }
 } as const
@@ -60,3 +64,21 @@ export function volunteerPolicy (config: WorkerConfig, values: Record<string, un
   return p
 }
 
+
+export interface RebuildOptions { requesters: string[], sample: number, only: boolean }
+
+/** `--rebuild-for DID… --sample P --rebuild-only` → rebuilder settings, or undefined */
+export function rebuildOptions (values: Record<string, unknown>): RebuildOptions | undefined {
+  const requesters = (values['rebuild-for'] as string[] | undefined) ?? []
+  const sampleText = values.sample as string | undefined
+  if (requesters.length === 0 && sampleText == null) {
+    if (values['rebuild-only'] === true) throw new UsageError('--rebuild-only needs --rebuild-for DID or --sample P')
+    return undefined
+  }
+  for (const did of requesters) {
+    try { publicKeyFromDid(did) } catch (err) { throw new UsageError(`--rebuild-for ${did}: ${(err as Error).message}`) }
+  }
+  const sample = sampleText == null ? 0 : Number(sampleText)
+  if (!Number.isFinite(sample) || sample < 0 || sample > 1) throw new UsageError('--sample takes a fraction between 0 and 1, e.g. 0.1')
+  return { requesters, sample, only: values['rebuild-only'] === true }
+}

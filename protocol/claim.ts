@@ -36,7 +36,15 @@ export interface Claim {
   issuedAt: string
   leaseUntil: string
   seq: number
+  /**
+   * Absent or 'replica': the worker takes one of the job's `replicas` slots.
+   * 'spot-check': an independent rebuild by a rebuilder; it takes no slot, so
+   * a spot check never displaces a replica the requester asked for.
+   */
+  purpose?: ClaimPurpose
 }
+
+export type ClaimPurpose = 'replica' | 'spot-check'
 
 export interface SignedClaim { envelope: Envelope; claim: Claim; signer: Uint8Array; bytes: Uint8Array }
 
@@ -48,7 +56,8 @@ export function validateClaim (x: unknown): Claim {
     if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type)) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
     throw new SchemaError('_type', `expected ${CLAIM_TYPE}`)
   }
-  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq'])
+  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq'], ['purpose'])
+  if (o.purpose !== undefined && o.purpose !== 'replica' && o.purpose !== 'spot-check') throw new SchemaError('purpose', 'expected "replica" or "spot-check"')
   const issuedAt = o.issuedAt as string
   const leaseUntil = o.leaseUntil as string
   const issued = parseTime(issuedAt, 'issuedAt')
@@ -63,7 +72,8 @@ export function validateClaim (x: unknown): Claim {
     workerPeerId: expectString(o.workerPeerId, 'workerPeerId', { min: 1, max: 128, pattern: PEER_ID_PATTERN }),
     issuedAt,
     leaseUntil,
-    seq: expectInteger(o.seq, 'seq', 0, Number.MAX_SAFE_INTEGER)
+    seq: expectInteger(o.seq, 'seq', 0, Number.MAX_SAFE_INTEGER),
+    ...(o.purpose !== undefined ? { purpose: o.purpose } : {})
   }
 }
 
@@ -103,7 +113,8 @@ export function liveClaimants (claims: readonly SignedClaim[], jobId: string, no
     if (prev === undefined || c.claim.seq > prev.seq) latest.set(k, c.claim)
   }
   const live: string[] = []
-  for (const [k, c] of latest) if (parseTime(c.leaseUntil, 'leaseUntil') > now) live.push(k)
+  // a spot-check lease takes no replica slot
+  for (const [k, c] of latest) if (c.purpose !== 'spot-check' && parseTime(c.leaseUntil, 'leaseUntil') > now) live.push(k)
   return live.sort()
 }
 

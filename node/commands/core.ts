@@ -71,7 +71,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -84,16 +84,18 @@ export const daemonCommand: Command = {
     const home = resolveHome(global.home)
     // a fresh home with no flags just works: create keys and config on first start
     if (values['no-init'] !== true) await initHome(home)
-    const extend = values.worker === true ? (await import('../worker-hook.ts')).workerExtension(values) : undefined
+    // a rebuilder is a worker that also spot-checks jobs others already built
+    const isWorker = values.worker === true || values['rebuild-for'] != null || values.sample != null
+    const extend = isWorker ? (await import('../worker-hook.ts')).workerExtension(values) : undefined
     const d = await startDaemon({
       home,
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
       api: values.api as string | undefined,
-      worker: values.worker === true,
+      worker: isWorker,
       extend
     })
-    printReady(global, values.worker === true ? 'worker daemon' : 'daemon', d)
+    printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
     return await runUntilSignal(d)
   }
 }

@@ -67,7 +67,17 @@ const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 const INNER = [
   'exec 3>&- 4>&-',
   'umask 022',
-  `if ! cp -a ${INPUT_PATH}/. ${BUILD_PATH}/ 5>&-; then echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit 125; fi`,
+  // The source is copied in sorted name order: readdir order on the build's
+  // tmpfs follows creation order, and the host's order of the exported source
+  // (ext4 hash order, export concurrency) differs between volunteers. A build
+  // that lists a directory unsorted must still see the same order everywhere.
+  // A rootfs without find/sort/xargs falls back to cp -a.
+  'if command -v find >/dev/null && command -v sort >/dev/null && command -v xargs >/dev/null; then',
+  `  (cd ${INPUT_PATH} && find . -mindepth 1 -print0 | LC_ALL=C sort -z | xargs -0 -r sh -c 'for p; do if [ -d "$p" ] && [ ! -L "$p" ]; then mkdir "${BUILD_PATH}/$p"; else cp -P "$p" "${BUILD_PATH}/$p"; fi || exit 1; done' sh) 5>&- || { echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit 125; }`,
+  `elif ! cp -a ${INPUT_PATH}/. ${BUILD_PATH}/ 5>&-; then echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit 125; fi`,
+  // sources fetched by CID carry no mtimes: give every input SOURCE_DATE_EPOCH
+  // so a build that records timestamps (tar, zip, make) records the same ones
+  `if [ -n "\${SOURCE_DATE_EPOCH:-}" ]; then find ${BUILD_PATH} -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + 2>/dev/null || true; fi`,
   'echo started >&5',
   '"$@" 5>&- </dev/null',
   'rc=$?',

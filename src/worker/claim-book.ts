@@ -22,17 +22,26 @@ export class ClaimBook {
     return true
   }
 
-  /** workers holding a lease on `jobId` at `now` */
+  /** workers holding a replica lease on `jobId` at `now` (spot checks take no slot) */
   live (jobId: string, now: number): string[] {
     const perJob = this.claims.get(jobId)
     if (perJob == null) return []
-    return [...perJob.values()].filter(c => Date.parse(c.leaseUntil) > now).map(c => c.worker)
+    return [...perJob.values()].filter(c => c.purpose !== 'spot-check' && Date.parse(c.leaseUntil) > now).map(c => c.worker)
   }
 
-  /** how many replica slots are taken: live leases plus workers that attested */
+  /** workers that announced a spot check of `jobId` */
+  spotCheckers (jobId: string): Set<string> {
+    return new Set([...(this.claims.get(jobId)?.values() ?? [])].filter(c => c.purpose === 'spot-check').map(c => c.worker))
+  }
+
+  /**
+   * How many replica slots are taken: live leases plus workers that attested,
+   * not counting rebuilders (their attestation is extra evidence, not a replica).
+   */
   taken (jobId: string, attested: Iterable<string>, now: number, except?: string): number {
     const workers = new Set<string>(this.live(jobId, now))
-    for (const w of attested) workers.add(w)
+    const spot = this.spotCheckers(jobId)
+    for (const w of attested) if (!spot.has(w)) workers.add(w)
     if (except != null) workers.delete(except)
     return workers.size
   }

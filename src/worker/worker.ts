@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
 import { createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS } from '../../protocol/index.ts'
-import type { SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { ClaimPurpose, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
 import { ClaimBook } from './claim-book.ts'
@@ -19,6 +20,7 @@ const FINISHED = '/concur/worker/finished'
 export type WorkerEvent =
   | { type: 'job:declined', jobId: string, reason: string }
   | { type: 'job:claimed', jobId: string, buildId: string }
+  | { type: 'job:spot-check', jobId: string, requester: string }
   | { type: 'build:progress', jobId: string, progress: BuildProgress }
   | { type: 'build:attested', jobId: string, buildId: string, result: SignedAttestation['claim']['result'] }
   | { type: 'build:abandoned', jobId: string, reason: string }
@@ -45,6 +47,25 @@ export interface WorkerInit {
   onEvent?: (e: WorkerEvent) => void
   /** demos and adversary tests only: see BuildInit.tamperOutput */
   tamperOutput?: boolean
+  /**
+   * Rebuilder mode, the airport-style spot check: independently rebuild jobs of
+   * these requesters, and a random `sample` fraction of all jobs, whatever the
+   * replica count says (a rebuilder's attestation is extra evidence, not a
+   * replica). With `only`, ordinary jobs are left to other workers.
+   */
+  rebuild?: { requesters: string[], sample: number, only: boolean }
+}
+
+/**
+ * Whether a rebuilder spot-checks a job: a deterministic draw from the job id
+ * and the rebuilder's key, so a restart does not change the sample and a
+ * requester cannot predict which rebuilder will check which job.
+ */
+export function sampled (jobId: string, did: string, fraction: number): boolean {
+  if (fraction <= 0) return false
+  if (fraction >= 1) return true
+  const h = createHash('sha256').update(`${did}\n${jobId}`).digest()
+  return h.readUInt32BE(0) / 0x1_0000_0000 < fraction
 }
 
 export interface Worker {
@@ -81,7 +102,7 @@ export function worker (init: WorkerInit) {
       try { init.onEvent?.(e) } catch { /* a listener must not break the worker */ }
     }
 
-    const publishClaim = async (job: SignedJob): Promise<void> => {
+    const publishClaim = async (job: SignedJob, purpose: ClaimPurpose): Promise<void> => {
       const t = now()
       const signed = createClaim({
         jobId: job.jobId,
@@ -90,7 +111,8 @@ export function worker (init: WorkerInit) {
         workerPeerId: init.peerId,
         issuedAt: new Date(t).toISOString(),
         leaseUntil: new Date(t + leaseMs).toISOString(),
-        seq: ++seq
+        seq: ++seq,
+        ...(purpose === 'spot-check' ? { purpose } : {})
       }, init.key)
       book.record(signed.claim)
       await components.gossip.publish('claim', signed.bytes)
@@ -99,12 +121,12 @@ export function worker (init: WorkerInit) {
     const attestedWorkers = (job: SignedJob): string[] =>
       components.records.attestations(job.job.buildId).filter(a => a.claim.jobId === job.jobId).map(a => a.claim.worker)
 
-    const build = async (job: SignedJob, parallelism: number): Promise<void> => {
+    const build = async (job: SignedJob, parallelism: number, purpose: ClaimPurpose): Promise<void> => {
       const ac = new AbortController()
       running.set(job.jobId, ac)
-      const renew = setInterval(() => { void publishClaim(job).catch(() => {}) }, renewMs)
+      const renew = setInterval(() => { void publishClaim(job, purpose).catch(() => {}) }, renewMs)
       try {
-        await publishClaim(job)
+        await publishClaim(job, purpose)
         emit({ type: 'job:claimed', jobId: job.jobId, buildId: job.job.buildId })
         // recorded before the build starts: a worker killed mid-build finds this
         // on restart and never attests the interrupted build
@@ -150,15 +172,19 @@ export function worker (init: WorkerInit) {
         return
       }
       if (running.size >= init.policy.maxConcurrent) return
-      if (book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
+      const rb = init.rebuild
+      const spotCheck = rb != null && (rb.requesters.includes(job.job.requester) || sampled(job.jobId, init.key.did, rb.sample))
+      if (rb?.only === true && !spotCheck) return
+      if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
       considering.add(job.jobId)
       try {
         // a small random delay spreads workers that heard the job at the same
         // moment, so their claims are seen before others pile on
         await new Promise(resolve => setTimeout(resolve, Math.floor(Math.random() * Math.min(CLAIM_JITTER_MAX_MS, 400))))
         if (stopped || running.size >= init.policy.maxConcurrent) return
-        if (book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
-        void build(job, decision.parallelism)
+        if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
+        if (spotCheck) emit({ type: 'job:spot-check', jobId: job.jobId, requester: job.job.requester })
+        void build(job, decision.parallelism, spotCheck ? 'spot-check' : 'replica')
       } finally {
         considering.delete(job.jobId)
       }

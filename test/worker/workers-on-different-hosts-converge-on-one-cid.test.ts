@@ -23,7 +23,7 @@ describe('two workers with different TZ, umask and temp paths', () => {
   afterAll(async () => { await cleanupAll() })
 
   it('build a project that embeds date, path, user and directory order, and attest the same CID', async () => {
-    const r = await submit(net.requester, REPRODUCIBLE, ['--out', 'out', '--replicas', '2', '--timeout', '120'], ['sh', 'build.sh'])
+    const r = await submit(net.requester, REPRODUCIBLE, ['--out', 'out', '--replicas', '2', '--timeout', '90'], ['sh', 'build.sh'])
     expect(r.view.record.status).toBe('accepted')
     expect(r.code).toBe(0)
     const successes = r.view.attestations.filter(a => a.result.status === 'success')
