@@ -72,6 +72,14 @@ describe('a bootstrap node and three daemons as separate processes on loopback',
     expect(await readlink(join(out, 'sub', 'link-to-a'))).toBe('../a.txt')
     expect(await readlink(join(out, 'outside'))).toBe('/etc/passwd')
     expect((await readdir(out)).sort()).toEqual(['a.txt', 'outside', 'sub'])
+
+    // a fetch larger than its cap fails with a clear error and leaves nothing behind
+    const [, b] = ready as [Ready, Ready]
+    const capped = join(await tempDir(), 'capped')
+    await expect(api(b.api, 'POST', '/v1/content/get', { cid: added.cid, out: capped, maxBytes: 1024 * 1024 })).rejects.toThrow(/413/)
+    const res = await runConcur(['get', added.cid, '-o', capped, '--max-bytes', '1048576'], { home: daemons[1]!.home })
+    expect(res.code).not.toBe(0)
+    expect(res.stderr).toMatch(/1048576|too large|exceed/i)
   })
 
   it('a CID that no peer has ends in a clear timeout error', async () => {
