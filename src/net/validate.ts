@@ -1,4 +1,4 @@
-import { decodeMessage, isProtocolError, MAX_MESSAGE_BYTES } from '../../protocol/index.ts'
+import { decodeMessage, gossipActionFor, isProtocolError, MAX_MESSAGE_BYTES } from '../../protocol/index.ts'
 import type { SignedAttestation, SignedClaim, SignedJob } from '../../protocol/index.ts'
 import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC } from './topics.ts'
 import type { MessageKind } from './topics.ts'
@@ -34,8 +34,9 @@ export interface MessageValidatorInit {
  * Decide what gossipsub does with one message. REJECT lowers the score of the
  * peer that forwarded it, so it is kept for what no honest peer would forward:
  * malformed, oversized, wrongly signed, far-future, or on the wrong topic.
- * Expired and duplicate messages can come from honest peers (clock skew, slow
- * links, re-publication) and are only IGNOREd.
+ * Expired and duplicate messages, and versions newer than ours, can come from
+ * honest peers (clock skew, slow links, re-publication, upgrades) and are only
+ * IGNOREd.
  */
 export function createMessageValidator (init: MessageValidatorInit = {}): (topic: string, data: Uint8Array) => ValidationOutcome {
   const now = init.now ?? Date.now
@@ -54,10 +55,9 @@ export function createMessageValidator (init: MessageValidatorInit = {}): (topic
       message = decodeMessage(data, { now: now() })
     } catch (err) {
       if (isProtocolError(err)) {
-        if (err.code === 'ERR_EXPIRED') {
-          return { action: 'ignore', reason: err.message, code: err.code }
-        }
-        return { action: 'reject', reason: err.message, code: err.code }
+        // one rule for every implementation: PROTOCOL.md §6 (expired in flight,
+        // a newer version or payloadType → IGNORE; everything else → REJECT)
+        return { action: gossipActionFor(err), reason: err.message, code: err.code }
       }
       // a decoder must only throw its own errors; anything else is a bug, but a
       // peer must not be able to crash us with it
