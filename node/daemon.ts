@@ -5,6 +5,8 @@ import { logger } from '@libp2p/logger'
 import { createConcurPeer } from '../src/net/peer.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage } from '../src/net/validate.ts'
+import { attestationSync } from '../src/net/sync.ts'
+import type { AttestationSync } from '../src/net/sync.ts'
 import { recordStore } from '../src/store/records.ts'
 import type { RecordStore } from '../src/store/records.ts'
 import { openStores } from '../src/content/index.ts'
@@ -39,6 +41,7 @@ export interface DaemonContext {
   records: RecordStore
   router: Router
   events: EventHub
+  sync: AttestationSync
   onStop: (fn: () => Promise<void> | void) => void
 }
 
@@ -132,6 +135,14 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     })()
   })
 
+  // every peer answers catch-up requests for the attestations it holds
+  const sync = attestationSync({
+    lookup: (buildId) => liveRecords.attestations(buildId).map(a => a.bytes),
+    ingest: (bytes) => { livePeer.gossip.ingest('attestation', bytes) }
+  })({ libp2p: livePeer.libp2p })
+  if (opts.bootstrapNode !== true) await sync.start()
+  stopFns.push(async () => { await sync.stop() })
+
   const router = new Router()
   const ctx: DaemonContext = {
     home: opts.home,
@@ -142,6 +153,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     records: liveRecords,
     router,
     events,
+    sync,
     onStop: (fn) => { stopFns.push(fn) }
   }
   const { baseRoutes } = await import('./api/routes.ts')

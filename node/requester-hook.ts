@@ -94,11 +94,23 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
       return { report: join(dir, 'report.txt'), summary: summarize(report) }
     }
   })({ gossip: peer.gossip, records, datastore: ctx.stores.datastore })
+  // catch up on attestations published while this node was down or not yet
+  // connected: at start, on every new connection, and every few seconds while
+  // a job is still open
+  const open = (): string[] => [...new Set(svc.list().filter(r => r.status === 'pending' || r.status === 'provisional' || r.status === 'accepted').filter(r => Date.parse(r.expiresAt) > Date.now() - 60_000).map(r => r.buildId))]
+  const catchUp = (): void => { void ctx.sync.pull(open()).catch(() => {}) }
+  const syncTimer = setInterval(catchUp, 5000)
+  syncTimer.unref()
+  const onConnect = (): void => { setTimeout(catchUp, 500) }
+  peer.libp2p.addEventListener('peer:connect', onConnect)
   ctx.onStop(async () => {
     clearInterval(refresher)
+    clearInterval(syncTimer)
+    peer.libp2p.removeEventListener('peer:connect', onConnect)
     await svc.stop()
   })
   await svc.start()
+  catchUp()
 
   router.on('POST', '/v1/jobs', async (req) => {
     const body = req.body as Record<string, unknown>

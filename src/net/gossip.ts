@@ -27,6 +27,11 @@ export interface ConcurGossip {
   publish (kind: MessageKind, bytes: Uint8Array): Promise<{ recipients: number }>
   /** Publish arbitrary bytes on a concur topic (used by tests and the adversary harness). */
   publishRaw (topic: string, bytes: Uint8Array): Promise<{ recipients: number }>
+  /**
+   * Validate bytes that came by another path than gossip (catch-up sync) and
+   * deliver them to the application as if gossiped; nothing is published.
+   */
+  ingest (kind: MessageKind, bytes: Uint8Array): 'accept' | 'ignore' | 'reject'
   onMessage (listener: (message: ConcurMessage, from: PeerId | null) => void): () => void
   subscribers (kind: MessageKind): PeerId[]
   stats (): GossipStats
@@ -118,6 +123,12 @@ export function concurGossip (init: MessageValidatorInit = {}) {
         return await publishRaw(topic, bytes)
       },
       publishRaw,
+      ingest (kind, bytes) {
+        const outcome = validate(TOPIC_OF_KIND[kind], bytes)
+        if (outcome.action === 'accept') deliver(outcome.message, null)
+        else if (outcome.action === 'reject') log('REJECTED synced %s: %s (%s)', kind, outcome.reason, outcome.code)
+        return outcome.action
+      },
       onMessage (listener) {
         listeners.add(listener)
         return () => { listeners.delete(listener) }
