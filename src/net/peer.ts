@@ -1,6 +1,4 @@
-import { createHeliaLight } from 'helia'
-import { withLibp2pLight } from '@helia/libp2p'
-import { withBitswap } from '@helia/bitswap'
+import { createHeliaNode } from './helia-node.ts'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
@@ -90,10 +88,10 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     services.relay = circuitRelayServer()
   }
 
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({
+  const helia = await createHeliaNode({
     blockstore: init.blockstore,
-    datastore: init.datastore
-  }), {
+    datastore: init.datastore,
+    libp2p: {
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? DEFAULT_LISTEN },
     transports: [tcp(), circuitRelayTransport()],
@@ -109,7 +107,8 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     },
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     services: services as any
-  }))
+    }
+  })
 
   await helia.start()
   const libp2p = helia.libp2p as unknown as ConcurLibp2p
