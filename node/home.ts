@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { generateSigningKey, signingKeyFromSeed } from '../protocol/index.ts'
 import type { SigningKey } from '../protocol/index.ts'
 import { ConfigError } from './errors.ts'
+import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 
 export interface HomePaths {
   root: string
@@ -39,22 +40,8 @@ export function homePaths (root: string): HomePaths {
   }
 }
 
-/** Volunteer settings of a worker: what it builds, for whom, within which ceilings. */
-export interface WorkerConfig {
-  maxConcurrent: number
-  memoryBytes: number
-  cpus: number
-  diskBytes: number
-  wallSeconds: number
-  processes: number
-  /** did:keys of requesters served; empty = anyone */
-  requesters: string[]
-  /** environments offered: 'host' and/or 'rootfs' */
-  environments: Array<'host' | 'rootfs'>
-  minTier: 'namespaces' | 'namespaces+cgroups' | 'vm'
-  /** largest source/rootfs tree fetched for a job */
-  maxInputBytes: number
-}
+/** Volunteer settings of a worker (config.json's `worker` section). */
+export type WorkerConfig = VolunteerPolicy
 
 export interface NodeConfig {
   version: 1

@@ -147,6 +147,13 @@ export const devnetCommand: Command = {
       try { result = JSON.parse(submit.stdout) as typeof result } catch { /* reported below */ }
       const record = result.record
       if (record == null) throw new CliError(`submit failed (exit ${submit.code ?? '?'}): ${submit.stderr}`, 'ERR_API', 1)
+      // --wait ends at the verdict; give the slower workers (the dissenter among
+      // them) a few seconds so their attestations show up in the summary
+      for (let waited = 0; waited < 15_000 && (result.attestations?.length ?? 0) < expected; waited += 500) {
+        await sleep(500)
+        const st = await run(['status', record.jobId], requester.home)
+        try { result = { ...result, ...(JSON.parse(st.stdout) as typeof result) } } catch { break }
+      }
       say(`verdict         ${record.status.toUpperCase()}`)
       say(`artifact        ${record.artifact ?? '(none)'}`)
       say('attestations:')

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
+import { cleanupAll, runConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import { startNetwork, submit } from '../helpers/network.ts'
-import type { Devnet } from '../helpers/network.ts'
+import type { Devnet, SubmitResult } from '../helpers/network.ts'
 import { EXAMPLE_PROJECT } from '../../node/commands/devnet.ts'
 import { generateSigningKey } from '../../protocol/index.ts'
 
@@ -30,6 +30,14 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
   const build = async (epoch: number, extra: string[] = [], timeout = 120): ReturnType<typeof submit> =>
     await submit(net.requester, EXAMPLE_PROJECT, ['--out', 'out', '--replicas', '5', '--timeout', String(timeout), '--source-date-epoch', String(epoch), ...extra], ['sh', 'build.sh'])
 
+  /** the requester's view of a job once `ready` holds: later attestations keep arriving after --wait ends */
+  const statusUntil = async (jobId: string, ready: (v: SubmitResult['view']) => boolean, what: string): Promise<SubmitResult['view']> =>
+    await waitFor(async () => {
+      const s = await runConcur(['status', jobId], { home: net.requester.home })
+      const v = s.json() as SubmitResult['view']
+      return ready(v) ? v : null
+    }, what)
+
   beforeAll(async () => {
     net = await startNetwork({
       workers: [{}, {}, {}, { args: ['--tamper-output'] }, { args: ['--tamper-output'] }],
@@ -48,7 +56,8 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
     expect(r.view.record.status).toBe('accepted')
     expect(r.code).toBe(0)
     const artifact = r.view.record.artifact as string
-    const untrusted = r.view.attestations.filter(a => !a.trusted)
+    const all = await statusUntil(r.view.record.jobId, v => v.attestations.length >= 5, 'all five attestations')
+    const untrusted = all.attestations.filter(a => !a.trusted)
     expect(untrusted.length).toBeGreaterThan(0)
     expect(untrusted.every(a => a.result.artifact !== artifact)).toBe(true)
     expect(r.view.record.bundle).toMatch(/\.car$/)
@@ -83,7 +92,9 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
     await setPolicy([...honest(), net.workers[3]!.did], 2)
     const r = await build(1_000_000_002)
     expect(r.view.record.status).toBe('accepted')
-    expect(r.view.record.dissent.map(d => d.worker)).toContain(net.workers[3]!.did)
+    const v = await statusUntil(r.view.record.jobId, x => x.record.dissent.length > 0, 'the dissent to be recorded')
+    expect(v.record.status).toBe('accepted')
+    expect(v.record.dissent.map(d => d.worker)).toContain(net.workers[3]!.did)
   })
 
   it('the same, with that worker required: not accepted', async () => {
@@ -96,9 +107,15 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
   it('two CIDs both reaching k: disputed, with the differing paths named', async () => {
     await setPolicy(net.workers.map(w => w.did), 2)
     const r = await build(1_000_000_004)
-    expect(r.view.record.status).toBe('disputed')
-    expect(r.code).toBe(3)
-    expect(r.view.record.dispute?.summary ?? r.view.record.dispute?.error ?? '').toMatch(/INJECTED/)
+    // `--wait` may end at an early acceptance (two honest keys first); the two
+    // tampered attestations that follow turn it into a dispute
+    const view = await waitFor(async () => {
+      const s = await runConcur(['status', r.view.record.jobId], { home: net.requester.home })
+      const v = s.json() as { record: { status: string, dispute?: { summary?: string, error?: string } } }
+      return v.record.status === 'disputed' && v.record.dispute != null ? { ...v, code: s.code } : null
+    }, 'the dispute and its diagnosis')
+    expect(view.code).toBe(3)
+    expect(view.record.dispute?.summary ?? view.record.dispute?.error ?? '').toMatch(/INJECTED/)
   })
 
   it('k = 2 with only one trusted worker online: provisional, then expired at the timeout', async () => {
