@@ -42,6 +42,29 @@ export function sign (key: SigningKey, message: Uint8Array): Uint8Array {
   return ed.sign(message, key.seed)
 }
 
+/** A strict ed25519 verification primitive: (signature, message, public key) → valid. */
+export type Ed25519Verify = (sig: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean
+
+const nobleVerify: Ed25519Verify = (sig, message, publicKey) => ed.verify(sig, message, publicKey, { zip215: false })
+let verifyBackend: Ed25519Verify = nobleVerify
+
+/**
+ * Let the host install a faster primitive (a node verifies every gossiped
+ * message; noble does ~1k/s, OpenSSL ~15k/s). protocol/ stays pure: the host
+ * brings the implementation. It must be as strict as noble's `zip215: false`
+ * (canonical S and R encodings, cofactorless equation): OpenSSL is. The two
+ * can only disagree on keys with a torsion component, and those are refused
+ * before any backend runs (assertAcceptablePublicKey). `null` restores noble.
+ */
+export function useEd25519Verify (fn: Ed25519Verify | null): void {
+  verifyBackend = fn ?? nobleVerify
+}
+
+// Key acceptability is a point decompression plus a torsion check: cache it,
+// since the same few worker keys sign almost every message a node sees.
+const acceptableCache = new Map<string, boolean>()
+const ACCEPTABLE_CACHE_MAX = 4096
+
 /**
  * Strict RFC 8032 verification (`zip215: false`): canonical S < L, canonical
  * point encodings, and small-order public keys refused. Never throws.
@@ -51,8 +74,15 @@ export function verifySignature (publicKey: Uint8Array, message: Uint8Array, sig
     if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return false
     if (!(sig instanceof Uint8Array) || sig.length !== 64) return false
     if (!(message instanceof Uint8Array)) return false
-    if (!isAcceptablePublicKey(publicKey)) return false
-    return ed.verify(sig, message, publicKey, { zip215: false })
+    const k = hexEncode(publicKey)
+    let ok = acceptableCache.get(k)
+    if (ok === undefined) {
+      ok = isAcceptablePublicKey(publicKey)
+      if (acceptableCache.size >= ACCEPTABLE_CACHE_MAX) acceptableCache.clear()
+      acceptableCache.set(k, ok)
+    }
+    if (!ok) return false
+    return verifyBackend(sig, message, publicKey)
   } catch {
     return false
   }

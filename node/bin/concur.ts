@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { main } from '../cli.ts'
 import { commands } from '../commands/index.ts'
+import { installFastVerify } from '../../src/net/fast-verify.ts'
 
 // libp2p 3 needs Promise.withResolvers (ES2024): Node >= 22. `npm ci` installs a
 // pinned Node 24 (the `node` package) that npm scripts and npx put first on PATH.
@@ -9,4 +10,6 @@ if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !==
   process.exit(78)
 }
 
+// every peer verifies every gossiped message: use OpenSSL for ed25519
+installFastVerify()
 process.exitCode = await main(process.argv.slice(2), commands)

@@ -1,0 +1,375 @@
+/**
+ * `npm run bench [-- --quick]`: every row of DESIGN §10, each as a ratio
+ * against a baseline measured in the same run on the same machine (timings
+ * here are noisy; ratios hold better than absolutes). Prints a table and
+ * writes bench-results/latest.json (git-ignored). Bounded: it ends by itself.
+ */
+import { spawn, execFileSync } from 'node:child_process'
+import { createHash, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import { createReadStream, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { tmpdir, cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { addFile, openStores } from '../../src/content/index.ts'
+import { runSandboxed, probeSandbox } from '../../src/sandbox/index.ts'
+import { createAttestation, decodeAttestation, generateSigningKey, buildIdOf } from '../../protocol/index.ts'
+import { api, cleanupAll, startConcur, tempDir } from '../helpers/processes.ts'
+import { startNetwork } from '../helpers/network.ts'
+import { exampleDefinition } from '../helpers/fixtures.ts'
+import { installFastVerify } from '../../src/net/fast-verify.ts'
+import { gossipBench } from './gossip.ts'
+import { MiB, median, quantile, repeat, spread, timeMs } from './stats.ts'
+import type { Spread } from './stats.ts'
+
+const quick = process.argv.includes('--quick')
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const STREAM_PEER = fileURLToPath(new URL('./stream-peer.ts', import.meta.url))
+const STACK_IDLE = fileURLToPath(new URL('./stack-idle.ts', import.meta.url))
+
+export interface Row {
+  id: string
+  measure: string
+  baseline: string
+  figure: string
+  ratio: number
+  target: string
+  pass: boolean
+  detail: Record<string, unknown>
+}
+
+const rows: Row[] = []
+const started = Date.now()
+const log = (s: string): void => { process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${s}\n`) }
+
+async function sha256File (path: string): Promise<void> {
+  const h = createHash('sha256')
+  for await (const c of createReadStream(path, { highWaterMark: MiB })) h.update(c as Buffer)
+  h.digest()
+}
+
+async function importRow (): Promise<void> {
+  const size = (quick ? 32 : 256) * MiB
+  const dir = await tempDir('concur-bench-import-')
+  const file = join(dir, 'big.bin')
+  const buf = Buffer.alloc(MiB)
+  const fh = await import('node:fs/promises').then(async m => await m.open(file, 'w'))
+  for (let i = 0; i < size / MiB; i++) { buf.fill(i & 0xff); buf.writeUInt32LE(i, 0); await fh.write(buf) }
+  await fh.close()
+  const runs = quick ? 2 : 4
+  const base = await repeat(runs, 1, async () => await timeMs(async () => { await sha256File(file) }))
+  const imp = await repeat(runs, 1, async () => {
+    const home = await mkdtemp(join(dir, 'home-'))
+    const stores = await openStores(home)
+    const t = await timeMs(async () => { await addFile(stores.blockstore, file) })
+    await stores.close()
+    await rm(home, { recursive: true, force: true })
+    return t
+  })
+  const ratio = median(base) / median(imp)
+  rows.push({
+    id: 'import',
+    measure: `import ${size / MiB} MiB file into the persistent blockstore`,
+    baseline: 'sha256 of the same file, 1 MiB reads',
+    figure: `${(size / MiB / (median(imp) / 1000)).toFixed(0)} MB/s (sha256 ${(size / MiB / (median(base) / 1000)).toFixed(0)} MB/s)`,
+    ratio,
+    target: '>= 0.8',
+    pass: ratio >= 0.8,
+    detail: { importMs: spread(imp), sha256Ms: spread(base) }
+  })
+}
+
+async function fetchRow (): Promise<void> {
+  const size = (quick ? 8 : 64) * MiB
+  const a = startConcur(['daemon'], { home: await tempDir() })
+  const ra = await a.ready as { api: string, multiaddrs: string[] }
+  const b = startConcur(['daemon', '--bootstrap', ra.multiaddrs[0] as string], { home: await tempDir() })
+  const rb = await b.ready as { api: string }
+  const runs = quick ? 2 : 4
+  const fetches: number[] = []
+  for (let i = 0; i < runs + 1; i++) {
+    const src = await tempDir()
+    const buf = Buffer.alloc(size)
+    for (let j = 0; j < size; j += 4) buf.writeUInt32LE((j * 2654435761 + i) >>> 0, j)
+    await writeFile(join(src, 'artifact.bin'), buf)
+    const added = await api<{ cid: string }>(ra.api, 'POST', '/v1/content/add', { path: src })
+    const out = join(await tempDir(), 'out')
+    const t = await timeMs(async () => { await api(rb.api, 'POST', '/v1/content/get', { cid: added.cid, out, timeoutMs: 120_000 }) })
+    if (i > 0) fetches.push(t)
+  }
+  await a.kill()
+  await b.kill()
+
+  // baselines: the same number of bytes over a bare libp2p stream and raw TCP, between two processes
+  const peer = spawn(process.execPath, [STREAM_PEER, String(size)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const info = await new Promise<{ multiaddr: string, tcpPort: number }>((resolve) => {
+    peer.stdout.once('data', (d: Buffer) => { resolve(JSON.parse(d.toString()) as { multiaddr: string, tcpPort: number }) })
+  })
+  const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+  const streams = await repeat(runs, 1, async () => await timeMs(async () => {
+    const s = await client.dialProtocol(multiaddr(info.multiaddr), '/concur-bench/stream/1')
+    let got = 0
+    for await (const c of s) got += c.byteLength
+    if (got !== size) throw new Error(`stream delivered ${got} of ${size}`)
+  }))
+  await client.stop()
+  const raw = await repeat(runs, 1, async () => await timeMs(async () => {
+    await new Promise<void>((resolve, reject) => {
+      let got = 0
+      const sock = connect(info.tcpPort, '127.0.0.1')
+      sock.on('data', (c: Buffer) => { got += c.length })
+      sock.on('end', () => { got === size ? resolve() : reject(new Error('short read')) })
+      sock.on('error', reject)
+    })
+  }))
+  peer.kill('SIGTERM')
+  const mbs = (ms: number): string => (size / MiB / (ms / 1000)).toFixed(0)
+  const ratio = median(streams) / median(fetches)
+  rows.push({
+    id: 'fetch',
+    measure: `fetch a ${size / MiB} MiB artifact between two daemon processes (bitswap)`,
+    baseline: 'the same bytes over a bare libp2p stream (noise+yamux)',
+    figure: `${mbs(median(fetches))} MB/s; stream ${mbs(median(streams))} MB/s; raw TCP ${mbs(median(raw))} MB/s`,
+    ratio,
+    target: '>= 0.8',
+    pass: ratio >= 0.8,
+    detail: { fetchMs: spread(fetches), libp2pStreamMs: spread(streams), rawTcpMs: spread(raw), fetchOverRawTcp: median(raw) / median(fetches) }
+  })
+}
+
+async function submitRow (tier: Awaited<ReturnType<typeof probeSandbox>>['tier']): Promise<void> {
+  const runs = quick ? 3 : 20
+  const net = await startNetwork({ workers: [{}, {}, {}], threshold: 2 })
+  const src = await tempDir()
+  await writeFile(join(src, 'in.txt'), 'trivial\n')
+  const command = ['sh', '-c', 'mkdir -p out && cp in.txt out/']
+  // baseline: the same command run directly in the sandbox
+  const direct = await repeat(runs, 1, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'concur-bench-direct-'))
+    await import('node:fs/promises').then(async m => { await m.chmod(dir, 0o755); await m.writeFile(join(dir, 'in.txt'), 'trivial\n') })
+    const t = await timeMs(async () => {
+      await runSandboxed({ argv: command, buildDir: dir, outputDir: join(dir, 'result'), env: {}, environment: { kind: 'host' }, limits: { memoryBytes: 512 * MiB, cpus: 1, diskBytes: 256 * MiB, wallSeconds: 60, processes: 256 }, tier: tier ?? 'namespaces+cgroups' })
+    })
+    await rm(dir, { recursive: true, force: true })
+    return t
+  })
+  const e2e: number[] = []
+  for (let i = 0; i < runs + 1; i++) {
+    const t0 = performance.now()
+    const sub = await api<{ jobId: string }>(net.requester.api, 'POST', '/v1/jobs', {
+      source: src, output: 'out', command, env: { SOURCE_DATE_EPOCH: String(1_500_000_000 + i) }, replicas: 3, ttlSeconds: 120
+    })
+    for (let polls = 0; polls < 6000; polls++) {
+      const v = await api<{ record: { status: string } }>(net.requester.api, 'GET', `/v1/requests/${sub.jobId}`)
+      if (v.record.status === 'accepted') break
+      if (v.record.status !== 'pending' && v.record.status !== 'provisional') throw new Error(`job ended ${v.record.status}`)
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    if (i > 0) e2e.push(performance.now() - t0)
+  }
+  await cleanupAll()
+  const base = median(direct)
+  const overhead = e2e.map(t => t - base)
+  const p50 = quantile(overhead, 0.5)
+  const p99 = quantile(overhead, 0.99)
+  rows.push({
+    id: 'submit',
+    measure: 'submit → accepted, trivial build, 3 workers, k = 2, loopback',
+    baseline: `the same command directly in the sandbox (median ${base.toFixed(0)} ms)`,
+    figure: `overhead p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms (end to end p50 ${median(e2e).toFixed(0)} ms)`,
+    ratio: median(e2e) / base,
+    target: 'overhead p50 <= 300 ms, p99 <= 1000 ms',
+    pass: p50 <= 300 && p99 <= 1000,
+    detail: { directMs: spread(direct), endToEndMs: spread(e2e), overheadP50: p50, overheadP99: p99 }
+  })
+}
+
+async function verifyRow (): Promise<void> {
+  const key = generateSigningKey()
+  const def = exampleDefinition()
+  const att = createAttestation({
+    buildId: buildIdOf(def), jobId: 'bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba', source: def.source, environment: def.environment, definition: def,
+    worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', sandboxTier: 'namespaces+cgroups', parallelism: 1,
+    startedAt: new Date(Date.now() - 1000).toISOString(), finishedAt: new Date().toISOString(),
+    result: { status: 'success', artifact: 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354', exitCode: 0 }, log: null
+  }, key)
+  const ms = quick ? 500 : 2000
+  const rate = (fn: () => void): number => {
+    let n = 0
+    const end = performance.now() + ms
+    while (performance.now() < end) { fn(); n++ }
+    return n / (ms / 1000)
+  }
+  const now = Date.now()
+  // as a node runs: OpenSSL for the signature (src/net/fast-verify.ts)
+  const noble = [rate(() => { decodeAttestation(att.bytes, { now }) })]
+  installFastVerify()
+  const ours = [rate(() => { decodeAttestation(att.bytes, { now }) }), rate(() => { decodeAttestation(att.bytes, { now }) })]
+  const kp = generateKeyPairSync('ed25519')
+  const msg = Buffer.from('x'.repeat(600))
+  const sig = nodeSign(null, msg, kp.privateKey)
+  const base = [rate(() => { nodeVerify(null, msg, kp.publicKey, sig) }), rate(() => { nodeVerify(null, msg, kp.publicKey, sig) })]
+  const r = median(ours)
+  rows.push({
+    id: 'verify',
+    measure: 'attestations decoded + verified per second, one core',
+    baseline: `node:crypto ed25519 verify (${median(base).toFixed(0)}/s)`,
+    figure: `${r.toFixed(0)}/s (full decode: size, schema, buildId, signature)`,
+    ratio: r / median(base),
+    target: '>= 1000/s; each message verified once per node',
+    pass: r >= 1000,
+    detail: { oursPerSecond: ours, withNobleVerifyPerSecond: noble, nodeCryptoPerSecond: base }
+  })
+}
+
+async function rssOf (pid: number): Promise<number> {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return Number(m?.[1] ?? 0) / 1024
+}
+
+async function rssRow (): Promise<void> {
+  const settle = quick ? 3000 : 8000
+  const d = startConcur(['daemon'], { home: await tempDir() })
+  await d.ready
+  await new Promise(resolve => setTimeout(resolve, settle))
+  const daemon = await rssOf(d.child.pid as number)
+  await d.kill()
+  const bare = spawn(process.execPath, [STACK_IDLE], { cwd: ROOT, stdio: 'ignore' })
+  await new Promise(resolve => setTimeout(resolve, settle))
+  const stack = await rssOf(bare.pid as number)
+  bare.kill()
+  rows.push({
+    id: 'rss',
+    measure: 'idle daemon memory (RSS)',
+    baseline: `bare Node with the stack loaded (${stack.toFixed(0)} MB)`,
+    figure: `${daemon.toFixed(0)} MB`,
+    ratio: daemon / stack,
+    target: '<= 150 MB',
+    pass: daemon <= 150,
+    detail: { daemonMB: daemon, bareStackMB: stack }
+  })
+}
+
+async function sandboxRow (tier: Awaited<ReturnType<typeof probeSandbox>>['tier']): Promise<void> {
+  const runs = quick ? 5 : 15
+  const dir = await mkdtemp(join(tmpdir(), 'concur-bench-sbx-'))
+  await import('node:fs/promises').then(async m => { await m.chmod(dir, 0o755) })
+  const bare = await repeat(runs, 2, async () => await timeMs(async () => {
+    await new Promise<void>((resolve, reject) => { const c = spawn('true'); c.on('exit', () => { resolve() }); c.on('error', reject) })
+  }))
+  const sbx = await repeat(runs, 2, async () => await timeMs(async () => {
+    await runSandboxed({ argv: ['true'], buildDir: dir, env: {}, environment: { kind: 'host' }, limits: { memoryBytes: 256 * MiB, cpus: 1, diskBytes: 64 * MiB, wallSeconds: 30, processes: 64 }, tier: tier ?? 'namespaces+cgroups' })
+  }))
+  await rm(dir, { recursive: true, force: true })
+  const added = median(sbx) - median(bare)
+  rows.push({
+    id: 'sandbox',
+    measure: 'sandbox start (run `true`)',
+    baseline: `a bare spawn of the same command (${median(bare).toFixed(1)} ms)`,
+    figure: `+${added.toFixed(1)} ms (sandboxed ${median(sbx).toFixed(1)} ms)`,
+    ratio: median(sbx) / median(bare),
+    target: '<= 50 ms added',
+    pass: added <= 50,
+    detail: { bareMs: spread(bare), sandboxMs: spread(sbx) }
+  })
+}
+
+function duMB (path: string): number {
+  return Number(execFileSync('du', ['-sm', path]).toString().split('\t')[0])
+}
+
+async function installRow (): Promise<void> {
+  const total = duMB(join(ROOT, 'node_modules'))
+  const runtime = duMB(join(ROOT, 'node_modules', 'node'))
+  let seconds: number | null = null
+  let fresh: number | null = null
+  if (!quick) {
+    const dir = await mkdtemp(join(tmpdir(), 'concur-bench-npm-'))
+    for (const f of ['package.json', 'package-lock.json', '.npmrc']) await writeFile(join(dir, f), readFileSync(join(ROOT, f)))
+    const t = performance.now()
+    try {
+      execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'ignore', timeout: 300_000 })
+      seconds = (performance.now() - t) / 1000
+      fresh = duMB(join(dir, 'node_modules')) - duMB(join(dir, 'node_modules', 'node'))
+    } catch (err) {
+      log(`fresh npm ci failed: ${(err as Error).message}`)
+    }
+    await rm(dir, { recursive: true, force: true })
+  }
+  const size = fresh ?? total - runtime
+  rows.push({
+    id: 'install',
+    measure: 'fresh `npm ci`',
+    baseline: '— (absolute)',
+    figure: `${size} MB without the pinned Node runtime (${runtime} MB)${seconds != null ? `, ${seconds.toFixed(0)} s` : ''}`,
+    ratio: size / 250,
+    target: '<= 250 MB',
+    pass: size <= 250,
+    detail: { sizeMB: size, runtimeMB: runtime, seconds }
+  })
+}
+
+async function gossipRow (): Promise<void> {
+  const nodes = quick ? 10 : 50
+  const r = await gossipBench({ nodes, runs: quick ? 3 : 10 })
+  rows.push({
+    id: 'gossip',
+    measure: `one job announcement reaching ${nodes} nodes (one process, random degree-4 topology)`,
+    baseline: `a bare gossipsub publish on the same topology (median ${r.bare.median.toFixed(1)} ms)`,
+    figure: `median ${r.concur.median.toFixed(1)} ms, p90 ${r.concur.p90.toFixed(1)} ms`,
+    ratio: r.concur.median / r.bare.median,
+    target: '<= 1.2x',
+    pass: r.concur.median / r.bare.median <= 1.2,
+    detail: { concurMs: r.concur, bareMs: r.bare }
+  })
+}
+
+function printTable (): void {
+  const lines = [
+    '| measure | baseline (same run) | figure | ratio | target | result |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(r => `| ${r.measure} | ${r.baseline} | ${r.figure} | ${r.ratio.toFixed(2)} | ${r.target} | ${r.pass ? 'pass' : 'MISS'} |`)
+  ]
+  process.stdout.write(lines.join('\n') + '\n')
+}
+
+const deadline = setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, (quick ? 3 : 10) * 60_000)
+deadline.unref()
+
+try {
+  const probe = await probeSandbox()
+  const steps: Array<[string, () => Promise<void>]> = [
+    ['verify', verifyRow],
+    ['sandbox', async () => { await sandboxRow(probe.tier) }],
+    ['import', importRow],
+    ['rss', rssRow],
+    ['gossip', gossipRow],
+    ['fetch', fetchRow],
+    ['submit', async () => { await submitRow(probe.tier) }],
+    ['install', installRow]
+  ]
+  for (const [name, step] of steps) {
+    log(`${name} …`)
+    try {
+      await step()
+    } catch (err) {
+      log(`${name} failed: ${(err as Error).stack ?? String(err)}`)
+    }
+  }
+} finally {
+  await cleanupAll()
+}
+printTable()
+const out = join(ROOT, 'bench-results')
+await mkdir(out, { recursive: true })
+await writeFile(join(out, quick ? 'quick.json' : 'latest.json'), JSON.stringify({
+  date: new Date().toISOString(), quick, machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, rows
+}, null, 2) + '\n')
+log(`wrote ${join(out, quick ? 'quick.json' : 'latest.json')}`)
+process.exit(0)

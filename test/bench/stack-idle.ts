@@ -1,0 +1,13 @@
+/** The baseline for idle RSS: bare Node with the peer stack's modules loaded, doing nothing. */
+await import('libp2p')
+await import('@libp2p/tcp')
+await import('@libp2p/noise')
+await import('@libp2p/yamux')
+await import('@libp2p/gossipsub')
+await import('@libp2p/identify')
+await import('@helia/bitswap')
+await import('blockstore-fs')
+await import('datastore-level')
+await import('ipfs-unixfs-importer')
+await import('ipfs-unixfs-exporter')
+setInterval(() => {}, 1000)
