@@ -35,8 +35,14 @@ async function connect (nodes: Libp2p[]): Promise<void> {
       }
     }
   }
-  // let subscriptions propagate and the meshes form (a few heartbeats)
-  await new Promise(resolve => setTimeout(resolve, 4000))
+  // let subscriptions propagate and the meshes form: every node must see a
+  // subscriber to the topic (bounded wait), then a few heartbeats more
+  const deadline = Date.now() + 60_000
+  const ps = (n: Libp2p): GossipSub => (n as unknown as Libp2p<{ pubsub: GossipSub }>).services.pubsub
+  while (Date.now() < deadline && !nodes.every(n => ps(n).getSubscribers(JOBS_TOPIC).length > 0)) {
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  await new Promise(resolve => setTimeout(resolve, 3000))
 }
 
 async function measure (publish: (i: number) => Promise<void>, waitAll: (i: number) => Promise<void>, runs: number): Promise<number[]> {
@@ -84,14 +90,18 @@ export async function gossipBench (opts: { nodes: number, runs: number }): Promi
     n.services.pubsub.subscribe(JOBS_TOPIC)
     if (i > 0) n.services.pubsub.addEventListener('message', (e) => { w1.arrive(e.detail.data[0] ?? 0) })
   })
-  await connect(bare)
-  const payloadSize = signedJob().bytes.byteLength
-  const bareTimes = await measure(async (run) => {
-    const data = new Uint8Array(payloadSize).fill(run)
-    data[1] = Math.floor(Math.random() * 256)
-    await bare[0]!.services.pubsub.publish(JOBS_TOPIC, data)
-  }, async (run) => { await w1.all(run) }, opts.runs)
-  await Promise.all(bare.map(async n => { await n.stop() }))
+  let bareTimes: number[]
+  try {
+    await connect(bare)
+    const payloadSize = signedJob().bytes.byteLength
+    bareTimes = await measure(async (run) => {
+      const data = new Uint8Array(payloadSize).fill(run)
+      data[1] = Math.floor(Math.random() * 256)
+      await bare[0]!.services.pubsub.publish(JOBS_TOPIC, data)
+    }, async (run) => { await w1.all(run) }, opts.runs)
+  } finally {
+    await Promise.all(bare.map(async n => { await n.stop() }))
+  }
 
   // concur peers
   const peers: ConcurPeer[] = []
@@ -103,12 +113,16 @@ export async function gossipBench (opts: { nodes: number, runs: number }): Promi
   peers.forEach((p, i) => {
     if (i > 0) p.gossip.onMessage((m) => { if (m.kind === 'job') w2.arrive(runOf.get(m.value.jobId) ?? -1) })
   })
-  await connect(peers.map(p => p.libp2p as unknown as Libp2p))
-  const jobs = Array.from({ length: opts.runs + 1 }, () => signedJob())
-  jobs.forEach((j, i) => runOf.set(j.jobId, i))
-  const concurTimes = await measure(async (run) => {
-    await peers[0]!.gossip.publish('job', jobs[run]!.bytes)
-  }, async (run) => { await w2.all(run) }, opts.runs)
-  await Promise.all(peers.map(async p => { await p.stop() }))
+  let concurTimes: number[]
+  try {
+    await connect(peers.map(p => p.libp2p as unknown as Libp2p))
+    const jobs = Array.from({ length: opts.runs + 1 }, () => signedJob())
+    jobs.forEach((j, i) => runOf.set(j.jobId, i))
+    concurTimes = await measure(async (run) => {
+      await peers[0]!.gossip.publish('job', jobs[run]!.bytes)
+    }, async (run) => { await w2.all(run) }, opts.runs)
+  } finally {
+    await Promise.all(peers.map(async p => { await p.stop() }))
+  }
   return { concur: spread(concurTimes), bare: spread(bareTimes) }
 }

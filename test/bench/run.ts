@@ -342,6 +342,22 @@ function printTable (): void {
 const deadline = setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, (quick ? 3 : 10) * 60_000)
 deadline.unref()
 
+if (process.argv.includes('--scale')) {
+  // announcement delivery as the node count doubles (one process, same clock)
+  const lines = ['| nodes | concur p50 ms | concur p90 ms | bare gossipsub p50 ms | ratio |', '|---|---|---|---|---|']
+  const scale: Array<Record<string, unknown>> = []
+  for (const nodes of quick ? [5, 10] : [5, 10, 20, 40]) {
+    log(`scale ${nodes} nodes …`)
+    const r = await gossipBench({ nodes, runs: quick ? 3 : 10 })
+    scale.push({ nodes, concur: r.concur, bare: r.bare })
+    lines.push(`| ${nodes} | ${r.concur.median.toFixed(1)} | ${r.concur.p90.toFixed(1)} | ${r.bare.median.toFixed(1)} | ${(r.concur.median / r.bare.median).toFixed(2)} |`)
+  }
+  process.stdout.write(lines.join('\n') + '\n')
+  await mkdir(join(ROOT, 'bench-results'), { recursive: true })
+  await writeFile(join(ROOT, 'bench-results', 'scale.json'), JSON.stringify({ date: new Date().toISOString(), scale }, null, 2) + '\n')
+  process.exit(0)
+}
+
 try {
   const probe = await probeSandbox()
   const steps: Array<[string, () => Promise<void>]> = [

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+
+const RUN = fileURLToPath(new URL('./bench/run.ts', import.meta.url))
+const OUT = fileURLToPath(new URL('../bench-results/quick.json', import.meta.url))
+const ROWS = ['import', 'fetch', 'submit', 'gossip', 'verify', 'rss', 'sandbox', 'install']
+
+describe('npm run bench -- --quick', () => {
+  // keeps the harness from rotting: every DESIGN §10 row is measured, with a
+  // ratio and a target. It asserts that figures exist, never what they are.
+  it('produces every row of DESIGN §10 with a finite ratio and a target', async () => {
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [RUN, '--quick'], { stdio: ['ignore', 'ignore', 'pipe'] })
+      child.stderr.on('data', () => {})
+      child.on('exit', resolve)
+    })
+    expect(code).toBe(0)
+    const report = JSON.parse(await readFile(OUT, 'utf8')) as { quick: boolean, rows: Array<{ id: string, ratio: number, target: string, figure: string }> }
+    expect(report.quick).toBe(true)
+    expect(report.rows.map(r => r.id).sort()).toEqual([...ROWS].sort())
+    for (const r of report.rows) {
+      expect(Number.isFinite(r.ratio), r.id).toBe(true)
+      expect(r.target.length, r.id).toBeGreaterThan(0)
+      expect(r.figure.length, r.id).toBeGreaterThan(0)
+    }
+  })
+})
