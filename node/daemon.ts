@@ -7,6 +7,9 @@ import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage } from '../src/net/validate.ts'
 import { attestationSync } from '../src/net/sync.ts'
 import type { AttestationSync } from '../src/net/sync.ts'
+import { jobSync } from '../src/net/job-sync.ts'
+import type { JobSync } from '../src/net/job-sync.ts'
+import type { SignedClaim } from '../protocol/index.ts'
 import { recordStore } from '../src/store/records.ts'
 import type { RecordStore } from '../src/store/records.ts'
 import { openStores } from '../src/content/index.ts'
@@ -42,6 +45,7 @@ export interface DaemonContext {
   router: Router
   events: EventHub
   sync: AttestationSync
+  jobSync: JobSync
   onStop: (fn: () => Promise<void> | void) => void
 }
 
@@ -115,6 +119,21 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   const livePeer = peer
   const liveRecords = records ?? recordStore()({ datastore: { put: async (k) => k, query: async function * () {} } })
 
+  // the latest claim of each worker per job, to hand to workers that join late
+  // (job catch-up): a newcomer must learn who holds a lease before it builds
+  const claims = new Map<string, Map<string, SignedClaim>>()
+  const rememberClaim = (c: SignedClaim): void => {
+    let perJob = claims.get(c.claim.jobId)
+    if (perJob == null) {
+      perJob = new Map()
+      claims.set(c.claim.jobId, perJob)
+      // bounded: drop the oldest job's claims (a lapsed lease frees a slot anyway)
+      if (claims.size > 4096) claims.delete(claims.keys().next().value as string)
+    }
+    const prev = perJob.get(c.claim.worker)
+    if (prev == null || prev.claim.seq < c.claim.seq) perJob.set(c.claim.worker, c)
+  }
+
   livePeer.gossip.onMessage((m, from) => {
     void (async () => {
       try {
@@ -127,6 +146,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           }
         } else {
           const c = m.value.claim
+          rememberClaim(m.value)
           events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq })
         }
       } catch (err) {
@@ -143,6 +163,28 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   if (opts.bootstrapNode !== true) await sync.start()
   stopFns.push(async () => { await sync.stop() })
 
+  // every peer answers job catch-up requests with its open jobs and live claims
+  const jobs = jobSync({
+    openJobs: () => {
+      const now = Date.now()
+      return liveRecords.jobs().filter(j => Date.parse(j.job.expiresAt) > now)
+        .sort((a, b) => Date.parse(b.job.createdAt) - Date.parse(a.job.createdAt)).map(j => j.bytes)
+    },
+    liveClaims: () => {
+      const now = Date.now()
+      const out: Uint8Array[] = []
+      for (const [jobId, perJob] of claims) {
+        const live = [...perJob.values()].filter(c => Date.parse(c.claim.leaseUntil) > now)
+        if (live.length === 0) claims.delete(jobId)
+        for (const c of live) out.push(c.bytes)
+      }
+      return out
+    },
+    ingest: (kind, bytes) => { livePeer.gossip.ingest(kind, bytes) }
+  })({ libp2p: livePeer.libp2p })
+  if (opts.bootstrapNode !== true) await jobs.start()
+  stopFns.push(async () => { await jobs.stop() })
+
   const router = new Router()
   const ctx: DaemonContext = {
     home: opts.home,
@@ -154,6 +196,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     router,
     events,
     sync,
+    jobSync: jobs,
     onStop: (fn) => { stopFns.push(fn) }
   }
   const { baseRoutes } = await import('./api/routes.ts')

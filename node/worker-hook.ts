@@ -3,10 +3,15 @@ import { join } from 'node:path'
 import { probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
 import { pin } from '../src/store/pin.ts'
+import { LEASE_MS } from '../protocol/index.ts'
 import type { SandboxTier } from '../protocol/index.ts'
+import type { PeerId } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
 import { CliError } from './errors.ts'
 import { rebuildOptions, volunteerPolicy } from './worker-options.ts'
 import type { DaemonContext } from './daemon.ts'
+
+const log = logger('concur:worker')
 
 export class NoSandboxError extends CliError {
   constructor (remedy: string) {
@@ -52,5 +57,22 @@ export function workerExtension (values: Record<string, unknown>) {
       await rm(workDir, { recursive: true, force: true })
     })
     await w.start()
+
+    // job catch-up (src/net/job-sync.ts): ask every peer we connect to, and two
+    // random peers each lease period, for open jobs we may have missed
+    const pull = (peer: PeerId): void => {
+      void ctx.jobSync.pullFrom(peer).then(
+        (r) => { if (r.jobs > 0) log('job catch-up from %p: %d jobs, %d claims', peer, r.jobs, r.claims) },
+        (err: Error) => { log('job catch-up from %p failed: %s', peer, err.message) })
+    }
+    const onConnect = (evt: CustomEvent<PeerId>): void => { pull(evt.detail) }
+    ctx.peer.libp2p.addEventListener('peer:connect', onConnect)
+    for (const c of ctx.peer.libp2p.getConnections()) pull(c.remotePeer)
+    const timer = setInterval(() => { void ctx.jobSync.pull({ maxPeers: 2 }).catch(() => {}) }, LEASE_MS)
+    timer.unref()
+    ctx.onStop(() => {
+      clearInterval(timer)
+      ctx.peer.libp2p.removeEventListener('peer:connect', onConnect)
+    })
   }
 }

@@ -6,6 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { PEERS_TOPIC } from './topics.ts'
+import { peerExchange } from './peer-exchange.ts'
 
 const log = logger('concur:discovery')
 
@@ -21,6 +22,8 @@ export interface PeerDiscoveryInit {
   targetConnections?: number
   /** ms between announcements once settled */
   interval?: number
+  /** answer peer-exchange requests with a sample of our peers (bootstrap nodes) */
+  servePeers?: boolean
 }
 
 export interface PeerDiscoveryService {
@@ -80,11 +83,36 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
       }
     }
 
+    const px = peerExchange()({ libp2p })
+    let lastExchange = 0
+
+    // ask a bootstrap node for some of its peers while we have too few
+    // connections (at most every 5 s), and dial them up to the target
+    const exchange = async (peer: PeerId): Promise<void> => {
+      if (stopped || libp2p.getConnections().length >= target || Date.now() - lastExchange < 5000) return
+      lastExchange = Date.now()
+      try {
+        const records = await px.ask(peer)
+        for (const r of records) {
+          if (stopped || libp2p.getConnections().length >= target) break
+          const id = peerIdFromString(r.peerId)
+          if (id.equals(libp2p.peerId) || libp2p.getConnections(id).length > 0) continue
+          known.set(r.peerId, r.addrs)
+          const addrs = r.addrs.map(s => multiaddr(s).encapsulate(`/p2p/${r.peerId}`))
+          void dialOne(r.peerId, async () => await libp2p.dial(addrs, { signal: AbortSignal.timeout(5000) }))
+        }
+      } catch (err) {
+        log('peer exchange with %p failed: %s', peer, (err as Error).message)
+      }
+    }
+
     const dialBootstrap = async (): Promise<void> => {
       await Promise.all(bootstrap.map(async (ma) => {
         const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
-        if (id != null && libp2p.getConnections(peerIdFromString(id)).length > 0) return
-        await dialOne(ma.toString(), async () => await libp2p.dial(ma, { signal: AbortSignal.timeout(5000) }))
+        if (id == null || libp2p.getConnections(peerIdFromString(id)).length === 0) {
+          await dialOne(ma.toString(), async () => await libp2p.dial(ma, { signal: AbortSignal.timeout(5000) }))
+        }
+        if (id != null && libp2p.getConnections(peerIdFromString(id)).length > 0) await exchange(peerIdFromString(id))
       }))
     }
 
@@ -133,12 +161,14 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
           parseAnnouncement(msg.data) == null ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
         pubsub.subscribe(PEERS_TOPIC)
         pubsub.addEventListener('message', onMessage as EventListener)
+        if (init.servePeers === true) await px.serve()
         await dialBootstrap()
         void tick()
       },
       async stop () {
         stopped = true
         if (timer != null) clearTimeout(timer)
+        await px.stop()
         pubsub.removeEventListener('message', onMessage as EventListener)
       },
       known () {

@@ -115,7 +115,8 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
   const gossip = concurGossip(init.validator)({ pubsub: libp2p.services.pubsub })
   const discovery = peerDiscovery({
     bootstrap: init.bootstrap ?? [],
-    announce: init.discovery ?? true
+    announce: init.discovery ?? true,
+    servePeers: init.relayServer === true
   })({ libp2p })
   await discovery.start()
   log('peer %p listening on %a', libp2p.peerId, libp2p.getMultiaddrs())
