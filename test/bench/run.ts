@@ -402,9 +402,9 @@ if (process.argv.includes('--scale')) {
   const counts = countsAt !== -1 ? (process.argv[countsAt + 1] ?? '').split(',').map(Number) : quick ? [3, 5] : [5, 10, 20, 40]
   const scale = await scaleBench({ counts, jobs: quick ? 2 : 6, log })
   const lines = [
-    '| worker daemons | announcement to all p50 ms | p99 ms | k=2 attestations at requester p50 ms | p99 ms | accepted p50 ms | daemon RSS MB (median) |',
-    '|---|---|---|---|---|---|---|',
-    ...scale.map(s => `| ${s.workers} | ${s.announce.median.toFixed(0)} | ${s.announceP99.toFixed(0)} | ${s.attestations.median.toFixed(0)} | ${s.attestationsP99.toFixed(0)} | ${s.accepted.median.toFixed(0)} | ${s.rssMB.toFixed(0)} |`)
+    '| worker daemons | announcement to all p50 ms | p99 ms | k=2 attestations at requester p50 ms | p99 ms | accepted p50 ms | daemon RSS MB (median) | connections per worker (min / median) |',
+    '|---|---|---|---|---|---|---|---|',
+    ...scale.map(s => `| ${s.workers} | ${s.announce.median.toFixed(0)} | ${s.announceP99.toFixed(0)} | ${s.attestations.median.toFixed(0)} | ${s.attestationsP99.toFixed(0)} | ${s.accepted.median.toFixed(0)} | ${s.rssMB.toFixed(0)} | ${s.connectionsMin} / ${s.connectionsMedian} |`)
   ]
   process.stdout.write(lines.join('\n') + '\n')
   await mkdir(join(ROOT, 'bench-results'), { recursive: true })

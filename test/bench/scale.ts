@@ -34,6 +34,9 @@ export interface ScaleFigures {
   attestationsP99: number
   accepted: Spread
   rssMB: number
+  /** connections per worker at the end: fewest and median (discovery at work) */
+  connectionsMin: number
+  connectionsMedian: number
   startSeconds: number
 }
 
@@ -111,15 +114,35 @@ export async function scaleBench (opts: { counts: number[], jobs: number, log: (
         const pubAt = Date.parse(view.record.history[0]?.at ?? '')
         if (!Number.isFinite(pubAt)) throw new Error('request record without a creation time')
         const atts = req.filter(e => e.event.type === 'attestation' && e.event.jobId === sub.jobId).map(e => Date.parse(e.at)).sort((a, b) => a - b)
-        const heard = await Promise.all(net.workers.map(async w => (await events(w.api)).find(e => e.event.type === 'job' && e.event.jobId === sub.jobId)))
+        // delivery to the last worker may take longer than acceptance (k = 2 needs
+        // only the first few): wait for it, bounded
+        const heardAll = async (): Promise<Array<Ev | undefined>> => await Promise.all(net.workers.map(async w => (await events(w.api)).find(e => e.event.type === 'job' && e.event.jobId === sub.jobId)))
+        let heard = await heardAll()
+        for (let polls = 0; polls < 300 && heard.some(h => h == null); polls++) {
+          await new Promise(resolve => setTimeout(resolve, 100))
+          heard = await heardAll()
+        }
         const missing = heard.filter(h => h == null).length
-        if (missing > 0) throw new Error(`${missing} of ${workers} workers never logged job ${sub.jobId}`)
+        if (missing > 0) {
+          const workerConns = await Promise.all(net.workers.map(async w => (await api<{ peers: unknown[] }>(w.api, 'GET', '/v1/peers')).peers.length))
+          const missingIdx = heard.map((h, i) => h == null ? i : -1).filter(i => i >= 0)
+          const diag = await Promise.all(missingIdx.map(async i => {
+            const w = net.workers[i]!
+            const p = await api<{ peers: unknown[], subscribers: { jobs: string[] } }>(w.api, 'GET', '/v1/peers')
+            const g = (await api<{ gossip: Record<string, unknown> }>(w.api, 'GET', '/v1/stats')).gossip
+            const evs = (await events(w.api)).filter(e => e.event.type === 'job').length
+            return `w${i}: ${p.peers.length} conns, ${p.subscribers.jobs.length} jobs-topic peers, ${evs} job events, stats ${JSON.stringify(g).slice(0, 200)}`
+          }))
+          const reqPeers = await api<{ subscribers: { jobs: string[] } }>(net.requester.api, 'GET', '/v1/peers')
+          throw new Error(`${missing} of ${workers} workers never logged job ${sub.jobId} within 30 s (job ${j}); worker connections ${workerConns.join(',')}; requester jobs-topic peers ${reqPeers.subscribers.jobs.length}; ${diag.join(' | ')}`)
+        }
         if (j === 0) continue // warm-up
         announce.push(Math.max(...heard.map(h => Date.parse(h!.at))) - pubAt)
         if (atts.length >= 2) attest.push((atts[1] as number) - pubAt)
         accepted.push(acceptedAt - pubAt)
       }
       const rssAll = net.workers.map(w => rss(w.proc.child.pid as number))
+      const conns = await Promise.all(net.workers.map(async w => (await api<{ peers: unknown[] }>(w.api, 'GET', '/v1/peers')).peers.length))
       out.push({
         workers,
         jobs: opts.jobs,
@@ -129,6 +152,8 @@ export async function scaleBench (opts: { counts: number[], jobs: number, log: (
         attestationsP99: quantile(attest, 0.99),
         accepted: spread(accepted),
         rssMB: quantile(rssAll, 0.5),
+        connectionsMin: Math.min(...conns),
+        connectionsMedian: quantile(conns, 0.5),
         startSeconds
       })
     } catch (err) {
