@@ -10,7 +10,6 @@ import { addTrusted, readPolicyFile, removeTrusted, setPolicy, toTrustPolicy, wr
 import { parseBytes } from '../worker-options.ts'
 import { createPolicy, isProtocolError } from '../../protocol/index.ts'
 import type { TrustPolicy } from '../../protocol/index.ts'
-import { verifyBundle } from '../../src/requester/bundle/index.ts'
 import type { RequestRecord } from '../../src/requester/requester.ts'
 
 /** Exit codes of `submit --wait` and `status`: scripts branch on them. */
@@ -277,6 +276,7 @@ export const verifyCommand: Command = {
     } catch (err) {
       throw new UsageError(`cannot read ${file}: ${(err as Error).message}`)
     }
+    const { verifyBundle } = await import('../../src/requester/bundle/index.ts')
     const report = verifyBundle(bytes, { policy, now: Date.now() })
     output(global, report, () => [
       report.ok ? `OK: bundle verified offline — ${report.verdict?.status ?? ''}` : 'INVALID bundle',
