@@ -1,7 +1,7 @@
-import { lpStream } from '@libp2p/utils'
 import { logger } from '@libp2p/logger'
-import type { AbortOptions, Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 import type { MessageKind } from './topics.ts'
+import { answerRequests, connectedPeers, exchangeWith, readSection } from './frames.ts'
 
 const log = logger('concur:job-sync')
 
@@ -51,55 +51,27 @@ export function jobSync (init: JobSyncInit) {
     const { libp2p } = components
     const timeoutMs = init.timeoutMs ?? 5000
 
-    const handler = async (stream: Stream, _connection: Connection): Promise<void> => {
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
-      const signal = AbortSignal.timeout(timeoutMs)
-      try {
-        const req = await lp.read({ signal })
-        if (req.byteLength > MAX_REQUEST) throw new Error('request too large')
-        // the request is an (empty) JSON object, kept for future filters
-        JSON.parse(new TextDecoder().decode(req.subarray()))
-        for (const bytes of init.liveClaims().slice(0, MAX_CLAIMS)) {
-          if (bytes.byteLength <= MAX_FRAME) await lp.write(bytes, { signal })
-        }
-        await lp.write(new Uint8Array(0), { signal })
-        for (const bytes of init.openJobs().slice(0, MAX_JOBS)) {
-          if (bytes.byteLength <= MAX_FRAME) await lp.write(bytes, { signal })
-        }
-        // an empty frame ends each section
-        await lp.write(new Uint8Array(0), { signal })
-        await stream.close({ signal })
-      } catch (err) {
-        log('job sync request failed: %s', (err as Error).message)
-        stream.abort(err as Error)
+    // the request is a JSON object (empty today), kept for future filters
+    const handler = answerRequests({ maxFrame: MAX_FRAME, maxRequest: MAX_REQUEST, timeoutMs, log }, async (_request, lp, signal) => {
+      for (const bytes of init.liveClaims().slice(0, MAX_CLAIMS)) {
+        if (bytes.byteLength <= MAX_FRAME) await lp.write(bytes, { signal })
       }
-    }
+      // an empty frame ends each section
+      await lp.write(new Uint8Array(0), { signal })
+      for (const bytes of init.openJobs().slice(0, MAX_JOBS)) {
+        if (bytes.byteLength <= MAX_FRAME) await lp.write(bytes, { signal })
+      }
+      await lp.write(new Uint8Array(0), { signal })
+    })
 
     const pullFrom = async (peer: PeerId, options?: AbortOptions): Promise<JobPullResult> => {
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options?.signal != null ? [options.signal] : [])])
-      const stream = await libp2p.dialProtocol(peer, JOB_SYNC_PROTOCOL, { signal })
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
-      const result: JobPullResult = { jobs: 0, claims: 0 }
-      try {
+      return await exchangeWith(libp2p, peer, JOB_SYNC_PROTOCOL, { maxFrame: MAX_FRAME, signal }, async (lp) => {
         await lp.write(new TextEncoder().encode('{}'), { signal })
-        while (result.claims < MAX_CLAIMS) {
-          const frame = await lp.read({ signal })
-          if (frame.byteLength === 0) break
-          result.claims++
-          init.ingest('claim', frame.subarray())
-        }
-        while (result.jobs < MAX_JOBS) {
-          const frame = await lp.read({ signal })
-          if (frame.byteLength === 0) break
-          result.jobs++
-          init.ingest('job', frame.subarray())
-        }
-        await stream.close({ signal })
-      } catch (err) {
-        stream.abort(err as Error)
-        throw err
-      }
-      return result
+        const claims = await readSection(lp, MAX_CLAIMS, (b) => { init.ingest('claim', b) }, { signal })
+        const jobs = await readSection(lp, MAX_JOBS, (b) => { init.ingest('job', b) }, { signal })
+        return { jobs, claims }
+      })
     }
 
     return {
@@ -111,12 +83,8 @@ export function jobSync (init: JobSyncInit) {
       },
       pullFrom,
       async pull (options) {
-        const peers = [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()]
         // a random few: every peer holds much the same jobs
-        for (let i = peers.length - 1; i > 0; i--) {
-          const j = Math.floor(Math.random() * (i + 1));
-          [peers[i], peers[j]] = [peers[j]!, peers[i]!]
-        }
+        const peers = connectedPeers(libp2p, { shuffle: true })
         const results = await Promise.allSettled(peers.slice(0, options?.maxPeers ?? 2).map(async p => await pullFrom(p)))
         return results.reduce((s, r) => r.status === 'fulfilled' ? { jobs: s.jobs + r.value.jobs, claims: s.claims + r.value.claims } : s, { jobs: 0, claims: 0 })
       }

@@ -4,6 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AbortOptions, Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
+import { connectedPeers, exchangeWith } from './frames.ts'
 
 const log = logger('concur:peer-exchange')
 
@@ -49,12 +50,7 @@ export function peerExchange (init: { timeoutMs?: number } = {}) {
     let serving = false
 
     const sample = async (except: PeerId): Promise<PeerRecord[]> => {
-      const peers = [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()]
-        .filter(p => !p.equals(except))
-      for (let i = peers.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
-        [peers[i], peers[j]] = [peers[j]!, peers[i]!]
-      }
+      const peers = connectedPeers(libp2p, { shuffle: true, except })
       const out: PeerRecord[] = []
       for (const p of peers) {
         if (out.length >= MAX_PEERS) break
@@ -89,29 +85,21 @@ export function peerExchange (init: { timeoutMs?: number } = {}) {
       },
       async ask (peer, options) {
         const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options?.signal != null ? [options.signal] : [])])
-        const stream = await libp2p.dialProtocol(peer, PEER_EXCHANGE_PROTOCOL, { signal })
-        const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
-        try {
-          const frame = await lp.read({ signal })
-          await stream.close({ signal })
-          const parsed = JSON.parse(new TextDecoder().decode(frame.subarray())) as { peers?: unknown }
-          if (!Array.isArray(parsed.peers)) return []
-          const out: PeerRecord[] = []
-          for (const r of parsed.peers.slice(0, MAX_PEERS) as unknown[]) {
-            const { peerId, addrs } = (r ?? {}) as Record<string, unknown>
-            if (typeof peerId !== 'string' || !Array.isArray(addrs)) continue
-            try {
-              peerIdFromString(peerId)
-              const good = addrs.slice(0, MAX_ADDRS).filter((a): a is string => typeof a === 'string' && a.length < 256)
-              good.forEach(a => multiaddr(a))
-              if (good.length > 0) out.push({ peerId, addrs: good })
-            } catch { /* a malformed record is skipped */ }
-          }
-          return out
-        } catch (err) {
-          stream.abort(err as Error)
-          throw err
+        const frame = await exchangeWith(libp2p, peer, PEER_EXCHANGE_PROTOCOL, { maxFrame: MAX_FRAME, signal }, async (lp) => await lp.read({ signal }))
+        const parsed = JSON.parse(new TextDecoder().decode(frame.subarray())) as { peers?: unknown }
+        if (!Array.isArray(parsed.peers)) return []
+        const out: PeerRecord[] = []
+        for (const r of parsed.peers.slice(0, MAX_PEERS) as unknown[]) {
+          const { peerId, addrs } = (r ?? {}) as Record<string, unknown>
+          if (typeof peerId !== 'string' || !Array.isArray(addrs)) continue
+          try {
+            peerIdFromString(peerId)
+            const good = addrs.slice(0, MAX_ADDRS).filter((a): a is string => typeof a === 'string' && a.length < 256)
+            good.forEach(a => multiaddr(a))
+            if (good.length > 0) out.push({ peerId, addrs: good })
+          } catch { /* a malformed record is skipped */ }
         }
+        return out
       }
     }
   }

@@ -1,6 +1,6 @@
-import { lpStream } from '@libp2p/utils'
 import { logger } from '@libp2p/logger'
-import type { Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { answerRequests, connectedPeers, exchangeWith, readSection } from './frames.ts'
 
 const log = logger('concur:sync')
 
@@ -39,50 +39,26 @@ export function attestationSync (init: AttestationSyncInit) {
     const { libp2p } = components
     const timeoutMs = init.timeoutMs ?? 5000
 
-    const handler = async (stream: Stream, _connection: Connection): Promise<void> => {
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
-      const signal = AbortSignal.timeout(timeoutMs)
-      try {
-        const req = await lp.read({ signal })
-        if (req.byteLength > MAX_REQUEST) throw new Error('request too large')
-        const parsed = JSON.parse(new TextDecoder().decode(req.subarray())) as { buildIds?: unknown }
-        const ids = Array.isArray(parsed.buildIds) ? parsed.buildIds.filter((x): x is string => typeof x === 'string').slice(0, MAX_BUILD_IDS) : []
-        let sent = 0
-        for (const id of ids) {
-          for (const bytes of init.lookup(id)) {
-            if (sent++ >= MAX_ANSWERS || bytes.byteLength > MAX_FRAME) break
-            await lp.write(bytes, { signal })
-          }
+    const handler = answerRequests({ maxFrame: MAX_FRAME, maxRequest: MAX_REQUEST, timeoutMs, log }, async (request, lp, signal) => {
+      const { buildIds } = (request ?? {}) as { buildIds?: unknown }
+      const ids = Array.isArray(buildIds) ? buildIds.filter((x): x is string => typeof x === 'string').slice(0, MAX_BUILD_IDS) : []
+      let sent = 0
+      for (const id of ids) {
+        for (const bytes of init.lookup(id)) {
+          if (sent++ >= MAX_ANSWERS || bytes.byteLength > MAX_FRAME) break
+          await lp.write(bytes, { signal })
         }
-        // an empty frame ends the answer
-        await lp.write(new Uint8Array(0), { signal })
-        await stream.close({ signal })
-      } catch (err) {
-        log('sync request failed: %s', (err as Error).message)
-        stream.abort(err as Error)
       }
-    }
+      // an empty frame ends the answer
+      await lp.write(new Uint8Array(0), { signal })
+    })
 
-    const ask = async (peer: PeerId, buildIds: string[]): Promise<number> => {
-      const signal = AbortSignal.timeout(timeoutMs)
-      const stream = await libp2p.dialProtocol(peer, SYNC_PROTOCOL, { signal })
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
-      let n = 0
-      try {
+    const ask = async (peer: PeerId, buildIds: string[]): Promise<number> =>
+      await exchangeWith(libp2p, peer, SYNC_PROTOCOL, { maxFrame: MAX_FRAME, signal: AbortSignal.timeout(timeoutMs) }, async (lp) => {
+        const signal = AbortSignal.timeout(timeoutMs)
         await lp.write(new TextEncoder().encode(JSON.stringify({ buildIds: buildIds.slice(0, MAX_BUILD_IDS) })), { signal })
-        while (n < MAX_ANSWERS) {
-          const frame = await lp.read({ signal })
-          if (frame.byteLength === 0) break
-          n++
-          init.ingest(frame.subarray())
-        }
-        await stream.close({ signal })
-      } catch (err) {
-        stream.abort(err as Error)
-        throw err
-      }
-      return n
-    }
+        return await readSection(lp, MAX_ANSWERS, init.ingest, { signal })
+      })
 
     return {
       async start () {
@@ -93,8 +69,7 @@ export function attestationSync (init: AttestationSyncInit) {
       },
       async pull (buildIds, options) {
         if (buildIds.length === 0) return 0
-        const peers = [...new Map(libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()]
-          .slice(0, options?.maxPeers ?? 16)
+        const peers = connectedPeers(libp2p).slice(0, options?.maxPeers ?? 16)
         const counts = await Promise.allSettled(peers.map(async p => await ask(p, buildIds)))
         return counts.reduce((s, r) => s + (r.status === 'fulfilled' ? r.value : 0), 0)
       }

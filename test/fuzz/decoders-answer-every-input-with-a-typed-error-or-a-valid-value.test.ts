@@ -14,14 +14,11 @@ import {
   ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, decodeAttestation, decodeClaim, decodeJobAnnouncement, decodeMessage, parseEnvelope
 } from '../../protocol/index.ts'
 import { installFastVerify } from '../../src/net/fast-verify.ts'
-import { LONG, NOW, SEEDS, anyInput, deepJson, envelopeShaped, mutateBytes, mutatePayload, typedOrValid } from './inputs.ts'
+import { LONG, RUNS, watchUnhandled, NOW, SEEDS, anyInput, deepJson, envelopeShaped, mutateBytes, mutatePayload, typedOrValid } from './inputs.ts'
 
 installFastVerify()
-const RUNS = LONG ? 12_000 : 400
 let inputs = 0
-let unhandled = 0
-const onUnhandled = (): void => { unhandled++ }
-process.on('unhandledRejection', onUnhandled)
+const unhandled = watchUnhandled()
 
 const opts = { now: NOW }
 const decoders = {
@@ -34,8 +31,7 @@ const decoders = {
 
 describe('every decoder answers every input with a typed error or a valid value', () => {
   afterAll(() => {
-    process.off('unhandledRejection', onUnhandled)
-    expect(unhandled).toBe(0)
+    expect(unhandled.stop()).toBe(0)
     console.log(`fuzz: ${inputs} inputs through the decoders (${LONG ? 'long' : 'short'} mode)`)
   })
 

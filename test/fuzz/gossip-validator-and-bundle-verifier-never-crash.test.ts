@@ -20,21 +20,17 @@ import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC } from '../../src/net/topi
 import { installFastVerify } from '../../src/net/fast-verify.ts'
 import { addDirectory } from '../../src/content/index.ts'
 import { verifyBundle, writeBundle } from '../../src/requester/bundle/index.ts'
-import { LONG, NOW, anyInput, attestationOf, key, mutateBytes, seedJob, workerKey } from './inputs.ts'
+import { LONG, RUNS, watchUnhandled, NOW, anyInput, attestationOf, key, mutateBytes, seedJob, workerKey } from './inputs.ts'
 
 installFastVerify()
-const RUNS = LONG ? 12_000 : 400
 let inputs = 0
-let unhandled = 0
-const onUnhandled = (): void => { unhandled++ }
-process.on('unhandledRejection', onUnhandled)
+const unhandled = watchUnhandled()
 
 const KIND: Record<string, string> = { [JOBS_TOPIC]: 'job', [ATTESTATIONS_TOPIC]: 'attestation', [CLAIMS_TOPIC]: 'claim' }
 const topics = fc.oneof(fc.constantFrom(JOBS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC), fc.string({ maxLength: 40 }))
 
 afterAll(() => {
-  process.off('unhandledRejection', onUnhandled)
-  expect(unhandled).toBe(0)
+  expect(unhandled.stop()).toBe(0)
   console.log(`fuzz: ${inputs} inputs through the validator and the bundle verifier (${LONG ? 'long' : 'short'} mode)`)
 })
 

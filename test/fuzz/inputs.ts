@@ -17,6 +17,16 @@ import { exampleDefinition } from '../helpers/fixtures.ts'
 
 /** whether long mode (`npm run test:adversary`, CONCUR_LONG=1) is on */
 export const LONG = process.env.CONCUR_LONG === '1'
+/** fast-check runs per property: short mode in `npm test`, long mode in `npm run test:adversary` */
+export const RUNS = LONG ? 12_000 : 400
+
+/** Counts unhandled rejections from now on; `stop()` detaches and returns how many there were. */
+export function watchUnhandled (): { stop: () => number } {
+  let count = 0
+  const on = (): void => { count++ }
+  process.on('unhandledRejection', on)
+  return { stop: () => { process.off('unhandledRejection', on); return count } }
+}
 
 export const NOW = Date.parse('2026-06-01T12:00:00.000Z')
 const iso = (ms: number): string => new Date(ms).toISOString()
