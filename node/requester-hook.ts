@@ -1,13 +1,9 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join, isAbsolute } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { exporter } from 'ipfs-unixfs-exporter'
 import { createJobAnnouncement, validateBuildDefinition, isProtocolError } from '../protocol/index.ts'
 import type { BuildDefinition, ResourceAsk, TrustPolicy } from '../protocol/index.ts'
-import { addDirectory } from '../src/content/index.ts'
 import { requester } from '../src/requester/requester.ts'
-import { writeBundle } from '../src/requester/bundle/index.ts'
-import { diagnoseDispute } from '../src/requester/diff/index.ts'
 import { pin } from '../src/store/pin.ts'
 import { HttpError } from './api/server.ts'
 import { str, num } from './api/routes.ts'
@@ -32,6 +28,7 @@ export function hostPlatform (): string {
 }
 
 async function catBytes (blockstore: DaemonContext['peer']['helia']['blockstore'], cid: CID, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+  const { exporter } = await import('ipfs-unixfs-exporter')
   const entry = await exporter(cid, blockstore, { signal })
   if (entry.type !== 'file' && entry.type !== 'raw' && entry.type !== 'identity') throw new HttpError(400, 'ERR_NOT_A_FILE', `${cid.toString()} is a ${entry.type}, not a log file`)
   const chunks: Uint8Array[] = []
@@ -82,6 +79,8 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
       const attestations = records.attestations(record.buildId)
         .filter(a => a.claim.result.status === 'success' && a.claim.result.artifact === verdict.artifact && counted.has(a.claim.worker))
       const out = join(bundles, `${job.jobId}.car`)
+      // loaded on first use: an idle daemon does not carry the CAR and diff code
+      const { writeBundle } = await import('../src/requester/bundle/index.ts')
       await writeBundle(helia.blockstore, { job, attestations, artifact, policy: policyInput(await readPolicyFile(home)) }, out, { signal: AbortSignal.timeout(10 * 60_000) })
       return { bundle: out }
     },
@@ -90,6 +89,7 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
       if (a == null || b == null) throw new Error('a dispute needs two artifacts')
       const dir = join(disputes, job.jobId)
       await mkdir(dir, { recursive: true })
+      const { diagnoseDispute } = await import('../src/requester/diff/index.ts')
       const report = await diagnoseDispute(helia.blockstore, CID.parse(a.artifact), CID.parse(b.artifact), dir, { signal: AbortSignal.timeout(10 * 60_000) })
       return { report: join(dir, 'report.txt'), summary: summarize(report) }
     }
@@ -118,6 +118,7 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
     const sourcePath = str(body, 'source') as string
     if (!isAbsolute(sourcePath)) throw new HttpError(400, 'ERR_BAD_REQUEST', '"source" must be an absolute path')
     if (!(await stat(sourcePath).catch(() => null))?.isDirectory()) throw new HttpError(400, 'ERR_BAD_REQUEST', `not a directory: ${sourcePath}`)
+    const { addDirectory } = await import('../src/content/add-directory.ts')
     const added = await addDirectory(helia.blockstore, sourcePath, { signal: AbortSignal.timeout(30 * 60_000) })
     await pin(helia.pins, added.cid)
     const envText = typeof body.environment === 'string' ? body.environment : 'host'

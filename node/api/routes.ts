@@ -1,6 +1,5 @@
 import { CID } from 'multiformats/cid'
 import { isAbsolute } from 'node:path'
-import { addDirectory, exportToDirectory } from '../../src/content/index.ts'
 import { CONCUR_TOPICS } from '../../src/net/topics.ts'
 import type { MessageKind } from '../../src/net/topics.ts'
 import { HttpError } from './server.ts'
@@ -69,6 +68,7 @@ export function baseRoutes (ctx: DaemonContext): void {
   router.on('POST', '/v1/content/add', async (req) => {
     const path = absPath(str(req.body, 'path') as string, 'path')
     // through helia's blockstore, so peers that already want these blocks hear of them
+    const { addDirectory } = await import('../../src/content/add-directory.ts')
     const result = await addDirectory(helia.blockstore, path, { signal: AbortSignal.timeout(30 * 60_000) })
     await pin(helia.pins, result.cid)
     events.emit({ type: 'content:add', cid: result.cid.toString(), bytes: result.bytes })
@@ -85,6 +85,7 @@ export function baseRoutes (ctx: DaemonContext): void {
     try {
       // helia's blockstore fetches missing blocks over bitswap and checks each
       // block's hash against its CID before it is stored or returned
+      const { exportToDirectory } = await import('../../src/content/export-directory.ts')
       const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, overwrite })
       await pin(helia.pins, cid, { signal })
       return { cid: cid.toString(), out, ...(typeof result === 'object' && result != null ? result : {}) }
