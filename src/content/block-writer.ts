@@ -3,8 +3,8 @@
  * calls. The importer awaits every `put`; going to disk for each 1 MiB chunk
  * (or each 50-byte directory shard) one by one serializes the import on
  * filesystem latency. Here `put()` resolves as soon as the block is queued,
- * and only the put that fills a batch waits for it to be written, which bounds
- * memory to about one batch in the queue plus one being written.
+ * and the put that fills a batch waits only for the batch before it, which
+ * bounds memory to about one batch filling, one queued and one being written.
  *
  * Callers MUST `await writer.flush()` at the end: blocks still queued are not
  * durable before that.
@@ -58,21 +58,33 @@ export class BlockWriter {
       this.queuedBytes += block.byteLength
     }
     if (this.queuedBytes >= this.maxBatchBytes || this.queue.length >= this.maxBatchBlocks) {
-      await this.flush()
+      // double buffering: the full batch starts writing and the importer goes
+      // on filling the next one; only the batch before it must be on disk.
+      // Waiting for the batch just queued kept hashing and writing from ever
+      // overlapping (measured, 256 MiB import ÷ sha256: 0.49 → see README).
+      const previous = this.tail
+      this.enqueue()
+      await previous
     }
     return cid
   }
 
   /** Writes everything queued so far; resolves when it (and every earlier batch) is stored. */
   async flush (): Promise<void> {
+    this.enqueue()
+    await this.tail
+  }
+
+  private enqueue (): void {
     const batch = this.queue
     this.queue = []
     this.queuedKeys = new Set()
     this.queuedBytes = 0
     if (batch.length > 0) {
       this.tail = this.tail.then(async () => { await this.write(batch) })
+      // reported by the next put that waits for it, or by flush(); never unhandled meanwhile
+      this.tail.catch(() => {})
     }
-    await this.tail
   }
 
   private async write (batch: QueuedBlock[]): Promise<void> {

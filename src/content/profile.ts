@@ -20,6 +20,7 @@
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import type { ImporterOptions } from 'ipfs-unixfs-importer'
+import { rawLeafImporter } from './leaf-importer.ts'
 
 export const CID_PROFILE = 'unixfs-v1-2025' as const
 export const CHUNK_SIZE = 1 << 20
@@ -55,6 +56,8 @@ export function importerOptions (tuning: ImportTuning = {}, extra: Pick<Importer
     wrapWithDirectory: extra.wrapWithDirectory ?? false,
     fileImportConcurrency: tuning.fileImportConcurrency ?? 16,
     blockWriteConcurrency: tuning.blockWriteConcurrency ?? 16,
+    // leaves hashed off the main thread; same bytes, same CIDs (leaf-importer.ts)
+    bufferImporter: rawLeafImporter({ onProgress: extra.onProgress }),
     onProgress: extra.onProgress
   }
 }
