@@ -137,8 +137,11 @@ describe('a hostile peer publishing through the real wire protocol', () => {
       const honest = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
       const H = honest.claim.result.status === 'success' ? honest.claim.result.artifact : ''
       const [a, b] = adv.equivocate(job, T, [H, wrongCid('equivocation')])
-      await adv.publishRaw(ATTESTATIONS_TOPIC, a.bytes)
+      // the wrong CID first: until the second statement arrives, T is a dissenter
+      // (the other order is the next test: a transient acceptance, then revoked)
       await adv.publishRaw(ATTESTATIONS_TOPIC, b.bytes)
+      await viewUntil(net.requester, job.jobId, v => v.attestations.length === 3, 'the honest attestations and the wrong one seen')
+      await adv.publishRaw(ATTESTATIONS_TOPIC, a.bytes)
       const v = await viewUntil(net.requester, job.jobId, v => v.attestations.length === 4, 'both honest and both equivocating attestations seen')
       expect(v.verdict?.equivocators).toEqual([{ worker: T.did }])
       // give the requester's own evaluation loop time to act on it
@@ -148,6 +151,26 @@ describe('a hostile peer publishing through the real wire protocol', () => {
       expect([...(after.verdict?.counted ?? [])].sort()).toEqual([...honestDids()].sort())
       expect(after.record.history.some(h => h.status === 'accepted')).toBe(false)
       expect(after.attestations.filter(x => honestDids().includes(x.worker))).toHaveLength(2)
+    } finally {
+      await setPolicy(net.requester, [...honestDids(), T.did], 2)
+    }
+  })
+
+  it('equivocation discovered after acceptance: the key stops counting and the job is no longer accepted', async () => {
+    await setPolicy(net.requester, [...honestDids(), T.did], 3)
+    try {
+      const job = await newJob()
+      const honest = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
+      const H = honest.claim.result.status === 'success' ? honest.claim.result.artifact : ''
+      const [a, b] = adv.equivocate(job, T, [H, wrongCid('late-equivocation')])
+      // with T's copy of the honest CID the job reaches k = 3 …
+      await adv.publishRaw(ATTESTATIONS_TOPIC, a.bytes)
+      await viewUntil(net.requester, job.jobId, v => v.record.status === 'accepted', 'accepted with T counted')
+      // … until T signs a second CID for the same build
+      await adv.publishRaw(ATTESTATIONS_TOPIC, b.bytes)
+      const v = await viewUntil(net.requester, job.jobId, v => v.record.status !== 'accepted', 'acceptance revoked once T equivocates')
+      expect(v.verdict?.equivocators).toEqual([{ worker: T.did }])
+      expect([...(v.verdict?.counted ?? [])].sort()).not.toContain(T.did)
     } finally {
       await setPolicy(net.requester, [...honestDids(), T.did], 2)
     }
