@@ -9,7 +9,7 @@ import { attestationSync } from '../src/net/sync.ts'
 import type { AttestationSync } from '../src/net/sync.ts'
 import { jobSync } from '../src/net/job-sync.ts'
 import type { JobSync } from '../src/net/job-sync.ts'
-import type { SignedClaim } from '../protocol/index.ts'
+import { ClaimBook } from '../src/store/claim-book.ts'
 import { recordStore } from '../src/store/records.ts'
 import type { RecordStore } from '../src/store/records.ts'
 // the stores only: the importer and exporter load when content is first added or read
@@ -47,6 +47,7 @@ export interface DaemonContext {
   events: EventHub
   sync: AttestationSync
   jobSync: JobSync
+  claims: ClaimBook
   onStop: (fn: () => Promise<void> | void) => void
 }
 
@@ -120,22 +121,14 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   const livePeer = peer
   const liveRecords = records ?? recordStore()({ datastore: { put: async (k) => k, query: async function * () {} } })
 
-  // the latest claim of each worker per job, to hand to workers that join late
-  // (job catch-up): a newcomer must learn who holds a lease before it builds
-  const claims = new Map<string, Map<string, SignedClaim>>()
-  const rememberClaim = (c: SignedClaim): void => {
-    let perJob = claims.get(c.claim.jobId)
-    if (perJob == null) {
-      perJob = new Map()
-      claims.set(c.claim.jobId, perJob)
-      // bounded: drop the oldest job's claims (a lapsed lease frees a slot anyway)
-      if (claims.size > 4096) claims.delete(claims.keys().next().value as string)
-    }
-    const prev = perJob.get(c.claim.worker)
-    if (prev == null || prev.claim.seq < c.claim.seq) perJob.set(c.claim.worker, c)
-  }
+  // who holds a lease on which job: the worker counts replica slots from it,
+  // job catch-up hands its live claims to workers that join late
+  const claims = new ClaimBook()
 
   livePeer.gossip.onMessage((m, from) => {
+    // recorded before any other listener runs on: a worker deciding on a job
+    // right after catch-up must already see the leases that came with it
+    if (m.kind === 'claim') claims.record(m.value)
     void (async () => {
       try {
         if (m.kind === 'job') {
@@ -147,7 +140,6 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           }
         } else {
           const c = m.value.claim
-          rememberClaim(m.value)
           events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq })
         }
       } catch (err) {
@@ -171,16 +163,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       return liveRecords.jobs().filter(j => Date.parse(j.job.expiresAt) > now)
         .sort((a, b) => Date.parse(b.job.createdAt) - Date.parse(a.job.createdAt)).map(j => j.bytes)
     },
-    liveClaims: () => {
-      const now = Date.now()
-      const out: Uint8Array[] = []
-      for (const [jobId, perJob] of claims) {
-        const live = [...perJob.values()].filter(c => Date.parse(c.claim.leaseUntil) > now)
-        if (live.length === 0) claims.delete(jobId)
-        for (const c of live) out.push(c.bytes)
-      }
-      return out
-    },
+    liveClaims: () => claims.allLive(Date.now()).map(c => c.bytes),
     ingest: (kind, bytes) => { livePeer.gossip.ingest(kind, bytes) }
   })({ libp2p: livePeer.libp2p })
   if (opts.bootstrapNode !== true) await jobs.start()
@@ -198,6 +181,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     events,
     sync,
     jobSync: jobs,
+    claims,
     onStop: (fn) => { stopFns.push(fn) }
   }
   const { baseRoutes } = await import('./api/routes.ts')

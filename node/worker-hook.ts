@@ -47,6 +47,7 @@ export function workerExtension (values: Record<string, unknown>) {
       gossip: ctx.peer.gossip,
       records: ctx.records,
       datastore: ctx.stores.datastore,
+      claims: ctx.claims,
       blockstore: ctx.peer.helia.blockstore,
       pin: async (cid, options) => { await pin(ctx.peer.helia.pins, cid, options) },
       runSandboxed: async (spec, options) => await runSandboxed(spec, options)

@@ -6,7 +6,7 @@ import { createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS } from '../.
 import type { ClaimPurpose, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
-import { ClaimBook } from './claim-book.ts'
+import type { ClaimBook } from '../store/claim-book.ts'
 import { decideJob } from './volunteer-policy.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
 import { InputFetchError, runBuild } from './run-build.ts'
@@ -30,6 +30,8 @@ export interface WorkerComponents extends BuildComponents {
   gossip: Pick<ConcurGossip, 'publish' | 'onMessage'>
   records: Pick<RecordStore, 'jobs' | 'attestations' | 'getJob'>
   datastore: Pick<Datastore, 'put' | 'has' | 'query'>
+  /** the node's claim book; whoever owns it records every claim the node validates */
+  claims: Pick<ClaimBook, 'record' | 'taken'>
 }
 
 export interface WorkerInit {
@@ -88,7 +90,7 @@ export function worker (init: WorkerInit) {
     const leaseMs = init.leaseMs ?? LEASE_MS
     const renewMs = init.renewMs ?? LEASE_RENEW_MS
     const scanMs = init.scanMs ?? 2000
-    const book = new ClaimBook()
+    const book = components.claims
     const running = new Map<string, AbortController>()
     const declined = new Set<string>()
     const done = new Set<string>()
@@ -114,7 +116,7 @@ export function worker (init: WorkerInit) {
         seq: ++seq,
         ...(purpose === 'spot-check' ? { purpose } : {})
       }, init.key)
-      book.record(signed.claim)
+      book.record(signed)
       await components.gossip.publish('claim', signed.bytes)
     }
 
@@ -209,8 +211,7 @@ export function worker (init: WorkerInit) {
           }
         }
         unsubscribe = components.gossip.onMessage((m) => {
-          if (m.kind === 'claim') book.record(m.value.claim)
-          else if (m.kind === 'job') void consider(m.value)
+          if (m.kind === 'job') void consider(m.value)
         })
         scanTimer = setInterval(scan, scanMs)
         scanTimer.unref?.()

@@ -7,7 +7,7 @@
  * accepted (the sybils are untrusted), but the job never got its trusted
  * builds and expired: a lost job, at the cost of two signatures.
  *
- * Defence (src/worker/claim-book.ts): an attestation fills a slot only when
+ * Defence (src/store/claim-book.ts): an attestation fills a slot only when
  * its signer claimed a replica slot of the job first. Made deterministic by
  * keeping both workers busy (max-concurrent 1) with a first job while the
  * target job is announced and the adversary strikes.

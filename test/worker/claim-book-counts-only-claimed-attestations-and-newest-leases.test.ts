@@ -1,19 +1,25 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { ClaimBook } from '../../src/worker/claim-book.ts'
-import { CLAIM_TYPE, type Claim } from '../../protocol/index.ts'
+import { ClaimBook } from '../../src/store/claim-book.ts'
+import { CLAIM_TYPE, type Claim, type SignedClaim } from '../../protocol/index.ts'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
-const claim = (worker: string, leaseMs: number, extra: Partial<Claim> = {}): Claim => ({
-  _type: CLAIM_TYPE,
-  jobId: 'job-1',
-  buildId: 'build-1',
-  worker,
-  workerPeerId: `peer-${worker}`,
-  issuedAt: new Date(T0).toISOString(),
-  leaseUntil: new Date(T0 + leaseMs).toISOString(),
-  seq: 1,
-  ...extra
+// the book keeps what the daemon validated; only the statement and its bytes matter here
+const claim = (worker: string, leaseMs: number, extra: Partial<Claim> = {}): SignedClaim => ({
+  envelope: { payloadType: '', payload: '', signatures: [] },
+  signer: new Uint8Array(32),
+  bytes: new TextEncoder().encode(`${worker}:${extra.seq ?? 1}`),
+  claim: {
+    _type: CLAIM_TYPE,
+    jobId: 'job-1',
+    buildId: 'build-1',
+    worker,
+    workerPeerId: `peer-${worker}`,
+    issuedAt: new Date(T0).toISOString(),
+    leaseUntil: new Date(T0 + leaseMs).toISOString(),
+    seq: 1,
+    ...extra
+  }
 })
 
 describe('replica slots', () => {
@@ -28,6 +34,15 @@ describe('replica slots', () => {
     expect(book.taken('job-1', [], T0 + 500)).toBe(1)
     expect(book.taken('job-1', [], T0 + 2_000)).toBe(0) // died mid-build: slot freed
     expect(book.taken('job-1', ['w1'], T0 + 2_000)).toBe(1) // attested: slot stays taken
+  })
+
+  it('a replayed or older claim never replaces the newest one, and only live leases are handed out', () => {
+    const book = new ClaimBook()
+    expect(book.record(claim('w1', 1_000, { seq: 2 }))).toBe(true)
+    expect(book.record(claim('w1', 60_000, { seq: 1 }))).toBe(false) // an old claim cannot extend the lease
+    expect(book.record(claim('w1', 60_000, { seq: 2 }))).toBe(false)
+    book.record(claim('w2', 10_000))
+    expect(book.allLive(T0 + 5_000).map(c => c.claim.worker)).toEqual(['w2'])
   })
 
   it('a spot check never takes a replica slot, claimed or attested', () => {
