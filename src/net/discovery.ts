@@ -3,7 +3,6 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { PEERS_TOPIC } from './topics.ts'
 import { peerExchange } from './peer-exchange.ts'
@@ -64,7 +63,11 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
     const pubsub = libp2p.services.pubsub
     const target = init.targetConnections ?? 8
     const interval = init.interval ?? 10_000
-    const bootstrap: Multiaddr[] = init.bootstrap.map(a => multiaddr(a))
+    const bootstrap = init.bootstrap.map(a => {
+      const ma = multiaddr(a)
+      const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+      return { ma, peer: id != null ? peerIdFromString(id) : undefined }
+    })
     const known = new Map<string, string[]>()
     const dialing = new Set<string>()
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -107,12 +110,10 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
     }
 
     const dialBootstrap = async (): Promise<void> => {
-      await Promise.all(bootstrap.map(async (ma) => {
-        const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
-        if (id == null || libp2p.getConnections(peerIdFromString(id)).length === 0) {
-          await dialOne(ma.toString(), async () => await libp2p.dial(ma, { signal: AbortSignal.timeout(5000) }))
-        }
-        if (id != null && libp2p.getConnections(peerIdFromString(id)).length > 0) await exchange(peerIdFromString(id))
+      await Promise.all(bootstrap.map(async ({ ma, peer }) => {
+        const connected = (): boolean => peer != null && libp2p.getConnections(peer).length > 0
+        if (!connected()) await dialOne(ma.toString(), async () => await libp2p.dial(ma, { signal: AbortSignal.timeout(5000) }))
+        if (peer != null && connected()) await exchange(peer)
       }))
     }
 

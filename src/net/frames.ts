@@ -37,11 +37,11 @@ export async function readSection (lp: FrameReader, max: number, onFrame: (bytes
 export type FrameStream = ReturnType<typeof lpStream>
 
 /** One request/response exchange with `peer` on `protocol`: the stream is closed when done, aborted on failure. */
-export async function exchangeWith<T> (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, protocol: string, opts: { maxFrame: number, signal: AbortSignal }, exchange: (lp: FrameStream) => Promise<T>): Promise<T> {
+export async function exchangeWith<T> (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, protocol: string, opts: { maxFrame: number, signal: AbortSignal }, exchange: (lp: FrameStream, signal: AbortSignal) => Promise<T>): Promise<T> {
   const stream = await libp2p.dialProtocol(peer, protocol, { signal: opts.signal })
   const lp = lpStream(stream, { maxDataLength: opts.maxFrame })
   try {
-    const result = await exchange(lp)
+    const result = await exchange(lp, opts.signal)
     await stream.close({ signal: opts.signal })
     return result
   } catch (err) {

@@ -54,8 +54,7 @@ export function attestationSync (init: AttestationSyncInit) {
     })
 
     const ask = async (peer: PeerId, buildIds: string[]): Promise<number> =>
-      await exchangeWith(libp2p, peer, SYNC_PROTOCOL, { maxFrame: MAX_FRAME, signal: AbortSignal.timeout(timeoutMs) }, async (lp) => {
-        const signal = AbortSignal.timeout(timeoutMs)
+      await exchangeWith(libp2p, peer, SYNC_PROTOCOL, { maxFrame: MAX_FRAME, signal: AbortSignal.timeout(timeoutMs) }, async (lp, signal) => {
         await lp.write(new TextEncoder().encode(JSON.stringify({ buildIds: buildIds.slice(0, MAX_BUILD_IDS) })), { signal })
         return await readSection(lp, MAX_ANSWERS, init.ingest, { signal })
       })
