@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSigningKey } from '../../protocol/index.ts'
-import type { SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { api, cleanupAll, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet, Node } from '../helpers/network.ts'
@@ -35,13 +35,33 @@ describe('a hostile peer publishing through the real wire protocol', () => {
     const label = `adv-${process.pid}-${Date.now()}-${n++}`
     const { jobId } = await submitJob(net.requester, { label, replicas, script: 'sleep 1; mkdir -p out; cp label out/label' })
     // the attacks here are on the verdict, so they start once honest workers
-    // hold the replica slots: an attestation from ANY key fills a slot today
-    // (see replica-slots-are-not-taken-by-bogus-attestations.test.ts)
+    // hold the replica slots: the honest builds are then certain to happen,
+    // whatever the adversary publishes and whenever
+    // (slot filling itself: replica-slots-are-not-taken-by-bogus-attestations.test.ts)
     await waitFor(async () => {
       const ev = await api<{ events: Array<{ event: { type: string, jobId?: string, worker?: string } }> }>(net.requester.api, 'GET', '/v1/events?after=0')
       return new Set(ev.events.filter(e => e.event.type === 'claim' && e.event.jobId === jobId && honestDids().includes(e.event.worker ?? '')).map(e => e.event.worker)).size >= replicas
     }, `${replicas} honest claim(s) on ${jobId}`, 30_000)
     return await adv.heardJob(jobId)
+  }
+
+  /** runs `attack` under k = 3 of {worker 0, worker 1, T}: the two honest builds need T's key to reach k */
+  const withTNeeded = async (attack: () => Promise<void>): Promise<void> => {
+    await setPolicy(net.requester, [...honestDids(), T.did], 3)
+    try {
+      await attack()
+    } finally {
+      await setPolicy(net.requester, [...honestDids(), T.did], 2)
+    }
+  }
+
+  /** a new job and T's two statements on it: the honest CID (copied) and a wrong one */
+  const equivocation = async (label: string): Promise<{ job: SignedJob, right: SignedAttestation, wrong: SignedAttestation }> => {
+    const job = await newJob()
+    const honest = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
+    const H = honest.claim.result.status === 'success' ? honest.claim.result.artifact : ''
+    const [right, wrong] = adv.equivocate(job, T, [H, wrongCid(label)])
+    return { job, right, wrong }
   }
 
   /** the final honest outcome: accepted, with the CID both honest workers attested */
@@ -130,18 +150,13 @@ describe('a hostile peer publishing through the real wire protocol', () => {
   })
 
   it('equivocation: a trusted key that signs two CIDs for one buildId counts for nothing', async () => {
-    // k = 3 of {worker 0, worker 1, T}: the two honest builds need T's key to reach k
-    await setPolicy(net.requester, [...honestDids(), T.did], 3)
-    try {
-      const job = await newJob()
-      const honest = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
-      const H = honest.claim.result.status === 'success' ? honest.claim.result.artifact : ''
-      const [a, b] = adv.equivocate(job, T, [H, wrongCid('equivocation')])
+    await withTNeeded(async () => {
+      const { job, right, wrong } = await equivocation('equivocation')
       // the wrong CID first: until the second statement arrives, T is a dissenter
       // (the other order is the next test: a transient acceptance, then revoked)
-      await adv.publishRaw(ATTESTATIONS_TOPIC, b.bytes)
+      await adv.publishRaw(ATTESTATIONS_TOPIC, wrong.bytes)
       await viewUntil(net.requester, job.jobId, v => v.attestations.length === 3, 'the honest attestations and the wrong one seen')
-      await adv.publishRaw(ATTESTATIONS_TOPIC, a.bytes)
+      await adv.publishRaw(ATTESTATIONS_TOPIC, right.bytes)
       const v = await viewUntil(net.requester, job.jobId, v => v.attestations.length === 4, 'both honest and both equivocating attestations seen')
       expect(v.verdict?.equivocators).toEqual([{ worker: T.did }])
       // give the requester's own evaluation loop time to act on it
@@ -151,29 +166,21 @@ describe('a hostile peer publishing through the real wire protocol', () => {
       expect([...(after.verdict?.counted ?? [])].sort()).toEqual([...honestDids()].sort())
       expect(after.record.history.some(h => h.status === 'accepted')).toBe(false)
       expect(after.attestations.filter(x => honestDids().includes(x.worker))).toHaveLength(2)
-    } finally {
-      await setPolicy(net.requester, [...honestDids(), T.did], 2)
-    }
+    })
   })
 
   it('equivocation discovered after acceptance: the key stops counting and the job is no longer accepted', async () => {
-    await setPolicy(net.requester, [...honestDids(), T.did], 3)
-    try {
-      const job = await newJob()
-      const honest = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
-      const H = honest.claim.result.status === 'success' ? honest.claim.result.artifact : ''
-      const [a, b] = adv.equivocate(job, T, [H, wrongCid('late-equivocation')])
+    await withTNeeded(async () => {
+      const { job, right, wrong } = await equivocation('late-equivocation')
       // with T's copy of the honest CID the job reaches k = 3 …
-      await adv.publishRaw(ATTESTATIONS_TOPIC, a.bytes)
+      await adv.publishRaw(ATTESTATIONS_TOPIC, right.bytes)
       await viewUntil(net.requester, job.jobId, v => v.record.status === 'accepted', 'accepted with T counted')
       // … until T signs a second CID for the same build
-      await adv.publishRaw(ATTESTATIONS_TOPIC, b.bytes)
+      await adv.publishRaw(ATTESTATIONS_TOPIC, wrong.bytes)
       const v = await viewUntil(net.requester, job.jobId, v => v.record.status !== 'accepted', 'acceptance revoked once T equivocates')
       expect(v.verdict?.equivocators).toEqual([{ worker: T.did }])
-      expect([...(v.verdict?.counted ?? [])].sort()).not.toContain(T.did)
-    } finally {
-      await setPolicy(net.requester, [...honestDids(), T.did], 2)
-    }
+      expect(v.verdict?.counted ?? []).not.toContain(T.did)
+    })
   })
 
   it('one trusted key signing twice under different keyids (and re-wrapped copies) counts once', async () => {
@@ -191,9 +198,8 @@ describe('a hostile peer publishing through the real wire protocol', () => {
   })
 
   it('lazy copier: copying an honest worker\'s CID without building is counted (undetectable today), and it can only ever copy what a trusted worker built', async () => {
-    // k = 3 of {worker 0, worker 1, T}: two real builds, and the copy makes the third key
-    await setPolicy(net.requester, [...honestDids(), T.did], 3)
-    try {
+    // two real builds, and the copy makes the third key
+    await withTNeeded(async () => {
       const job = await newJob()
       const copy = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
       await adv.publishRaw(ATTESTATIONS_TOPIC, copy.bytes)
@@ -207,9 +213,7 @@ describe('a hostile peer publishing through the real wire protocol', () => {
       const ev = await api<{ events: Array<{ event: { type: string, jobId?: string, worker?: string } }> }>(net.requester.api, 'GET', '/v1/events?after=0')
       const claimers = new Set(ev.events.filter(e => e.event.type === 'claim' && e.event.jobId === job.jobId).map(e => e.event.worker))
       expect(claimers).toEqual(new Set(honestDids()))
-    } finally {
-      await setPolicy(net.requester, [...honestDids(), T.did], 2)
-    }
+    })
   })
 
   it('replayed job announcements: an expired one is never built, a live one already built is not built again', async () => {
