@@ -20,7 +20,12 @@ export const SANDBOX_HOME = '/tmp/home'
 /** file descriptors in the wrapper/bwrap process (node stdio indexes) */
 export const FD_JSON_STATUS = 3
 export const FD_SECCOMP = 4
-export const FD_WRAPPER_STATUS = 5
+/**
+ * bwrap waits on this fd (--block-fd) after it has set the sandbox up and
+ * before it runs anything of the job: the worker takes its handle on /build
+ * in that pause (see build-mount.ts), then writes a byte.
+ */
+export const FD_BLOCK = 5
 
 /**
  * The normalized environment. The caller's variables come first so these
@@ -141,6 +146,7 @@ export async function bwrapArgs (input: BwrapArgsInput): Promise<string[]> {
   for (const [k, v] of Object.entries(normalizedEnv(input.env))) a.push('--setenv', k, v)
 
   a.push('--json-status-fd', String(FD_JSON_STATUS))
+  a.push('--block-fd', String(FD_BLOCK))
   if (input.seccomp) a.push('--seccomp', String(FD_SECCOMP))
   a.push('--', ...input.command)
   return a

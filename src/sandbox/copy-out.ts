@@ -1,19 +1,24 @@
 /**
- * Copies the finished /build tree out of the (frozen or stopped) sandbox.
+ * Copies the finished /build tree out of the sandbox, once no process of the
+ * build is left (see build-mount.ts: the tree is read through a handle on the
+ * /build mount taken before the job ran, after its pid namespace is gone).
  *
- * The source is reached through /proc/<pid>/root, which resolves absolute
+ * The source is reached through /proc/self/fd/N, which resolves absolute
  * symlinks against the *host* root: so nothing here ever follows a link.
  * Every entry is lstat'ed; links are recreated verbatim, regular files copied,
  * directories walked, anything else (fifos, sockets, devices) skipped.
  * Mode bits are kept except setuid/setgid/sticky.
  */
 import { lstat, mkdir, readdir, readlink, symlink, copyFile, chmod, lutimes, utimes, constants } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SandboxOutputError } from './errors.ts'
 
-export async function copyTreeNoFollow (src: string, dest: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
-  const st = await lstat(src)
-  if (!st.isDirectory()) throw new SandboxOutputError(`${src} is not a directory`)
+export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  const st = await root.stat()
+  if (!st.isDirectory()) throw new SandboxOutputError('the build directory is not a directory')
+  // the handle's magic link: a path into the detached mount that only this process holds
+  const src = `/proc/self/fd/${root.fd}`
   try {
     await mkdir(dest, { mode: 0o755 })
   } catch (err: any) {

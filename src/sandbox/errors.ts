@@ -9,6 +9,7 @@ export type SandboxErrorCode =
   | 'ERR_BAD_SPEC'
   | 'ERR_CGROUP'
   | 'ERR_SANDBOX_OUTPUT'
+  | 'ERR_SCRATCH_UNSAFE'
 
 /**
  * No safe sandbox tier is available (or the requested tier is not). The
@@ -47,4 +48,20 @@ export class CgroupError extends Error {
 export class SandboxOutputError extends Error {
   readonly code = 'ERR_SANDBOX_OUTPUT' as const
   override name = 'SandboxOutputError'
+}
+
+/**
+ * The scratch directory cannot be trusted: it is a symlink, belongs to
+ * another user or is writable by others (see scratch.ts). `remedy` says what
+ * to remove or set.
+ */
+export class SandboxScratchError extends Error {
+  readonly code = 'ERR_SCRATCH_UNSAFE' as const
+  override name = 'SandboxScratchError'
+  readonly remedy: string
+
+  constructor (message: string, remedy: string) {
+    super(`${message}\n${remedy}`)
+    this.remedy = remedy
+  }
 }

@@ -91,11 +91,13 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
   }
 
   const restrictSysctl = (await readFile('/proc/sys/kernel/apparmor_restrict_unprivileged_userns', 'utf8').catch(() => undefined))?.trim()
+  // before the listener: an unsafe scratch directory ends the probe with its remedy
+  const scratch = await sandboxScratchRoot()
   const server = createServer(sock => { connections++; sock.destroy() })
   let connections = 0
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
   const port = (server.address() as AddressInfo).port
-  const buildDir = await mkdtemp(join(await sandboxScratchRoot(), 'probe-'))
+  const buildDir = await mkdtemp(join(scratch, 'probe-'))
   await chmod(buildDir, 0o755)
   const remedies: string[] = []
   let nsOk = false

@@ -12,8 +12,9 @@
  *
  * Disk: /build is a tmpfs of `diskBytes` inside the sandbox (bwrap --size),
  * the prepared source is bound read-only and copied in before the build, and
- * after it the tree is copied out from the host through /proc/<pid>/root
- * while the sandbox is frozen. Chosen over a host directory + RLIMIT_FSIZE
+ * after it the tree is copied out from the host through a handle on the
+ * /build mount taken before the job ran, once every process of the build is
+ * gone (build-mount.ts). Chosen over a host directory + RLIMIT_FSIZE
  * because RLIMIT_FSIZE limits one file, not the total; a tmpfs gives a hard
  * total (ENOSPC), leaves nothing on the host disk when the build is killed,
  * works for unprivileged workers, and its pages are charged to the memory
@@ -29,9 +30,12 @@ import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { BuildCgroup, findCgroupBackend } from './cgroup.ts'
 import type { CgroupBackend } from './cgroup.ts'
-import { bwrapArgs, generatedEtc, FD_JSON_STATUS, FD_SECCOMP, FD_WRAPPER_STATUS, INPUT_PATH, BUILD_PATH } from './bwrap-args.ts'
+import { bwrapArgs, generatedEtc, FD_JSON_STATUS, FD_SECCOMP, FD_BLOCK, INPUT_PATH, BUILD_PATH } from './bwrap-args.ts'
+import { killIfRunning, openBuildMount, processIdentity, waitForNamespaceEnd } from './build-mount.ts'
+import type { ProcessIdentity } from './build-mount.ts'
+import type { FileHandle } from 'node:fs/promises'
 import { copyTreeNoFollow } from './copy-out.ts'
-import { SandboxLimitError, SandboxSpecError, SandboxUnavailableError } from './errors.ts'
+import { SandboxLimitError, SandboxOutputError, SandboxSpecError, SandboxUnavailableError } from './errors.ts'
 import { detectHostTools } from './host-tools.ts'
 import { buildSeccompFilter } from './seccomp.ts'
 import { TailBuffer } from './tail-buffer.ts'
@@ -57,13 +61,13 @@ export interface RunSandboxedOptions {
 }
 
 const DEFAULT_LOG_CAP = 1024 * 1024
+/** the wrapper's exit status when it could not copy the source in (its log says so) */
+const SOURCE_COPY_FAILED = 125
 const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
-// Runs as the sandbox's first process. fds 3/4 belong to bwrap (status,
-// seccomp) and fd 5 is our status channel: the build gets none of them, so
-// it cannot forge "exited 0". After the build exits, every leftover process
-// (same uid, same pid namespace) is killed, then the wrapper stops itself so
-// the host can copy /build out with nothing running.
+// Runs as the job's first process (in a rootfs environment with the rootfs's
+// own /bin/sh, so nothing here is relied on: the exit status comes from bwrap,
+// and the end of every process from the pid namespace's end).
 const INNER = [
   'exec 3>&- 4>&-',
   'umask 022',
@@ -73,19 +77,12 @@ const INNER = [
   // that lists a directory unsorted must still see the same order everywhere.
   // A rootfs without find/sort/xargs falls back to cp -a.
   'if command -v find >/dev/null && command -v sort >/dev/null && command -v xargs >/dev/null; then',
-  `  (cd ${INPUT_PATH} && find . -mindepth 1 -print0 | LC_ALL=C sort -z | xargs -0 -r sh -c 'for p; do if [ -d "$p" ] && [ ! -L "$p" ]; then mkdir "${BUILD_PATH}/$p"; else cp -P "$p" "${BUILD_PATH}/$p"; fi || exit 1; done' sh) 5>&- || { echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit 125; }`,
-  `elif ! cp -a ${INPUT_PATH}/. ${BUILD_PATH}/ 5>&-; then echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit 125; fi`,
+  `  (cd ${INPUT_PATH} && find . -mindepth 1 -print0 | LC_ALL=C sort -z | xargs -0 -r sh -c 'for p; do if [ -d "$p" ] && [ ! -L "$p" ]; then mkdir "${BUILD_PATH}/$p"; else cp -P "$p" "${BUILD_PATH}/$p"; fi || exit 1; done' sh) || { echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit ${SOURCE_COPY_FAILED}; }`,
+  `elif ! cp -a ${INPUT_PATH}/. ${BUILD_PATH}/; then echo "concur-sandbox: cannot copy the source into ${BUILD_PATH}" >&2; exit ${SOURCE_COPY_FAILED}; fi`,
   // sources fetched by CID carry no mtimes: give every input SOURCE_DATE_EPOCH
   // so a build that records timestamps (tar, zip, make) records the same ones
   `if [ -n "\${SOURCE_DATE_EPOCH:-}" ]; then find ${BUILD_PATH} -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + 2>/dev/null || true; fi`,
-  'echo started >&5',
-  '"$@" 5>&- </dev/null',
-  'rc=$?',
-  'i=0',
-  'while [ $i -lt 1000 ] && kill -9 -1 2>/dev/null; do i=$((i+1)); done',
-  'echo "exited $rc" >&5',
-  'kill -STOP $$',
-  'exit $rc'
+  'exec "$@" </dev/null'
 ].join('\n')
 
 // Runs on the host before anything else: join every cgroup, then exec.
@@ -219,10 +216,8 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
 
     const log = new TailBuffer(opts.logCapBytes ?? DEFAULT_LOG_CAP)
     let endReason: SandboxEndReason | undefined
-    let childPid: number | undefined
-    let started = false
+    let init: ProcessIdentity | undefined
     let exitedRc: number | undefined
-    let statusText = ''
     let jsonText = ''
     let killing: Promise<void> | undefined
     let outputError: Error | undefined
@@ -247,22 +242,48 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
 
     const killTree = (): Promise<void> => {
       killing ??= (async () => {
-        if (cgroup == null && childPid != null && proc.exitCode == null && proc.signalCode == null) {
-          // weak tier: pid-namespace init; the kernel kills the whole namespace with it
-          try { process.kill(childPid, 'SIGKILL') } catch {}
-        }
         try { proc.kill('SIGKILL') } catch {}
+        // the pid namespace's init: the kernel takes every process of the
+        // namespace down with it (weak tier: the only way; cgroup tier: faster)
+        if (init != null) await killIfRunning(init)
         await cgroup?.killAll()
       })()
       return killing
     }
 
     const fdStream = (fd: number): Duplex | undefined => (proc.stdio[fd] ?? undefined) as unknown as Duplex | undefined
+    const blockStream = fdStream(FD_BLOCK)
+    blockStream?.on('error', () => {})
+    blockStream?.resume()
+
+    // bwrap stopped before the job: take the handle on /build (when there is
+    // output to copy), then let it go on. A failure here kills the sandbox
+    // before any of the job has run.
+    let buildMount: Promise<FileHandle | undefined> | undefined
+    const attach = async (pid: number): Promise<FileHandle | undefined> => {
+      try {
+        init = await processIdentity(pid) ?? undefined
+        if (init == null) throw new SandboxOutputError('the sandbox ended before it started')
+        const fh = spec.outputDir != null ? await openBuildMount(init, BUILD_PATH, limits.diskBytes, opts.signal != null ? { signal: opts.signal } : {}) : undefined
+        blockStream?.end('1')
+        return fh
+      } catch (err) {
+        outputError = err as Error
+        endReason ??= 'setup-failed'
+        void killTree()
+        return undefined
+      }
+    }
+
     const jsonStream = fdStream(FD_JSON_STATUS)
     jsonStream?.on('data', (c: Buffer) => {
+      // bwrap (host code, outside the sandbox) writes its child's pid once set
+      // up and the job's exit status at the end; the job cannot write here
       jsonText += c.toString('utf8')
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(jsonText)
-      if (m?.[1] != null) childPid = Number(m[1])
+      const pid = /"child-pid"\s*:\s*(\d+)/.exec(jsonText)
+      if (pid?.[1] != null && buildMount == null) buildMount = attach(Number(pid[1]))
+      const rc = /"exit-code"\s*:\s*(\d+)/.exec(jsonText)
+      if (rc?.[1] != null && exitedRc == null) exitedRc = Number(rc[1])
     })
     jsonStream?.on('error', () => {})
 
@@ -274,60 +295,37 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     if (seccompFilter != null) seccompStream?.end(seccompFilter)
     else seccompStream?.end()
 
-    let timer: NodeJS.Timeout | undefined
-
-    const onExited = async (rc: number): Promise<void> => {
-      if (endReason != null) return
-      exitedRc = rc
-      if (timer != null) clearTimeout(timer)
-      if (spec.outputDir != null && childPid != null) {
-        try {
-          // the wrapper has stopped itself; freezing also holds anything the
-          // kill loop missed, so the tree cannot change while it is copied
-          await cgroup?.freeze()
-          await copyTreeNoFollow(`/proc/${childPid}/root${BUILD_PATH}`, spec.outputDir, opts.signal != null ? { signal: opts.signal } : {})
-        } catch (err: any) {
-          outputError = err
-        }
-      }
-      await killTree()
-    }
-
-    const statusStream = fdStream(FD_WRAPPER_STATUS)
-    statusStream?.on('error', () => {})
-    statusStream?.on('data', (c: Buffer) => {
-      statusText += c.toString('utf8')
-      let nl: number
-      while ((nl = statusText.indexOf('\n')) >= 0) {
-        const line = statusText.slice(0, nl)
-        statusText = statusText.slice(nl + 1)
-        if (line === 'started') started = true
-        const m = /^exited (\d+)$/.exec(line)
-        if (m?.[1] != null) void onExited(Number(m[1]))
-      }
-    })
-
-    timer = setTimeout(() => {
-      if (exitedRc != null || endReason != null) return
+    const timer = setTimeout(() => {
       endReason = 'wall-clock'
       void killTree()
     }, limits.wallSeconds * 1000)
     const onAbort = (): void => {
-      if (exitedRc != null && spec.outputDir == null) return
       endReason ??= 'aborted'
       void killTree()
     }
     opts.signal?.addEventListener('abort', onAbort, { once: true })
 
+    let handle: FileHandle | undefined
     try {
       await outerExited
+      clearTimeout(timer)
+      // bwrap's monitor is gone (the job ended, or was killed): take the
+      // whole tree down and wait until no process of it is left
+      await killTree()
+      handle = await buildMount
+      if (init != null) await waitForNamespaceEnd(init)
+      if (spec.outputDir != null && exitedRc != null && endReason == null && outputError == null) {
+        if (handle == null) throw new SandboxOutputError('the sandbox reported an exit status but its /build was never opened')
+        await copyTreeNoFollow(handle, spec.outputDir, opts.signal != null ? { signal: opts.signal } : {})
+      }
+    } catch (err) {
+      outputError ??= err as Error
     } finally {
       clearTimeout(timer)
       opts.signal?.removeEventListener('abort', onAbort)
+      // closing the last handle frees the tmpfs
+      await handle?.close()
     }
-    // the outer bwrap is gone; with --die-with-parent and the pid namespace
-    // its tree goes too, but the cgroup is the authority: empty it
-    await killTree()
     // Collect the last output. Only a process that escaped every kill could
     // hold the pipes open; never hang the worker on it.
     const grace = setTimeout(() => { for (const s of proc.stdio) s?.destroy() }, 2000)
@@ -344,7 +342,7 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     let exitCode: number | null = null
     let signal: string | null = null
     if (exitedRc != null) {
-      // sh reports "killed by signal n" as 128+n
+      // bwrap reports "killed by signal n" as 128+n
       if (exitedRc > 128 && exitedRc < 128 + 65) signal = signalName(exitedRc - 128) ?? `SIG${exitedRc - 128}`
       else exitCode = exitedRc
     }
@@ -352,7 +350,9 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     if (endReason != null) reason = endReason
     else if (oomKilled && exitedRc !== 0) reason = 'memory'
     else if (exitedRc != null) reason = 'exited'
-    else if (!started) reason = 'setup-failed'
+    // bwrap exits on its own without a status when it cannot set up; a
+    // signal means it was killed (the OOM killer, or the worker)
+    else if (proc.signalCode == null) reason = 'setup-failed'
     else reason = 'killed'
 
     if (outputError != null && reason === 'exited') throw outputError
