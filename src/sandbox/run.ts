@@ -58,6 +58,8 @@ export interface RunSandboxedOptions {
   seccomp?: boolean
   /** name used for the cgroup directory; default concur-build-<random> */
   name?: string
+  /** most entries copied out of /build; default 1,000,000 (copy-out.ts) */
+  maxOutputEntries?: number
 }
 
 const DEFAULT_LOG_CAP = 1024 * 1024
@@ -316,7 +318,10 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
       if (init != null) await waitForNamespaceEnd(init)
       if (spec.outputDir != null && exitedRc != null && endReason == null && outputError == null) {
         if (handle == null) throw new SandboxOutputError('the sandbox reported an exit status but its /build was never opened')
-        await copyTreeNoFollow(handle, spec.outputDir, opts.signal != null ? { signal: opts.signal } : {})
+        await copyTreeNoFollow(handle, spec.outputDir, {
+          ...(opts.signal != null ? { signal: opts.signal } : {}),
+          ...(opts.maxOutputEntries != null ? { maxEntries: opts.maxOutputEntries } : {})
+        })
       }
     } catch (err) {
       outputError ??= err as Error
