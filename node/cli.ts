@@ -13,6 +13,8 @@ export interface Command {
   summary: string
   usage: string
   options: NonNullable<ParseArgsConfig['options']>
+  /** more text for `concur NAME --help` only (e.g. flags meant for tests, not for the usage line) */
+  notes?: string
   /** allow `--` and positionals */
   positionals?: boolean
   run (args: { values: Record<string, unknown>, positionals: string[], global: GlobalFlags, rest: string[] }): Promise<number | undefined>
@@ -68,7 +70,7 @@ export async function main (argv: string[], commands: Command[]): Promise<number
     const parsed = parseArgs({ args: own, options: { ...GLOBAL_OPTIONS, ...cmd.options }, allowPositionals: cmd.positionals === true, strict: true })
     const values = parsed.values as Record<string, unknown>
     if (values.help === true) {
-      process.stdout.write(`usage: ${cmd.usage}\n\n${cmd.summary}\n`)
+      process.stdout.write(`usage: ${cmd.usage}\n\n${cmd.summary}\n${cmd.notes != null ? `\n${cmd.notes}\n` : ''}`)
       return 0
     }
     global = { home: values.home as string | undefined, json: values.json === true }

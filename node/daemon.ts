@@ -15,7 +15,7 @@ import type { RecordStore } from '../src/store/records.ts'
 // the stores only: the importer and exporter load when content is first added or read
 import { openStores } from '../src/content/stores.ts'
 import type { Stores } from '../src/content/stores.ts'
-import { homePaths, loadConfig, loadIdentity, writeDaemonInfo } from './home.ts'
+import { ensureApiToken, homePaths, loadConfig, loadIdentity, writeDaemonInfo } from './home.ts'
 import type { Identity, NodeConfig } from './home.ts'
 import { startApiServer, Router } from './api/server.ts'
 import type { ApiServer } from './api/server.ts'
@@ -32,6 +32,11 @@ export interface DaemonOptions {
   /** act as a bootstrap node: circuit-relay server, peer exchange, no records */
   bootstrapNode?: boolean
   worker?: boolean
+  /**
+   * serve the test-only routes (POST /v1/gossip/publish-raw), which let the
+   * token's holder put unvalidated bytes on gossip; `--enable-test-routes`
+   */
+  testRoutes?: boolean
   /** extra routes (worker, requester) are added by the caller */
   extend?: (ctx: DaemonContext) => Promise<void> | void
 }
@@ -79,6 +84,8 @@ function wrapListenError (err: unknown, listen: string[]): never {
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
   const config = await loadConfig(opts.home)
   const identity = await loadIdentity(opts.home)
+  // homes made before the API had a token get one now; it is read once, here
+  const { token } = await ensureApiToken(opts.home)
   const listen = opts.listen ?? config.listen
   const bootstrap = opts.bootstrap ?? config.bootstrap ?? await defaultBootstrapList()
   const stores = await openStores(opts.home)
@@ -184,8 +191,12 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     claims,
     onStop: (fn) => { stopFns.push(fn) }
   }
-  const { baseRoutes } = await import('./api/routes.ts')
+  const { baseRoutes, testRoutes } = await import('./api/routes.ts')
   baseRoutes(ctx)
+  if (opts.testRoutes === true) {
+    testRoutes(ctx)
+    log('test routes enabled: POST /v1/gossip/publish-raw is served')
+  }
   try {
     if (opts.bootstrapNode !== true) {
       const { requesterExtension } = await import('./requester-hook.ts')
@@ -201,7 +212,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
   let api: ApiServer
   try {
-    api = await startApiServer(router, opts.api ?? config.api)
+    api = await startApiServer(router, opts.api ?? config.api, { token, home: opts.home, tokenFile: homePaths(opts.home).apiToken })
   } catch (err) {
     await livePeer.stop()
     await stores.close()

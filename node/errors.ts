@@ -6,6 +6,7 @@ export type CliErrorCode =
   | 'ERR_API'
   | 'ERR_PORT_IN_USE'
   | 'ERR_TIMEOUT'
+  | 'ERR_API_TOKEN'
 
 export class CliError extends Error {
   readonly code: CliErrorCode
@@ -24,6 +25,20 @@ export class ConfigError extends CliError {
   constructor (message: string, path: string) {
     super(message, 'ERR_CONFIG', 78)
     this.name = 'ConfigError'
+    this.path = path
+  }
+}
+
+/**
+ * The API token of a home cannot be read: usually the command runs as another
+ * user than the daemon (the token is 0600), or no daemon ever started there.
+ */
+export class ApiTokenError extends CliError {
+  readonly path: string
+  constructor (message: string, path: string) {
+    // 77: EX_NOPERM (sysexits.h)
+    super(message, 'ERR_API_TOKEN', 77)
+    this.name = 'ApiTokenError'
     this.path = path
   }
 }

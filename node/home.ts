@@ -1,5 +1,6 @@
-import { chmod, mkdir, readFile, rename, writeFile, open } from 'node:fs/promises'
+import { chmod, link, mkdir, readFile, rename, rm, unlink, writeFile, open } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -7,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { generateSigningKey, signingKeyFromSeed } from '../protocol/index.ts'
 import type { SigningKey } from '../protocol/index.ts'
-import { ConfigError } from './errors.ts'
+import { ApiTokenError, ConfigError } from './errors.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 
 export interface HomePaths {
@@ -20,6 +21,8 @@ export interface HomePaths {
   datastore: string
   daemon: string
   jobs: string
+  /** the local API's bearer token (0600): whoever can read it can use the API */
+  apiToken: string
 }
 
 export function resolveHome (flag?: string): string {
@@ -36,7 +39,8 @@ export function homePaths (root: string): HomePaths {
     blocks: join(root, 'blocks'),
     datastore: join(root, 'datastore'),
     daemon: join(root, 'daemon.json'),
-    jobs: join(root, 'jobs')
+    jobs: join(root, 'jobs'),
+    apiToken: join(root, 'api.token')
   }
 }
 
@@ -120,8 +124,69 @@ export async function initHome (root: string): Promise<InitResult> {
     await writeFileAtomic(p.config, JSON.stringify(defaultConfig(), null, 2) + '\n')
     created = true
   }
+  if ((await ensureApiToken(root)).created) created = true
   const id = await loadIdentity(root)
   return { ...id, created, home: root }
+}
+
+/** 32 random bytes: the API token is as hard to guess as a key */
+const API_TOKEN_BYTES = 32
+const API_TOKEN_PATTERN = /^[0-9a-f]{64}$/
+
+/**
+ * The local API's token: created with the home (and by a daemon started on an
+ * older home that has none), never replaced once it exists. Like the key files
+ * it is 0600 from the first byte. It is published with link(2), which fails if
+ * the name exists, so a daemon starting while `concur init` runs can never end
+ * up holding a token other than the one in the file.
+ */
+export async function ensureApiToken (root: string): Promise<{ token: string, created: boolean }> {
+  const path = homePaths(root).apiToken
+  let created = false
+  if (!existsSync(path)) {
+    const tmp = `${path}.${process.pid}.tmp`
+    // a leftover of a crashed start of this same pid: only our user can write the home
+    await rm(tmp, { force: true })
+    const fh = await open(tmp, 'wx', 0o600)
+    try {
+      await fh.writeFile(randomBytes(API_TOKEN_BYTES).toString('hex') + '\n')
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    try {
+      await link(tmp, path)
+      created = true
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    } finally {
+      await unlink(tmp)
+    }
+  }
+  return { token: await readApiToken(root), created }
+}
+
+/** The API token of a home, for the CLI; the errors name who can read it and what to run. */
+export async function readApiToken (root: string): Promise<string> {
+  const path = homePaths(root).apiToken
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ApiTokenError(`cannot read the API token ${path}: permission denied. It is readable only by the user the daemon runs as; run this command as that user, with --home ${root}`, path)
+    }
+    if (code === 'ENOENT') {
+      throw new ApiTokenError(`no API token at ${path}: the daemon creates it when it starts; (re)start it with \`concur daemon --home ${root}\``, path)
+    }
+    throw new ApiTokenError(`cannot read the API token ${path}: ${(err as Error).message}`, path)
+  }
+  const token = text.trim()
+  if (!API_TOKEN_PATTERN.test(token)) {
+    throw new ApiTokenError(`corrupt API token file ${path} (expected 64 hex characters): delete it and restart the daemon, which writes a new one`, path)
+  }
+  return token
 }
 
 async function readOrExplain (path: string, what: string): Promise<Buffer> {

@@ -1,6 +1,6 @@
 import { request } from 'node:http'
 import { ApiError, NoDaemonError } from '../errors.ts'
-import { readDaemonInfo } from '../home.ts'
+import { readApiToken, readDaemonInfo } from '../home.ts'
 import type { DaemonInfo } from '../home.ts'
 
 export interface ApiClient {
@@ -9,11 +9,14 @@ export interface ApiClient {
   post<T = unknown> (path: string, body?: unknown, options?: { signal?: AbortSignal }): Promise<T>
 }
 
-async function call<T> (api: string, method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+async function call<T> (api: string, token: string, method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
   const [host, port] = [api.slice(0, api.lastIndexOf(':')), Number(api.slice(api.lastIndexOf(':') + 1))]
   const data = body === undefined ? undefined : JSON.stringify(body)
+  // Host is set by node from host:port (127.0.0.1:PORT), which the daemon requires
+  const headers: Record<string, string | number> = { authorization: `Bearer ${token}` }
+  if (data != null) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) })
   return await new Promise<T>((resolve, reject) => {
-    const req = request({ host, port, method, path, signal, headers: data == null ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+    const req = request({ host, port, method, path, signal, headers }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -40,14 +43,19 @@ async function call<T> (api: string, method: string, path: string, body: unknown
   })
 }
 
-/** Connect to the daemon of a home directory (it writes daemon.json when ready). */
+/**
+ * Connect to the daemon of a home directory: daemon.json (written when it is
+ * ready) says where its API is, api.token (readable by the daemon's user only)
+ * is the credential sent with every call.
+ */
 export async function connectApi (home: string): Promise<ApiClient> {
   const info = await readDaemonInfo(home)
   if (info == null) throw new NoDaemonError(home)
+  const token = await readApiToken(home)
   const client: ApiClient = {
     info,
-    async get (path, options) { return await call(info.api, 'GET', path, undefined, options?.signal) },
-    async post (path, body, options) { return await call(info.api, 'POST', path, body ?? {}, options?.signal) }
+    async get (path, options) { return await call(info.api, token, 'GET', path, undefined, options?.signal) },
+    async post (path, body, options) { return await call(info.api, token, 'POST', path, body ?? {}, options?.signal) }
   }
   try {
     await client.get('/v1/id', { signal: AbortSignal.timeout(5000) })

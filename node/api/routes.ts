@@ -57,6 +57,10 @@ export function baseRoutes (ctx: DaemonContext): void {
 
   router.on('GET', '/v1/stats', async () => ({ gossip: peer.gossip.stats(), memory: process.memoryUsage() }))
 
+  // every route this daemon serves, the ones added after this line included
+  // (like kubo's `ipfs commands`); behind the token like every other route
+  router.on('GET', '/v1/routes', async () => ({ routes: router.table() }))
+
   router.on('GET', '/v1/events', async (req) => {
     const after = Number(req.query.get('after') ?? '0')
     const wait = Math.min(Number(req.query.get('wait') ?? '0'), 30_000)
@@ -120,15 +124,6 @@ export function baseRoutes (ctx: DaemonContext): void {
     }
   })
 
-  // Raw bytes onto a concur topic, bypassing our own validation: this is how
-  // tests and the adversary harness play a misbehaving peer. Loopback only.
-  router.on('POST', '/v1/gossip/publish-raw', async (req) => {
-    const topic = str(req.body, 'topic') as string
-    if (!(CONCUR_TOPICS as readonly string[]).includes(topic)) throw new HttpError(400, 'ERR_BAD_REQUEST', `unknown topic ${topic}`)
-    const data = Buffer.from(str(req.body, 'data') as string, 'base64')
-    return await peer.gossip.publishRaw(topic, data)
-  })
-
   router.on('GET', '/v1/jobs', async () => ({
     jobs: records.jobs().map(j => ({ jobId: j.jobId, buildId: j.job.buildId, requester: j.job.requester, createdAt: j.job.createdAt, expiresAt: j.job.expiresAt, replicas: j.job.replicas }))
   }))
@@ -142,5 +137,21 @@ export function baseRoutes (ctx: DaemonContext): void {
   router.on('GET', '/v1/attestations', async (req) => {
     const buildId = req.query.get('buildId') ?? undefined
     return { attestations: records.attestations(buildId).map(a => ({ id: a.id, claim: a.claim, envelope: a.envelope })) }
+  })
+}
+
+/**
+ * Routes only a daemon started with --enable-test-routes serves, never by
+ * default: they let a caller do what no honest node does.
+ */
+export function testRoutes (ctx: DaemonContext): void {
+  const { router, peer } = ctx
+  // Raw bytes onto a concur topic, bypassing our own validation: this is how
+  // tests and the adversary harness play a misbehaving peer.
+  router.on('POST', '/v1/gossip/publish-raw', async (req) => {
+    const topic = str(req.body, 'topic') as string
+    if (!(CONCUR_TOPICS as readonly string[]).includes(topic)) throw new HttpError(400, 'ERR_BAD_REQUEST', `unknown topic ${topic}`)
+    const data = Buffer.from(str(req.body, 'data') as string, 'base64')
+    return await peer.gossip.publishRaw(topic, data)
   })
 }

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -18,6 +19,38 @@ export class HttpError extends Error {
   }
 }
 
+/** No token, or not this daemon's: the caller is not the daemon's user. */
+export class UnauthorizedError extends HttpError {
+  constructor (message: string) {
+    super(401, 'ERR_UNAUTHORIZED', message)
+    this.name = 'UnauthorizedError'
+  }
+}
+
+/** A Host other than 127.0.0.1:PORT / localhost:PORT: a DNS-rebinding page, or a proxy. */
+export class BadHostError extends HttpError {
+  constructor (message: string) {
+    super(403, 'ERR_BAD_HOST', message)
+    this.name = 'BadHostError'
+  }
+}
+
+/** An Origin other than the API's own: a web page's request. */
+export class BadOriginError extends HttpError {
+  constructor (message: string) {
+    super(403, 'ERR_BAD_ORIGIN', message)
+    this.name = 'BadOriginError'
+  }
+}
+
+/** A body not declared as JSON: what a cross-origin "simple" request looks like. */
+export class UnsupportedMediaTypeError extends HttpError {
+  constructor (message: string) {
+    super(415, 'ERR_UNSUPPORTED_MEDIA_TYPE', message)
+    this.name = 'UnsupportedMediaTypeError'
+  }
+}
+
 export interface ApiRequest {
   method: string
   path: string
@@ -29,7 +62,10 @@ export interface ApiRequest {
 
 export type Handler = (req: ApiRequest, res: ServerResponse) => Promise<unknown>
 
-interface Route { method: string, pattern: RegExp, keys: string[], handler: Handler }
+interface Route { method: string, path: string, pattern: RegExp, keys: string[], handler: Handler }
+
+/** One entry of the route table: a method and the path as registered (`/v1/jobs/:id`). */
+export interface RouteEntry { method: string, path: string }
 
 /** Largest JSON body the API reads: requests carry paths and envelopes, not data. */
 const MAX_BODY = 1024 * 1024
@@ -40,8 +76,13 @@ export class Router {
   on (method: string, path: string, handler: Handler): this {
     const keys: string[] = []
     const pattern = new RegExp('^' + path.replace(/:([a-zA-Z]+)/g, (_, k: string) => { keys.push(k); return '([^/]+)' }) + '$')
-    this.routes.push({ method, pattern, keys, handler })
+    this.routes.push({ method, path, pattern, keys, handler })
     return this
+  }
+
+  /** Every registered route, in registration order (served to the owner as GET /v1/routes). */
+  table (): RouteEntry[] {
+    return this.routes.map(r => ({ method: r.method, path: r.path }))
   }
 
   match (method: string, path: string): { handler: Handler, params: Record<string, string> } | null {
@@ -74,9 +115,10 @@ async function readBody (req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function sendJson (res: ServerResponse, status: number, body: unknown): void {
+export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const data = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) })
+  // never any Access-Control-* header: no web page may read an answer or send a preflighted request
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) })
   res.end(data)
 }
 
@@ -86,12 +128,63 @@ export interface ApiServer {
   close (): Promise<void>
 }
 
+export interface ApiAuth {
+  /** the secret in <home>/api.token */
+  token: string
+  /** the home, named in the 401 message so the caller knows what to run */
+  home: string
+  tokenFile: string
+}
+
+/** sha256 of a token: fixed length, so timingSafeEqual tells nothing, not even the length */
+function digest (text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
+}
+
+/** The media type of a Content-Type header, without parameters (charset=…), lowercased. */
+function mediaType (header: string | undefined): string {
+  return (header ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+}
+
+/**
+ * Who may use the API, checked before a route runs or a byte of the body is
+ * read, for unknown routes too (no route enumeration without the token):
+ *  1. Host is 127.0.0.1:PORT or localhost:PORT. A DNS-rebinding page reaches
+ *     127.0.0.1 under its own name, and its browser sends that name as Host.
+ *  2. An Origin, when sent, is the API's own. Browsers send Origin on every
+ *     cross-origin request and on every POST, and a page cannot forge it.
+ *  3. The bearer token of <home>/api.token (0600): only the daemon's user can
+ *     read it, so other local users and web pages cannot present it.
+ *  4. A request that may carry a body declares it JSON. A cross-origin "simple"
+ *     request (text/plain, form types) skips the CORS preflight; JSON does not.
+ */
+function admit (req: IncomingMessage, port: number, auth: ApiAuth, expected: Buffer): void {
+  // clients leave the port out of Host (and Origin) when it is http's default
+  const hosts = [`127.0.0.1:${port}`, `localhost:${port}`, ...(port === 80 ? ['127.0.0.1', 'localhost'] : [])]
+  const host = (req.headers.host ?? '').toLowerCase()
+  if (!hosts.includes(host)) {
+    throw new BadHostError(`Host header must be ${hosts.join(' or ')} (got ${JSON.stringify(req.headers.host ?? '')}): requests through other names, such as a DNS-rebinding web page, are refused`)
+  }
+  const origin = req.headers.origin
+  if (origin != null && !hosts.map(h => `http://${h}`).includes(origin.toLowerCase())) {
+    throw new BadOriginError(`requests from web pages are refused (Origin ${JSON.stringify(origin)}): the API serves the concur CLI of the daemon's user only`)
+  }
+  const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
+  if (m == null || !timingSafeEqual(digest(m[1] ?? ''), expected)) {
+    throw new UnauthorizedError(`${m == null ? 'missing' : 'wrong'} API token: send "Authorization: Bearer <token>" with the token in ${auth.tokenFile}. ` +
+      `That file is readable only by the user the daemon runs as: run the concur command as that user, with --home ${auth.home} (the CLI sends the token for you)`)
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD' && mediaType(req.headers['content-type']) !== 'application/json') {
+    throw new UnsupportedMediaTypeError(`a ${req.method ?? ''} body must be sent as Content-Type: application/json (got ${JSON.stringify(req.headers['content-type'] ?? '')})`)
+  }
+}
+
 /**
  * The local API the CLI talks to. It binds 127.0.0.1 only: it can read and
  * write files as the daemon's user and sign with its key, so it must never be
  * reachable from another host.
  */
-export async function startApiServer (router: Router, hostPort: string): Promise<ApiServer> {
+export async function startApiServer (router: Router, hostPort: string, auth: ApiAuth): Promise<ApiServer> {
   const idx = hostPort.lastIndexOf(':')
   const host = idx === -1 ? '127.0.0.1' : hostPort.slice(0, idx)
   const port = Number(idx === -1 ? hostPort : hostPort.slice(idx + 1))
@@ -101,11 +194,17 @@ export async function startApiServer (router: Router, hostPort: string): Promise
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new HttpError(400, 'ERR_API_PORT', `bad API port in ${hostPort}`)
   }
+  if (!/^[0-9a-f]{64}$/.test(auth.token)) throw new HttpError(500, 'ERR_API_TOKEN', 'the API token must be 64 hex characters')
+  const expected = digest(auth.token)
+  // the port actually bound (port 0 picks one): set once listening, before any
+  // request can arrive; until then no Host matches and everything is refused
+  let boundPort = -1
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-      const m = router.match(req.method ?? 'GET', url.pathname)
       try {
+        admit(req, boundPort, auth, expected)
+        const m = router.match(req.method ?? 'GET', url.pathname)
         if (m == null) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
         const body = await readBody(req)
         const result = await m.handler({ method: req.method ?? 'GET', path: url.pathname, params: m.params, query: url.searchParams, body, raw: req }, res)
@@ -114,7 +213,10 @@ export async function startApiServer (router: Router, hostPort: string): Promise
         const e = err as Error & { status?: number, code?: string }
         const status = err instanceof HttpError ? err.status : (typeof e.status === 'number' ? e.status : 500)
         if (status >= 500) log.error('API %s %s failed: %e', req.method, url.pathname, err)
-        if (!res.headersSent) sendJson(res, status, { error: { code: e.code ?? 'ERR_INTERNAL', name: e.name, message: e.message } })
+        else if (status === 401 || status === 403 || status === 415) log('refused %s %s: %s', req.method, url.pathname, e.code)
+        // RFC 6750: a 401 names the scheme the client should use
+        const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer realm="concur"' } : {}
+        if (!res.headersSent) sendJson(res, status, { error: { code: e.code ?? 'ERR_INTERNAL', name: e.name, message: e.message } }, headers)
         else res.end()
       }
     })()
@@ -123,11 +225,13 @@ export async function startApiServer (router: Router, hostPort: string): Promise
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE' ? new PortInUseError(`API ${host}:${port}`) : err)
     })
-    server.listen(port, '127.0.0.1', () => { resolve() })
+    server.listen(port, '127.0.0.1', () => {
+      boundPort = (server.address() as AddressInfo).port
+      resolve()
+    })
   })
-  const addr = server.address() as AddressInfo
   return {
-    address: `127.0.0.1:${addr.port}`,
+    address: `127.0.0.1:${boundPort}`,
     server,
     async close () {
       server.closeAllConnections()

@@ -79,8 +79,14 @@ export const daemonCommand: Command = {
     worker: { type: 'boolean', default: false },
     api: { type: 'string' },
     ...WORKER_OPTIONS,
-    'no-init': { type: 'boolean', default: false }
+    'no-init': { type: 'boolean', default: false },
+    'enable-test-routes': { type: 'boolean', default: false }
   },
+  notes: [
+    'for tests only (never on a node you run for real):',
+    '  --enable-test-routes  also serve POST /v1/gossip/publish-raw, which puts unvalidated bytes',
+    '                        on gossip (how the adversary tests play a hostile peer)'
+  ].join('\n'),
   async run ({ values, global }) {
     const home = resolveHome(global.home)
     // a fresh home with no flags just works: create keys and config on first start
@@ -95,9 +101,11 @@ export const daemonCommand: Command = {
       bootstrap: values.bootstrap as string[] | undefined,
       api: values.api as string | undefined,
       worker: isWorker,
+      testRoutes: values['enable-test-routes'] === true,
       extend
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
+    if (values['enable-test-routes'] === true) progress(global, 'warning: --enable-test-routes: POST /v1/gossip/publish-raw is served (for tests only)')
     return await runUntilSignal(d)
   }
 }

@@ -5,7 +5,7 @@
  * anyone can), but every message it sends is made here, in the test process,
  * with its OWN keys through the protocol's create* functions, and pushed out
  * through that daemon's POST /v1/gossip/publish-raw, which skips the daemon's
- * own validation. So the honest nodes see exactly what a hostile
+ * own validation (served only because it is started with --enable-test-routes). So the honest nodes see exactly what a hostile
  * implementation could put on the wire; nothing is faked on their side.
  */
 import { writeFile } from 'node:fs/promises'
@@ -76,7 +76,7 @@ const iso = (ms: number): string => new Date(ms).toISOString()
 export async function startAdversary (bootAddr: string, extraHome?: (home: string) => Promise<void>): Promise<Adversary> {
   const home = await tempDir('concur-adversary-')
   await extraHome?.(home)
-  const proc = startConcur(['daemon', '--bootstrap', bootAddr], { home })
+  const proc = startConcur(['daemon', '--enable-test-routes', '--bootstrap', bootAddr], { home })
   const r = await proc.ready
   const node: Node = { proc, did: String(r.did), peerId: String(r.peerId), api: String(r.api), home }
   const key = generateSigningKey()

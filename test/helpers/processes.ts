@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,6 +21,8 @@ export interface ConcurProcess {
 
 const live = new Set<ConcurProcess>()
 const temps = new Set<string>()
+/** API address → home of the daemon serving it, learnt from each ready document */
+const apiHomes = new Map<string, string>()
 
 export async function tempDir (prefix = 'concur-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
@@ -55,7 +58,10 @@ export function startConcur (args: string[], opts: { home: string, env?: Record<
     if (start === -1) return
     for (let end = out.indexOf('\n}', start); end !== -1; end = out.indexOf('\n}', end + 1)) {
       try {
-        resolveReady(JSON.parse(out.slice(start, end + 2)) as Record<string, unknown>)
+        const doc = JSON.parse(out.slice(start, end + 2)) as Record<string, unknown>
+        // before anyone awaiting `ready` can call the API: api() finds the token through it
+        if (typeof doc.api === 'string') apiHomes.set(doc.api, opts.home)
+        resolveReady(doc)
         return
       } catch { /* not complete yet */ }
     }
@@ -121,12 +127,24 @@ export async function waitFor<T> (fn: () => Promise<T | undefined | null | false
   throw new Error(`timed out waiting for ${what}${lastErr != null ? `: ${String(lastErr)}` : ''}`)
 }
 
-/** Tiny client for a daemon's local API. */
+/**
+ * The headers the daemon at `address` requires (its token, read from its home
+ * as the owner's CLI does): for tests that call fetch themselves.
+ */
+export function apiHeaders (address: string, method: 'GET' | 'POST' = 'GET'): Record<string, string> {
+  const home = apiHomes.get(address)
+  if (home == null) throw new Error(`no daemon started by this test process serves its API on ${address}`)
+  const token = readFileSync(join(home, 'api.token'), 'utf8').trim()
+  return { authorization: `Bearer ${token}`, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }
+}
+
+/** Tiny client for a daemon's local API, authenticated as the daemon's owner. */
 export async function api<T = Record<string, unknown>> (address: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const res = await fetch(`http://${address}${path}`, {
     method,
-    headers: body == null ? {} : { 'content-type': 'application/json' },
-    body: body == null ? undefined : JSON.stringify(body)
+    headers: apiHeaders(address, method),
+    // every POST is JSON, even an empty one: the daemon refuses anything else
+    body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined
   })
   const json = await res.json() as T & { error?: { message: string } }
   if (!res.ok) throw new Error(`API ${path}: ${res.status} ${json.error?.message ?? ''}`)

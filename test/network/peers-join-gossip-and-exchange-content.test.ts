@@ -19,7 +19,8 @@ describe('a bootstrap node and three daemons as separate processes on loopback',
     const bootAddr = b.multiaddrs[0] as string
     expect(bootAddr).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
     for (let i = 0; i < 3; i++) {
-      daemons.push(startConcur(['daemon', '--bootstrap', bootAddr], { home: await tempDir() }))
+      // the first one plays a hostile peer with the test-only publish-raw route
+      daemons.push(startConcur(['daemon', ...(i === 0 ? ['--enable-test-routes'] : []), '--bootstrap', bootAddr], { home: await tempDir() }))
     }
     for (const d of daemons) ready.push(await d.ready as unknown as Ready)
   })

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cleanupAll, runConcur, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
+import { apiHeaders, cleanupAll, runConcur, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 
 describe('a requester killed mid-job and restarted on the same home', () => {
@@ -18,7 +18,7 @@ describe('a requester killed mid-job and restarted on the same home', () => {
     // the workers fetch the source from the requester: kill it once both build
     await waitFor(async () => {
       const building = await Promise.all(net.workers.map(async w => {
-        const r = await fetch(`http://${w.api}/v1/events?after=0`)
+        const r = await fetch(`http://${w.api}/v1/events?after=0`, { headers: apiHeaders(w.api) })
         const j = await r.json() as { events: Array<{ event: { type: string, jobId?: string, progress?: { stage: string } } }> }
         return j.events.some(e => e.event.type === 'build:progress' && e.event.jobId === jobId && e.event.progress?.stage === 'building')
       }))
@@ -29,7 +29,7 @@ describe('a requester killed mid-job and restarted on the same home', () => {
     // both workers attest while the requester is down
     await waitFor(async () => {
       const seen = await Promise.all(net.workers.map(async w => {
-        const r = await fetch(`http://${w.api}/v1/attestations`)
+        const r = await fetch(`http://${w.api}/v1/attestations`, { headers: apiHeaders(w.api) })
         const j = await r.json() as { attestations: Array<{ claim: { jobId: string } }> }
         return j.attestations.filter(a => a.claim.jobId === jobId).length
       }))
