@@ -19,13 +19,29 @@ import { SandboxOutputError } from './errors.ts'
  * default. A tmpfs of a few MiB holds millions of empty files, which would
  * become millions of files on the worker's disk: the copy stops first.
  */
-export const DEFAULT_MAX_OUTPUT_ENTRIES = 1_000_000
+export const DEFAULT_MAX_OUTPUT_ENTRIES = 250_000
 
 export interface CopyOutOptions {
   signal?: AbortSignal
   /** default DEFAULT_MAX_OUTPUT_ENTRIES */
   maxEntries?: number
+  /**
+   * most bytes copied, counting every name of a hard-linked file and the
+   * apparent size of a sparse one (what the copy would write); default no cap
+   */
+  maxBytes?: number
 }
+
+interface Budget { entries: number, bytes: number, maxEntries: number, maxBytes: number }
+
+/**
+ * Copies are private to the worker whatever modes the build chose: a build
+ * could otherwise leave a world-writable directory in its output (another
+ * user adds files before the import) or one the worker cannot delete (0500,
+ * for a worker that is not root). Modes are not part of an artifact's CID.
+ */
+const DIR_MODE = 0o700
+const FILE_MODE = 0o600
 
 export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: CopyOutOptions = {}): Promise<void> {
   const st = await root.stat()
@@ -33,13 +49,16 @@ export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: Co
   // the handle's magic link: a path into the detached mount that only this process holds
   const src = `/proc/self/fd/${root.fd}`
   try {
-    await mkdir(dest, { mode: 0o755 })
+    await mkdir(dest, { mode: DIR_MODE })
   } catch (err: any) {
     throw new SandboxOutputError(`cannot create output dir ${dest}: ${String(err?.message ?? err)}`)
   }
-  const budget = { left: opts.maxEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES, max: opts.maxEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES }
+  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES
+  const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY
+  const budget: Budget = { entries: 0, bytes: 0, maxEntries, maxBytes }
   try {
     await walk(src, dest, budget, opts.signal)
+    await chmod(dest, DIR_MODE)
     await utimes(dest, st.atime, st.mtime)
   } catch (err) {
     // nothing half-copied stays on the worker's disk
@@ -48,40 +67,40 @@ export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: Co
   }
 }
 
-/** a directory's names, read as a stream so that a huge one stops at the budget, sorted */
-async function names (dir: string, budget: { left: number, max: number }): Promise<string[]> {
-  const out: string[] = []
-  for await (const entry of await opendir(dir, { bufferSize: 256 })) {
-    if (out.length >= budget.left) throw new SandboxOutputError(`the build left more than ${budget.max} entries in its directory: not copied`)
-    out.push(entry.name)
-  }
-  budget.left -= out.length
-  return out.sort()
-}
-
-async function walk (src: string, dest: string, budget: { left: number, max: number }, signal?: AbortSignal): Promise<void> {
-  for (const name of await names(src, budget)) {
-    signal?.throwIfAborted()
-    const s = join(src, name)
-    const d = join(dest, name)
-    const st = await lstat(s)
-    try {
-      if (st.isSymbolicLink()) {
-        await symlink(await readlink(s), d)
-        await lutimes(d, st.atime, st.mtime)
-      } else if (st.isDirectory()) {
-        await mkdir(d, { mode: 0o700 })
-        await walk(s, d, budget, signal)
-        await chmod(d, st.mode & 0o777)
-        await utimes(d, st.atime, st.mtime)
-      } else if (st.isFile()) {
-        await copyFile(s, d, constants.COPYFILE_EXCL)
-        await chmod(d, st.mode & 0o777)
-        await utimes(d, st.atime, st.mtime)
+async function walk (src: string, dest: string, budget: Budget, signal?: AbortSignal): Promise<void> {
+  // streamed, not read whole: a directory of millions of names stops at the
+  // cap without first holding every name in memory. The order does not
+  // matter: the importer sorts names.
+  const dir = await opendir(src, { bufferSize: 64 })
+  try {
+    for await (const entry of dir) {
+      signal?.throwIfAborted()
+      if (++budget.entries > budget.maxEntries) throw new SandboxOutputError(`the build left more than ${budget.maxEntries} entries in its directory: not copied`)
+      const s = join(src, entry.name)
+      const d = join(dest, entry.name)
+      const st = await lstat(s)
+      try {
+        if (st.isSymbolicLink()) {
+          await symlink(await readlink(s), d)
+          await lutimes(d, st.atime, st.mtime)
+        } else if (st.isDirectory()) {
+          await mkdir(d, { mode: DIR_MODE })
+          await walk(s, d, budget, signal)
+          await chmod(d, DIR_MODE)
+          await utimes(d, st.atime, st.mtime)
+        } else if (st.isFile()) {
+          budget.bytes += st.size
+          if (budget.bytes > budget.maxBytes) throw new SandboxOutputError(`the build left more than ${budget.maxBytes} bytes in its directory (hard links and sparse files count in full): not copied`)
+          await copyFile(s, d, constants.COPYFILE_EXCL)
+          await chmod(d, FILE_MODE)
+          await utimes(d, st.atime, st.mtime)
+        }
+      } catch (err: any) {
+        if (err instanceof SandboxOutputError) throw err
+        throw new SandboxOutputError(`cannot copy ${s} to ${d}: ${String(err?.message ?? err)}`)
       }
-    } catch (err: any) {
-      if (err instanceof SandboxOutputError) throw err
-      throw new SandboxOutputError(`cannot copy ${s} to ${d}: ${String(err?.message ?? err)}`)
     }
+  } finally {
+    await dir.close().catch(() => {})
   }
 }

@@ -125,7 +125,7 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
         mechanisms.userNamespaces = { ok: true, detail: `bwrap --unshare-all --unshare-user ran a command${restrictSysctl != null ? ` (apparmor_restrict_unprivileged_userns=${restrictSysctl})` : ''}` }
         const uid = field(log, 'uid')
         mechanisms.uidDrop = uid != null && uid !== '0'
-          ? { ok: true, detail: `uid ${uid} inside${process.getuid?.() === 0 ? ', bwrap run as host uid 65534 via setpriv' : ''}` }
+          ? { ok: true, detail: `uid ${uid} inside${process.getuid?.() === 0 ? ', bwrap run as a fresh unprivileged host uid via setpriv' : ''}` }
           : no(`uid inside is ${uid ?? 'unknown'}`)
         const seccompMode = /^Seccomp:\s*(\d)/m.exec(log)?.[1]
         mechanisms.seccomp = seccompMode === '2'

@@ -26,7 +26,7 @@ import { mkdtemp, writeFile, rm, chmod, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { constants as osConstants } from 'node:os'
 import { isAbsolute, join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import { BuildCgroup, findCgroupBackend } from './cgroup.ts'
 import type { CgroupBackend } from './cgroup.ts'
@@ -49,7 +49,10 @@ export interface RunSandboxedOptions {
   onLog?: (chunk: Buffer) => void
   /** where build cgroups go (see FindCgroupBackendOptions); default: found automatically */
   cgroupBackend?: CgroupBackend
-  /** host uid/gid bwrap runs as when the worker is root; default 65534 (nobody) */
+  /**
+   * host uid/gid bwrap runs as when the worker is root; default a fresh random
+   * pair per build (see sandboxHostIds)
+   */
   hostUid?: number
   hostGid?: number
   /** RLIMIT_NOFILE; default 4096 */
@@ -58,7 +61,7 @@ export interface RunSandboxedOptions {
   seccomp?: boolean
   /** name used for the cgroup directory; default concur-build-<random> */
   name?: string
-  /** most entries copied out of /build; default 1,000,000 (copy-out.ts) */
+  /** most entries copied out of /build; default 250,000 (copy-out.ts) */
   maxOutputEntries?: number
 }
 
@@ -97,6 +100,25 @@ const OUTER = [
   'shift',
   'exec "$@"'
 ].join('\n')
+
+/**
+ * Host uids (and gids) a root worker's builds run as: 0x70000000–0x7ffffffe,
+ * above the ranges Linux distributions and systemd hand out (accounts,
+ * dynamic users, container ranges up to 0x6fffffff). A build's processes own
+ * its user namespace, so a host process with the same uid could open
+ * /proc/<pid>/root of a running build and change its output or read its
+ * inputs: with "nobody" (65534) that is any nobody process on the host, and
+ * with one fixed uid it would be another of the worker's builds. A fresh
+ * random uid per build is shared with no process.
+ */
+export const SANDBOX_HOST_ID_MIN = 0x70000000
+export const SANDBOX_HOST_ID_MAX = 0x7ffffffe
+
+export function sandboxHostIds (): { uid: number, gid: number } {
+  const pick = (): number => SANDBOX_HOST_ID_MIN + randomInt(SANDBOX_HOST_ID_MAX - SANDBOX_HOST_ID_MIN + 1)
+  const uid = pick()
+  return { uid, gid: uid }
+}
 
 export function validateLimits (limits: SandboxLimits): void {
   for (const key of ['memoryBytes', 'cpus', 'diskBytes', 'wallSeconds', 'processes'] as const) {
@@ -209,9 +231,10 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     }
     chain.push('--')
     if (isRoot && tools.setpriv != null) {
+      const ids = sandboxHostIds()
       chain.push(tools.setpriv,
-        '--reuid', String(opts.hostUid ?? 65534),
-        '--regid', String(opts.hostGid ?? 65534),
+        '--reuid', String(opts.hostUid ?? ids.uid),
+        '--regid', String(opts.hostGid ?? ids.gid),
         '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--')
     }
     chain.push(tools.bwrap, ...bargs)
@@ -242,11 +265,14 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     proc.stdout?.on('data', onData)
     proc.stderr?.on('data', onData)
 
+    // the pid bwrap reported for its child: the pid namespace's init
+    let childPid: number | undefined
     const killTree = (): Promise<void> => {
       killing ??= (async () => {
         try { proc.kill('SIGKILL') } catch {}
         // the pid namespace's init: the kernel takes every process of the
         // namespace down with it (weak tier: the only way; cgroup tier: faster)
+        init ??= childPid != null ? (await processIdentity(childPid) ?? undefined) : undefined
         if (init != null) await killIfRunning(init)
         await cgroup?.killAll()
       })()
@@ -264,14 +290,22 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     let buildMount: Promise<FileHandle | undefined> | undefined
     const attach = async (pid: number): Promise<FileHandle | undefined> => {
       try {
-        init = await processIdentity(pid) ?? undefined
+        init ??= await processIdentity(pid) ?? undefined
         if (init == null) throw new SandboxOutputError('the sandbox ended before it started')
         const fh = spec.outputDir != null ? await openBuildMount(init, BUILD_PATH, limits.diskBytes, opts.signal != null ? { signal: opts.signal } : {}) : undefined
+        if (killing != null) {
+          // killed (wall clock, abort) while we were opening: never let the
+          // job start; bwrap's child does not die with its monitor until it
+          // execs, so it is killed here
+          await killIfRunning(init)
+          await fh?.close()
+          return undefined
+        }
         blockStream?.end('1')
         return fh
       } catch (err) {
         outputError = err as Error
-        endReason ??= 'setup-failed'
+        endReason ??= opts.signal?.aborted === true ? 'aborted' : 'setup-failed'
         void killTree()
         return undefined
       }
@@ -279,13 +313,25 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
 
     const jsonStream = fdStream(FD_JSON_STATUS)
     jsonStream?.on('data', (c: Buffer) => {
-      // bwrap (host code, outside the sandbox) writes its child's pid once set
-      // up and the job's exit status at the end; the job cannot write here
+      // bwrap (host code, outside the sandbox) writes one JSON document per
+      // line: its child's pid right after clone, the job's exit status at the
+      // end. The job cannot write here. Only whole lines are read, so a pid
+      // split across two reads is never taken for a shorter one.
       jsonText += c.toString('utf8')
-      const pid = /"child-pid"\s*:\s*(\d+)/.exec(jsonText)
-      if (pid?.[1] != null && buildMount == null) buildMount = attach(Number(pid[1]))
-      const rc = /"exit-code"\s*:\s*(\d+)/.exec(jsonText)
-      if (rc?.[1] != null && exitedRc == null) exitedRc = Number(rc[1])
+      let nl: number
+      while ((nl = jsonText.indexOf('\n')) >= 0) {
+        const line = jsonText.slice(0, nl)
+        jsonText = jsonText.slice(nl + 1)
+        let doc: Record<string, unknown>
+        try { doc = JSON.parse(line) as Record<string, unknown> } catch { continue }
+        const pid = doc['child-pid']
+        if (typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0 && childPid == null) {
+          childPid = pid
+          buildMount = attach(pid)
+        }
+        const rc = doc['exit-code']
+        if (typeof rc === 'number' && Number.isSafeInteger(rc) && exitedRc == null) exitedRc = rc
+      }
     })
     jsonStream?.on('error', () => {})
 
@@ -306,6 +352,8 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
       void killTree()
     }
     opts.signal?.addEventListener('abort', onAbort, { once: true })
+    // an abort during the set-up above fired no listener
+    if (opts.signal?.aborted === true) onAbort()
 
     let handle: FileHandle | undefined
     try {
@@ -320,7 +368,10 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
         if (handle == null) throw new SandboxOutputError('the sandbox reported an exit status but its /build was never opened')
         await copyTreeNoFollow(handle, spec.outputDir, {
           ...(opts.signal != null ? { signal: opts.signal } : {}),
-          ...(opts.maxOutputEntries != null ? { maxEntries: opts.maxOutputEntries } : {})
+          ...(opts.maxOutputEntries != null ? { maxEntries: opts.maxOutputEntries } : {}),
+          // the build could only write diskBytes; hard links and sparse files
+          // must not make it more on the worker's disk
+          maxBytes: limits.diskBytes
         })
       }
     } catch (err) {

@@ -1,4 +1,4 @@
-import { chmod, chown, lstat, mkdir, stat } from 'node:fs/promises'
+import { chmod, lstat, mkdir, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SandboxScratchError } from './errors.ts'
@@ -6,12 +6,6 @@ import { SandboxScratchError } from './errors.ts'
 export interface ScratchRootOptions {
   /** directory to create the scratch root in; default $TMPDIR, or /tmp when that is private */
   base?: string
-  /**
-   * group that may traverse (not list, not write) the scratch root: when the
-   * worker is root the sandbox runs as this unprivileged gid and must reach
-   * the inputs it binds; default 65534 for root, none otherwise
-   */
-  sandboxGid?: number
 }
 
 const STICKY = 0o1000
@@ -25,10 +19,12 @@ const STICKY = 0o1000
  * write to) lets that user swap entries under the worker (inotify plus
  * renameat2(RENAME_EXCHANGE)): a root worker would then write where they
  * choose, and any worker could be fed other inputs than the job's. So it is
- * created 0700 (0710 with the sandbox's group when the worker is root: that
- * uid may pass through, never list or write), and an existing one is used
- * only if it is a real directory owned by this user that nobody else can
- * write; otherwise the worker refuses, naming the remedy.
+ * created 0700, and an existing one is used only if it is a real directory
+ * owned by this user that nobody else can write; otherwise the worker
+ * refuses, naming the remedy. A root worker's builds run as a fresh random
+ * uid each (run.ts), which must pass through to the inputs it binds: there
+ * the directory is 0711 (others may pass through to names they know, never
+ * list or write; what it holds is the job's public inputs and outputs).
  *
  * `os.tmpdir()` follows $TMPDIR, which a volunteer may point at a private
  * 0700 directory that the unprivileged sandbox uid cannot enter; then /tmp
@@ -49,12 +45,11 @@ export async function sandboxScratchRoot (options: ScratchRootOptions = {}): Pro
   }
   // in a directory others may write to, only the sticky bit stops them from
   // renaming our directory away and putting theirs in its place
-  if ((baseStat.mode & 0o022) !== 0 && (baseStat.mode & STICKY) === 0 && baseStat.uid !== uid) {
+  if ((baseStat.mode & 0o022) !== 0 && (baseStat.mode & STICKY) === 0) {
     throw new SandboxScratchError(`the scratch base ${base} is writable by other users and not sticky`, 'set TMPDIR to a directory you own, or use /tmp')
   }
   const root = join(base, `concur-sandbox-${uid}`)
-  const gid = isRoot ? (options.sandboxGid ?? 65534) : undefined
-  const mode = gid != null ? 0o710 : 0o700
+  const mode = isRoot ? 0o711 : 0o700
   try {
     await mkdir(root, { mode: 0o700 })
   } catch (err) {
@@ -72,7 +67,6 @@ export async function sandboxScratchRoot (options: ScratchRootOptions = {}): Pro
     // someone could already have put entries in it: do not adopt it
     throw new SandboxScratchError(`the scratch directory ${root} is writable by other users (mode ${(st.mode & 0o7777).toString(8)})`, remedy)
   }
-  if (gid != null && st.gid !== gid) await chown(root, uid, gid)
   if ((st.mode & 0o7777) !== mode) await chmod(root, mode)
   return root
 }
