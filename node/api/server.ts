@@ -91,7 +91,11 @@ export class Router {
       const m = r.pattern.exec(path)
       if (m == null) continue
       const params: Record<string, string> = {}
-      r.keys.forEach((k, i) => { params[k] = decodeURIComponent(m[i + 1] ?? '') })
+      try {
+        r.keys.forEach((k, i) => { params[k] = decodeURIComponent(m[i + 1] ?? '') })
+      } catch {
+        throw new HttpError(400, 'ERR_BAD_REQUEST', `malformed %-escape in ${path}`)
+      }
       return { handler: r.handler, params }
     }
     return null
@@ -201,8 +205,17 @@ export async function startApiServer (router: Router, hostPort: string, auth: Ap
   let boundPort = -1
   const server = createServer((req, res) => {
     void (async () => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+      // parsed inside the try: a request target like "//" or "//[" makes the
+      // URL constructor throw, and an unhandled rejection would end the daemon
+      let pathname = '?'
       try {
+        let url: URL
+        try {
+          url = new URL(req.url ?? '/', 'http://127.0.0.1')
+        } catch {
+          throw new HttpError(400, 'ERR_BAD_REQUEST', 'malformed request target')
+        }
+        pathname = url.pathname
         admit(req, boundPort, auth, expected)
         const m = router.match(req.method ?? 'GET', url.pathname)
         if (m == null) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)
@@ -212,15 +225,24 @@ export async function startApiServer (router: Router, hostPort: string, auth: Ap
       } catch (err) {
         const e = err as Error & { status?: number, code?: string }
         const status = err instanceof HttpError ? err.status : (typeof e.status === 'number' ? e.status : 500)
-        if (status >= 500) log.error('API %s %s failed: %e', req.method, url.pathname, err)
-        else if (status === 401 || status === 403 || status === 415) log('refused %s %s: %s', req.method, url.pathname, e.code)
+        if (status >= 500) log.error('API %s %s failed: %e', req.method, pathname, err)
+        else if (status === 401 || status === 403 || status === 415) log('refused %s %s: %s', req.method, pathname, e.code)
         // RFC 6750: a 401 names the scheme the client should use
         const headers: Record<string, string> = status === 401 ? { 'www-authenticate': 'Bearer realm="concur"' } : {}
         if (!res.headersSent) sendJson(res, status, { error: { code: e.code ?? 'ERR_INTERNAL', name: e.name, message: e.message } }, headers)
         else res.end()
       }
-    })()
+    })().catch((err: unknown) => {
+      // last resort: no request, however malformed, may take the daemon down
+      log.error('API request handling failed: %e', err)
+      res.destroy()
+    })
   })
+  // a local user holding connections open without finishing a request must
+  // not tie up the daemon's descriptors for long (Node's defaults: 60 s / 300 s)
+  server.headersTimeout = 10_000
+  server.requestTimeout = 30_000
+  server.maxConnections = 256
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE' ? new PortInUseError(`API ${host}:${port}`) : err)

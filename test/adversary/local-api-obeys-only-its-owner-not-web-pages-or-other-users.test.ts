@@ -295,6 +295,23 @@ describe('the local API obeys only its owner: not web pages, not other local use
     })
   })
 
+  describe('malformed requests', () => {
+    it('request targets the URL parser refuses ("//", "//[", "//@", bad %-escapes), with or without the token, never take the daemon down', async () => {
+      const token = await tokenOf(plain.home)
+      for (const path of ['//', '///', '//[', '//@', '/v1/jobs/%E0%A4%A']) {
+        for (const auth of [{}, { authorization: `Bearer ${token}` }]) {
+          const r = await raw(plainApi, 'GET', path, { host: plainApi, ...auth })
+          expect(r.status, `${path}: ${r.text}`).toBeGreaterThanOrEqual(400)
+          expect(r.status, `${path}: ${r.text}`).toBeLessThan(500)
+        }
+      }
+      // still alive and still the owner's
+      const id = await raw(plainApi, 'GET', '/v1/id', { host: plainApi, authorization: `Bearer ${token}` })
+      expect(id.status).toBe(200)
+      expect(plain.child.exitCode).toBe(null)
+    })
+  })
+
   describe('test-only routes', () => {
     it('POST /v1/gossip/publish-raw is 404 with a valid token on a daemon started without --enable-test-routes', async () => {
       const body = JSON.stringify({ topic: JOBS_TOPIC, data: Buffer.from('x').toString('base64') })
