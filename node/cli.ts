@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { CliError, UsageError } from './errors.ts'
 import { isProtocolError } from '../protocol/index.ts'
+import { terminalSafe } from '../src/text/terminal-safe.ts'
 
 export interface GlobalFlags {
   home?: string
@@ -26,15 +27,21 @@ export const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false }
 } as const
 
-/** Print either a JSON document (--json) or human text. */
+/**
+ * Print either a JSON document (--json) or human text. Human text often
+ * carries text from the network (reasons, logs, names): the renderers escape
+ * each such field, and every line printed passes the same rule once more here
+ * (it changes nothing already escaped), so a field a renderer forgot can still
+ * not drive the terminal.
+ */
 export function output (global: GlobalFlags, json: unknown, text: () => string): void {
   if (global.json) process.stdout.write(JSON.stringify(json, null, 2) + '\n')
-  else process.stdout.write(text() + '\n')
+  else process.stdout.write(terminalSafe(text()) + '\n')
 }
 
 export function progress (global: GlobalFlags, line: string): void {
   // progress goes to stderr so stdout stays machine-readable with --json
-  if (!global.json || process.env.CONCUR_PROGRESS === '1') process.stderr.write(line + '\n')
+  if (!global.json || process.env.CONCUR_PROGRESS === '1') process.stderr.write(terminalSafe(line) + '\n')
 }
 
 function helpText (commands: Command[]): string {
@@ -85,7 +92,8 @@ export async function main (argv: string[], commands: Command[]): Promise<number
     if (global.json) {
       process.stderr.write(JSON.stringify({ error: { name: ce.name, code: ce.code ?? 'ERR_UNEXPECTED', message: ce.message } }) + '\n')
     } else {
-      process.stderr.write(`concur ${cmd.name}: ${ce.message}\n`)
+      // error messages quote what they refused: names from DAGs, API answers
+      process.stderr.write(`concur ${cmd.name}: ${terminalSafe(ce.message)}\n`)
       if (!(err instanceof CliError) && !isProtocolError(err) && process.env.DEBUG != null) process.stderr.write(`${ce.stack ?? ''}\n`)
     }
     return err instanceof CliError ? err.exitCode : 1

@@ -10,6 +10,7 @@ import { generateSigningKey, signingKeyFromSeed } from '../protocol/index.ts'
 import type { SigningKey } from '../protocol/index.ts'
 import { ApiTokenError, ConfigError } from './errors.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
+import { DEFAULT_FETCH_LIMITS } from '../src/content/limits.ts'
 
 export interface HomePaths {
   root: string
@@ -66,7 +67,9 @@ export const DEFAULT_WORKER: WorkerConfig = {
   requesters: [],
   environments: ['host', 'rootfs'],
   minTier: 'namespaces+cgroups',
-  maxInputBytes: 1024 * 1024 * 1024
+  maxInputBytes: DEFAULT_FETCH_LIMITS.maxBytes,
+  maxInputEntries: DEFAULT_FETCH_LIMITS.maxEntries,
+  maxInputDirectoryBytes: DEFAULT_FETCH_LIMITS.maxDirectoryBytes
 }
 
 export function defaultConfig (): NodeConfig {
@@ -242,7 +245,7 @@ export async function loadConfig (root: string): Promise<NodeConfig> {
   if (c.bootstrap !== null && !isStringArray(c.bootstrap)) bad('"bootstrap" must be null or an array of multiaddr strings')
   if (typeof c.api !== 'string') bad('"api" must be "HOST:PORT"')
   const worker = { ...DEFAULT_WORKER, ...(typeof c.worker === 'object' && c.worker != null ? c.worker as Partial<WorkerConfig> : {}) }
-  for (const k of ['maxConcurrent', 'memoryBytes', 'cpus', 'diskBytes', 'wallSeconds', 'processes', 'maxInputBytes'] as const) {
+  for (const k of ['maxConcurrent', 'memoryBytes', 'cpus', 'diskBytes', 'wallSeconds', 'processes', 'maxInputBytes', 'maxInputEntries', 'maxInputDirectoryBytes'] as const) {
     if (typeof worker[k] !== 'number' || !(worker[k] > 0)) bad(`"worker.${k}" must be a positive number`)
   }
   if (!isStringArray(worker.requesters)) bad('"worker.requesters" must be an array of did:keys')

@@ -5,6 +5,7 @@ import { createJobAnnouncement, validateBuildDefinition, isProtocolError } from 
 import type { BuildDefinition, ResourceAsk, TrustPolicy } from '../protocol/index.ts'
 import { requester } from '../src/requester/requester.ts'
 import { pin } from '../src/store/pin.ts'
+import { terminalSafe } from '../src/text/terminal-safe.ts'
 import { HttpError } from './api/server.ts'
 import { str, num } from './api/routes.ts'
 import type { DaemonContext } from './daemon.ts'
@@ -21,24 +22,47 @@ export const DEFAULT_RESOURCES: ResourceAsk = {
   processes: 256
 }
 
-const MAX_LOG_BYTES = 4 * 1024 * 1024
+/**
+ * Logs are read for a person, and an attestation's log is whatever its signer
+ * stored: a sybil can attest every job with a log of many MiB. So a request
+ * reads at most LOG_REQUEST_BYTES in all (memory per request is bounded
+ * whatever the number of attestations), each log's tail only (the end of a
+ * build log is where it failed), DEFAULT_LOG_TAIL_BYTES of it unless asked
+ * for more, and by default only the logs of keys this requester trusts.
+ */
+export const DEFAULT_LOG_TAIL_BYTES = 256 * 1024
+export const LOG_REQUEST_BYTES = 4 * 1024 * 1024
 
 export function hostPlatform (): string {
   return `${process.platform}-${process.arch}`
 }
 
-async function catBytes (blockstore: DaemonContext['peer']['helia']['blockstore'], cid: CID, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
+interface LogTail {
+  text: Buffer
+  /** the size the log declares */
+  size: number
+  truncated: boolean
+}
+
+/** The last `maxBytes` of a log file; never holds more than that in memory, however the DAG declares its size. */
+async function readLogTail (blockstore: DaemonContext['peer']['helia']['blockstore'], cid: CID, maxBytes: number, signal: AbortSignal): Promise<LogTail> {
   const { exporter } = await import('ipfs-unixfs-exporter')
   const entry = await exporter(cid, blockstore, { signal })
   if (entry.type !== 'file' && entry.type !== 'raw' && entry.type !== 'identity') throw new HttpError(400, 'ERR_NOT_A_FILE', `${cid.toString()} is a ${entry.type}, not a log file`)
+  const size = Number(entry.size)
+  const offset = Math.max(0, size - maxBytes)
   const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of entry.content({ signal })) {
-    size += (chunk as Uint8Array).byteLength
-    if (size > maxBytes) throw new HttpError(413, 'ERR_CONTENT_TOO_LARGE', `log over ${maxBytes} bytes`)
-    chunks.push(chunk as Uint8Array)
+  let held = 0
+  // only the blocks of the tail are read (offset/length); the count below
+  // holds even if the declared size lies
+  for await (const chunk of entry.content({ signal, offset, length: maxBytes, blockReadConcurrency: 4 })) {
+    const room = maxBytes - held
+    if (room <= 0) break
+    const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
+    chunks.push(part)
+    held += part.byteLength
   }
-  return Buffer.concat(chunks)
+  return { text: Buffer.concat(chunks), size, truncated: offset > 0 || held < size }
 }
 
 export async function requesterExtension (ctx: DaemonContext): Promise<void> {
@@ -183,13 +207,33 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
     const id = req.params.id ?? ''
     const job = records.getJob(id)
     if (job == null) throw new HttpError(404, 'ERR_UNKNOWN_JOB', `no job ${id} is known to this node`)
-    const worker = req.query.get('worker')
-    const atts = records.attestations(job.job.buildId).filter(a => a.claim.log != null && (worker == null || a.claim.worker === worker))
-    if (atts.length === 0) throw new HttpError(404, 'ERR_NO_LOGS', worker == null ? 'no attestation with a log yet' : `no attestation with a log from ${worker}`)
+    const workers = req.query.getAll('worker')
+    const all = req.query.get('all') === '1' || req.query.get('all') === 'true'
+    const asked = req.query.get('bytes')
+    const tailBytes = asked == null ? DEFAULT_LOG_TAIL_BYTES : Number(asked)
+    if (!Number.isSafeInteger(tailBytes) || tailBytes <= 0) throw new HttpError(400, 'ERR_BAD_REQUEST', '"bytes" must be a positive whole number')
+    const atts = records.attestations(job.job.buildId).filter(a => a.claim.log != null && (workers.length === 0 || workers.includes(a.claim.worker)))
+    if (atts.length === 0) throw new HttpError(404, 'ERR_NO_LOGS', workers.length === 0 ? 'no attestation with a log yet' : `no attestation with a log from ${workers.join(', ')}`)
+    const isTrusted = (signer: Uint8Array): boolean => current?.trusted.has(Buffer.from(signer).toString('hex')) ?? false
+    // trusted keys' logs first: they are the ones the request budget is for
+    const ordered = [...atts].sort((a, b) => Number(isTrusted(b.signer)) - Number(isTrusted(a.signer)))
+    let budget = LOG_REQUEST_BYTES
     const logs = []
-    for (const a of atts) {
-      const bytes = await catBytes(helia.blockstore, CID.parse(a.claim.log as string), MAX_LOG_BYTES, AbortSignal.timeout(30_000))
-      logs.push({ worker: a.claim.worker, log: a.claim.log, status: a.claim.result.status, text: bytes.toString('utf8') })
+    for (const a of ordered) {
+      const trusted = isTrusted(a.signer)
+      const base = { worker: a.claim.worker, trusted, log: a.claim.log, status: a.claim.result.status }
+      // untrusted keys' logs are neither fetched nor read unless asked for: by name or with all
+      if (!trusted && !all && workers.length === 0) {
+        logs.push({ ...base, skipped: 'untrusted key: not loaded unless asked for (--worker DID or --all)' })
+        continue
+      }
+      if (budget <= 0) {
+        logs.push({ ...base, skipped: `over the ${LOG_REQUEST_BYTES} bytes one request reads: ask for this one with --worker DID` })
+        continue
+      }
+      const tail = await readLogTail(helia.blockstore, CID.parse(a.claim.log as string), Math.min(tailBytes, LOG_REQUEST_BYTES, budget), AbortSignal.timeout(30_000))
+      budget -= tail.text.byteLength
+      logs.push({ ...base, text: tail.text.toString('utf8'), size: tail.size, shown: tail.text.byteLength, truncated: tail.truncated })
     }
     return { jobId: id, logs }
   })
@@ -197,5 +241,6 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
 
 function summarize (report: unknown): string {
   const entries = (report as { entries?: Array<{ path: string, change: string, sizeA?: number, sizeB?: number }> }).entries ?? []
-  return entries.map(e => `${e.change} ${e.path} (${e.sizeA ?? '-'} vs ${e.sizeB ?? '-'} bytes)`).join('\n')
+  // paths are names from the artifacts' DAGs: one line each, whatever they hold
+  return entries.map(e => `${e.change} ${terminalSafe(e.path, { singleLine: true })} (${e.sizeA ?? '-'} vs ${e.sizeB ?? '-'} bytes)`).join('\n')
 }

@@ -13,6 +13,10 @@ export const WORKER_OPTIONS = {
   serve: { type: 'string', multiple: true },
   environments: { type: 'string' },
   'min-tier': { type: 'string' },
+  // caps of each input fetch (source, rootfs): see VolunteerPolicy
+  'max-input-bytes': { type: 'string' },
+  'max-input-entries': { type: 'string' },
+  'max-input-dir-bytes': { type: 'string' },
   'allow-weak-sandbox': { type: 'boolean', default: false },
   // rebuilder mode: spot-check jobs of these requesters / a random sample
   'rebuild-for': { type: 'string', multiple: true },
@@ -47,6 +51,9 @@ export function volunteerPolicy (config: WorkerConfig, values: Record<string, un
   if (typeof v.disk === 'string') p.diskBytes = parseBytes(v.disk, 'disk')
   if (typeof v.wall === 'string') p.wallSeconds = positive(v.wall, 'wall')
   if (typeof v.processes === 'string') p.processes = Math.floor(positive(v.processes, 'processes'))
+  if (typeof v['max-input-bytes'] === 'string') p.maxInputBytes = parseBytes(v['max-input-bytes'], 'max-input-bytes')
+  if (typeof v['max-input-entries'] === 'string') p.maxInputEntries = Math.floor(positive(v['max-input-entries'], 'max-input-entries'))
+  if (typeof v['max-input-dir-bytes'] === 'string') p.maxInputDirectoryBytes = parseBytes(v['max-input-dir-bytes'], 'max-input-dir-bytes')
   if (Array.isArray(v.serve)) p.requesters = v.serve
   if (typeof v.environments === 'string') {
     const envs = v.environments.split(',').map(s => s.trim())

@@ -36,6 +36,13 @@ function absPath (p: string, key: string): string {
 export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024 * 1024
 export const DEFAULT_FETCH_TIMEOUT_MS = 60_000
 
+/** how the user of `concur get` (the caller of this route) raises each cap */
+const GET_LIMIT_REMEDY = {
+  bytes: 'raise it with `concur get --max-bytes SIZE` ("maxBytes")',
+  entries: 'raise it with `concur get --max-entries N` ("maxEntries")',
+  'directory-bytes': 'raise it with `concur get --max-dir-bytes SIZE` ("maxDirectoryBytes")'
+} as const
+
 export function baseRoutes (ctx: DaemonContext): void {
   const { router, peer, identity, records, events } = ctx
   const helia = peer.helia
@@ -82,15 +89,19 @@ export function baseRoutes (ctx: DaemonContext): void {
   router.on('POST', '/v1/content/get', async (req) => {
     const cid = parseCid(str(req.body, 'cid') as string)
     const out = absPath(str(req.body, 'out') as string, 'out')
+    // loaded on first use, like the exporter it brings
+    const { DEFAULT_FETCH_LIMITS, exportToDirectory } = await import('../../src/content/export-directory.ts')
+    // a DAG from the network can name far more than it weighs: every cap has a default
     const maxBytes = num(req.body, 'maxBytes', DEFAULT_FETCH_MAX_BYTES)
+    const maxEntries = num(req.body, 'maxEntries', DEFAULT_FETCH_LIMITS.maxEntries)
+    const maxDirectoryBytes = num(req.body, 'maxDirectoryBytes', DEFAULT_FETCH_LIMITS.maxDirectoryBytes)
     const timeoutMs = num(req.body, 'timeoutMs', DEFAULT_FETCH_TIMEOUT_MS)
     const overwrite = (req.body as { overwrite?: unknown }).overwrite === true
     const signal = AbortSignal.timeout(timeoutMs)
     try {
       // helia's blockstore fetches missing blocks over bitswap and checks each
       // block's hash against its CID before it is stored or returned
-      const { exportToDirectory } = await import('../../src/content/export-directory.ts')
-      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, overwrite })
+      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY })
       await pin(helia.pins, cid, { signal })
       return { cid: cid.toString(), out, ...(typeof result === 'object' && result != null ? result : {}) }
     } catch (err) {

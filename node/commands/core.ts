@@ -7,7 +7,7 @@ import type { Command } from '../cli.ts'
 import { UsageError } from '../errors.ts'
 // the daemon (libp2p, helia, sandbox) is loaded only by the commands that run
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
-import { WORKER_OPTIONS } from '../worker-options.ts'
+import { WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
 import type { RunningDaemon } from '../daemon.ts'
 
 /** Keep a process alive until SIGINT/SIGTERM, then stop cleanly. */
@@ -72,7 +72,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -169,10 +169,13 @@ export const addCommand: Command = {
 export const getCommand: Command = {
   name: 'get',
   summary: 'fetch a CID from the network into a directory, verified block by block',
-  usage: 'concur get CID -o DIR [--max-bytes N] [--timeout S] [--force] [--home DIR] [--json]',
+  usage: 'concur get CID -o DIR [--max-bytes SIZE (default 1G)] [--max-entries N (default 100000)] [--max-dir-bytes SIZE (default 64M)] [--timeout S] [--force] [--home DIR] [--json]',
   options: {
     output: { type: 'string', short: 'o' },
+    // caps of the fetch: file bytes, entries created, directory-block bytes read
     'max-bytes': { type: 'string' },
+    'max-entries': { type: 'string' },
+    'max-dir-bytes': { type: 'string' },
     timeout: { type: 'string' },
     force: { type: 'boolean', default: false }
   },
@@ -183,10 +186,14 @@ export const getCommand: Command = {
     const api = await connectApi(resolveHome(global.home))
     const timeoutMs = values.timeout != null ? Number(values.timeout) * 1000 : 60_000
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout takes seconds')
-    const maxBytes = values['max-bytes'] != null ? Number(values['max-bytes']) : undefined
+    const maxBytes = values['max-bytes'] != null ? parseBytes(values['max-bytes'] as string, 'max-bytes') : undefined
+    const maxDirectoryBytes = values['max-dir-bytes'] != null ? parseBytes(values['max-dir-bytes'] as string, 'max-dir-bytes') : undefined
+    const maxEntries = values['max-entries'] != null ? Number(values['max-entries']) : undefined
+    if (maxEntries !== undefined && !(Number.isSafeInteger(maxEntries) && maxEntries > 0)) throw new UsageError('--max-entries takes a positive whole number')
     progress(global, `fetching ${cid} …`)
+    // --force replaces DIR only once the whole tree is fetched: a failed fetch leaves it as it was
     const r = await api.post<Record<string, unknown>>('/v1/content/get', {
-      cid, out: resolve(values.output as string), timeoutMs, maxBytes, overwrite: values.force === true
+      cid, out: resolve(values.output as string), timeoutMs, maxBytes, maxEntries, maxDirectoryBytes, overwrite: values.force === true
     })
     output(global, r, () => `${cid} → ${resolve(values.output as string)}`)
     return 0

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { output, progress } from '../cli.ts'
 import type { Command, GlobalFlags } from '../cli.ts'
 import { CliError } from '../errors.ts'
+import { terminalSafe } from '../../src/text/terminal-safe.ts'
 
 const BIN = fileURLToPath(new URL('../bin/concur.ts', import.meta.url))
 export const EXAMPLE_PROJECT = fileURLToPath(new URL('../devnet/example', import.meta.url))
@@ -159,7 +160,9 @@ export const devnetCommand: Command = {
       say('attestations:')
       for (const a of (result.attestations ?? []) as Array<{ worker: string, trusted: boolean, result: { status: string, artifact?: string, reason?: string } }>) {
         const tag = !a.trusted ? 'untrusted, not counted' : a.result.artifact === record.artifact ? 'trusted, counted' : 'trusted, DISSENT'
-        say(`  ${a.worker}  ${a.result.status === 'success' ? a.result.artifact ?? '' : `failed: ${a.result.reason ?? ''}`}  (${tag})`)
+        // an attestation's fields are its signer's words: one line each, controls escaped
+        const what = a.result.status === 'success' ? a.result.artifact ?? '' : `failed: ${a.result.reason ?? ''}`
+        say(`  ${terminalSafe(a.worker, { singleLine: true })}  ${terminalSafe(what, { singleLine: true })}  (${tag})`)
       }
       say(`dissent         ${record.dissent.length} trusted dissenting key(s); untrusted attestations are shown, never counted`)
       if (record.status !== 'accepted' || record.bundle == null) {
@@ -193,7 +196,8 @@ export const devnetCommand: Command = {
     } catch (err) {
       for (const p of procs) {
         const tail = p.stderr().trim().split('\n').slice(-5).join('\n')
-        if (tail !== '' && !ok) process.stderr.write(`--- ${p.name} stderr (tail) ---\n${tail}\n`)
+        // daemons log what peers sent them (job ids, reasons): escaped like any text from the network
+        if (tail !== '' && !ok) process.stderr.write(`--- ${p.name} stderr (tail) ---\n${terminalSafe(tail)}\n`)
       }
       throw err
     } finally {

@@ -11,6 +11,7 @@ import { parseBytes } from '../worker-options.ts'
 import { createPolicy, isProtocolError } from '../../protocol/index.ts'
 import type { TrustPolicy } from '../../protocol/index.ts'
 import type { RequestRecord } from '../../src/requester/requester.ts'
+import { terminalSafe } from '../../src/text/terminal-safe.ts'
 
 /** Exit codes of `submit --wait` and `status`: scripts branch on them. */
 export const EXIT = { accepted: 0, failed: 2, disputed: 3, expired: 4, timeout: 5, pending: 6 } as const
@@ -84,6 +85,15 @@ function short (did: string): string {
   return did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-6)}` : did
 }
 
+/**
+ * A field from the network (a reason, a worker, a name) shown on one line:
+ * its controls escaped, newlines included, so it can neither drive the
+ * terminal nor forge the lines around it (src/text/terminal-safe.ts).
+ */
+function oneLine (text: string): string {
+  return terminalSafe(text, { singleLine: true })
+}
+
 export function describeRequest (v: RequestView): string {
   const r = v.record
   const lines = [
@@ -98,16 +108,16 @@ export function describeRequest (v: RequestView): string {
     for (const a of v.attestations) {
       const what = a.result.status === 'success' ? a.result.artifact : `FAILED: ${a.result.reason ?? ''}`
       const tag = !a.trusted ? 'untrusted' : r.artifact != null && a.result.artifact !== r.artifact ? 'DISSENT' : 'trusted'
-      lines.push(`  ${short(a.worker)}  ${tag.padEnd(9)}  ${what ?? ''}`)
+      lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(9)}  ${oneLine(what ?? '')}`)
     }
   }
-  if (r.dissent.length > 0) lines.push(`dissent   ${r.dissent.map(d => `${short(d.worker)} → ${d.artifact}`).join(', ')}`)
-  if (v.verdict?.equivocators != null && v.verdict.equivocators.length > 0) lines.push(`equivocating keys (not counted): ${v.verdict.equivocators.map(e => short(e.worker)).join(', ')}`)
-  for (const reason of r.reasons) lines.push(`  · ${reason}`)
+  if (r.dissent.length > 0) lines.push(`dissent   ${r.dissent.map(d => `${short(oneLine(d.worker))} → ${oneLine(d.artifact)}`).join(', ')}`)
+  if (v.verdict?.equivocators != null && v.verdict.equivocators.length > 0) lines.push(`equivocating keys (not counted): ${v.verdict.equivocators.map(e => short(oneLine(e.worker))).join(', ')}`)
+  for (const reason of r.reasons) lines.push(`  · ${oneLine(reason)}`)
   if (r.bundle != null) lines.push(`bundle    ${r.bundle}`)
-  if (r.bundleError != null) lines.push(`bundle    not written: ${r.bundleError}`)
-  if (r.dispute?.report != null) lines.push(`dispute   ${r.dispute.report}`, ...(r.dispute.summary ?? '').split('\n').filter(Boolean).map(l => `  ${l}`))
-  if (r.dispute?.error != null) lines.push(`dispute   diagnosis failed: ${r.dispute.error}`)
+  if (r.bundleError != null) lines.push(`bundle    not written: ${oneLine(r.bundleError)}`)
+  if (r.dispute?.report != null) lines.push(`dispute   ${r.dispute.report}`, ...(r.dispute.summary ?? '').split('\n').filter(Boolean).map(l => `  ${oneLine(l)}`))
+  if (r.dispute?.error != null) lines.push(`dispute   diagnosis failed: ${oneLine(r.dispute.error)}`)
   return lines.join('\n')
 }
 
@@ -132,12 +142,12 @@ async function waitForVerdict (api: ApiClient, jobId: string, global: GlobalFlag
     for (const { seq, event } of ev.events) {
       after = Math.max(after, seq)
       if (event.jobId !== jobId) continue
-      const who = typeof event.worker === 'string' ? short(event.worker) : ''
+      const who = typeof event.worker === 'string' ? short(oneLine(event.worker)) : ''
       let text = ''
-      if (event.type === 'claim') text = `claimed by ${who} (lease until ${String(event.leaseUntil)})`
+      if (event.type === 'claim') text = `claimed by ${who} (lease until ${oneLine(String(event.leaseUntil))})`
       else if (event.type === 'attestation') {
         const res = event.result as { status: string, artifact?: string, reason?: string }
-        text = `attestation from ${who}: ${res.status === 'success' ? res.artifact ?? '' : `failed (${res.reason ?? ''})`}`
+        text = `attestation from ${who}: ${oneLine(res.status === 'success' ? res.artifact ?? '' : `failed (${res.reason ?? ''})`)}`
       }
       if (text !== '' && !seen.has(text)) { seen.add(text); progress(global, `  ${text}`) }
     }
@@ -226,19 +236,48 @@ export const statusCommand: Command = {
   }
 }
 
+interface LogView {
+  worker: string
+  trusted: boolean
+  status: string
+  /** absent when not loaded: see `skipped` */
+  text?: string
+  skipped?: string
+  size?: number
+  shown?: number
+  truncated?: boolean
+}
+
+function describeLog (l: LogView): string {
+  const head = `==> ${oneLine(l.worker)} (${oneLine(l.status)}, ${l.trusted ? 'trusted' : 'untrusted'})`
+  if (l.text == null) return `${head}\n(not loaded: ${oneLine(l.skipped ?? 'no text')})`
+  const cut = l.truncated === true ? ` [the last ${l.shown ?? '?'} of ${l.size ?? '?'} bytes: --bytes N shows more]` : ''
+  // a build log is many lines: newlines stay, every other control is escaped
+  return `${head}${cut}\n${terminalSafe(l.text)}`
+}
+
 export const logsCommand: Command = {
   name: 'logs',
-  summary: 'print the build logs of a job (one per attesting worker)',
-  usage: 'concur logs JOB [--worker DID] [--home DIR] [--json]',
-  options: { worker: { type: 'string' } },
+  summary: 'print the tails of a job\'s build logs: trusted workers\' by default, others with --worker DID or --all',
+  usage: 'concur logs JOB [--worker DID]… [--all] [--bytes N (default 256K, at most 4M)] [--home DIR] [--json]',
+  options: {
+    // any key can attest with a log of many MiB: untrusted ones are read only when asked for
+    worker: { type: 'string', multiple: true },
+    all: { type: 'boolean', default: false },
+    bytes: { type: 'string' }
+  },
   positionals: true,
   async run ({ positionals, values, global }) {
     const [jobId] = positionals
     if (jobId == null) throw new UsageError('concur logs needs a job id')
     const api = await connectApi(resolveHome(global.home))
-    const q = values.worker != null ? `?worker=${encodeURIComponent(values.worker as string)}` : ''
-    const r = await api.get<{ logs: Array<{ worker: string, status: string, text: string }> }>(`/v1/requests/${jobId}/logs${q}`)
-    output(global, r, () => r.logs.map(l => `==> ${l.worker} (${l.status})\n${l.text}`).join('\n'))
+    const q = new URLSearchParams()
+    for (const w of (values.worker as string[] | undefined) ?? []) q.append('worker', w)
+    if (values.all === true) q.set('all', '1')
+    if (values.bytes != null) q.set('bytes', String(parseBytes(values.bytes as string, 'bytes')))
+    const query = q.size > 0 ? `?${q.toString()}` : ''
+    const r = await api.get<{ logs: LogView[] }>(`/v1/requests/${jobId}/logs${query}`)
+    output(global, r, () => r.logs.map(describeLog).join('\n'))
     return 0
   }
 }
@@ -284,8 +323,8 @@ export const verifyCommand: Command = {
       ...(report.buildId != null ? [`build     ${report.buildId}`] : []),
       ...(report.artifact != null ? [`artifact  ${report.artifact}`] : []),
       ...(report.verdict != null ? [`counted   ${report.verdict.counted.length}/${report.verdict.threshold}: ${report.verdict.counted.join(', ')}`] : []),
-      ...(report.verdict?.reasons ?? []).map(r => `  · ${r}`),
-      ...report.problems.map(p => `  ✗ ${p.code}: ${p.message}`)
+      ...(report.verdict?.reasons ?? []).map(r => `  · ${oneLine(r)}`),
+      ...report.problems.map(p => `  ✗ ${p.code}: ${oneLine(p.message)}`)
     ].join('\n'))
     if (!report.ok) throw new CliError(`bundle ${file} did not verify: ${report.problems.map(p => p.code).join(', ')}`, 'ERR_API', 1)
     return 0

@@ -49,15 +49,29 @@ export class UnsupportedNameError extends Error {
   }
 }
 
-/** More bytes (or entries) than the caller allowed were read or written. */
+/** Which cap a SizeLimitError is about (see FetchLimits in export-directory.ts). */
+export type SizeLimitUnit = 'bytes' | 'entries' | 'directory-bytes'
+
+const UNIT_TEXT: Record<SizeLimitUnit, string> = {
+  bytes: 'bytes',
+  entries: 'entries (files, directories and symlinks; a subtree linked several times counts each time)',
+  'directory-bytes': 'bytes of directory blocks read (a directory linked several times counts each time)'
+}
+
+/**
+ * More than the caller allowed was read, written or created: file bytes,
+ * entries, or directory bytes (`unit`). The one error of every cap on
+ * content, so a worker, the API and the CLI handle them alike; `remedy` says
+ * how whoever hit it raises the cap.
+ */
 export class SizeLimitError extends Error {
   readonly code = 'ERR_CONTENT_TOO_LARGE' as const
   override name = 'SizeLimitError'
   readonly limit: number
-  readonly unit: 'bytes' | 'entries'
+  readonly unit: SizeLimitUnit
 
-  constructor (limit: number, unit: 'bytes' | 'entries' = 'bytes') {
-    super(`Content exceeds the limit of ${limit} ${unit}`)
+  constructor (limit: number, unit: SizeLimitUnit = 'bytes', remedy?: string) {
+    super(`Content exceeds the limit of ${limit} ${UNIT_TEXT[unit]}${remedy != null ? `: ${remedy}` : ''}`)
     this.limit = limit
     this.unit = unit
   }

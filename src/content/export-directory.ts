@@ -10,28 +10,47 @@
  *   file `a/passwd` fails instead of overwriting /etc/passwd);
  * - symlinks are recreated as symlinks with their stored target text; they
  *   are never followed or resolved while writing;
- * - bytes are counted as they stream, so `maxBytes` holds even when the DAG
- *   lies about file sizes.
+ * - three caps bound what a DAG can make the writer do, whatever it declares
+ *   (see FetchLimits): file bytes, counted as they stream; entries created;
+ *   bytes of directory blocks read. Blocks are addressed by hash, so one
+ *   block can be linked any number of times: two blocks of ~0.3 MB can name
+ *   25 million empty files, and HAMT shards linking one shard over and over
+ *   name none while their walk never ends. So entries and directory bytes are
+ *   counted per visit, not per block, and each is checked before the entry
+ *   that would exceed it is created;
+ * - the tree is written into a fresh sibling of the target and renamed into
+ *   place only when complete: a failed export (a cap, a bad name, an abort)
+ *   leaves no partial tree, and an existing target is replaced only by a
+ *   complete export, never emptied by a failed one.
  * Nothing is stored about mtime/mode: files get 0644, directories 0755
  * (minus umask).
  */
+import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, rm, rmdir, symlink } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { chmod, lstat, mkdir, open, opendir, rename, rm, symlink } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import { exporter } from 'ipfs-unixfs-exporter'
 import { NotADirectoryError, SizeLimitError, TargetNotEmptyError, UnsafePathError, UnsupportedFileTypeError, UnsupportedNameError } from './errors.ts'
+import type { SizeLimitUnit } from './errors.ts'
+import { DEFAULT_FETCH_LIMITS, DIRECTORY_BLOCK_MIN_BYTES } from './limits.ts'
+import type { FetchLimits } from './limits.ts'
 import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, UnixFSDirectory, UnixFSEntry, UnixFSFile } from 'ipfs-unixfs-exporter'
 import type { FileHandle } from 'node:fs/promises'
+import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
-export interface ExportOptions {
+export { DEFAULT_FETCH_LIMITS, DIRECTORY_BLOCK_MIN_BYTES }
+export type { FetchLimits }
+
+export interface ExportOptions extends Partial<FetchLimits> {
   signal?: AbortSignal
-  /** fail with SizeLimitError (unit 'bytes') once more file bytes than this were written */
-  maxBytes?: number
-  /** fail with SizeLimitError (unit 'entries') once more entries than this were met: caps empty-file bombs */
-  maxEntries?: number
   onProgress?: (evt: ExporterProgressEvents) => void
-  /** empty a non-empty target first instead of failing with TargetNotEmptyError */
+  /**
+   * How the caller's user raises each cap (a flag, a config key), appended to
+   * the SizeLimitError's message: the export does not know who called it.
+   */
+  remedy?: Partial<Record<SizeLimitUnit, string>>
+  /** replace a non-empty target (once the export is complete) instead of failing with TargetNotEmptyError */
   overwrite?: boolean
   /** blocks of one file node read at once (default 8) */
   blockReadConcurrency?: number
@@ -52,12 +71,75 @@ export interface ExportResult {
 
 interface ExportState extends ExportResult {
   entries: number
+  directoryBytes: number
   blockstore: ReadableStorage
+  limits: FetchLimits
   options: ExportOptions
 }
 
 const FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+const LIMIT_OPTION: Record<SizeLimitUnit, keyof FetchLimits> = { bytes: 'maxBytes', entries: 'maxEntries', 'directory-bytes': 'maxDirectoryBytes' }
+
+function overLimit (state: ExportState, unit: SizeLimitUnit): SizeLimitError {
+  const option = LIMIT_OPTION[unit]
+  return new SizeLimitError(state.limits[option], unit, state.options.remedy?.[unit] ?? `raise the ${option} option`)
+}
+
+/**
+ * The blockstore as one entry sees it: counts the bytes of every block read
+ * through it (at least DIRECTORY_BLOCK_MIN_BYTES each). An entry is resolved through its own tap; once it is known to
+ * be a directory, what was read (its block) and everything read later (the
+ * HAMT shards its listing walks) count as directory bytes, per visit. A
+ * file's blocks are not counted here: they are file bytes.
+ */
+class BlockTap {
+  private readonly store: ReadableStorage
+  private pending = 0
+  private counting: ((n: number) => void) | undefined
+
+  constructor (store: ReadableStorage) {
+    this.store = store
+  }
+
+  async * get (cid: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    let size = 0
+    for await (const chunk of this.store.get(cid, options)) {
+      size += chunk.byteLength
+      this.count(chunk.byteLength)
+      yield chunk
+    }
+    if (size < DIRECTORY_BLOCK_MIN_BYTES) this.count(DIRECTORY_BLOCK_MIN_BYTES - size)
+  }
+
+  private count (n: number): void {
+    if (this.counting != null) this.counting(n)
+    else this.pending += n
+  }
+
+  /** count what was read so far, and from now on, with `add` */
+  countAs (add: (n: number) => void): void {
+    this.counting = add
+    const n = this.pending
+    this.pending = 0
+    add(n)
+  }
+}
+
+function countDirectoryBytes (state: ExportState, n: number): void {
+  state.directoryBytes += n
+  if (state.directoryBytes > state.limits.maxDirectoryBytes) throw overLimit(state, 'directory-bytes')
+}
+
+/** Resolves `cid` through a tap of its own; a directory's block bytes are counted before it is returned. */
+async function resolveEntry (cid: CID, state: ExportState): Promise<UnixFSEntry> {
+  const { signal, onProgress } = state.options
+  const tap = new BlockTap(state.blockstore)
+  const entry = await exporter(cid, tap, { signal, onProgress })
+  if (entry.type === 'directory') tap.countAs(n => { countDirectoryBytes(state, n) })
+  return entry
+}
 
 function checkName (name: string, parent: string): void {
   // each of these would place the entry somewhere other than directly in
@@ -82,18 +164,17 @@ async function writeAll (handle: FileHandle, chunk: Uint8Array): Promise<void> {
 
 function countBytes (state: ExportState, n: number): void {
   state.bytes += n
-  const max = state.options.maxBytes
-  if (max != null && state.bytes > max) throw new SizeLimitError(max, 'bytes')
+  if (state.bytes > state.limits.maxBytes) throw overLimit(state, 'bytes')
 }
 
 async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path: string, state: ExportState): Promise<void> {
-  const { maxBytes, signal, onProgress } = state.options
+  const { signal, onProgress } = state.options
   // the exporter's default is unbounded: it would start reading all 1024
   // children of a file node at once, holding up to 1 GiB in memory
   const blockReadConcurrency = state.options.blockReadConcurrency ?? 8
   // fail early on a declared size over the cap; the streamed count below is
   // what actually enforces it
-  if (maxBytes != null && state.bytes + Number(entry.size) > maxBytes) throw new SizeLimitError(maxBytes, 'bytes')
+  if (state.bytes + Number(entry.size) > state.limits.maxBytes) throw overLimit(state, 'bytes')
   let handle: FileHandle
   try {
     handle = await open(path, FILE_FLAGS, state.options.fileMode ?? 0o644)
@@ -115,9 +196,9 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
 
 async function writeEntry (entry: UnixFSEntry, path: string, state: ExportState): Promise<void> {
   state.options.signal?.throwIfAborted()
+  // counted before anything is created: the entry over the cap never exists
+  if (state.entries + 1 > state.limits.maxEntries) throw overLimit(state, 'entries')
   state.entries++
-  const maxEntries = state.options.maxEntries
-  if (maxEntries != null && state.entries > maxEntries) throw new SizeLimitError(maxEntries, 'entries')
 
   switch (entry.type) {
     case 'directory':
@@ -174,55 +255,90 @@ async function writeDirectoryContents (dir: UnixFSDirectory, path: string, state
   const { signal, onProgress } = state.options
   for await (const child of dir.entries({ signal, onProgress })) {
     checkName(child.name, path)
-    const entry = await exporter(child.cid, state.blockstore, { signal, onProgress })
+    const entry = await resolveEntry(child.cid, state)
     await writeEntry(entry, join(path, child.name), state)
   }
 }
 
-/** Prepares an empty directory at `target`; returns whether it was created here. */
-async function prepareTarget (target: string, overwrite: boolean): Promise<boolean> {
+async function isEmptyDirectory (path: string): Promise<boolean> {
+  // one entry is enough to know: a huge existing target is not listed whole
+  const dir = await opendir(path)
+  try {
+    return (await dir.read()) == null
+  } finally {
+    await dir.close()
+  }
+}
+
+type TargetState = { kind: 'absent' } | { kind: 'directory', empty: boolean, mode: number }
+
+/** What is at `target` now; refuses what an export must never replace. */
+async function inspectTarget (target: string, overwrite: boolean): Promise<TargetState> {
   let st
   try {
     st = await lstat(target)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-    await mkdir(target, { recursive: true, mode: 0o755 })
-    return true
+    return { kind: 'absent' }
   }
   if (st.isSymbolicLink()) throw new UnsafePathError(target, 'export target is a symlink')
   if (!st.isDirectory()) throw new NotADirectoryError(target, 'an existing non-directory')
-  const names = await readdir(target)
-  if (names.length > 0) {
-    if (!overwrite) throw new TargetNotEmptyError(target)
-    // fs.rm removes symlinks themselves, never what they point to
-    await Promise.all(names.map(async name => rm(join(target, name), { recursive: true, force: true })))
-  }
-  return false
+  const empty = await isEmptyDirectory(target)
+  if (!empty && !overwrite) throw new TargetNotEmptyError(target)
+  return { kind: 'directory', empty, mode: st.mode & 0o7777 }
 }
 
-async function clearTarget (target: string, created: boolean): Promise<void> {
-  const names = await readdir(target).catch(() => [])
-  await Promise.allSettled(names.map(async name => rm(join(target, name), { recursive: true, force: true })))
-  if (created) await rmdir(target).catch(() => {})
+/**
+ * Puts the complete tree `staged` at `target`. rename(2) replaces an absent
+ * target or an empty directory in one step; a non-empty one (overwrite) is
+ * first moved aside and removed only once the new tree is in place.
+ */
+async function putInPlace (staged: string, target: string, was: TargetState, tag: string): Promise<void> {
+  // an existing target keeps its mode (a user's 0700 directory stays 0700)
+  if (was.kind === 'directory') await chmod(staged, was.mode)
+  if (was.kind === 'absent' || was.empty) {
+    await rename(staged, target)
+    return
+  }
+  const aside = join(dirname(target), `${basename(target)}.concur-old-${tag}`)
+  await rename(target, aside)
+  try {
+    await rename(staged, target)
+  } catch (err) {
+    await rename(aside, target).catch(() => {})
+    throw err
+  }
+  await rm(aside, { recursive: true, force: true })
 }
 
 /**
  * Writes the UnixFS directory `cid` into `dir` (created if missing; must be
- * empty unless `overwrite`). On failure the partial output is removed, so a
- * directory left behind is always a complete export.
+ * empty unless `overwrite`), within the caps of `options` (each defaulting to
+ * DEFAULT_FETCH_LIMITS). Over a cap: SizeLimitError (ERR_CONTENT_TOO_LARGE)
+ * naming it. On any failure `dir` is as it was before the call.
  */
 export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, dir: string, options: ExportOptions = {}): Promise<ExportResult> {
-  const { signal, onProgress } = options
-  signal?.throwIfAborted()
-  const root = await exporter(cid, blockstore, { signal, onProgress })
+  options.signal?.throwIfAborted()
+  const limits: FetchLimits = {
+    maxBytes: options.maxBytes ?? DEFAULT_FETCH_LIMITS.maxBytes,
+    maxEntries: options.maxEntries ?? DEFAULT_FETCH_LIMITS.maxEntries,
+    maxDirectoryBytes: options.maxDirectoryBytes ?? DEFAULT_FETCH_LIMITS.maxDirectoryBytes
+  }
+  const state: ExportState = { bytes: 0, files: 0, directories: 0, symlinks: 0, entries: 0, directoryBytes: 0, blockstore, limits, options }
+  const root = await resolveEntry(cid, state)
   if (root.type !== 'directory') throw new NotADirectoryError(cid.toString(), `a ${root.type === 'file' ? `unixfs ${root.unixfs.type}` : root.type} node`)
   const target = resolve(dir)
-  const created = await prepareTarget(target, options.overwrite === true)
-  const state: ExportState = { bytes: 0, files: 0, directories: 0, symlinks: 0, entries: 0, blockstore, options }
+  const was = await inspectTarget(target, options.overwrite === true)
+  await mkdir(dirname(target), { recursive: true, mode: 0o755 })
+  // a sibling: same filesystem, so the final rename is atomic
+  const tag = randomBytes(6).toString('hex')
+  const staged = join(dirname(target), `${basename(target)}.concur-partial-${tag}`)
+  await mkdir(staged, 0o755)
   try {
-    await writeDirectoryContents(root, target, state)
+    await writeDirectoryContents(root, staged, state)
+    await putInPlace(staged, target, was, tag)
   } catch (err) {
-    await clearTarget(target, created)
+    await rm(staged, { recursive: true, force: true })
     throw err
   }
   return { bytes: state.bytes, files: state.files, directories: state.directories, symlinks: state.symlinks }

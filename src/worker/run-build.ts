@@ -6,7 +6,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { createAttestation } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildResult, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
-import type { ReadableBlockstore, WritableBlockstore } from '../content/index.ts'
+import type { ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
 import { checkOutputTree } from './output-check.ts'
 
@@ -34,7 +34,10 @@ export interface BuildInit {
   tier: SandboxTier
   parallelism: number
   workDir: string
+  /** caps of each input fetch: see VolunteerPolicy */
   maxInputBytes: number
+  maxInputEntries: number
+  maxInputDirectoryBytes: number
   fetchTimeoutMs: number
   now?: () => number
   onProgress?: (p: BuildProgress) => void
@@ -44,6 +47,13 @@ export interface BuildInit {
    * honestly signed by this worker, so requesters see it as dissent.
    */
   tamperOutput?: boolean
+}
+
+/** How a volunteer raises each input cap (the message names it: the job is abandoned, the volunteer may want it). */
+const INPUT_LIMIT_REMEDY: Record<SizeLimitUnit, string> = {
+  bytes: 'a volunteer raises it with `concur daemon --worker --max-input-bytes SIZE` or "maxInputBytes" in config.json\'s "worker" section',
+  entries: 'a volunteer raises it with `concur daemon --worker --max-input-entries N` or "maxInputEntries" in config.json\'s "worker" section',
+  'directory-bytes': 'a volunteer raises it with `concur daemon --worker --max-input-dir-bytes SIZE` or "maxInputDirectoryBytes" in config.json\'s "worker" section'
 }
 
 /** Inputs could not be had: not the build's fault, so nothing is attested. */
@@ -92,7 +102,14 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       const signal = AbortSignal.any([AbortSignal.timeout(init.fetchTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
       try {
         // a rootfs holds programs: modes are not in the CID, so its files are made executable
-        await exportToDirectory(components.blockstore, CID.parse(cid), dir, { signal, maxBytes: init.maxInputBytes, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) })
+        await exportToDirectory(components.blockstore, CID.parse(cid), dir, {
+          signal,
+          maxBytes: init.maxInputBytes,
+          maxEntries: init.maxInputEntries,
+          maxDirectoryBytes: init.maxInputDirectoryBytes,
+          remedy: INPUT_LIMIT_REMEDY,
+          ...(what === 'rootfs' ? { fileMode: 0o755 } : {})
+        })
       } catch (err) {
         throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`)
       }

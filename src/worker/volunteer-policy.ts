@@ -14,7 +14,17 @@ export interface VolunteerPolicy {
   environments: Array<'host' | 'rootfs'>
   /** the weakest sandbox this volunteer accepts to run builds in */
   minTier: SandboxTier
+  /**
+   * Caps of each input fetch (the source, the rootfs): file bytes written,
+   * entries created, directory-block bytes read. A DAG is addressed by hash and
+   * can link one block any number of times, so a tiny DAG can name millions of
+   * files: entries and directory bytes are counted per visit (see
+   * src/content/export-directory.ts). Over a cap the job is abandoned, never
+   * attested.
+   */
   maxInputBytes: number
+  maxInputEntries: number
+  maxInputDirectoryBytes: number
 }
 
 export type PolicyDecision =

@@ -141,6 +141,8 @@ export function worker (init: WorkerInit) {
           parallelism,
           workDir: init.workDir,
           maxInputBytes: init.policy.maxInputBytes,
+          maxInputEntries: init.policy.maxInputEntries,
+          maxInputDirectoryBytes: init.policy.maxInputDirectoryBytes,
           fetchTimeoutMs: init.fetchTimeoutMs ?? 120_000,
           now,
           tamperOutput: init.tamperOutput,

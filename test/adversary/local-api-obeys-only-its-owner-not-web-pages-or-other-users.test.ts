@@ -299,7 +299,8 @@ describe('the local API obeys only its owner: not web pages, not other local use
     it('request targets the URL parser refuses ("//", "//[", "//@", bad %-escapes), with or without the token, never take the daemon down', async () => {
       const token = await tokenOf(plain.home)
       for (const path of ['//', '///', '//[', '//@', '/v1/jobs/%E0%A4%A']) {
-        for (const auth of [{}, { authorization: `Bearer ${token}` }]) {
+        const withToken: Record<string, string> = { authorization: `Bearer ${token}` }
+        for (const auth of [{}, withToken]) {
           const r = await raw(plainApi, 'GET', path, { host: plainApi, ...auth })
           expect(r.status, `${path}: ${r.text}`).toBeGreaterThanOrEqual(400)
           expect(r.status, `${path}: ${r.text}`).toBeLessThan(500)

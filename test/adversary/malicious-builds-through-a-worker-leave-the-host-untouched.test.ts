@@ -82,7 +82,8 @@ describe('malicious builds run by a real worker', () => {
     const bytes = GiB
     const v = await run('huge-log', `yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnop | head -c ${bytes}; echo; echo ${marker}; mkdir out; echo built > out/ok`)
     expect(v.record.status).toBe('accepted')
-    const logs = await api<{ logs: Array<{ text: string }> }>(net.requester.api, 'GET', `/v1/requests/${v.record.jobId}/logs`)
+    // more than the default tail (256 KiB), so the worker's own truncation note shows
+    const logs = await api<{ logs: Array<{ text: string }> }>(net.requester.api, 'GET', `/v1/requests/${v.record.jobId}/logs?bytes=${2 * 1024 * 1024}`)
     const text = logs.logs[0]!.text
     expect(text.startsWith('[concur: log truncated, tail kept]\n')).toBe(true)
     expect(text.trimEnd().endsWith(marker)).toBe(true)

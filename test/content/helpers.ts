@@ -8,6 +8,8 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { UnixFS } from 'ipfs-unixfs'
 
+const IDENTITY_MULTIHASH = 0x00
+
 /**
  * A Map-backed blockstore with the interface-blockstore 7 shapes (`get`
  * yields chunks). Counts calls so tests can see batching.
@@ -36,6 +38,11 @@ export class MemoryBlockstore {
   }
 
   async * get (cid: CID): AsyncGenerator<Uint8Array> {
+    // an identity CID carries its block inline: answered without a lookup, as helia's blockstore does
+    if (cid.multihash.code === IDENTITY_MULTIHASH) {
+      yield cid.multihash.digest
+      return
+    }
     const block = this.blocks.get(cid.toString())
     if (block == null) throw Object.assign(new Error(`not found: ${cid.toString()}`), { name: 'NotFoundError' })
     // yield in two parts: callers must concatenate, as with blockstore-fs

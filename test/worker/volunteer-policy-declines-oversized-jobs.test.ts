@@ -3,11 +3,14 @@ import { decideJob } from '../../src/worker/volunteer-policy.ts'
 import type { VolunteerPolicy } from '../../src/worker/volunteer-policy.ts'
 import { generateSigningKey } from '../../protocol/index.ts'
 import { exampleDefinition, signedJob } from '../helpers/fixtures.ts'
+import { DEFAULT_FETCH_LIMITS } from '../../src/content/index.ts'
+import { DEFAULT_WORKER } from '../../node/home.ts'
+import { volunteerPolicy } from '../../node/worker-options.ts'
 
 const MiB = 1024 * 1024
 const policy: VolunteerPolicy = {
   maxConcurrent: 1, memoryBytes: 512 * MiB, cpus: 2, diskBytes: 256 * MiB, wallSeconds: 600, processes: 256,
-  requesters: [], environments: ['host'], minTier: 'namespaces+cgroups', maxInputBytes: 1024 * MiB
+  requesters: [], environments: ['host'], minTier: 'namespaces+cgroups', maxInputBytes: 1024 * MiB, maxInputEntries: 200_000, maxInputDirectoryBytes: 64 * MiB
 }
 
 describe('volunteer policy', () => {
@@ -31,5 +34,14 @@ describe('volunteer policy', () => {
     expect(decideJob(rootfsJob, policy, 'namespaces+cgroups')).toMatchObject({ accept: false })
     expect(decideJob(job, policy, 'namespaces')).toMatchObject({ accept: false })
     expect(decideJob(job, policy, null)).toMatchObject({ accept: false })
+  })
+
+  it('input fetch caps: the defaults every fetch has, config.json\'s worker section, flags over both', () => {
+    expect(DEFAULT_WORKER).toMatchObject({ maxInputBytes: DEFAULT_FETCH_LIMITS.maxBytes, maxInputEntries: DEFAULT_FETCH_LIMITS.maxEntries, maxInputDirectoryBytes: DEFAULT_FETCH_LIMITS.maxDirectoryBytes })
+    const fromConfig = volunteerPolicy({ ...DEFAULT_WORKER, maxInputEntries: 500_000 }, {})
+    expect(fromConfig).toMatchObject({ maxInputEntries: 500_000, maxInputDirectoryBytes: DEFAULT_FETCH_LIMITS.maxDirectoryBytes })
+    const fromFlags = volunteerPolicy({ ...DEFAULT_WORKER, maxInputEntries: 500_000 }, { 'max-input-entries': '1000000', 'max-input-dir-bytes': '256M', 'max-input-bytes': '4G' })
+    expect(fromFlags).toMatchObject({ maxInputEntries: 1_000_000, maxInputDirectoryBytes: 256 * MiB, maxInputBytes: 4096 * MiB })
+    expect(() => volunteerPolicy(DEFAULT_WORKER, { 'max-input-entries': 'lots' })).toThrow(/--max-input-entries takes a positive number/)
   })
 })
