@@ -15,7 +15,7 @@ import type { RecordStore } from '../src/store/records.ts'
 // the stores only: the importer and exporter load when content is first added or read
 import { openStores } from '../src/content/stores.ts'
 import type { Stores } from '../src/content/stores.ts'
-import { ensureApiToken, homePaths, loadConfig, loadIdentity, writeDaemonInfo } from './home.ts'
+import { checkHomeIsPrivate, rotateApiToken, homePaths, loadConfig, loadIdentity, writeDaemonInfo } from './home.ts'
 import type { Identity, NodeConfig } from './home.ts'
 import { startApiServer, Router } from './api/server.ts'
 import type { ApiServer } from './api/server.ts'
@@ -82,10 +82,12 @@ function wrapListenError (err: unknown, listen: string[]): never {
 }
 
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
+  // never run on keys or a token someone else could have put there
+  await checkHomeIsPrivate(opts.home)
   const config = await loadConfig(opts.home)
   const identity = await loadIdentity(opts.home)
-  // homes made before the API had a token get one now; it is read once, here
-  const { token } = await ensureApiToken(opts.home)
+  // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
+  const token = await rotateApiToken(opts.home)
   const listen = opts.listen ?? config.listen
   const bootstrap = opts.bootstrap ?? config.bootstrap ?? await defaultBootstrapList()
   const stores = await openStores(opts.home)

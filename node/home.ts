@@ -1,4 +1,4 @@
-import { chmod, link, mkdir, readFile, rename, rm, unlink, writeFile, open } from 'node:fs/promises'
+import { chmod, link, mkdir, readFile, rename, rm, stat, unlink, writeFile, open } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { homedir } from 'node:os'
@@ -82,10 +82,14 @@ export function defaultConfig (): NodeConfig {
   }
 }
 
-/** Write through a temporary file and rename, so a crash never leaves half a file. */
+/**
+ * Write through a temporary file and rename, so a crash never leaves half a
+ * file. The temporary name is random and created exclusively (O_EXCL), so a
+ * name planted in advance, a symlink among them, is never written through.
+ */
 export async function writeFileAtomic (path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`
-  const fh = await open(tmp, 'w', mode)
+  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`
+  const fh = await open(tmp, 'wx', mode)
   try {
     await fh.writeFile(data)
     await fh.sync()
@@ -106,9 +110,30 @@ export interface InitResult extends Identity {
   home: string
 }
 
+/**
+ * A home holds the keys and the API token: it must be this user's, and no one
+ * else may write to it. Another user who created it first (a path under /tmp,
+ * say) could plant a token or keys of their choosing, or swap files under
+ * the daemon. A symlinked home is fine if it leads to such a directory.
+ */
+export async function checkHomeIsPrivate (root: string): Promise<void> {
+  const uid = process.getuid?.()
+  if (uid == null) return
+  for (const dir of [root, join(root, 'keys')]) {
+    const st = await stat(dir).catch(() => null)
+    if (st == null) continue
+    const fix = `use a home you own (--home DIR or $CONCUR_HOME), or, if ${dir} is yours, \`chmod go-w ${dir}\``
+    if (!st.isDirectory()) throw new ConfigError(`the home path ${dir} is not a directory: ${fix}`, dir)
+    if (st.uid !== uid) throw new ConfigError(`the home ${dir} is owned by uid ${st.uid}, not by this user (uid ${uid}): another user could have planted keys or an API token in it; ${fix}`, dir)
+    if ((st.mode & 0o022) !== 0) throw new ConfigError(`the home ${dir} is writable by other users (mode ${(st.mode & 0o777).toString(8)}): they could plant keys or an API token in it; ${fix}`, dir)
+  }
+}
+
 /** Create keys and config if missing; existing files are kept, never overwritten. */
 export async function initHome (root: string): Promise<InitResult> {
   const p = homePaths(root)
+  await checkHomeIsPrivate(root)
+  // a new home is created 0700 (recursive mkdir gives every new level the mode)
   await mkdir(join(root, 'keys'), { recursive: true, mode: 0o700 })
   await chmod(join(root, 'keys'), 0o700)
   let created = false
@@ -167,6 +192,18 @@ export async function ensureApiToken (root: string): Promise<{ token: string, cr
     }
   }
   return { token: await readApiToken(root), created }
+}
+
+/**
+ * A new API token, written at every daemon start (rename over the old one,
+ * 0600 from the first byte): a token that leaked while the daemon was down,
+ * e.g. sent by the CLI to whoever took the port named in a stale
+ * daemon.json, opens nothing once the daemon is back.
+ */
+export async function rotateApiToken (root: string): Promise<string> {
+  const token = randomBytes(API_TOKEN_BYTES).toString('hex')
+  await writeFileAtomic(homePaths(root).apiToken, token + '\n', 0o600)
+  return token
 }
 
 /** The API token of a home, for the CLI; the errors name who can read it and what to run. */

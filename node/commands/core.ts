@@ -27,6 +27,8 @@ export async function runUntilSignal (daemon: { stop: () => Promise<void> }): Pr
     }
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
+    // a closed terminal: stop cleanly too, so daemon.json does not outlive the daemon
+    process.once('SIGHUP', onSignal)
   })
 }
 
