@@ -31,7 +31,9 @@ describe('requester restart and bootstrap loss', () => {
     // a job finished before any fault: the state that must survive
     const { jobId } = await submitJob(requester, { label: `before-${process.pid}`, replicas: 2, script: 'mkdir out; cp label out/' })
     earlier = jobId
-    await viewUntil(requester, jobId, v => v.record.status === 'accepted' && v.attestations.length === 2, 'the earlier job accepted')
+    // settled: accepted, both attestations in, and its proof bundle written
+    // (the bundle is written after acceptance; a snapshot before it would differ)
+    await viewUntil(requester, jobId, v => v.record.status === 'accepted' && v.attestations.length === 2 && (v.record as { bundle?: string }).bundle != null, 'the earlier job accepted and its bundle written')
   })
 
   afterAll(async () => { await cleanupAll() })
