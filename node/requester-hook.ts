@@ -5,6 +5,8 @@ import { createJobAnnouncement, validateBuildDefinition, isProtocolError } from 
 import type { BuildDefinition, ResourceAsk, TrustPolicy } from '../protocol/index.ts'
 import { requester } from '../src/requester/requester.ts'
 import { pin } from '../src/store/pin.ts'
+import { blockBudget, fileRootOf, fileSize, readFile } from '../src/content/read-file.ts'
+import type { BlockSource } from '../src/content/read-file.ts'
 import { terminalSafe } from '../src/text/terminal-safe.ts'
 import { HttpError } from './api/server.ts'
 import { str, num } from './api/routes.ts'
@@ -45,17 +47,22 @@ interface LogTail {
 }
 
 /** The last `maxBytes` of a log file; never holds more than that in memory, however the DAG declares its size. */
+/** most bytes of a log's DAG structure one tail may read: a tail of N bytes needs far less */
+const LOG_STRUCTURE_BYTES = 4 * 1024 * 1024
+
 async function readLogTail (blockstore: DaemonContext['peer']['helia']['blockstore'], cid: CID, maxBytes: number, signal: AbortSignal): Promise<LogTail> {
   const { exporter } = await import('ipfs-unixfs-exporter')
   const entry = await exporter(cid, blockstore, { signal })
-  if (entry.type !== 'file' && entry.type !== 'raw' && entry.type !== 'identity') throw new HttpError(400, 'ERR_NOT_A_FILE', `${cid.toString()} is a ${entry.type}, not a log file`)
-  const size = Number(entry.size)
+  const root = fileRootOf(entry)
+  if (root == null) throw new HttpError(400, 'ERR_NOT_A_FILE', `${cid.toString()} is a ${entry.type}, not a log file`)
+  const size = fileSize(root)
   const offset = Math.max(0, size - maxBytes)
   const chunks: Uint8Array[] = []
   let held = 0
-  // only the blocks of the tail are read (offset/length); the count below
-  // holds even if the declared size lies
-  for await (const chunk of entry.content({ signal, offset, length: maxBytes, blockReadConcurrency: 4 })) {
+  // only the blocks of the tail are read, one at a time (read-file.ts: a
+  // malformed or shared-structure DAG from any key cannot make this spin)
+  const onBlock = blockBudget(LOG_STRUCTURE_BYTES, () => new HttpError(413, 'ERR_CONTENT_TOO_LARGE', `the log's DAG structure is over ${LOG_STRUCTURE_BYTES} bytes`))
+  for await (const chunk of readFile(blockstore as BlockSource, root, { signal, offset, length: maxBytes, onBlock })) {
     const room = maxBytes - held
     if (room <= 0) break
     const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
@@ -231,7 +238,14 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
         logs.push({ ...base, skipped: `over the ${LOG_REQUEST_BYTES} bytes one request reads: ask for this one with --worker DID` })
         continue
       }
-      const tail = await readLogTail(helia.blockstore, CID.parse(a.claim.log as string), Math.min(tailBytes, LOG_REQUEST_BYTES, budget), AbortSignal.timeout(30_000))
+      let tail: LogTail
+      try {
+        tail = await readLogTail(helia.blockstore, CID.parse(a.claim.log as string), Math.min(tailBytes, LOG_REQUEST_BYTES, budget), AbortSignal.timeout(trusted ? 30_000 : 10_000))
+      } catch (err) {
+        // one log that cannot be had (no peer holds it, a malformed DAG) does not fail the others
+        logs.push({ ...base, skipped: `could not read this log: ${(err as Error).message}` })
+        continue
+      }
       budget -= tail.text.byteLength
       logs.push({ ...base, text: tail.text.toString('utf8'), size: tail.size, shown: tail.text.byteLength, truncated: tail.truncated })
     }

@@ -101,8 +101,11 @@ export function baseRoutes (ctx: DaemonContext): void {
     try {
       // helia's blockstore fetches missing blocks over bitswap and checks each
       // block's hash against its CID before it is stored or returned
+      // Not pinned: a pin walks every link of the DAG again, per visit, with
+      // none of the export's caps (a symlink node's ignored links to one huge
+      // shared node kept a daemon busy for minutes). The blocks read stay in
+      // the store; `concur add` pins what this node publishes.
       const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY })
-      await pin(helia.pins, cid, { signal })
       return { cid: cid.toString(), out, ...(typeof result === 'object' && result != null ? result : {}) }
     } catch (err) {
       if (signal.aborted) {

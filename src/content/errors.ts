@@ -12,6 +12,7 @@ export type ContentErrorCode =
   | 'ERR_TARGET_NOT_EMPTY'
   | 'ERR_NOT_A_DIRECTORY'
   | 'ERR_UNSUPPORTED_CODEC'
+  | 'ERR_MALFORMED_FILE'
 
 /**
  * A directory entry is neither a regular file, a directory nor a symlink
@@ -126,5 +127,23 @@ export class UnsupportedCodecError extends Error {
   constructor (cid: string, codec: number) {
     super(`Block ${cid} has codec 0x${codec.toString(16)}; only dag-pb and raw are supported`)
     this.codec = codec
+  }
+}
+
+/**
+ * A file's DAG is not a well-formed UnixFS file: links and block sizes that
+ * do not match, a child whose declared size is zero or differs from what it
+ * holds, a node that is not a file, or a tree deeper than any importer makes.
+ * Read from an untrusted peer, such a DAG is refused, never "repaired": its
+ * only use is to make a reader do work that yields no bytes.
+ */
+export class MalformedFileError extends Error {
+  readonly code = 'ERR_MALFORMED_FILE' as const
+  override name = 'MalformedFileError'
+  readonly cid: string
+
+  constructor (cid: string, why: string) {
+    super(`malformed UnixFS file at ${cid}: ${why}`)
+    this.cid = cid
   }
 }

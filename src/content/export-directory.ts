@@ -33,6 +33,8 @@ import { exporter } from 'ipfs-unixfs-exporter'
 import { NotADirectoryError, SizeLimitError, TargetNotEmptyError, UnsafePathError, UnsupportedFileTypeError, UnsupportedNameError } from './errors.ts'
 import type { SizeLimitUnit } from './errors.ts'
 import { DEFAULT_FETCH_LIMITS, DIRECTORY_BLOCK_MIN_BYTES } from './limits.ts'
+import { readFile } from './read-file.ts'
+import type { BlockSource, FileRoot } from './read-file.ts'
 import type { FetchLimits } from './limits.ts'
 import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, UnixFSDirectory, UnixFSEntry, UnixFSFile } from 'ipfs-unixfs-exporter'
 import type { FileHandle } from 'node:fs/promises'
@@ -52,8 +54,6 @@ export interface ExportOptions extends Partial<FetchLimits> {
   remedy?: Partial<Record<SizeLimitUnit, string>>
   /** replace a non-empty target (once the export is complete) instead of failing with TargetNotEmptyError */
   overwrite?: boolean
-  /** blocks of one file node read at once (default 8) */
-  blockReadConcurrency?: number
   /**
    * Mode of every regular file written (default 0o644). Modes are not part of
    * the CID (unixfs-v1-2025 without metadata), so a tree that must hold
@@ -137,7 +137,11 @@ async function resolveEntry (cid: CID, state: ExportState): Promise<UnixFSEntry>
   const { signal, onProgress } = state.options
   const tap = new BlockTap(state.blockstore)
   const entry = await exporter(cid, tap, { signal, onProgress })
-  if (entry.type === 'directory') tap.countAs(n => { countDirectoryBytes(state, n) })
+  // directories (and the HAMT shards their listing reads later) and the root
+  // node of a file or symlink count their bytes; a raw or identity file is a
+  // leaf: a visit's worth, its bytes are file bytes
+  if (entry.type === 'directory' || entry.type === 'file') tap.countAs(n => { countDirectoryBytes(state, n) })
+  else countDirectoryBytes(state, DIRECTORY_BLOCK_MIN_BYTES)
   return entry
 }
 
@@ -168,10 +172,7 @@ function countBytes (state: ExportState, n: number): void {
 }
 
 async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path: string, state: ExportState): Promise<void> {
-  const { signal, onProgress } = state.options
-  // the exporter's default is unbounded: it would start reading all 1024
-  // children of a file node at once, holding up to 1 GiB in memory
-  const blockReadConcurrency = state.options.blockReadConcurrency ?? 8
+  const { signal } = state.options
   // fail early on a declared size over the cap; the streamed count below is
   // what actually enforces it
   if (state.bytes + Number(entry.size) > state.limits.maxBytes) throw overLimit(state, 'bytes')
@@ -182,9 +183,14 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
     if (isExists(err)) throw new UnsafePathError(path, 'already exists (duplicate entry name?)')
     throw err
   }
+  const root: FileRoot = entry.type === 'file'
+    ? { kind: 'pb', cid: entry.cid, node: entry.node, unixfs: entry.unixfs }
+    : { kind: 'bytes', cid: entry.cid, bytes: entry.node }
   try {
-    for await (const chunk of entry.content({ signal, onProgress, blockReadConcurrency })) {
-      signal?.throwIfAborted()
+    // not the exporter's content(): see read-file.ts. Every block of the
+    // file's structure counts toward the same budget as directory blocks, per
+    // visit, so a file DAG that shares its nodes cannot buy unbounded reads.
+    for await (const chunk of readFile(state.blockstore as BlockSource, root, { signal, onBlock: (n) => { countDirectoryBytes(state, n) } })) {
       countBytes(state, chunk.byteLength)
       await writeAll(handle, chunk)
     }

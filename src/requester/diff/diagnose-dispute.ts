@@ -4,6 +4,8 @@
  * diffoscope explains each pair when installed. The result is written as
  * report.json (for tools) and report.txt (for people) in `workDir`.
  */
+import { blockBudget, fileRootOf, readFile as readUnixFSFile } from '../../content/read-file.ts'
+import type { BlockSource } from '../../content/read-file.ts'
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -14,6 +16,7 @@ import { CID } from 'multiformats/cid'
 import { diffTrees } from './diff-trees.ts'
 import type { TreeDiffEntry } from './diff-trees.ts'
 import { DIFFOSCOPE_HINT, diffoscopeReport, findExecutable } from './diffoscope.ts'
+import { terminalSafe } from '../../text/terminal-safe.ts'
 
 export interface DiagnoseOptions {
   signal?: AbortSignal
@@ -75,9 +78,12 @@ function safeName (path: string): string {
   return clean === '' ? 'file' : clean
 }
 
-/** Control characters in a hostile name could forge lines of report.txt. */
+/**
+ * report.txt is read with `cat`: a hostile name (or a diffoscope line quoting
+ * a file's bytes) could otherwise forge lines of it or drive the terminal.
+ */
 function printable (s: string): string {
-  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s) ? JSON.stringify(s) : s
+  return terminalSafe(s, { singleLine: true })
 }
 
 async function atomicWrite (path: string, data: string): Promise<void> {
@@ -94,11 +100,15 @@ async function atomicWrite (path: string, data: string): Promise<void> {
 /** Writes the content of a file node to `path`, refusing more than `maxBytes` however the DAG declares its size. */
 async function exportFile (blockstore: ReadableStorage, cid: CID, path: string, maxBytes: number, signal?: AbortSignal): Promise<number> {
   const entry = await exporter(cid, blockstore, { signal })
-  if (entry.type !== 'file' && entry.type !== 'raw' && entry.type !== 'identity') throw new Error(`${cid.toString()} is not a file`)
+  const root = fileRootOf(entry)
+  if (root == null) throw new Error(`${cid.toString()} is not a file`)
   const handle = await open(path, FILE_FLAGS, 0o644)
   let written = 0
+  // one block at a time, well-formed files only (read-file.ts); the structure
+  // of a file of maxBytes needs far less than maxBytes
+  const onBlock = blockBudget(Math.max(maxBytes, 64 * 1024 * 1024), () => new Error(`${cid.toString()}: the file's DAG structure is too large`))
   try {
-    for await (const chunk of entry.content({ signal, blockReadConcurrency: 8 })) {
+    for await (const chunk of readUnixFSFile(blockstore as BlockSource, root, { signal, onBlock })) {
       written += chunk.byteLength
       if (written > maxBytes) throw new Error(`file content exceeds ${maxBytes} bytes`)
       let offset = 0
@@ -131,12 +141,12 @@ async function renderText (report: DisputeReport, workDir: string, excerptLines:
     lines.push(`--- ${printable(f.path)} ---`)
     if (f.fileA !== undefined && f.fileB !== undefined) lines.push(`exported: ${f.fileA}  ${f.fileB}`)
     if (f.skipped !== undefined) lines.push(`skipped: ${f.skipped}`)
-    if (f.error !== undefined) lines.push(`error: ${f.error}`)
+    if (f.error !== undefined) lines.push(`error: ${printable(f.error)}`)
     if (f.diffoscope !== undefined) {
       lines.push(`diffoscope: ${relative(workDir, f.diffoscope.text)} (${f.diffoscope.differ ? 'files differ' : 'no difference found'})`)
       const text = await readFile(f.diffoscope.text, 'utf8').catch(() => '')
       const all = text.split('\n')
-      lines.push(...all.slice(0, excerptLines))
+      lines.push(...all.slice(0, excerptLines).map(printable))
       if (all.length > excerptLines) lines.push(`[... ${all.length - excerptLines} more lines in ${relative(workDir, f.diffoscope.text)}]`)
     }
     lines.push('')
