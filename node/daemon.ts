@@ -86,11 +86,19 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   await checkHomeIsPrivate(opts.home)
   const config = await loadConfig(opts.home)
   const identity = await loadIdentity(opts.home)
-  // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
-  const token = await rotateApiToken(opts.home)
   const listen = opts.listen ?? config.listen
   const bootstrap = opts.bootstrap ?? config.bootstrap ?? await defaultBootstrapList()
+  // the stores' lock first: a second daemon on this home fails here, before
+  // it could replace the running daemon's token
   const stores = await openStores(opts.home)
+  // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
+  let token: string
+  try {
+    token = await rotateApiToken(opts.home)
+  } catch (err) {
+    await stores.close()
+    throw err
+  }
   const stopFns: Array<() => Promise<void> | void> = []
   const events = new EventHub()
   let records: RecordStore | undefined

@@ -253,7 +253,9 @@ function describeLog (l: LogView): string {
   if (l.text == null) return `${head}\n(not loaded: ${oneLine(l.skipped ?? 'no text')})`
   const cut = l.truncated === true ? ` [the last ${l.shown ?? '?'} of ${l.size ?? '?'} bytes: --bytes N shows more]` : ''
   // a build log is many lines: newlines stay, every other control is escaped
-  return `${head}${cut}\n${terminalSafe(l.text)}`
+  // every line of the log behind a gutter: a log cannot print a line that
+  // looks like another worker's header
+  return `${head}${cut}\n${terminalSafe(l.text).split('\n').map(line => `│ ${line}`).join('\n')}`
 }
 
 export const logsCommand: Command = {

@@ -21,6 +21,13 @@ import { SandboxOutputError } from './errors.ts'
  */
 export const DEFAULT_MAX_OUTPUT_ENTRIES = 250_000
 
+/**
+ * Deepest directory nesting copied out. The walk holds one open directory
+ * per level; a build nesting thousands of levels would hold thousands of the
+ * worker's descriptors. No real build output comes near it.
+ */
+export const MAX_OUTPUT_DEPTH = 256
+
 export interface CopyOutOptions {
   signal?: AbortSignal
   /** default DEFAULT_MAX_OUTPUT_ENTRIES */
@@ -57,7 +64,7 @@ export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: Co
   const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY
   const budget: Budget = { entries: 0, bytes: 0, maxEntries, maxBytes }
   try {
-    await walk(src, dest, budget, opts.signal)
+    await walk(src, dest, budget, 0, opts.signal)
     await chmod(dest, DIR_MODE)
     await utimes(dest, st.atime, st.mtime)
   } catch (err) {
@@ -67,7 +74,8 @@ export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: Co
   }
 }
 
-async function walk (src: string, dest: string, budget: Budget, signal?: AbortSignal): Promise<void> {
+async function walk (src: string, dest: string, budget: Budget, depth: number, signal?: AbortSignal): Promise<void> {
+  if (depth > MAX_OUTPUT_DEPTH) throw new SandboxOutputError(`the build nested directories more than ${MAX_OUTPUT_DEPTH} levels deep: not copied`)
   // streamed, not read whole: a directory of millions of names stops at the
   // cap without first holding every name in memory. The order does not
   // matter: the importer sorts names.
@@ -85,7 +93,7 @@ async function walk (src: string, dest: string, budget: Budget, signal?: AbortSi
           await lutimes(d, st.atime, st.mtime)
         } else if (st.isDirectory()) {
           await mkdir(d, { mode: DIR_MODE })
-          await walk(s, d, budget, signal)
+          await walk(s, d, budget, depth + 1, signal)
           await chmod(d, DIR_MODE)
           await utimes(d, st.atime, st.mtime)
         } else if (st.isFile()) {

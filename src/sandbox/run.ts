@@ -102,7 +102,7 @@ const OUTER = [
 ].join('\n')
 
 /**
- * Host uids (and gids) a root worker's builds run as: 0x70000000–0x7ffffffe,
+ * Host uids (and gids) a root worker's builds run as: 0x70000000–0x7ffdffff,
  * above the ranges Linux distributions and systemd hand out (accounts,
  * dynamic users, container ranges up to 0x6fffffff). A build's processes own
  * its user namespace, so a host process with the same uid could open
@@ -112,7 +112,8 @@ const OUTER = [
  * random uid per build is shared with no process.
  */
 export const SANDBOX_HOST_ID_MIN = 0x70000000
-export const SANDBOX_HOST_ID_MAX = 0x7ffffffe
+// below systemd's "foreign" range 0x7ffe0000-0x7ffeffff (UIDS-GIDS.md)
+export const SANDBOX_HOST_ID_MAX = 0x7ffdffff
 
 export function sandboxHostIds (): { uid: number, gid: number } {
   const pick = (): number => SANDBOX_HOST_ID_MIN + randomInt(SANDBOX_HOST_ID_MAX - SANDBOX_HOST_ID_MIN + 1)

@@ -67,5 +67,12 @@ describe('the API token cannot be planted or reused', () => {
     expect(t2).not.toBe(t1)
     expect(await status(api2, t1)).toBe(401)
     expect(await status(api2, t2)).toBe(200)
+
+    // a second daemon started on the same home fails (the store is locked)
+    // before it touches the token: the running one stays usable
+    const third = startConcur(['daemon'], { home })
+    expect(await third.exited).not.toBe(0)
+    expect((await readFile(join(home, 'api.token'), 'utf8')).trim()).toBe(t2)
+    expect(await status(api2, t2)).toBe(200)
   })
 })

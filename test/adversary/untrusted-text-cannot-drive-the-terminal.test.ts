@@ -87,7 +87,8 @@ describe('untrusted text reaching a requester\'s terminal', () => {
   it('`concur logs --all` loads it and prints it escaped: the lines kept, no raw control byte', async () => {
     const r = await runConcur(['logs', jobId, '--all'], { home: net.requester.home, json: false })
     expect(r.code).toBe(0)
-    expect(r.stdout).toContain('line one\n\\x1b[2J\\x1b[H\\x1b]0;pwned\\x07verdict ACCEPTED\n\\u202edrowssap\\u202c and \\x9b31m C1\nlast line')
+    // every line behind the gutter: a log cannot print a line that looks like another worker's header
+    expect(r.stdout).toContain('│ line one\n│ \\x1b[2J\\x1b[H\\x1b]0;pwned\\x07verdict ACCEPTED\n│ \\u202edrowssap\\u202c and \\x9b31m C1\n│ last line')
     expect(r.stdout).not.toMatch(RAW_CONTROLS)
     expect(await hasBlock(logCid)).toBe(true)
     // and --worker DID names it explicitly
@@ -98,5 +99,16 @@ describe('untrusted text reaching a requester\'s terminal', () => {
     const size = new TextEncoder().encode(LOG).byteLength
     const tail = await api<{ logs: Array<{ text?: string, size?: number, shown?: number, truncated?: boolean }> }>(net.requester.api, 'GET', `/v1/requests/${jobId}/logs?all=1&bytes=16`)
     expect(tail.logs).toEqual([expect.objectContaining({ text: LOG.slice(-16), size, shown: 16, truncated: true })])
+  })
+
+  it('--json output is JSON with C1 controls and bidi overrides \\u-escaped too (JSON.stringify leaves them raw)', async () => {
+    for (const args of [['status', jobId], ['logs', jobId, '--all']]) {
+      const r = await runConcur(args, { home: net.requester.home })
+      // status exits 6 for a job still pending (no trusted attestation here)
+      expect([0, 6], r.stderr).toContain(r.code)
+      expect(r.stdout).not.toMatch(RAW_CONTROLS)
+      // the same values once parsed
+      expect(JSON.stringify(r.json())).toMatch(/\u009b|\\u009b/)
+    }
   })
 })

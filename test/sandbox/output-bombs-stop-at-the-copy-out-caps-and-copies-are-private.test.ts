@@ -58,6 +58,17 @@ describe('copy-out of a hostile output', () => {
     expect(await processesWithMarker(mark)).toEqual([])
   })
 
+  it('directories nested 300 deep: stops at the depth cap (one open directory per level), nothing left', async () => {
+    const mark = marker('deep')
+    const outputDir = join(outParent, 'deep')
+    const script = 'i=0; while [ $i -lt 300 ]; do mkdir d && cd d || exit 1; i=$((i+1)); done; echo bottom > f'
+    const err = await runSandboxed(await spec({ argv: ['/bin/sh', '-c', script, mark], buildDir, outputDir }))
+      .then(() => null, (e: Error) => e)
+    expect(err).toBeInstanceOf(SandboxOutputError)
+    expect(err?.message).toContain('levels deep')
+    await expect(access(outputDir)).rejects.toThrow()
+  })
+
   it('copies are private to the worker: no mode the build chose (0777, 0500) survives the copy', async () => {
     const mark = marker('modes')
     const outputDir = join(outParent, 'modes')
