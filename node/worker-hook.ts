@@ -1,4 +1,4 @@
-import { mkdtemp, chmod, rm } from 'node:fs/promises'
+import { mkdtemp, chmod, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
@@ -20,6 +20,25 @@ export class NoSandboxError extends CliError {
   }
 }
 
+/**
+ * Work directories of workers that died without cleaning up (SIGKILL, OOM,
+ * power loss) hold a job's fetched inputs and outputs: a worker made to
+ * crash again and again would fill the disk with them. Each is named after
+ * its worker's pid; those whose process is gone are removed at start.
+ */
+async function sweepStaleWorkDirs (scratch: string): Promise<void> {
+  for (const name of await readdir(scratch).catch(() => [] as string[])) {
+    const m = /^work-(\d+)-/.exec(name)
+    if (m?.[1] == null) continue
+    const pid = Number(m[1])
+    let alive = true
+    try { process.kill(pid, 0) } catch (err) { alive = (err as NodeJS.ErrnoException).code === 'EPERM' }
+    if (alive) continue
+    log('removing the work directory of a worker that is gone: %s', name)
+    await rm(join(scratch, name), { recursive: true, force: true }).catch(() => {})
+  }
+}
+
 export function workerExtension (values: Record<string, unknown>) {
   return async (ctx: DaemonContext): Promise<void> => {
     const policy = volunteerPolicy(ctx.config.worker, values)
@@ -32,7 +51,9 @@ export function workerExtension (values: Record<string, unknown>) {
     if (tier == null) throw new NoSandboxError(probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
     // builds run as an unprivileged uid: the work dir must be searchable by it,
     // and it lives outside the home so the build can never see the keys
-    const workDir = await mkdtemp(join(await sandboxScratchRoot(), 'work-'))
+    const scratch = await sandboxScratchRoot()
+    await sweepStaleWorkDirs(scratch)
+    const workDir = await mkdtemp(join(scratch, `work-${process.pid}-`))
     await chmod(workDir, 0o711)
     const w = worker({
       key: ctx.identity.signing,

@@ -5,6 +5,7 @@ import { connectApi } from '../api/client.ts'
 import { output, progress } from '../cli.ts'
 import type { Command } from '../cli.ts'
 import { UsageError } from '../errors.ts'
+import { terminalSafe } from '../../src/text/terminal-safe.ts'
 // the daemon (libp2p, helia, sandbox) is loaded only by the commands that run
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
 import { WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
@@ -12,6 +13,12 @@ import type { RunningDaemon } from '../daemon.ts'
 
 /** Keep a process alive until SIGINT/SIGTERM, then stop cleanly. */
 export async function runUntilSignal (daemon: { stop: () => Promise<void> }): Promise<number> {
+  // A long-running node handles bytes from anyone: a dependency that drops a
+  // rejected promise on a hostile input must not end it (Node's default for
+  // an unhandled rejection is to exit). Logged as the bug it is.
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(`concur: unhandled rejection (a bug, please report it): ${terminalSafe(String((reason as Error)?.stack ?? reason))}\n`)
+  })
   return await new Promise<number>((resolvePromise) => {
     let stopping = false
     const onSignal = (sig: NodeJS.Signals): void => {

@@ -52,6 +52,8 @@ export interface ExportOptions extends Partial<FetchLimits> {
    * the SizeLimitError's message: the export does not know who called it.
    */
   remedy?: Partial<Record<SizeLimitUnit, string>>
+  /** called as each entry is created (before a file's bytes are written) */
+  onEntry?: (kind: 'file' | 'directory' | 'symlink', path: string) => void
   /** replace a non-empty target (once the export is complete) instead of failing with TargetNotEmptyError */
   overwrite?: boolean
   /**
@@ -183,6 +185,7 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
     if (isExists(err)) throw new UnsafePathError(path, 'already exists (duplicate entry name?)')
     throw err
   }
+  state.options.onEntry?.('file', path)
   const root: FileRoot = entry.type === 'file'
     ? { kind: 'pb', cid: entry.cid, node: entry.node, unixfs: entry.unixfs }
     : { kind: 'bytes', cid: entry.cid, bytes: entry.node }
@@ -215,6 +218,7 @@ async function writeEntry (entry: UnixFSEntry, path: string, state: ExportState)
         throw err
       }
       state.directories++
+      state.options.onEntry?.('directory', path)
       await writeDirectoryContents(entry, path, state)
       return
     case 'raw':
@@ -255,6 +259,7 @@ async function writeSymlink (data: Uint8Array, path: string, state: ExportState)
     throw err
   }
   state.symlinks++
+  state.options.onEntry?.('symlink', path)
 }
 
 async function writeDirectoryContents (dir: UnixFSDirectory, path: string, state: ExportState): Promise<void> {
@@ -292,6 +297,15 @@ async function inspectTarget (target: string, overwrite: boolean): Promise<Targe
   const empty = await isEmptyDirectory(target)
   if (!empty && !overwrite) throw new TargetNotEmptyError(target)
   return { kind: 'directory', empty, mode: st.mode & 0o7777 }
+}
+
+/** Moves every entry of `staged` (a directory inside `target`) into `target`, then removes `staged`. */
+async function moveEntriesUp (staged: string, target: string): Promise<void> {
+  const dir = await opendir(staged)
+  const names: string[] = []
+  for await (const e of dir) names.push(e.name)
+  for (const name of names) await rename(join(staged, name), join(target, name))
+  await rm(staged, { recursive: true, force: true })
 }
 
 /**
@@ -336,13 +350,18 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
   const target = resolve(dir)
   const was = await inspectTarget(target, options.overwrite === true)
   await mkdir(dirname(target), { recursive: true, mode: 0o755 })
-  // a sibling: same filesystem, so the final rename is atomic
   const tag = randomBytes(6).toString('hex')
-  const staged = join(dirname(target), `${basename(target)}.concur-partial-${tag}`)
+  // An existing empty directory stays the one the user named (it may be a
+  // mount point, or sit in a directory only root may write): the tree is
+  // staged inside it and its entries moved up when complete. Otherwise a
+  // sibling: same filesystem, so the final rename is atomic.
+  const inside = was.kind === 'directory' && was.empty
+  const staged = inside ? join(target, `.concur-partial-${tag}`) : join(dirname(target), `${basename(target)}.concur-partial-${tag}`)
   await mkdir(staged, 0o755)
   try {
     await writeDirectoryContents(root, staged, state)
-    await putInPlace(staged, target, was, tag)
+    if (inside) await moveEntriesUp(staged, target)
+    else await putInPlace(staged, target, was, tag)
   } catch (err) {
     await rm(staged, { recursive: true, force: true })
     throw err

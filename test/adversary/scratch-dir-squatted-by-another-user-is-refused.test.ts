@@ -16,7 +16,8 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { chmod, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -81,6 +82,25 @@ describe('a scratch directory squatted by another user', () => {
     // 0700; 0711 for a root worker, whose builds (a fresh uid each) must pass through
     expect(st.mode & 0o777).toBe(uid === 0 ? 0o711 : 0o700)
     await rm(root, { recursive: true })
+  })
+
+  it('work directories of workers that died (a crash loop would fill the disk) are removed at start; a live worker\'s are kept', async () => {
+    const tmp = await mkdtemp(join(base, 'tmp-'))
+    await chmod(tmp, 0o755)
+    const scratch = await sandboxScratchRoot({ base: tmp })
+    // pid 2^22+1 is above the kernel's pid_max: certainly no process
+    const dead = join(scratch, 'work-4194305-abcdef')
+    const live = join(scratch, `work-${process.pid}-abcdef`)
+    for (const d of [dead, live]) {
+      await mkdir(join(d, 'job', 'src'), { recursive: true })
+      await writeFile(join(d, 'job', 'src', 'input'), 'left behind')
+    }
+    const home = await tempDir('concur-sweep-home-')
+    const worker = startConcur(['daemon', '--worker', '--allow-weak-sandbox'], { home, env: { TMPDIR: tmp } })
+    await worker.ready
+    expect(existsSync(dead)).toBe(false)
+    expect(existsSync(live)).toBe(true)
+    await worker.kill()
   })
 
   it('a worker daemon refuses to start on a squatted scratch directory and says what to do', async () => {

@@ -94,17 +94,34 @@ describe('export', () => {
     })
   })
 
-  it('a file node that under-declares its size yields no more than the declared bytes', async () => {
+  it('a file node that under-declares its size is refused as malformed, and nothing is written', async () => {
     await withTempDir(async tmp => {
       const bs = new MemoryBlockstore()
       const chunk = await putRaw(bs, new Uint8Array(1000).fill(7))
       // declares 10 bytes but links a 1000-byte leaf: the declared size is
-      // what the size pre-check sees, so no more than that may be written
+      // what the size pre-check sees, so the lie is refused (read-file.ts)
       const file = await putDagPb(bs, new UnixFS({ type: 'file', blockSizes: [10n] }), [{ name: '', cid: chunk }])
       const root = await putDagPb(bs, new UnixFS({ type: 'directory' }), [{ name: 'f', cid: file }])
-      const result = await exportToDirectory(bs, root, join(tmp, 'out'), { maxBytes: 100 })
-      expect(result.bytes).toBeLessThanOrEqual(10)
-      expect((await lstat(join(tmp, 'out', 'f'))).size).toBeLessThanOrEqual(10)
+      await expect(exportToDirectory(bs, root, join(tmp, 'out'), { maxBytes: 100 })).rejects.toMatchObject({ code: 'ERR_MALFORMED_FILE' })
+      await expect(lstat(join(tmp, 'out'))).rejects.toThrow()
+    })
+  })
+
+  it('an existing empty target directory is filled in place (same inode and mode: a mount point or a directory in a parent only root may write works)', async () => {
+    await withTempDir(async tmp => {
+      const src = join(tmp, 'src')
+      await mkdir(src)
+      await writeFile(join(src, 'a'), 'x')
+      const bs = new MemoryBlockstore()
+      const { cid } = await addDirectory(bs, src)
+      const target = join(tmp, 'target')
+      await mkdir(target, { mode: 0o700 })
+      const before = await lstat(target)
+      await exportToDirectory(bs, cid, target)
+      const after = await lstat(target)
+      expect(after.ino).toBe(before.ino)
+      expect(after.mode & 0o777).toBe(0o700)
+      expect((await readdir(target)).sort()).toEqual(['a'])
     })
   })
 
