@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { CliError, UsageError } from './errors.ts'
 import { isProtocolError } from '../protocol/index.ts'
-import { terminalSafe } from '../src/text/terminal-safe.ts'
+import { terminalSafe, terminalSafeJson } from '../src/text/terminal-safe.ts'
 
 export interface GlobalFlags {
   home?: string
@@ -34,18 +34,8 @@ export const GLOBAL_OPTIONS = {
  * (it changes nothing already escaped), so a field a renderer forgot can still
  * not drive the terminal.
  */
-/**
- * JSON.stringify escapes only C0 controls: DEL, C1 controls (CSI is U+009B)
- * and bidi overrides from the network would reach a terminal that shows the
- * JSON. As \u escapes they are the same JSON value.
- */
-export function jsonText (value: unknown, indent: number = 2): string {
-  return JSON.stringify(value, null, indent).replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
-    c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-}
-
 export function output (global: GlobalFlags, json: unknown, text: () => string): void {
-  if (global.json) process.stdout.write(jsonText(json) + '\n')
+  if (global.json) process.stdout.write(terminalSafeJson(json) + '\n')
   else process.stdout.write(terminalSafe(text()) + '\n')
 }
 
@@ -100,7 +90,7 @@ export async function main (argv: string[], commands: Command[]): Promise<number
     }
     const ce = err as Error & { code?: string, exitCode?: number }
     if (global.json) {
-      process.stderr.write(jsonText({ error: { name: ce.name, code: ce.code ?? 'ERR_UNEXPECTED', message: ce.message } }, 0) + '\n')
+      process.stderr.write(terminalSafeJson({ error: { name: ce.name, code: ce.code ?? 'ERR_UNEXPECTED', message: ce.message } }, 0) + '\n')
     } else {
       // error messages quote what they refused: names from DAGs, API answers
       process.stderr.write(`concur ${cmd.name}: ${terminalSafe(ce.message)}\n`)

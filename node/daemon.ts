@@ -222,7 +222,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
   let api: ApiServer
   try {
-    api = await startApiServer(router, opts.api ?? config.api, { token, home: opts.home, tokenFile: homePaths(opts.home).apiToken })
+    api = await startApiServer(router, opts.api ?? config.api, { token, home: opts.home })
   } catch (err) {
     await livePeer.stop()
     await stores.close()

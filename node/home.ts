@@ -1,4 +1,4 @@
-import { chmod, link, mkdir, readFile, rename, rm, stat, unlink, writeFile, open } from 'node:fs/promises'
+import { chmod, mkdir, readFile, rename, stat, writeFile, open } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { homedir } from 'node:os'
@@ -152,47 +152,20 @@ export async function initHome (root: string): Promise<InitResult> {
     await writeFileAtomic(p.config, JSON.stringify(defaultConfig(), null, 2) + '\n')
     created = true
   }
-  if ((await ensureApiToken(root)).created) created = true
+  if (!existsSync(p.apiToken)) {
+    // created with the home, so the CLI can be set up before the first start;
+    // every daemon start writes a new one (rotateApiToken)
+    await rotateApiToken(root)
+    created = true
+  }
   const id = await loadIdentity(root)
   return { ...id, created, home: root }
 }
 
 /** 32 random bytes: the API token is as hard to guess as a key */
 const API_TOKEN_BYTES = 32
-const API_TOKEN_PATTERN = /^[0-9a-f]{64}$/
-
-/**
- * The local API's token: created with the home (and by a daemon started on an
- * older home that has none), never replaced once it exists. Like the key files
- * it is 0600 from the first byte. It is published with link(2), which fails if
- * the name exists, so a daemon starting while `concur init` runs can never end
- * up holding a token other than the one in the file.
- */
-export async function ensureApiToken (root: string): Promise<{ token: string, created: boolean }> {
-  const path = homePaths(root).apiToken
-  let created = false
-  if (!existsSync(path)) {
-    const tmp = `${path}.${process.pid}.tmp`
-    // a leftover of a crashed start of this same pid: only our user can write the home
-    await rm(tmp, { force: true })
-    const fh = await open(tmp, 'wx', 0o600)
-    try {
-      await fh.writeFile(randomBytes(API_TOKEN_BYTES).toString('hex') + '\n')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    try {
-      await link(tmp, path)
-      created = true
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    } finally {
-      await unlink(tmp)
-    }
-  }
-  return { token: await readApiToken(root), created }
-}
+/** what a token file holds: 64 lowercase hex characters (the server checks the same) */
+export const API_TOKEN_PATTERN = /^[0-9a-f]{64}$/
 
 /**
  * A new API token, written at every daemon start (rename over the old one,

@@ -6,7 +6,6 @@ import type { BuildDefinition, ResourceAsk, TrustPolicy } from '../protocol/inde
 import { requester } from '../src/requester/requester.ts'
 import { pin } from '../src/store/pin.ts'
 import { blockBudget, fileRootOf, fileSize, readFile } from '../src/content/read-file.ts'
-import type { BlockSource } from '../src/content/read-file.ts'
 import { terminalSafe } from '../src/text/terminal-safe.ts'
 import { HttpError } from './api/server.ts'
 import { str, num } from './api/routes.ts'
@@ -62,7 +61,7 @@ async function readLogTail (blockstore: DaemonContext['peer']['helia']['blocksto
   // only the blocks of the tail are read, one at a time (read-file.ts: a
   // malformed or shared-structure DAG from any key cannot make this spin)
   const onBlock = blockBudget(LOG_STRUCTURE_BYTES, () => new HttpError(413, 'ERR_CONTENT_TOO_LARGE', `the log's DAG structure is over ${LOG_STRUCTURE_BYTES} bytes`))
-  for await (const chunk of readFile(blockstore as BlockSource, root, { signal, offset, length: maxBytes, onBlock })) {
+  for await (const chunk of readFile(blockstore, root, { signal, offset, length: maxBytes, onBlock })) {
     const room = maxBytes - held
     if (room <= 0) break
     const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk

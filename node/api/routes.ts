@@ -33,7 +33,6 @@ function absPath (p: string, key: string): string {
   return p
 }
 
-export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024 * 1024
 export const DEFAULT_FETCH_TIMEOUT_MS = 60_000
 
 /** how the user of `concur get` (the caller of this route) raises each cap */
@@ -92,7 +91,7 @@ export function baseRoutes (ctx: DaemonContext): void {
     // loaded on first use, like the exporter it brings
     const { DEFAULT_FETCH_LIMITS, exportToDirectory } = await import('../../src/content/export-directory.ts')
     // a DAG from the network can name far more than it weighs: every cap has a default
-    const maxBytes = num(req.body, 'maxBytes', DEFAULT_FETCH_MAX_BYTES)
+    const maxBytes = num(req.body, 'maxBytes', DEFAULT_FETCH_LIMITS.maxBytes)
     const maxEntries = num(req.body, 'maxEntries', DEFAULT_FETCH_LIMITS.maxEntries)
     const maxDirectoryBytes = num(req.body, 'maxDirectoryBytes', DEFAULT_FETCH_LIMITS.maxDirectoryBytes)
     const timeoutMs = num(req.body, 'timeoutMs', DEFAULT_FETCH_TIMEOUT_MS)

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { PortInUseError } from '../errors.ts'
+import { API_TOKEN_PATTERN, homePaths } from '../home.ts'
 
 const log = logger('concur:api')
 
@@ -135,9 +136,8 @@ export interface ApiServer {
 export interface ApiAuth {
   /** the secret in <home>/api.token */
   token: string
-  /** the home, named in the 401 message so the caller knows what to run */
+  /** the home, named (with its token file) in the 401 message so the caller knows what to run */
   home: string
-  tokenFile: string
 }
 
 /** sha256 of a token: fixed length, so timingSafeEqual tells nothing, not even the length */
@@ -175,7 +175,7 @@ function admit (req: IncomingMessage, port: number, auth: ApiAuth, expected: Buf
   }
   const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')
   if (m == null || !timingSafeEqual(digest(m[1] ?? ''), expected)) {
-    throw new UnauthorizedError(`${m == null ? 'missing' : 'wrong'} API token: send "Authorization: Bearer <token>" with the token in ${auth.tokenFile}. ` +
+    throw new UnauthorizedError(`${m == null ? 'missing' : 'wrong'} API token: send "Authorization: Bearer <token>" with the token in ${homePaths(auth.home).apiToken}. ` +
       `That file is readable only by the user the daemon runs as: run the concur command as that user, with --home ${auth.home} (the CLI sends the token for you)`)
   }
   if (req.method !== 'GET' && req.method !== 'HEAD' && mediaType(req.headers['content-type']) !== 'application/json') {
@@ -198,7 +198,7 @@ export async function startApiServer (router: Router, hostPort: string, auth: Ap
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new HttpError(400, 'ERR_API_PORT', `bad API port in ${hostPort}`)
   }
-  if (!/^[0-9a-f]{64}$/.test(auth.token)) throw new HttpError(500, 'ERR_API_TOKEN', 'the API token must be 64 hex characters')
+  if (!API_TOKEN_PATTERN.test(auth.token)) throw new HttpError(500, 'ERR_API_TOKEN', 'the API token must be 64 hex characters')
   const expected = digest(auth.token)
   // the port actually bound (port 0 picks one): set once listening, before any
   // request can arrive; until then no Host matches and everything is refused

@@ -181,7 +181,7 @@ export const getCommand: Command = {
   usage: 'concur get CID -o DIR [--max-bytes SIZE (default 1G)] [--max-entries N (default 100000)] [--max-dir-bytes SIZE (default 64M)] [--timeout S] [--force] [--home DIR] [--json]',
   options: {
     output: { type: 'string', short: 'o' },
-    // caps of the fetch: file bytes, entries created, directory-block bytes read
+    // caps of the fetch: file bytes, entries created, DAG-structure bytes read
     'max-bytes': { type: 'string' },
     'max-entries': { type: 'string' },
     'max-dir-bytes': { type: 'string' },

@@ -56,7 +56,7 @@ export type SizeLimitUnit = 'bytes' | 'entries' | 'directory-bytes'
 const UNIT_TEXT: Record<SizeLimitUnit, string> = {
   bytes: 'bytes',
   entries: 'entries (files, directories and symlinks; a subtree linked several times counts each time)',
-  'directory-bytes': 'bytes of directory blocks read (a directory linked several times counts each time)'
+  'directory-bytes': 'bytes of DAG structure read: directory and HAMT blocks, file nodes (a block linked several times counts each time)'
 }
 
 /**

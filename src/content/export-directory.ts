@@ -12,7 +12,8 @@
  *   are never followed or resolved while writing;
  * - three caps bound what a DAG can make the writer do, whatever it declares
  *   (see FetchLimits): file bytes, counted as they stream; entries created;
- *   bytes of directory blocks read. Blocks are addressed by hash, so one
+ *   bytes of DAG structure read (directory and HAMT blocks, file nodes, a
+ *   floor per file leaf; see read-file.ts). Blocks are addressed by hash, so one
  *   block can be linked any number of times: two blocks of ~0.3 MB can name
  *   25 million empty files, and HAMT shards linking one shard over and over
  *   name none while their walk never ends. So entries and directory bytes are
@@ -32,16 +33,16 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { exporter } from 'ipfs-unixfs-exporter'
 import { NotADirectoryError, SizeLimitError, TargetNotEmptyError, UnsafePathError, UnsupportedFileTypeError, UnsupportedNameError } from './errors.ts'
 import type { SizeLimitUnit } from './errors.ts'
-import { DEFAULT_FETCH_LIMITS, DIRECTORY_BLOCK_MIN_BYTES } from './limits.ts'
+import { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES } from './limits.ts'
 import { readFile } from './read-file.ts'
-import type { BlockSource, FileRoot } from './read-file.ts'
+import type { FileRoot } from './read-file.ts'
 import type { FetchLimits } from './limits.ts'
 import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, UnixFSDirectory, UnixFSEntry, UnixFSFile } from 'ipfs-unixfs-exporter'
 import type { FileHandle } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
-export { DEFAULT_FETCH_LIMITS, DIRECTORY_BLOCK_MIN_BYTES }
+export { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES }
 export type { FetchLimits }
 
 export interface ExportOptions extends Partial<FetchLimits> {
@@ -91,10 +92,11 @@ function overLimit (state: ExportState, unit: SizeLimitUnit): SizeLimitError {
 
 /**
  * The blockstore as one entry sees it: counts the bytes of every block read
- * through it (at least DIRECTORY_BLOCK_MIN_BYTES each). An entry is resolved through its own tap; once it is known to
- * be a directory, what was read (its block) and everything read later (the
- * HAMT shards its listing walks) count as directory bytes, per visit. A
- * file's blocks are not counted here: they are file bytes.
+ * through it (at least BLOCK_VISIT_MIN_BYTES each). An entry is resolved
+ * through its own tap; once it is known to be a directory or a file node, what
+ * was read (its block) and everything read later through it (the HAMT shards
+ * a listing walks) count as structure bytes, per visit. A file's children are
+ * read and counted by read-file.ts.
  */
 class BlockTap {
   private readonly store: ReadableStorage
@@ -112,7 +114,7 @@ class BlockTap {
       this.count(chunk.byteLength)
       yield chunk
     }
-    if (size < DIRECTORY_BLOCK_MIN_BYTES) this.count(DIRECTORY_BLOCK_MIN_BYTES - size)
+    if (size < BLOCK_VISIT_MIN_BYTES) this.count(BLOCK_VISIT_MIN_BYTES - size)
   }
 
   private count (n: number): void {
@@ -143,7 +145,7 @@ async function resolveEntry (cid: CID, state: ExportState): Promise<UnixFSEntry>
   // node of a file or symlink count their bytes; a raw or identity file is a
   // leaf: a visit's worth, its bytes are file bytes
   if (entry.type === 'directory' || entry.type === 'file') tap.countAs(n => { countDirectoryBytes(state, n) })
-  else countDirectoryBytes(state, DIRECTORY_BLOCK_MIN_BYTES)
+  else countDirectoryBytes(state, BLOCK_VISIT_MIN_BYTES)
   return entry
 }
 
@@ -193,7 +195,7 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
     // not the exporter's content(): see read-file.ts. Every block of the
     // file's structure counts toward the same budget as directory blocks, per
     // visit, so a file DAG that shares its nodes cannot buy unbounded reads.
-    for await (const chunk of readFile(state.blockstore as BlockSource, root, { signal, onBlock: (n) => { countDirectoryBytes(state, n) } })) {
+    for await (const chunk of readFile(state.blockstore, root, { signal, onBlock: (n) => { countDirectoryBytes(state, n) } })) {
       countBytes(state, chunk.byteLength)
       await writeAll(handle, chunk)
     }

@@ -10,7 +10,11 @@ export interface FetchLimits {
   maxBytes: number
   /** entries created: files, directories and symlinks, a subtree linked N times counting N times */
   maxEntries: number
-  /** bytes of directory blocks (plain directories and HAMT shards) read, counted per visit */
+  /**
+   * bytes of the DAG's structure read, counted per visit: directory and HAMT
+   * blocks, file nodes, at least BLOCK_VISIT_MIN_BYTES a block (file leaves
+   * count that floor only). The name predates file nodes counting too.
+   */
   maxDirectoryBytes: number
 }
 
@@ -31,10 +35,12 @@ export const DEFAULT_FETCH_LIMITS: Readonly<FetchLimits> = Object.freeze({
 })
 
 /**
- * Each directory block read counts at least this many bytes: a read costs
- * more than its bytes, and HAMT shards of a few bytes, linked to each other
- * 256 times per level, would otherwise buy millions of reads (and no entry)
- * within the byte cap. Honest trees pay little for it: even 100,000 empty
- * directories count 25 MiB.
+ * Each block of a DAG's structure read (a directory, a HAMT shard, a file
+ * node; and every file leaf, whose bytes are file bytes) counts at least this
+ * many bytes against maxDirectoryBytes: a read costs more than its bytes, and
+ * HAMT shards of a few bytes, linked to each other 256 times per level, or a
+ * file node linking one tiny leaf thousands of times, would otherwise buy
+ * millions of reads within the byte cap. Honest trees pay little for it: even
+ * 100,000 empty directories count 25 MiB, a 1 GiB file's 1,024 leaves 256 KiB.
  */
-export const DIRECTORY_BLOCK_MIN_BYTES = 256
+export const BLOCK_VISIT_MIN_BYTES = 256

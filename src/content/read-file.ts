@@ -24,25 +24,23 @@ import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import type { AbortOptions } from '@libp2p/interface'
 import { MalformedFileError } from './errors.ts'
+import { BLOCK_VISIT_MIN_BYTES } from './limits.ts'
+import { getBlock } from './stores.ts'
+import type { ReadableBlockstore } from './stores.ts'
 
 const DAG_PB = 0x70
 const RAW = 0x55
+const IDENTITY = 0x00
 
 /** deeper than any importer builds (1024 links and 1 MiB leaves: 3 levels are 1 TiB) */
 export const MAX_FILE_DEPTH = 16
-/** what one leaf visit counts toward the structure budget, whatever its size */
-export const LEAF_VISIT_BYTES = 256
-
-export interface BlockSource {
-  get: (cid: CID, options?: AbortOptions) => AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Promise<Uint8Array> | Uint8Array
-}
 
 export interface ReadFileOptions extends AbortOptions {
   /** first byte to yield (blocks wholly before it are not read) */
   offset?: number
   /** most bytes to yield */
   length?: number
-  /** every block read: a dag-pb node counts its bytes, a leaf LEAF_VISIT_BYTES */
+  /** every block read: a dag-pb node counts its bytes (at least BLOCK_VISIT_MIN_BYTES), a leaf BLOCK_VISIT_MIN_BYTES */
   onBlock?: (bytes: number, kind: 'node' | 'leaf') => void
 }
 
@@ -51,19 +49,11 @@ export type FileRoot =
   | { kind: 'pb', cid: CID, node: PBNode, unixfs: UnixFS }
   | { kind: 'bytes', cid: CID, bytes: Uint8Array }
 
-async function readBlock (store: BlockSource, cid: CID, options: AbortOptions): Promise<Uint8Array> {
+/** a child's bytes: an identity CID carries them inline, any other is read from the store */
+async function readBlock (store: ReadableBlockstore, cid: CID, options: AbortOptions): Promise<Uint8Array> {
   options.signal?.throwIfAborted()
-  const got = store.get(cid, options)
-  if (got instanceof Uint8Array) return got
-  if (got instanceof Promise) return await got
-  const chunks: Uint8Array[] = []
-  let n = 0
-  for await (const c of got) { chunks.push(c); n += c.byteLength }
-  if (chunks.length === 1 && chunks[0] != null) return chunks[0]
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const c of chunks) { out.set(c, at); at += c.byteLength }
-  return out
+  if (cid.multihash.code === IDENTITY) return cid.multihash.digest
+  return await getBlock(store, cid, options)
 }
 
 function fileData (cid: CID, node: PBNode): UnixFS {
@@ -87,7 +77,7 @@ function clip (bytes: Uint8Array, at: number, w: Window): Uint8Array | null {
   return to > from ? bytes.subarray(from, to) : null
 }
 
-async function * walkNode (store: BlockSource, cid: CID, node: PBNode, fs: UnixFS, at: number, w: Window, depth: number, options: ReadFileOptions): AsyncGenerator<Uint8Array> {
+async function * walkNode (store: ReadableBlockstore, cid: CID, node: PBNode, fs: UnixFS, at: number, w: Window, depth: number, options: ReadFileOptions): AsyncGenerator<Uint8Array> {
   if (depth > MAX_FILE_DEPTH) throw new MalformedFileError(cid.toString(), `deeper than ${MAX_FILE_DEPTH} levels`)
   const sizes = fs.blockSizes
   if (node.Links.length !== sizes.length) throw new MalformedFileError(cid.toString(), `${node.Links.length} links but ${sizes.length} block sizes`)
@@ -113,12 +103,12 @@ async function * walkNode (store: BlockSource, cid: CID, node: PBNode, fs: UnixF
     const block = await readBlock(store, link.Hash, options)
     const code = link.Hash.code
     if (code === RAW) {
-      options.onBlock?.(LEAF_VISIT_BYTES, 'leaf')
+      options.onBlock?.(BLOCK_VISIT_MIN_BYTES, 'leaf')
       if (block.byteLength !== size) throw new MalformedFileError(link.Hash.toString(), `holds ${block.byteLength} bytes, its parent declared ${size}`)
       const part = clip(block, childAt, w)
       if (part != null) yield part
     } else if (code === DAG_PB) {
-      options.onBlock?.(Math.max(block.byteLength, LEAF_VISIT_BYTES), 'node')
+      options.onBlock?.(Math.max(block.byteLength, BLOCK_VISIT_MIN_BYTES), 'node')
       let child: PBNode
       try {
         child = decodePb(block)
@@ -143,7 +133,7 @@ export function fileSize (root: FileRoot): number {
  * The bytes of the file `root`, in order, from `offset` for `length` bytes.
  * The root block itself is the caller's to count (it resolved it).
  */
-export async function * readFile (store: BlockSource, root: FileRoot, options: ReadFileOptions = {}): AsyncGenerator<Uint8Array> {
+export async function * readFile (store: ReadableBlockstore, root: FileRoot, options: ReadFileOptions = {}): AsyncGenerator<Uint8Array> {
   const start = Math.max(0, options.offset ?? 0)
   const w: Window = { start, end: options.length != null ? start + Math.max(0, options.length) : Number.POSITIVE_INFINITY }
   if (root.kind === 'bytes') {

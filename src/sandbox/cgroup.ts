@@ -322,23 +322,6 @@ export class BuildCgroup {
     throw new CgroupError(`processes survive in ${this.dirs.join(', ')}: ${(await this.pids()).join(' ')}`)
   }
 
-  /**
-   * Freezes the group (v2 cgroup.freeze, v1 freezer) so nothing of the build
-   * runs while its files are copied out. Returns false when no freezer exists.
-   */
-  async freeze (): Promise<boolean> {
-    const file = this.backend.kind === 'v2'
-      ? join(this.memoryDir, 'cgroup.freeze')
-      : this.freezerDir != null ? join(this.freezerDir, 'freezer.state') : undefined
-    if (file == null) return false
-    try {
-      await writeFile(file, this.backend.kind === 'v2' ? '1' : 'FROZEN')
-      return true
-    } catch {
-      return false
-    }
-  }
-
   /** number of processes the kernel OOM-killed in this group */
   async oomKills (): Promise<number> {
     if (this.backend.kind === 'v2') return parseKeyed(await readText(join(this.memoryDir, 'memory.events')), 'oom_kill')

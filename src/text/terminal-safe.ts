@@ -46,3 +46,15 @@ function visible (c: string): string {
 export function terminalSafe (text: string, options: TerminalSafeOptions = {}): string {
   return text.replace(options.singleLine === true ? SINGLE_LINE : MULTI_LINE, visible)
 }
+
+const IN_JSON = new RegExp(`[${CONTROLS}]`, 'g')
+
+/**
+ * `value` as JSON that is as safe to show as terminalSafe's text, and the same
+ * JSON value: JSON.stringify escapes C0 controls and lone surrogates but
+ * leaves DEL, C1 (CSI is U+009B) and the bidi characters raw; they become
+ * \u escapes here.
+ */
+export function terminalSafeJson (value: unknown, indent = 2): string {
+  return JSON.stringify(value, null, indent).replace(IN_JSON, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}

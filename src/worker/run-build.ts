@@ -6,7 +6,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { createAttestation } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildResult, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
-import type { ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
+import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
 import { checkOutputTree } from './output-check.ts'
 
@@ -34,10 +34,8 @@ export interface BuildInit {
   tier: SandboxTier
   parallelism: number
   workDir: string
-  /** caps of each input fetch: see VolunteerPolicy */
-  maxInputBytes: number
-  maxInputEntries: number
-  maxInputDirectoryBytes: number
+  /** caps of each input fetch (the volunteer's maxInput* settings) */
+  inputLimits: FetchLimits
   fetchTimeoutMs: number
   now?: () => number
   onProgress?: (p: BuildProgress) => void
@@ -104,9 +102,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
         // a rootfs holds programs: modes are not in the CID, so its files are made executable
         await exportToDirectory(components.blockstore, CID.parse(cid), dir, {
           signal,
-          maxBytes: init.maxInputBytes,
-          maxEntries: init.maxInputEntries,
-          maxDirectoryBytes: init.maxInputDirectoryBytes,
+          ...init.inputLimits,
           remedy: INPUT_LIMIT_REMEDY,
           ...(what === 'rootfs' ? { fileMode: 0o755 } : {})
         })

@@ -16,7 +16,8 @@ export interface VolunteerPolicy {
   minTier: SandboxTier
   /**
    * Caps of each input fetch (the source, the rootfs): file bytes written,
-   * entries created, directory-block bytes read. A DAG is addressed by hash and
+   * entries created, bytes of DAG structure read (directories, HAMT shards,
+   * file nodes). A DAG is addressed by hash and
    * can link one block any number of times, so a tiny DAG can name millions of
    * files: entries and directory bytes are counted per visit (see
    * src/content/export-directory.ts). Over a cap the job is abandoned, never

@@ -19,7 +19,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_FETCH_LIMITS, DIRECTORY_BLOCK_MIN_BYTES, exportToDirectory } from '../../src/content/index.ts'
+import { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES, exportToDirectory } from '../../src/content/index.ts'
 import type { ExportOptions } from '../../src/content/index.ts'
 import { MemoryBlockstore, putDagPb, withTempDir } from './helpers.ts'
 
@@ -68,7 +68,7 @@ function counting (guard: { files?: number, charged?: number }): { options: Expo
     return Object.assign(Object.create(bs) as MemoryBlockstore, {
       get: (cid: CID) => {
         counts.blocks++
-        counts.charged += Math.max(bs.blocks.get(cid.toString())?.byteLength ?? 0, DIRECTORY_BLOCK_MIN_BYTES)
+        counts.charged += Math.max(bs.blocks.get(cid.toString())?.byteLength ?? 0, BLOCK_VISIT_MIN_BYTES)
         // thrown, not only aborted: this store (like an in-memory one) never looks at the signal
         if (counts.charged > (guard.charged ?? Infinity)) throw new Error(`guard: ${counts.blocks} blocks read, more than ${guard.charged} bytes`)
         return get(cid)
@@ -117,12 +117,12 @@ describe('fetch caps: entries and directory bytes', () => {
       const biggest = Math.max(...[...bs.blocks.values()].map(b => b.byteLength))
       const cap = DEFAULT_FETCH_LIMITS.maxDirectoryBytes
       // ~4 billion shard reads without a cap, most of a block of a few bytes:
-      // each read costs at least DIRECTORY_BLOCK_MIN_BYTES; the guard is twice the cap
+      // each read costs at least BLOCK_VISIT_MIN_BYTES; the guard is twice the cap
       const { options, counts, wrap } = counting({ charged: 2 * cap })
       await expect(exportToDirectory(wrap(bs), bomb, join(tmp, 'out'), options))
         .rejects.toMatchObject({ code: 'ERR_CONTENT_TOO_LARGE', unit: 'directory-bytes', limit: cap })
       expect(counts.charged).toBeLessThanOrEqual(cap + biggest)
-      expect(counts.blocks).toBeLessThanOrEqual(cap / DIRECTORY_BLOCK_MIN_BYTES + 1)
+      expect(counts.blocks).toBeLessThanOrEqual(cap / BLOCK_VISIT_MIN_BYTES + 1)
       expect(await readdir(tmp)).toEqual([])
     })
   })

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { terminalSafe } from '../../src/text/terminal-safe.ts'
+import { terminalSafe, terminalSafeJson } from '../../src/text/terminal-safe.ts'
 
 /** what must never reach a terminal raw (multi-line text keeps \n and \t) */
 const FORBIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/u
@@ -56,6 +56,17 @@ describe('terminalSafe', () => {
     fc.assert(fc.property(hostile.map(s => s.replaceAll('\\', '/')), (s) => {
       expect(unescape(terminalSafe(s))).toBe(s)
       expect(unescape(terminalSafe(s, { singleLine: true }))).toBe(s)
+    }), { numRuns: 2000 })
+  })
+})
+
+describe('terminalSafeJson', () => {
+  it('JSON with no character a terminal acts on beyond its own newlines, and the same value once parsed', () => {
+    fc.assert(fc.property(hostile, hostile, (k, v) => {
+      const value = { [k]: v, list: [v, { nested: k }] }
+      const text = terminalSafeJson(value)
+      expect(text).not.toMatch(FORBIDDEN)
+      expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)))
     }), { numRuns: 2000 })
   })
 })

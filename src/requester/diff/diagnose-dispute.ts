@@ -5,7 +5,6 @@
  * report.json (for tools) and report.txt (for people) in `workDir`.
  */
 import { blockBudget, fileRootOf, readFile as readUnixFSFile } from '../../content/read-file.ts'
-import type { BlockSource } from '../../content/read-file.ts'
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -108,7 +107,7 @@ async function exportFile (blockstore: ReadableStorage, cid: CID, path: string, 
   // of a file of maxBytes needs far less than maxBytes
   const onBlock = blockBudget(Math.max(maxBytes, 64 * 1024 * 1024), () => new Error(`${cid.toString()}: the file's DAG structure is too large`))
   try {
-    for await (const chunk of readUnixFSFile(blockstore as BlockSource, root, { signal, onBlock })) {
+    for await (const chunk of readUnixFSFile(blockstore, root, { signal, onBlock })) {
       written += chunk.byteLength
       if (written > maxBytes) throw new Error(`file content exceeds ${maxBytes} bytes`)
       let offset = 0
