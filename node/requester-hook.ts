@@ -1,7 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join, isAbsolute } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { createJobAnnouncement, validateBuildDefinition, isProtocolError } from '../protocol/index.ts'
+import { createJobAnnouncement, validateBuildDefinition, isProtocolError, isTrustedSigner } from '../protocol/index.ts'
 import type { BuildDefinition, ResourceAsk, TrustPolicy } from '../protocol/index.ts'
 import { requester } from '../src/requester/requester.ts'
 import { pin } from '../src/store/pin.ts'
@@ -45,10 +45,10 @@ interface LogTail {
   truncated: boolean
 }
 
-/** The last `maxBytes` of a log file; never holds more than that in memory, however the DAG declares its size. */
 /** most bytes of a log's DAG structure one tail may read: a tail of N bytes needs far less */
 const LOG_STRUCTURE_BYTES = 4 * 1024 * 1024
 
+/** The last `maxBytes` of a log file; never holds more than that in memory, however the DAG declares its size. */
 async function readLogTail (blockstore: DaemonContext['peer']['helia']['blockstore'], cid: CID, maxBytes: number, signal: AbortSignal): Promise<LogTail> {
   const { exporter } = await import('ipfs-unixfs-exporter')
   const entry = await exporter(cid, blockstore, { signal })
@@ -199,7 +199,7 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
     try { verdict = svc.verdict(id) } catch { verdict = undefined }
     const attestations = records.attestations(record.buildId).map(a => ({
       worker: a.claim.worker,
-      trusted: current?.trusted.has(Buffer.from(a.signer).toString('hex')) ?? false,
+      trusted: current != null && isTrustedSigner(current, a.signer),
       jobId: a.claim.jobId,
       result: a.claim.result,
       log: a.claim.log,
@@ -220,7 +220,7 @@ export async function requesterExtension (ctx: DaemonContext): Promise<void> {
     if (!Number.isSafeInteger(tailBytes) || tailBytes <= 0) throw new HttpError(400, 'ERR_BAD_REQUEST', '"bytes" must be a positive whole number')
     const atts = records.attestations(job.job.buildId).filter(a => a.claim.log != null && (workers.length === 0 || workers.includes(a.claim.worker)))
     if (atts.length === 0) throw new HttpError(404, 'ERR_NO_LOGS', workers.length === 0 ? 'no attestation with a log yet' : `no attestation with a log from ${workers.join(', ')}`)
-    const isTrusted = (signer: Uint8Array): boolean => current?.trusted.has(Buffer.from(signer).toString('hex')) ?? false
+    const isTrusted = (signer: Uint8Array): boolean => current != null && isTrustedSigner(current, signer)
     // trusted keys' logs first: they are the ones the request budget is for
     const ordered = [...atts].sort((a, b) => Number(isTrusted(b.signer)) - Number(isTrusted(a.signer)))
     let budget = LOG_REQUEST_BYTES

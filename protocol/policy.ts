@@ -30,6 +30,14 @@ function keyOf (did: unknown, where: string): string {
   }
 }
 
+/**
+ * Whether a signer is one of the policy's trusted keys: by raw public key,
+ * never by did string or keyid (a key has many spellings, one raw form).
+ */
+export function isTrustedSigner (policy: TrustPolicy, signer: Uint8Array): boolean {
+  return policy.trusted.has(keyHex(signer))
+}
+
 export function createPolicy (input: TrustPolicyInput): TrustPolicy {
   if (typeof input !== 'object' || input === null) throw new PolicyError('policy must be an object')
   if (!Array.isArray(input.trusted)) throw new PolicyError('trusted must be an array of did:key strings')

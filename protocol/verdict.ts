@@ -11,6 +11,7 @@ import type { Envelope } from './dsse.ts'
 import type { SignedAttestation } from './attestation.ts'
 import { tierAtLeast } from './build.ts'
 import { didFromPublicKey, keyHex } from './keys.ts'
+import { isTrustedSigner } from './policy.ts'
 import type { TrustPolicy } from './policy.ts'
 
 export type VerdictStatus = 'pending' | 'provisional' | 'accepted' | 'disputed' | 'failed'
@@ -58,7 +59,7 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
     seen.add(dedupe)
     let s = signers.get(key)
     if (s === undefined) {
-      s = { key, did: didFromPublicKey(a.signer), trusted: policy.trusted.has(key), successes: new Map(), failures: [] }
+      s = { key, did: didFromPublicKey(a.signer), trusted: isTrustedSigner(policy, a.signer), successes: new Map(), failures: [] }
       signers.set(key, s)
     }
     if (a.claim.result.status === 'success') {

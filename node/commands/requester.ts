@@ -252,9 +252,9 @@ function describeLog (l: LogView): string {
   const head = `==> ${oneLine(l.worker)} (${oneLine(l.status)}, ${l.trusted ? 'trusted' : 'untrusted'})`
   if (l.text == null) return `${head}\n(not loaded: ${oneLine(l.skipped ?? 'no text')})`
   const cut = l.truncated === true ? ` [the last ${l.shown ?? '?'} of ${l.size ?? '?'} bytes: --bytes N shows more]` : ''
-  // a build log is many lines: newlines stay, every other control is escaped
-  // every line of the log behind a gutter: a log cannot print a line that
-  // looks like another worker's header
+  // a build log is many lines: newlines stay, every other control is
+  // escaped, and each line sits behind a gutter, so a log cannot print a line
+  // that looks like another worker's header
   return `${head}${cut}\n${terminalSafe(l.text).split('\n').map(line => `│ ${line}`).join('\n')}`
 }
 

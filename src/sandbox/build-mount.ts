@@ -108,6 +108,8 @@ export async function openBuildMount (init: ProcessIdentity, buildPath: string, 
   const path = `/proc/${init.pid}/root${buildPath}`
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   let lastWhy = 'not set up yet'
+  // this process's mounts, read once: the sandbox's /build is never among them
+  const own = await ownMountDevices()
   for (let i = 0; ; i++) {
     options.signal?.throwIfAborted()
     if (!(await isRunning(init))) throw new SandboxOutputError(`the sandbox ended before its ${buildPath} could be opened (${lastWhy})`)
@@ -117,7 +119,6 @@ export async function openBuildMount (init: ProcessIdentity, buildPath: string, 
       fh = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
       const st = await fh.stat({ bigint: true })
       const fs = await statfs(`/proc/self/fd/${fh.fd}`)
-      const own = await ownMountDevices()
       const dev = majorMinor(st.dev)
       const size = fs.blocks * fs.bsize
       if (fs.type === TMPFS_MAGIC && size >= diskBytes && size < diskBytes + fs.bsize && !own.has(dev)) return fh

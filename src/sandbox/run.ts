@@ -380,8 +380,9 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
     } finally {
       clearTimeout(timer)
       opts.signal?.removeEventListener('abort', onAbort)
-      // closing the last handle frees the tmpfs
-      await handle?.close()
+      // closing the last handle frees the tmpfs (also when a kill above threw
+      // before the handle was taken over)
+      await (handle ?? await buildMount)?.close()
     }
     // Collect the last output. Only a process that escaped every kill could
     // hold the pipes open; never hang the worker on it.

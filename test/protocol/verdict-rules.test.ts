@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PolicyError, buildIdOf, createPolicy, didFromPublicKey, evaluateVerdict } from '../../protocol/index.ts'
+import { PolicyError, buildIdOf, createPolicy, didFromPublicKey, evaluateVerdict, isTrustedSigner } from '../../protocol/index.ts'
 import type { SignedAttestation } from '../../protocol/index.ts'
 import { attest, definition, fakeTreeCid, fixedKey, rootfsDefinition } from './fixtures.ts'
 
@@ -19,6 +19,12 @@ const policy = (threshold: number, extra: { required?: number[], minTier?: 'vm' 
 const verdict = (p: ReturnType<typeof policy>, atts: SignedAttestation[]) => evaluateVerdict(p, buildId, atts)
 
 describe('verdict rules', () => {
+  it('a signer is trusted by its raw key, the same rule the verdict counts by', () => {
+    expect(isTrustedSigner(policy(2), t[0]!.publicKey)).toBe(true)
+    expect(isTrustedSigner(policy(2), u[0]!.publicKey)).toBe(false)
+    expect(isTrustedSigner(policy(2), ok(0).signer)).toBe(true)
+  })
+
   it('pending with nothing', () => {
     expect(verdict(policy(2), []).status).toBe('pending')
   })

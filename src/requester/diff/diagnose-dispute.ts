@@ -5,6 +5,7 @@
  * report.json (for tools) and report.txt (for people) in `workDir`.
  */
 import { blockBudget, fileRootOf, readFile as readUnixFSFile } from '../../content/read-file.ts'
+import { DEFAULT_FETCH_LIMITS } from '../../content/limits.ts'
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -103,9 +104,9 @@ async function exportFile (blockstore: ReadableStorage, cid: CID, path: string, 
   if (root == null) throw new Error(`${cid.toString()} is not a file`)
   const handle = await open(path, FILE_FLAGS, 0o644)
   let written = 0
-  // one block at a time, well-formed files only (read-file.ts); the structure
-  // of a file of maxBytes needs far less than maxBytes
-  const onBlock = blockBudget(Math.max(maxBytes, 64 * 1024 * 1024), () => new Error(`${cid.toString()}: the file's DAG structure is too large`))
+  // one block at a time, well-formed files only (read-file.ts), and the
+  // structure read within the same budget a fetch has
+  const onBlock = blockBudget(DEFAULT_FETCH_LIMITS.maxDirectoryBytes, () => new Error(`${cid.toString()}: the file's DAG structure is too large`))
   try {
     for await (const chunk of readUnixFSFile(blockstore, root, { signal, onBlock })) {
       written += chunk.byteLength
