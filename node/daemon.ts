@@ -1,26 +1,40 @@
-import { readFile } from 'node:fs/promises'
+/**
+ * A daemon, composed: every part is a service started in order and stopped as
+ * one (src/lifecycle.ts), each given the narrow components it uses. This file
+ * wires; the rules live in protocol/ and the behaviour in src/.
+ */
 import { rmSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
+import { defaultBootstrapList, isPeerListError } from '../bootstrap/peer-list.ts'
+import { Lifecycle } from '../src/lifecycle.ts'
 import { createConcurPeer } from '../src/net/peer.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage } from '../src/net/validate.ts'
 import { attestationSync } from '../src/net/sync.ts'
-import type { AttestationSync } from '../src/net/sync.ts'
 import { jobSync } from '../src/net/job-sync.ts'
-import type { JobSync } from '../src/net/job-sync.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
+import { ingest } from '../src/store/ingest.ts'
 import { recordStore } from '../src/store/records.ts'
 import type { RecordStore } from '../src/store/records.ts'
+import { requester } from '../src/requester/requester.ts'
+import type { Requester } from '../src/requester/requester.ts'
 // the stores only: the importer and exporter load when content is first added or read
 import { openStores } from '../src/content/stores.ts'
-import type { Stores } from '../src/content/stores.ts'
 import { checkHomeIsPrivate, rotateApiToken, homePaths, loadConfig, loadIdentity, writeDaemonInfo } from './home.ts'
-import type { Identity, NodeConfig } from './home.ts'
+import type { Identity } from './home.ts'
 import { startApiServer, Router } from './api/server.ts'
 import type { ApiServer } from './api/server.ts'
-import { PortInUseError, ConfigError } from './errors.ts'
+import { contentRoutes } from './api/routes/content.ts'
+import { nodeRoutes } from './api/routes/node.ts'
+import { policyRoutes } from './api/routes/policy.ts'
+import { recordRoutes } from './api/routes/records.ts'
+import { requestRoutes } from './api/routes/requests.ts'
+import { testOnlyRoutes } from './api/routes/test-only.ts'
+import { ConfigError, PortInUseError } from './errors.ts'
 import { EventHub } from './events.ts'
+import { PolicyStore } from './policy-store.ts'
+import type { WorkerService } from './worker-service.ts'
 
 const log = logger('concur:daemon')
 
@@ -31,45 +45,23 @@ export interface DaemonOptions {
   api?: string
   /** act as a bootstrap node: circuit-relay server, peer exchange, no records */
   bootstrapNode?: boolean
-  worker?: boolean
+  /** run the worker role with these CLI flags (node/worker-options.ts) */
+  worker?: Record<string, unknown>
   /**
    * serve the test-only routes (POST /v1/gossip/publish-raw), which let the
    * token's holder put unvalidated bytes on gossip; `--enable-test-routes`
    */
   testRoutes?: boolean
-  /** extra routes (worker, requester) are added by the caller */
-  extend?: (ctx: DaemonContext) => Promise<void> | void
 }
 
-export interface DaemonContext {
-  home: string
-  config: NodeConfig
+export interface RunningDaemon {
   identity: Identity
-  stores: Stores
   peer: ConcurPeer
-  records: RecordStore
-  router: Router
-  events: EventHub
-  sync: AttestationSync
-  jobSync: JobSync
-  claims: ClaimBook
-  onStop: (fn: () => Promise<void> | void) => void
-}
-
-export interface RunningDaemon extends DaemonContext {
   api: ApiServer
+  records: RecordStore
+  requester?: Requester
+  worker?: WorkerService
   stop (): Promise<void>
-}
-
-/** The default peer list shipped in bootstrap/peers.json (see its format there). */
-export async function defaultBootstrapList (): Promise<string[]> {
-  const file = fileURLToPath(new URL('../bootstrap/peers.json', import.meta.url))
-  try {
-    const parsed = JSON.parse(await readFile(file, 'utf8')) as { peers?: unknown }
-    return Array.isArray(parsed.peers) ? parsed.peers.filter((p): p is string => typeof p === 'string') : []
-  } catch (err) {
-    throw new ConfigError(`cannot read the default peer list ${file}: ${(err as Error).message}`, file)
-  }
 }
 
 function wrapListenError (err: unknown, listen: string[]): never {
@@ -82,176 +74,154 @@ function wrapListenError (err: unknown, listen: string[]): never {
 }
 
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
+  const { home } = opts
+  const full = opts.bootstrapNode !== true
   // never run on keys or a token someone else could have put there
-  await checkHomeIsPrivate(opts.home)
-  const config = await loadConfig(opts.home)
-  const identity = await loadIdentity(opts.home)
+  await checkHomeIsPrivate(home)
+  const config = await loadConfig(home)
+  const identity = await loadIdentity(home)
   const listen = opts.listen ?? config.listen
-  const bootstrap = opts.bootstrap ?? config.bootstrap ?? await defaultBootstrapList()
-  // the stores' lock first: a second daemon on this home fails here, before
-  // it could replace the running daemon's token
-  const stores = await openStores(opts.home)
-  // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
-  let token: string
+  const bootstrap = opts.bootstrap ?? config.bootstrap ?? await defaultBootstrapList().catch((err: unknown) => {
+    throw isPeerListError(err) ? new ConfigError(err.message, err.file) : err
+  })
+  const life = new Lifecycle()
   try {
-    token = await rotateApiToken(opts.home)
-  } catch (err) {
-    await stores.close()
-    throw err
-  }
-  const stopFns: Array<() => Promise<void> | void> = []
-  const events = new EventHub()
-  let records: RecordStore | undefined
-  let peer: ConcurPeer | undefined
-  try {
-    if (opts.bootstrapNode !== true) {
-      records = recordStore()({ datastore: stores.datastore })
+    // the stores' lock first: a second daemon on this home fails here, before
+    // it could replace the running daemon's token
+    const stores = await life.run('stores', async () => await openStores(home), async s => { await s.close() })
+    // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
+    const token = await rotateApiToken(home)
+    const events = new EventHub()
+
+    // a bootstrap node keeps no records (nothing is ingested): it relays and introduces, nothing more
+    const records = recordStore()({ datastore: stores.datastore })
+    if (full) {
       const loaded = await records.load()
       log('loaded %d jobs and %d attestations (%d skipped)', loaded.jobs, loaded.attestations, loaded.skipped)
     }
-    const held = records
-    try {
-      peer = await createConcurPeer({
-        privateKey: identity.peerKey,
-        blockstore: stores.blockstore,
-        datastore: stores.datastore,
-        listen,
-        bootstrap,
-        relayServer: opts.bootstrapNode === true,
-        doPX: opts.bootstrapNode === true,
-        validator: {
-          isKnown: (m: ConcurMessage) =>
-            held == null
-              ? false
-              : m.kind === 'job'
-                ? held.hasJob(m.value.jobId)
-                : m.kind === 'attestation' ? held.hasAttestation(m.value) : false
-        }
-      })
-    } catch (err) {
-      wrapListenError(err, listen)
-    }
-  } catch (err) {
-    await stores.close()
-    throw err
-  }
-  const livePeer = peer
-  const liveRecords = records ?? recordStore()({ datastore: { put: async (k) => k, query: async function * () {} } })
-
-  // who holds a lease on which job: the worker counts replica slots from it,
-  // job catch-up hands its live claims to workers that join late
-  const claims = new ClaimBook()
-
-  livePeer.gossip.onMessage((m, from) => {
-    // recorded before any other listener runs on: a worker deciding on a job
-    // right after catch-up must already see the leases that came with it
-    if (m.kind === 'claim') claims.record(m.value)
-    void (async () => {
+    const peer = await life.run('libp2p', async () => {
       try {
-        if (m.kind === 'job') {
-          if (await liveRecords.putJob(m.value)) events.emit({ type: 'job', jobId: m.value.jobId, buildId: m.value.job.buildId, requester: m.value.job.requester, from: from?.toString() ?? 'self' })
-        } else if (m.kind === 'attestation') {
-          if (await liveRecords.putAttestation(m.value)) {
-            const c = m.value.claim
-            events.emit({ type: 'attestation', id: m.value.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, result: c.result, from: from?.toString() ?? 'self' })
+        return await createConcurPeer({
+          privateKey: identity.peerKey,
+          blockstore: stores.blockstore,
+          datastore: stores.datastore,
+          listen,
+          bootstrap,
+          relayServer: !full,
+          doPX: !full,
+          validator: {
+            isKnown: (m: ConcurMessage) => m.kind === 'job' ? records.hasJob(m.value.jobId) : m.kind === 'attestation' ? records.hasAttestation(m.value) : false
           }
-        } else {
-          const c = m.value.claim
-          events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq })
-        }
+        })
       } catch (err) {
-        log.error('storing a %s failed: %e', m.kind, err)
+        wrapListenError(err, listen)
       }
-    })()
-  })
+    }, async p => { await p.stop() })
 
-  // every peer answers catch-up requests for the attestations it holds
-  const sync = attestationSync({
-    lookup: (buildId) => liveRecords.attestations(buildId).map(a => a.bytes),
-    ingest: (bytes) => { livePeer.gossip.ingest('attestation', bytes) }
-  })({ libp2p: livePeer.libp2p })
-  if (opts.bootstrapNode !== true) await sync.start()
-  stopFns.push(async () => { await sync.stop() })
-
-  // every peer answers job catch-up requests with its open jobs and live claims
-  const jobs = jobSync({
-    openJobs: () => {
-      const now = Date.now()
-      return liveRecords.jobs().filter(j => Date.parse(j.job.expiresAt) > now)
-        .sort((a, b) => Date.parse(b.job.createdAt) - Date.parse(a.job.createdAt)).map(j => j.bytes)
-    },
-    liveClaims: () => claims.allLive(Date.now()).map(c => c.bytes),
-    ingest: (kind, bytes) => { livePeer.gossip.ingest(kind, bytes) }
-  })({ libp2p: livePeer.libp2p })
-  if (opts.bootstrapNode !== true) await jobs.start()
-  stopFns.push(async () => { await jobs.stop() })
-
-  const router = new Router()
-  const ctx: DaemonContext = {
-    home: opts.home,
-    config,
-    identity,
-    stores,
-    peer: livePeer,
-    records: liveRecords,
-    router,
-    events,
-    sync,
-    jobSync: jobs,
-    claims,
-    onStop: (fn) => { stopFns.push(fn) }
-  }
-  const { baseRoutes, testRoutes } = await import('./api/routes.ts')
-  baseRoutes(ctx)
-  if (opts.testRoutes === true) {
-    testRoutes(ctx)
-    log('test routes enabled: POST /v1/gossip/publish-raw is served')
-  }
-  try {
-    if (opts.bootstrapNode !== true) {
-      const { requesterExtension } = await import('./requester-hook.ts')
-      await requesterExtension(ctx)
+    // who holds a lease on which job: the worker counts replica slots from it,
+    // job catch-up hands its live claims to workers that join late
+    const claims = new ClaimBook()
+    const router = new Router()
+    nodeRoutes(router, { identity: { did: identity.signing.did, peerId: identity.peerId }, peer, events })
+    contentRoutes(router, { helia: peer.helia, events })
+    recordRoutes(router, { gossip: peer.gossip, records })
+    if (opts.testRoutes === true) {
+      testOnlyRoutes(router, { gossip: peer.gossip })
+      log('test routes enabled: POST /v1/gossip/publish-raw is served')
     }
-    await opts.extend?.(ctx)
-  } catch (err) {
-    for (const fn of stopFns.reverse()) await Promise.resolve(fn()).catch(() => {})
-    await livePeer.stop()
-    await stores.close()
-    throw err
-  }
 
-  let api: ApiServer
-  try {
-    api = await startApiServer(router, opts.api ?? config.api, { token, home: opts.home })
-  } catch (err) {
-    await livePeer.stop()
-    await stores.close()
-    throw err
-  }
+    let requesterService: Requester | undefined
+    let workerSvc: WorkerService | undefined
+    if (full) {
+      // the feed: what the stores announce, as this node stored it
+      records.addEventListener('job:stored', ({ detail: j }) => { events.emit({ type: 'job', jobId: j.jobId, buildId: j.job.buildId, requester: j.job.requester }) })
+      records.addEventListener('attestation:stored', ({ detail: a }) => {
+        const c = a.claim
+        events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, result: c.result })
+      })
+      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
+      inbox.addEventListener('claim:recorded', ({ detail: { claim: c } }) => { events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq }) })
 
-  const multiaddrs = livePeer.libp2p.getMultiaddrs().map(String)
-  await writeDaemonInfo(opts.home, {
-    pid: process.pid,
-    api: api.address,
-    peerId: identity.peerId,
-    did: identity.signing.did,
-    multiaddrs,
-    startedAt: new Date().toISOString(),
-    worker: opts.worker === true
-  })
+      // every peer answers catch-up requests for the attestations it holds
+      const sync = await life.start('attestation-sync', attestationSync({
+        lookup: (buildId) => records.attestations(buildId).map(a => a.bytes),
+        ingest: (bytes) => { peer.gossip.ingest('attestation', bytes) }
+      })({ libp2p: peer.libp2p }))
+      // every peer answers job catch-up requests with its open jobs and live claims
+      const jobs = await life.start('job-sync', jobSync({
+        openJobs: () => {
+          const now = Date.now()
+          return records.jobs().filter(j => Date.parse(j.job.expiresAt) > now)
+            .sort((a, b) => Date.parse(b.job.createdAt) - Date.parse(a.job.createdAt)).map(j => j.bytes)
+        },
+        liveClaims: () => claims.allLive(Date.now()).map(c => c.bytes),
+        ingest: (kind, bytes) => { peer.gossip.ingest(kind, bytes) }
+      })({ libp2p: peer.libp2p }))
 
-  let stopping: Promise<void> | undefined
-  const stop = async (): Promise<void> => {
-    stopping ??= (async () => {
-      for (const fn of stopFns.reverse()) {
-        try { await fn() } catch (err) { log.error('stop hook failed: %e', err) }
+      const policy = await life.start('policy', new PolicyStore(home))
+      policy.addEventListener('policy:changed', ({ detail: p }) => { events.emit({ type: 'policy:changed', threshold: p?.threshold ?? null, trusted: p?.trusted.size ?? 0 }) })
+      requesterService = requester({ dirs: { bundles: join(home, 'bundles'), disputes: join(home, 'disputes') } })({
+        records,
+        gossip: peer.gossip,
+        datastore: stores.datastore,
+        policy,
+        blockstore: peer.helia.blockstore,
+        pins: peer.helia.pins,
+        identity: { signing: identity.signing, peerId: identity.peerId },
+        sync,
+        connections: peer.libp2p
+      })
+      requesterService.addEventListener('verdict:changed', ({ detail: d }) => { events.emit({ type: 'request:verdict', ...d }) })
+      requesterService.addEventListener('bundle:written', ({ detail: d }) => { events.emit({ type: 'request:bundle', ...d }) })
+      requesterService.addEventListener('bundle:failed', ({ detail: d }) => { events.emit({ type: 'request:bundle-failed', ...d }) })
+      requesterService.addEventListener('dispute:diagnosed', ({ detail: d }) => { events.emit({ type: 'request:dispute', ...d }) })
+      await life.start('requester', requesterService)
+      requestRoutes(router, { requester: requesterService, events })
+      policyRoutes(router, { policy })
+
+      if (opts.worker != null) {
+        // loaded only for workers: the sandbox code is not needed otherwise
+        const { workerService } = await import('./worker-service.ts')
+        const { workerRoutes } = await import('./api/routes/worker.ts')
+        workerSvc = await life.start('worker', workerService(opts.worker)({
+          identity,
+          config,
+          helia: peer.helia,
+          gossip: peer.gossip,
+          records,
+          datastore: stores.datastore,
+          claims,
+          jobSync: jobs,
+          libp2p: peer.libp2p,
+          onEvent: (e) => { events.emit({ ...e, worker: identity.signing.did }) }
+        }))
+        workerRoutes(router, { worker: workerSvc })
       }
-      await api.close()
-      await livePeer.stop()
-      await stores.close()
-      rmSync(homePaths(opts.home).daemon, { force: true })
-    })()
-    await stopping
+    }
+
+    const api = await life.run('api', async () => await startApiServer(router, opts.api ?? config.api, { token, home }), async a => { await a.close() })
+    await writeDaemonInfo(home, {
+      pid: process.pid,
+      api: api.address,
+      peerId: identity.peerId,
+      did: identity.signing.did,
+      multiaddrs: peer.libp2p.getMultiaddrs().map(String),
+      startedAt: new Date().toISOString(),
+      worker: workerSvc != null
+    })
+    // stopped first (services stop in reverse): no command tries to reach a daemon that is stopping, and daemon.json never outlives it
+    await life.run('daemon.json', async () => undefined, () => { rmSync(homePaths(home).daemon, { force: true }) })
+    return {
+      identity,
+      peer,
+      api,
+      records,
+      ...(requesterService != null ? { requester: requesterService } : {}),
+      ...(workerSvc != null ? { worker: workerSvc } : {}),
+      stop: async () => { await life.stop() }
+    }
+  } catch (err) {
+    await life.stop()
+    throw err
   }
-  return { ...ctx, api, stop }
 }

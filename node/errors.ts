@@ -7,6 +7,10 @@ export type CliErrorCode =
   | 'ERR_PORT_IN_USE'
   | 'ERR_TIMEOUT'
   | 'ERR_API_TOKEN'
+  /** `concur verify`: the bundle did not verify */
+  | 'ERR_BUNDLE_INVALID'
+  /** `concur devnet`: a step of the demonstration failed */
+  | 'ERR_DEVNET'
 
 export class CliError extends Error {
   readonly code: CliErrorCode

@@ -1,11 +1,9 @@
 /**
- * The daemon's event feed (jobs, attestations, claims, builds, verdicts), kept
- * in a bounded ring so `GET /v1/events?after=N` can long-poll without losing
- * what happened between two polls.
+ * The daemon's event feed (records, claims, builds, verdicts), kept in a
+ * bounded ring so `GET /v1/events?after=N` can long-poll without losing what
+ * happened between two polls.
  */
-export type DaemonEvent = { type: string } & Record<string, unknown>
-
-export interface SequencedEvent { seq: number, at: string, event: DaemonEvent }
+import type { FeedEvent, SequencedEvent } from './api/types.ts'
 
 const RING = 10_000
 
@@ -14,7 +12,7 @@ export class EventHub {
   private seq = 0
   private readonly waiters = new Set<() => void>()
 
-  emit (event: DaemonEvent): void {
+  emit (event: FeedEvent): void {
     this.ring.push({ seq: ++this.seq, at: new Date().toISOString(), event })
     if (this.ring.length > RING) this.ring.shift()
     for (const w of this.waiters) w()
@@ -25,25 +23,29 @@ export class EventHub {
     return this.seq
   }
 
-  since (after: number): SequencedEvent[] {
-    return this.ring.filter(e => e.seq > after)
+  since (after: number, match: (e: FeedEvent) => boolean = () => true): SequencedEvent[] {
+    return this.ring.filter(e => e.seq > after && match(e.event))
   }
 
-  /** Events after `after`, waiting up to `waitMs` for the first one. */
-  async wait (after: number, waitMs: number, signal?: AbortSignal): Promise<SequencedEvent[]> {
-    const now = this.since(after)
-    if (now.length > 0 || waitMs <= 0) return now
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        this.waiters.delete(done)
-        signal?.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, waitMs)
-      this.waiters.add(done)
-      signal?.addEventListener('abort', done)
-    })
-    return this.since(after)
+  /** Events after `after` that `match`, waiting up to `waitMs` for the first one. */
+  async wait (after: number, waitMs: number, options: { signal?: AbortSignal, match?: (e: FeedEvent) => boolean } = {}): Promise<SequencedEvent[]> {
+    const { signal, match } = options
+    const deadline = Date.now() + waitMs
+    while (true) {
+      const found = this.since(after, match)
+      const left = deadline - Date.now()
+      if (found.length > 0 || left <= 0 || signal?.aborted === true) return found
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          this.waiters.delete(done)
+          signal?.removeEventListener('abort', done)
+          resolve()
+        }
+        const timer = setTimeout(done, left)
+        this.waiters.add(done)
+        signal?.addEventListener('abort', done)
+      })
+    }
   }
 }

@@ -1,8 +1,18 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
+import { watch } from 'node:fs'
+import type { FSWatcher } from 'node:fs'
+import { basename, dirname } from 'node:path'
+import { TypedEventEmitter } from '@libp2p/interface'
+import type { Startable } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
 import { createPolicy, isProtocolError, isSandboxTier, publicKeyFromDid, keyHex } from '../protocol/index.ts'
 import type { SandboxTier, TrustPolicy, TrustPolicyInput } from '../protocol/index.ts'
+import { NoPolicyError } from '../src/requester/errors.ts'
+import type { PolicySource } from '../src/requester/types.ts'
 import { homePaths, writeFileAtomic } from './home.ts'
 import { ConfigError, UsageError } from './errors.ts'
+
+const log = logger('concur:policy')
 
 /**
  * The requester's trust policy file, `<home>/policy.json`. `trusted` may be
@@ -101,26 +111,110 @@ export function setPolicy (p: PolicyFile, opts: { threshold?: number, required?:
     if (opts.minTier != null && !isSandboxTier(opts.minTier)) throw new UsageError(`--min-tier takes namespaces, namespaces+cgroups or vm (got ${opts.minTier})`)
     next.minTier = opts.minTier as SandboxTier | null
   }
-  const trustedKeys = new Set(next.trusted.map(checkDid))
-  for (const r of next.required) {
-    if (!trustedKeys.has(checkDid(r))) throw new UsageError(`required key ${r} is not trusted: \`concur trust add ${r}\` first`)
-  }
-  if (next.threshold != null && (!Number.isInteger(next.threshold) || next.threshold < 1)) throw new UsageError('--threshold must be a whole number >= 1')
-  if (next.threshold != null && next.threshold > trustedKeys.size) {
-    throw new UsageError(`threshold ${next.threshold} is more than the ${trustedKeys.size} trusted key(s): add keys with \`concur trust add\` or lower --threshold`)
-  }
+  checkPolicyFile(next)
   return next
 }
 
-/** Cached by mtime so a daemon sees `concur policy set` without a restart. */
-export function policyLoader (home: string): () => Promise<TrustPolicy> {
-  let cached: { mtimeMs: number, policy: TrustPolicy } | undefined
-  return async () => {
-    const path = homePaths(home).policy
-    const st = await stat(path).catch(() => null)
-    if (st != null && cached != null && cached.mtimeMs === st.mtimeMs) return cached.policy
-    const policy = toTrustPolicy(await readPolicyFile(home), path)
-    if (st != null) cached = { mtimeMs: st.mtimeMs, policy }
-    return policy
+/**
+ * Whether a policy file can be saved: the rules are createPolicy's (protocol/,
+ * the one definition), the messages say what to run. A file may lack its
+ * threshold while keys are being added; its keys and required set are then
+ * checked against the largest threshold it could have.
+ */
+export function checkPolicyFile (p: PolicyFile): void {
+  const trustedKeys = new Set(p.trusted.map(checkDid))
+  for (const r of p.required) {
+    if (!trustedKeys.has(checkDid(r))) throw new UsageError(`required key ${r} is not trusted: \`concur trust add ${r}\` first`)
+  }
+  if (p.threshold != null && p.threshold > trustedKeys.size) {
+    throw new UsageError(`threshold ${p.threshold} is more than the ${trustedKeys.size} trusted key(s): add keys with \`concur trust add\` or lower --threshold`)
+  }
+  if (p.threshold == null && trustedKeys.size === 0) return
+  try {
+    createPolicy(policyInput({ ...p, threshold: p.threshold ?? trustedKeys.size }))
+  } catch (err) {
+    if (isProtocolError(err)) throw new UsageError(`${err.message}: see \`concur policy --help\``)
+    throw err
+  }
+}
+
+export interface PolicyStoreEvents {
+  'policy:changed': CustomEvent<TrustPolicy | null>
+}
+
+/**
+ * The daemon's trust policy: loaded at start, replaced through `set` (the
+ * API's POST /v1/policy, which `concur trust` and `concur policy set` use
+ * when a daemon runs) or when policy.json is edited by hand (a watch on the
+ * home directory: the file is replaced by rename, so the directory is what
+ * changes). Every change is announced with 'policy:changed'; the requester
+ * re-evaluates its open jobs on it.
+ */
+export class PolicyStore extends TypedEventEmitter<PolicyStoreEvents> implements PolicySource, Startable {
+  private readonly home: string
+  private policy: TrustPolicy | null = null
+  private file: PolicyFile = { ...EMPTY }
+  private problem = 'no trust policy yet'
+  private watcher: FSWatcher | undefined
+  private reading: Promise<void> = Promise.resolve()
+
+  constructor (home: string) {
+    super()
+    this.home = home
+  }
+
+  async start (): Promise<void> {
+    await this.reload()
+    const path = homePaths(this.home).policy
+    try {
+      this.watcher = watch(dirname(path), { persistent: false }, (_event, name) => {
+        if (name === basename(path)) this.reading = this.reading.then(async () => { await this.reload() })
+      })
+      this.watcher.on('error', (err) => { log.error('watching %s: %e', path, err) })
+    } catch (err) {
+      // no inotify (a full watch table): changes still arrive through the API
+      log.error('cannot watch %s: %e', path, err)
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.watcher?.close()
+    await this.reading
+  }
+
+  /** the usable policy, or NoPolicyError with what to run */
+  current (): TrustPolicy {
+    if (this.policy == null) throw new NoPolicyError(this.problem)
+    return this.policy
+  }
+
+  /** the file as saved, usable or not */
+  saved (): PolicyFile {
+    return this.file
+  }
+
+  /** save a policy file and use it at once (before this resolves) */
+  async set (p: PolicyFile): Promise<PolicyFile> {
+    checkPolicyFile(p)
+    await writePolicyFile(this.home, p)
+    await this.reload()
+    return this.file
+  }
+
+  private async reload (): Promise<void> {
+    const where = homePaths(this.home).policy
+    let next: TrustPolicy | null = null
+    try {
+      this.file = await readPolicyFile(this.home)
+      next = toTrustPolicy(this.file, where)
+      this.problem = ''
+    } catch (err) {
+      this.problem = (err as Error).message
+    }
+    const before = this.policy
+    this.policy = next
+    if (JSON.stringify(before?.input ?? null) !== JSON.stringify(next?.input ?? null)) {
+      this.safeDispatchEvent('policy:changed', { detail: next })
+    }
   }
 }

@@ -4,7 +4,7 @@
  * Encoded as an in-toto Statement v1 with a SLSA Provenance v1 predicate so that
  * standard in-toto/SLSA tooling can read and check it. The subject digest is the
  * sha256 of the artifact's root block, which equals the sha2-256 digest inside
- * its CID (see PROTOCOL.md §5.3).
+ * its CID (see PROTOCOL.md §5.2, "How a CID maps to an in-toto digest").
  */
 import { BuildIdMismatchError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
 import { buildIdOf, isSandboxTier, validateBuildDefinition, validateEnvironment } from './build.ts'

@@ -5,7 +5,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import { from } from 'multiformats/hashes/hasher'
 import { SchemaError } from './errors.ts'
 import { hexEncode } from './encoding.ts'
 
@@ -13,9 +12,6 @@ export const CODEC_RAW = 0x55
 export const CODEC_DAG_PB = 0x70
 export const CODEC_DAG_CBOR = 0x71
 export const MH_SHA2_256 = 0x12
-
-/** A multiformats hasher backed by @noble/hashes, for callers that need a MultihashHasher. */
-export const sha256Hasher = from({ name: 'sha2-256', code: MH_SHA2_256, encode: (bytes: Uint8Array) => sha256(bytes) })
 
 /** CIDv1 with a sha2-256 multihash over `bytes`. */
 export function cidOf (codec: number, bytes: Uint8Array): CID {

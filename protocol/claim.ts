@@ -1,7 +1,8 @@
 /**
  * Claim: a worker's short lease on a job, so that `replicas` workers — not
  * every worker — build it. Leases are advisory (a claim proves nothing about
- * the build); they only save duplicate work. See PROTOCOL.md §6.
+ * the build); they only save duplicate work. See PROTOCOL.md §5.3 (the object)
+ * and §7 (the rules).
  */
 import { ExpiredError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
 import { CODEC_DAG_CBOR, CODEC_RAW, parseCid } from './cid.ts'
@@ -9,7 +10,7 @@ import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
 import { guard, openEnvelope, readEnvelope } from './decode.ts'
 import { utf8Encode } from './encoding.ts'
-import { keyHex, publicKeyFromDid } from './keys.ts'
+import { publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
 import { PEER_ID_PATTERN } from './job.ts'
 import { expectInteger, expectObject, expectString, isRecord } from './schema.ts'
@@ -100,26 +101,41 @@ export function decodeClaim (input: Uint8Array | Envelope, opts: DecodeClaimOpti
 }
 
 /**
- * The workers holding a live lease on `jobId` at `now`, by raw key. For each
- * worker only its highest `seq` counts (a newer claim replaces an older one,
- * so a renewal extends the lease and a short final lease releases it early).
+ * Whether `next` replaces `prev` as one worker's claim on one job: only a
+ * higher `seq` does, so a renewal extends the lease and a short final lease
+ * releases it early, while a replayed or older claim changes nothing (the first
+ * of two claims with the same `seq` stands).
  */
-export function liveClaimants (claims: readonly SignedClaim[], jobId: string, now: number): string[] {
+export function replacesClaim (next: Claim, prev: Claim | undefined): boolean {
+  return prev === undefined || next.seq > prev.seq
+}
+
+/**
+ * How many of a job's `replicas` slots are taken at `now` (PROTOCOL.md §7,
+ * rule 3). `claims` are the claims seen on that one job, in any order, repeats
+ * and superseded ones included; `attested` the workers (did:keys) that attested
+ * it. Workers are told apart by their did:key (one text per key, §2).
+ *
+ * Per worker only its newest claim counts (replacesClaim). A worker whose
+ * newest claim is a replica claim takes a slot while its lease is live, and
+ * keeps it after the lease once it has attested: so a lapsed lease without an
+ * attestation frees the slot (a worker that died mid-build). A spot-check
+ * claim takes no slot, nor does its worker's attestation (extra evidence, not
+ * a replica), nor an attestation from a worker that never claimed: anyone can
+ * sign one with a throw-away key, and counting it would let `replicas` such
+ * signatures starve the job (§14). `except` (the asking worker itself) is not
+ * counted.
+ */
+export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>, now: number, except?: string): number {
   const latest = new Map<string, Claim>()
   for (const c of claims) {
-    if (c.claim.jobId !== jobId) continue
-    const k = keyHex(c.signer)
-    const prev = latest.get(k)
-    if (prev === undefined || c.claim.seq > prev.seq) latest.set(k, c.claim)
+    if (replacesClaim(c, latest.get(c.worker))) latest.set(c.worker, c)
   }
-  const live: string[] = []
-  // a spot-check lease takes no replica slot
-  for (const [k, c] of latest) if (c.purpose !== 'spot-check' && parseTime(c.leaseUntil, 'leaseUntil') > now) live.push(k)
-  return live.sort()
+  const attesters = new Set(attested)
+  let taken = 0
+  for (const [worker, c] of latest) {
+    if (worker === except || c.purpose === 'spot-check') continue
+    if (parseTime(c.leaseUntil, 'leaseUntil') > now || attesters.has(worker)) taken++
+  }
+  return taken
 }
-
-/** True when fewer than `replicas` distinct workers hold a live lease: the job may be picked up (after a random delay). */
-export function needsMoreWorkers (claims: readonly SignedClaim[], jobId: string, replicas: number, now: number): boolean {
-  return liveClaimants(claims, jobId, now).length < replicas
-}
-

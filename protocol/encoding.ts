@@ -116,12 +116,3 @@ export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!
   return d === 0
 }
-
-export function concatBytes (...parts: Uint8Array[]): Uint8Array {
-  let len = 0
-  for (const p of parts) len += p.length
-  const out = new Uint8Array(len)
-  let o = 0
-  for (const p of parts) { out.set(p, o); o += p.length }
-  return out
-}

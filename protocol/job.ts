@@ -133,7 +133,7 @@ export function createJobAnnouncement (input: JobInput, key: SigningKey): Signed
 }
 
 /**
- * Order (cheap before expensive; see PROTOCOL.md §7): size → envelope → one
+ * Order (cheap before expensive; see PROTOCOL.md §6): size → envelope → one
  * signature → payloadType → payload JSON → _type version → schema → buildId →
  * time window → requester key → signature.
  */

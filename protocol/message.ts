@@ -1,6 +1,6 @@
 /** Decoding any concur message by its DSSE payloadType, and the gossip rules around it. */
 import { sha256 } from '@noble/hashes/sha2.js'
-import { PayloadTypeError } from './errors.ts'
+import { isProtocolError, MalformedError, PayloadTypeError } from './errors.ts'
 import type { ProtocolError, ProtocolErrorCode } from './errors.ts'
 import { ATTESTATION_PAYLOAD_TYPE, decodeAttestation } from './attestation.ts'
 import type { SignedAttestation } from './attestation.ts'
@@ -22,12 +22,23 @@ export type DecodedMessage =
 
 export type MessageKind = DecodedMessage['kind']
 
-/** The payloadType each topic carries. */
-export const TOPIC_KINDS: Readonly<Record<string, MessageKind>> = Object.freeze({
+/**
+ * The payloadType each topic carries: the one list of concur's gossip topics
+ * (PROTOCOL.md §6). Topic names are /concur/<protocol major>/<kind>/<encoding>,
+ * so a future version or encoding gets its own topic instead of confusing old peers.
+ */
+export const TOPIC_KINDS = Object.freeze({
   [JOBS_TOPIC]: 'job',
   [ATTESTATIONS_TOPIC]: 'attestation',
   [CLAIMS_TOPIC]: 'claim'
-})
+} as const satisfies Record<string, MessageKind>)
+
+export type ConcurTopic = keyof typeof TOPIC_KINDS
+
+/** The kind of message `topic` carries; undefined for a topic that is not concur's (`toString` included). */
+export function topicKind (topic: string): MessageKind | undefined {
+  return Object.hasOwn(TOPIC_KINDS, topic) ? TOPIC_KINDS[topic as ConcurTopic] : undefined
+}
 
 export interface DecodeMessageOptions { now: number; maxFutureSkewMs?: number }
 
@@ -70,7 +81,12 @@ export function gossipActionFor (err: ProtocolError | ProtocolErrorCode): Gossip
 
 export type TopicValidation =
   | { action: 'accept', message: DecodedMessage }
-  | { action: GossipAction, error: ProtocolError }
+  | {
+    action: GossipAction
+    error: ProtocolError
+    /** Set when the message decoded as this kind but came on another topic (REJECT, `error` is a PayloadTypeError). */
+    wrongTopic?: MessageKind
+  }
 
 /**
  * A topic validator in one call. A known payloadType published on the wrong
@@ -79,15 +95,16 @@ export type TopicValidation =
  * plus the application's own store keyed by job id / attestation id.
  */
 export function validateTopicMessage (topic: string, data: Uint8Array, opts: DecodeMessageOptions): TopicValidation {
+  let message: DecodedMessage
   try {
-    const message = decodeMessage(data, opts)
-    const expected = TOPIC_KINDS[topic]
-    if (expected !== message.kind) {
-      return { action: 'reject', error: new PayloadTypeError(`a ${message.kind} message does not belong on topic ${topic}`) }
-    }
-    return { action: 'accept', message }
+    message = decodeMessage(data, opts)
   } catch (err) {
-    const error = err as ProtocolError // decodeMessage only throws ProtocolError (guard)
+    // decodeMessage throws only ProtocolError (guard); should that ever break, the input is still refused, never a crash
+    const error = isProtocolError(err) ? err : new MalformedError('input could not be decoded', { cause: err })
     return { action: gossipActionFor(error), error }
   }
+  if (topicKind(topic) !== message.kind) {
+    return { action: 'reject', error: new PayloadTypeError(`a ${message.kind} message does not belong on topic ${topic}`), wrongTopic: message.kind }
+  }
+  return { action: 'accept', message }
 }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { logger } from '@libp2p/logger'
 import { PortInUseError } from '../errors.ts'
 import { API_TOKEN_PATTERN, homePaths } from '../home.ts'
+import { httpStatusOf } from './error-status.ts'
 
 const log = logger('concur:api')
 
@@ -223,8 +224,8 @@ export async function startApiServer (router: Router, hostPort: string, auth: Ap
         const result = await m.handler({ method: req.method ?? 'GET', path: url.pathname, params: m.params, query: url.searchParams, body, raw: req }, res)
         if (!res.headersSent) sendJson(res, 200, result ?? {})
       } catch (err) {
-        const e = err as Error & { status?: number, code?: string }
-        const status = err instanceof HttpError ? err.status : (typeof e.status === 'number' ? e.status : 500)
+        const e = err as Error & { code?: string }
+        const status = httpStatusOf(err)
         if (status >= 500) log.error('API %s %s failed: %e', req.method, pathname, err)
         else if (status === 401 || status === 403 || status === 415) log('refused %s %s: %s', req.method, pathname, e.code)
         // RFC 6750: a 401 names the scheme the client should use

@@ -102,16 +102,14 @@ export const daemonCommand: Command = {
     if (values['no-init'] !== true) await initHome(home)
     // a rebuilder is a worker that also spot-checks jobs others already built
     const isWorker = values.worker === true || values['rebuild-for'] != null || values.sample != null
-    const extend = isWorker ? (await import('../worker-hook.ts')).workerExtension(values) : undefined
     const { startDaemon } = await import('../daemon.ts')
     const d = await startDaemon({
       home,
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
       api: values.api as string | undefined,
-      worker: isWorker,
-      testRoutes: values['enable-test-routes'] === true,
-      extend
+      ...(isWorker ? { worker: values } : {}),
+      testRoutes: values['enable-test-routes'] === true
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
     if (values['enable-test-routes'] === true) progress(global, 'warning: --enable-test-routes: POST /v1/gossip/publish-raw is served (for tests only)')

@@ -32,7 +32,7 @@ function startProc (name: string, args: string[], home: string): Proc {
         try { resolve(JSON.parse(out.slice(start, end + 2)) as Record<string, unknown>); return } catch { /* incomplete */ }
       }
     })
-    child.on('exit', (code) => { reject(new CliError(`${name} exited (${code ?? 'signal'}) before it was ready:\n${err.trim()}`, 'ERR_API', 1)) })
+    child.on('exit', (code) => { reject(new CliError(`${name} exited (${code ?? 'signal'}) before it was ready:\n${err.trim()}`, 'ERR_DEVNET', 1)) })
   })
   ready.catch(() => {})
   child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
@@ -122,7 +122,7 @@ export const devnetCommand: Command = {
       const k = 2
       await run(['trust', 'add', ...trusted], requester.home)
       const pol = await run(['policy', 'set', '--threshold', String(k)], requester.home)
-      if (pol.code !== 0) throw new CliError(`policy set failed: ${pol.stderr}`, 'ERR_API', 1)
+      if (pol.code !== 0) throw new CliError(`policy set failed: ${pol.stderr}`, 'ERR_DEVNET', 1)
       say(`trust policy    ${trusted.length} trusted workers, threshold k = ${k}`)
 
       // wait until the requester sees every worker on the jobs topic
@@ -147,7 +147,7 @@ export const devnetCommand: Command = {
       let result: { record?: { status: string, artifact?: string, bundle?: string, jobId: string, dissent: unknown[] }, attestations?: unknown[] } = {}
       try { result = JSON.parse(submit.stdout) as typeof result } catch { /* reported below */ }
       const record = result.record
-      if (record == null) throw new CliError(`submit failed (exit ${submit.code ?? '?'}): ${submit.stderr}`, 'ERR_API', 1)
+      if (record == null) throw new CliError(`submit failed (exit ${submit.code ?? '?'}): ${submit.stderr}`, 'ERR_DEVNET', 1)
       // --wait ends at the verdict; give the slower workers (the dissenter among
       // them) a few seconds so their attestations show up in the summary
       for (let waited = 0; waited < 15_000 && (result.attestations?.length ?? 0) < expected; waited += 500) {
@@ -166,14 +166,14 @@ export const devnetCommand: Command = {
       }
       say(`dissent         ${record.dissent.length} trusted dissenting key(s); untrusted attestations are shown, never counted`)
       if (record.status !== 'accepted' || record.bundle == null) {
-        throw new CliError(`the example was not accepted (${record.status}); logs: concur logs ${record.jobId} --home ${requester.home}`, 'ERR_API', 1)
+        throw new CliError(`the example was not accepted (${record.status}); logs: concur logs ${record.jobId} --home ${requester.home}`, 'ERR_DEVNET', 1)
       }
       // the devnet's homes are removed at the end: keep a copy of the bundle
       const bundle = values.keep === true ? record.bundle : join(tmpdir(), `concur-devnet-${record.jobId}.car`)
       if (bundle !== record.bundle) await copyFile(record.bundle, bundle)
       say(`proof bundle    ${bundle}`)
       const verify = await run(['verify', bundle, '--trusted', ...trusted.flatMap((t, i) => i === 0 ? [t] : ['--trusted', t]), '--threshold', String(k)], requester.home)
-      if (verify.code !== 0) throw new CliError(`the bundle did not verify offline:\n${verify.stdout}${verify.stderr}`, 'ERR_API', 1)
+      if (verify.code !== 0) throw new CliError(`the bundle did not verify offline:\n${verify.stdout}${verify.stderr}`, 'ERR_DEVNET', 1)
       say('offline check   concur verify: OK (signatures, buildId, every block, k of n trusted keys)')
       ok = true
       output(g, { ok, root, bootstrap: bootAddr, jobId: record.jobId, verdict: record.status, artifact: record.artifact, bundle, attestations: result.attestations }, () =>

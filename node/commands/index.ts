@@ -1,6 +1,9 @@
 import type { Command } from '../cli.ts'
 import { addCommand, bootstrapCommand, daemonCommand, getCommand, idCommand, initCommand, peersCommand } from './core.ts'
-import { logsCommand, policyCommand, statusCommand, submitCommand, trustCommand, verifyCommand } from './requester.ts'
+import { logsCommand } from './logs.ts'
+import { policyCommand, trustCommand } from './policy.ts'
+import { statusCommand, submitCommand } from './submit.ts'
+import { verifyCommand } from './verify.ts'
 import { devnetCommand } from './devnet.ts'
 
 export const commands: Command[] = [

@@ -19,7 +19,7 @@ import { lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises
 import { join } from 'node:path'
 import { importer } from 'ipfs-unixfs-importer'
 import { BlockWriter } from './block-writer.ts'
-import { SizeLimitError, UnsupportedFileTypeError, UnsupportedNameError, UnsafePathError, NotADirectoryError } from './errors.ts'
+import { ContentTooLargeError, ImportFailedError, UnsupportedFileTypeError, UnsupportedNameError, UnsafePathError, NotADirectoryError } from './errors.ts'
 import { CHUNK_SIZE, importerOptions } from './profile.ts'
 import type { WritableBlockstore } from './block-writer.ts'
 import type { ImportTuning } from './profile.ts'
@@ -34,7 +34,7 @@ export interface AddOptions extends ImportTuning {
   signal?: AbortSignal
   /** importer progress events (file read, block written...) */
   onProgress?: (evt: ImporterProgressEvents) => void
-  /** fail with SizeLimitError once more file bytes than this have been read */
+  /** fail with ContentTooLargeError once more file bytes than this have been read */
   maxBytes?: number
 }
 
@@ -98,7 +98,7 @@ function checkDeclaredSize (state: WalkState, size: number): void {
   // fail before reading anything when lstat sizes already exceed the cap;
   // the streamed count below still catches files that grow while read
   state.declaredBytes += size
-  if (state.maxBytes != null && state.declaredBytes > state.maxBytes) throw new SizeLimitError(state.maxBytes)
+  if (state.maxBytes != null && state.declaredBytes > state.maxBytes) throw new ContentTooLargeError(state.maxBytes)
 }
 
 /**
@@ -127,7 +127,7 @@ async function * readRegularFile (path: string, listed: Stats, state: WalkState)
       const { bytesRead } = await handle.read(buffer, 0, CHUNK_SIZE, null)
       if (bytesRead === 0) break
       state.bytes += bytesRead
-      if (state.maxBytes != null && state.bytes > state.maxBytes) throw new SizeLimitError(state.maxBytes)
+      if (state.maxBytes != null && state.bytes > state.maxBytes) throw new ContentTooLargeError(state.maxBytes)
       // a short read of a fresh 1 MiB buffer is copied out, so thousands of
       // small files queued for writing do not each pin a 1 MiB allocation
       yield bytesRead < CHUNK_SIZE / 2 ? Uint8Array.prototype.slice.call(buffer, 0, bytesRead) : buffer.subarray(0, bytesRead)
@@ -198,7 +198,7 @@ async function closeAll (state: WalkState): Promise<void> {
 async function lastResult (results: AsyncIterable<ImportResult>): Promise<ImportResult> {
   let last: ImportResult | undefined
   for await (const result of results) last = result
-  if (last == null) throw new Error('importer produced no result')
+  if (last == null) throw new ImportFailedError('the importer yielded no root entry')
   return last
 }
 

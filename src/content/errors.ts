@@ -1,18 +1,40 @@
 /**
- * Errors of the content-addressing layer. Each failure has its own class and a
- * stable `code`, so callers (worker, CLI) can branch on `err.code` without
- * parsing messages.
+ * Errors of the content-addressing layer. Each failure has its own class,
+ * every class extends {@link ContentError} and carries a stable `code`, so
+ * callers (worker, API, CLI) can branch on `err.code` without parsing
+ * messages. The codes are part of the API: node/api/routes.ts maps
+ * ERR_CONTENT_TOO_LARGE to 413 and ERR_TARGET_NOT_EMPTY to 409.
  */
 
-export type ContentErrorCode =
-  | 'ERR_UNSUPPORTED_FILE_TYPE'
-  | 'ERR_UNSUPPORTED_NAME'
-  | 'ERR_CONTENT_TOO_LARGE'
-  | 'ERR_UNSAFE_PATH'
-  | 'ERR_TARGET_NOT_EMPTY'
-  | 'ERR_NOT_A_DIRECTORY'
-  | 'ERR_UNSUPPORTED_CODEC'
-  | 'ERR_MALFORMED_FILE'
+/** Every code a {@link ContentError} can carry. */
+export const CONTENT_ERROR_CODES = [
+  'ERR_UNSUPPORTED_FILE_TYPE',
+  'ERR_UNSUPPORTED_NAME',
+  'ERR_CONTENT_TOO_LARGE',
+  'ERR_UNSAFE_PATH',
+  'ERR_TARGET_NOT_EMPTY',
+  'ERR_NOT_A_DIRECTORY',
+  'ERR_UNSUPPORTED_CODEC',
+  'ERR_MALFORMED_FILE',
+  'ERR_IMPORT_FAILED'
+] as const
+
+export type ContentErrorCode = typeof CONTENT_ERROR_CODES[number]
+
+/** The base of every error of src/content: never thrown itself, only its subclasses. */
+export class ContentError extends Error {
+  readonly code: ContentErrorCode
+  override name: string = 'ContentError'
+
+  constructor (code: ContentErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+export function isContentError (e: unknown): e is ContentError {
+  return e instanceof ContentError
+}
 
 /**
  * A directory entry is neither a regular file, a directory nor a symlink
@@ -20,14 +42,14 @@ export type ContentErrorCode =
  * FIFO would block the reader forever, so they are refused, never skipped:
  * skipping would silently produce a CID for a tree that is not the one built.
  */
-export class UnsupportedFileTypeError extends Error {
-  readonly code = 'ERR_UNSUPPORTED_FILE_TYPE' as const
+export class UnsupportedFileTypeError extends ContentError {
+  override readonly code = 'ERR_UNSUPPORTED_FILE_TYPE' as const
   override name = 'UnsupportedFileTypeError'
   readonly path: string
   readonly fileType: string
 
   constructor (path: string, fileType: string) {
-    super(`Unsupported file type "${fileType}" at ${JSON.stringify(path)}: only regular files, directories and symlinks can be added`)
+    super('ERR_UNSUPPORTED_FILE_TYPE', `Unsupported file type "${fileType}" at ${JSON.stringify(path)}: only regular files, directories and symlinks can be added`)
     this.path = path
     this.fileType = fileType
   }
@@ -39,18 +61,18 @@ export class UnsupportedFileTypeError extends Error {
  * or a directory name ending in a backslash, which the importer's path parser
  * reads as an escaped separator and would silently restructure.
  */
-export class UnsupportedNameError extends Error {
-  readonly code = 'ERR_UNSUPPORTED_NAME' as const
+export class UnsupportedNameError extends ContentError {
+  override readonly code = 'ERR_UNSUPPORTED_NAME' as const
   override name = 'UnsupportedNameError'
   readonly path: string
 
   constructor (path: string, reason: string) {
-    super(`Unsupported name at ${JSON.stringify(path)}: ${reason}`)
+    super('ERR_UNSUPPORTED_NAME', `Unsupported name at ${JSON.stringify(path)}: ${reason}`)
     this.path = path
   }
 }
 
-/** Which cap a SizeLimitError is about (see FetchLimits in export-directory.ts). */
+/** Which cap a ContentTooLargeError is about (see FetchLimits in export-directory.ts). */
 export type SizeLimitUnit = 'bytes' | 'entries' | 'directory-bytes'
 
 const UNIT_TEXT: Record<SizeLimitUnit, string> = {
@@ -63,16 +85,20 @@ const UNIT_TEXT: Record<SizeLimitUnit, string> = {
  * More than the caller allowed was read, written or created: file bytes,
  * entries, or directory bytes (`unit`). The one error of every cap on
  * content, so a worker, the API and the CLI handle them alike; `remedy` says
- * how whoever hit it raises the cap.
+ * how whoever hit it raises the cap. Thrown by addDirectory/addFile
+ * (`maxBytes`), exportToDirectory (every FetchLimits cap) and by readers of
+ * one file that give it a byte or structure budget (diagnoseDispute).
+ * Not protocol/'s SizeLimitError (ERR_TOO_LARGE), which is about one
+ * oversized wire message.
  */
-export class SizeLimitError extends Error {
-  readonly code = 'ERR_CONTENT_TOO_LARGE' as const
-  override name = 'SizeLimitError'
+export class ContentTooLargeError extends ContentError {
+  override readonly code = 'ERR_CONTENT_TOO_LARGE' as const
+  override name = 'ContentTooLargeError'
   readonly limit: number
   readonly unit: SizeLimitUnit
 
   constructor (limit: number, unit: SizeLimitUnit = 'bytes', remedy?: string) {
-    super(`Content exceeds the limit of ${limit} ${UNIT_TEXT[unit]}${remedy != null ? `: ${remedy}` : ''}`)
+    super('ERR_CONTENT_TOO_LARGE', `Content exceeds the limit of ${limit} ${UNIT_TEXT[unit]}${remedy != null ? `: ${remedy}` : ''}`)
     this.limit = limit
     this.unit = unit
   }
@@ -83,49 +109,49 @@ export class SizeLimitError extends Error {
  * that already exists (entry names like "..", "a/b", "" or with NUL, duplicate
  * names, a symlink in the way). DAGs come from untrusted peers.
  */
-export class UnsafePathError extends Error {
-  readonly code = 'ERR_UNSAFE_PATH' as const
+export class UnsafePathError extends ContentError {
+  override readonly code = 'ERR_UNSAFE_PATH' as const
   override name = 'UnsafePathError'
   readonly path: string
 
   constructor (path: string, reason: string) {
-    super(`Unsafe path ${JSON.stringify(path)}: ${reason}`)
+    super('ERR_UNSAFE_PATH', `Unsafe path ${JSON.stringify(path)}: ${reason}`)
     this.path = path
   }
 }
 
 /** The export target exists and is not empty (and `overwrite` was not set). */
-export class TargetNotEmptyError extends Error {
-  readonly code = 'ERR_TARGET_NOT_EMPTY' as const
+export class TargetNotEmptyError extends ContentError {
+  override readonly code = 'ERR_TARGET_NOT_EMPTY' as const
   override name = 'TargetNotEmptyError'
   readonly path: string
 
   constructor (path: string) {
-    super(`Target ${JSON.stringify(path)} exists and is not empty`)
+    super('ERR_TARGET_NOT_EMPTY', `Target ${JSON.stringify(path)} exists and is not empty`)
     this.path = path
   }
 }
 
 /** A directory was expected (the root of an export or an add) but something else was found. */
-export class NotADirectoryError extends Error {
-  readonly code = 'ERR_NOT_A_DIRECTORY' as const
+export class NotADirectoryError extends ContentError {
+  override readonly code = 'ERR_NOT_A_DIRECTORY' as const
   override name = 'NotADirectoryError'
   readonly path: string
 
   constructor (path: string, found: string) {
-    super(`Expected a directory at ${JSON.stringify(path)}, found ${found}`)
+    super('ERR_NOT_A_DIRECTORY', `Expected a directory at ${JSON.stringify(path)}, found ${found}`)
     this.path = path
   }
 }
 
 /** A block of a codec other than dag-pb / raw was met while walking a UnixFS DAG. */
-export class UnsupportedCodecError extends Error {
-  readonly code = 'ERR_UNSUPPORTED_CODEC' as const
+export class UnsupportedCodecError extends ContentError {
+  override readonly code = 'ERR_UNSUPPORTED_CODEC' as const
   override name = 'UnsupportedCodecError'
   readonly codec: number
 
   constructor (cid: string, codec: number) {
-    super(`Block ${cid} has codec 0x${codec.toString(16)}; only dag-pb and raw are supported`)
+    super('ERR_UNSUPPORTED_CODEC', `Block ${cid} has codec 0x${codec.toString(16)}; only dag-pb and raw are supported`)
     this.codec = codec
   }
 }
@@ -137,13 +163,27 @@ export class UnsupportedCodecError extends Error {
  * Read from an untrusted peer, such a DAG is refused, never "repaired": its
  * only use is to make a reader do work that yields no bytes.
  */
-export class MalformedFileError extends Error {
-  readonly code = 'ERR_MALFORMED_FILE' as const
+export class MalformedFileError extends ContentError {
+  override readonly code = 'ERR_MALFORMED_FILE' as const
   override name = 'MalformedFileError'
   readonly cid: string
 
   constructor (cid: string, why: string) {
-    super(`malformed UnixFS file at ${cid}: ${why}`)
+    super('ERR_MALFORMED_FILE', `malformed UnixFS file at ${cid}: ${why}`)
     this.cid = cid
+  }
+}
+
+/**
+ * The UnixFS importer finished without yielding a root entry, so there is no
+ * CID to return. Thrown by addDirectory/addFile/addBytes; a bug or a broken
+ * importer, not something the input can ask for.
+ */
+export class ImportFailedError extends ContentError {
+  override readonly code = 'ERR_IMPORT_FAILED' as const
+  override name = 'ImportFailedError'
+
+  constructor (why: string) {
+    super('ERR_IMPORT_FAILED', `import failed: ${why}`)
   }
 }

@@ -31,7 +31,7 @@ import { constants } from 'node:fs'
 import { chmod, lstat, mkdir, open, opendir, rename, rm, symlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { exporter } from 'ipfs-unixfs-exporter'
-import { NotADirectoryError, SizeLimitError, TargetNotEmptyError, UnsafePathError, UnsupportedFileTypeError, UnsupportedNameError } from './errors.ts'
+import { NotADirectoryError, ContentTooLargeError, TargetNotEmptyError, UnsafePathError, UnsupportedFileTypeError, UnsupportedNameError } from './errors.ts'
 import type { SizeLimitUnit } from './errors.ts'
 import { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES } from './limits.ts'
 import { readFile } from './read-file.ts'
@@ -50,7 +50,7 @@ export interface ExportOptions extends Partial<FetchLimits> {
   onProgress?: (evt: ExporterProgressEvents) => void
   /**
    * How the caller's user raises each cap (a flag, a config key), appended to
-   * the SizeLimitError's message: the export does not know who called it.
+   * the ContentTooLargeError's message: the export does not know who called it.
    */
   remedy?: Partial<Record<SizeLimitUnit, string>>
   /** called as each entry is created (before a file's bytes are written) */
@@ -85,9 +85,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 const LIMIT_OPTION: Record<SizeLimitUnit, keyof FetchLimits> = { bytes: 'maxBytes', entries: 'maxEntries', 'directory-bytes': 'maxDirectoryBytes' }
 
-function overLimit (state: ExportState, unit: SizeLimitUnit): SizeLimitError {
+function overLimit (state: ExportState, unit: SizeLimitUnit): ContentTooLargeError {
   const option = LIMIT_OPTION[unit]
-  return new SizeLimitError(state.limits[option], unit, state.options.remedy?.[unit] ?? `raise the ${option} option`)
+  return new ContentTooLargeError(state.limits[option], unit, state.options.remedy?.[unit] ?? `raise the ${option} option`)
 }
 
 /**
@@ -336,7 +336,7 @@ async function putInPlace (staged: string, target: string, was: TargetState, tag
 /**
  * Writes the UnixFS directory `cid` into `dir` (created if missing; must be
  * empty unless `overwrite`), within the caps of `options` (each defaulting to
- * DEFAULT_FETCH_LIMITS). Over a cap: SizeLimitError (ERR_CONTENT_TOO_LARGE)
+ * DEFAULT_FETCH_LIMITS). Over a cap: ContentTooLargeError (ERR_CONTENT_TOO_LARGE)
  * naming it. On any failure `dir` is as it was before the call.
  */
 export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, dir: string, options: ExportOptions = {}): Promise<ExportResult> {

@@ -1,5 +1,6 @@
 import { lpStream } from '@libp2p/utils'
 import type { AbortOptions, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { MalformedRequestError, RequestTooLargeError } from './errors.ts'
 
 /**
  * Pieces shared by concur's request/response protocols (attestation catch-up,
@@ -50,6 +51,14 @@ export async function exchangeWith<T> (libp2p: Pick<Libp2p, 'dialProtocol'>, pee
   }
 }
 
+function parseRequest (bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch (err) {
+    throw new MalformedRequestError('the request is not UTF-8 JSON', { cause: err })
+  }
+}
+
 /**
  * Serves one request/response exchange: reads the asker's JSON request (at
  * most `maxRequest` bytes), lets `answer` write its frames, closes the stream;
@@ -62,8 +71,8 @@ export function answerRequests (opts: { maxFrame: number, maxRequest: number, ti
     const signal = AbortSignal.timeout(opts.timeoutMs)
     try {
       const req = await lp.read({ signal })
-      if (req.byteLength > opts.maxRequest) throw new Error('request too large')
-      await answer(JSON.parse(new TextDecoder().decode(req.subarray())), lp, signal)
+      if (req.byteLength > opts.maxRequest) throw new RequestTooLargeError(req.byteLength, opts.maxRequest)
+      await answer(parseRequest(req.subarray()), lp, signal)
       await stream.close({ signal })
     } catch (err) {
       opts.log('request failed: %s', (err as Error).message)

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
+import { messageIdOf } from '../../protocol/index.ts'
+import { InvalidPublishError } from './errors.ts'
 import { CONCUR_TOPICS, TOPIC_OF_KIND } from './topics.ts'
 import type { MessageKind } from './topics.ts'
 import { createMessageValidator } from './validate.ts'
@@ -10,10 +11,8 @@ import type { ConcurMessage, MessageValidatorInit } from './validate.ts'
 
 const log = logger('concur:gossip')
 
-/** Gossipsub message id: sha256 of the data, so identical bytes are one message. */
-export function messageId (data: Uint8Array): Uint8Array {
-  return createHash('sha256').update(data).digest()
-}
+/** gossipsub's msgIdFn: the protocol's message id (sha256 of the data, so identical bytes are one message). */
+export const messageId: (data: Uint8Array) => Uint8Array = messageIdOf
 
 export interface GossipStats {
   accepted: number
@@ -117,7 +116,7 @@ export function concurGossip (init: MessageValidatorInit = {}) {
         const topic = TOPIC_OF_KIND[kind]
         const outcome = validate(topic, bytes)
         if (outcome.action === 'reject') {
-          throw new Error(`refusing to publish an invalid ${kind}: ${outcome.reason}`)
+          throw new InvalidPublishError(kind, outcome.reason, outcome.code)
         }
         if (outcome.action === 'accept') deliver(outcome.message, null)
         return await publishRaw(topic, bytes)

@@ -1,21 +1,22 @@
 /**
- * Gossip topic names: /concur/<protocol major>/<kind>/<encoding>, the way Ethereum's
- * consensus network names its topics, so a future version or encoding gets its own
- * topic instead of confusing old peers.
+ * Gossip topics as the network layer uses them. The concur topics, and which
+ * kind of message each carries, are defined once in protocol/message.ts
+ * (TOPIC_KINDS); this module only derives the lists the node needs from it and
+ * adds the peers topic, which is a network concern, not part of the protocol.
  */
-export const JOBS_TOPIC = '/concur/1/jobs/json'
-export const ATTESTATIONS_TOPIC = '/concur/1/attestations/json'
-export const CLAIMS_TOPIC = '/concur/1/claims/json'
+import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC, TOPIC_KINDS } from '../../protocol/index.ts'
+import type { ConcurTopic, MessageKind } from '../../protocol/index.ts'
+
+export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC }
+export type { ConcurTopic, MessageKind }
+
 /** Peer announcements (multiaddrs) used to find peers beyond the bootstrap node. */
 export const PEERS_TOPIC = '/concur/1/peers/json'
 
-export const CONCUR_TOPICS = [JOBS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC] as const
-export type ConcurTopic = typeof CONCUR_TOPICS[number]
+/** Every topic a concur node subscribes to and validates. */
+export const CONCUR_TOPICS: readonly ConcurTopic[] = Object.freeze(Object.keys(TOPIC_KINDS) as ConcurTopic[])
 
-export type MessageKind = 'job' | 'attestation' | 'claim'
-
-export const TOPIC_OF_KIND: Record<MessageKind, ConcurTopic> = {
-  job: JOBS_TOPIC,
-  attestation: ATTESTATIONS_TOPIC,
-  claim: CLAIMS_TOPIC
-}
+/** The topic each kind of message is published on (the inverse of TOPIC_KINDS). */
+export const TOPIC_OF_KIND: Readonly<Record<MessageKind, ConcurTopic>> = Object.freeze(
+  Object.fromEntries(CONCUR_TOPICS.map(topic => [TOPIC_KINDS[topic], topic])) as Record<MessageKind, ConcurTopic>
+)

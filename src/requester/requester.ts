@@ -1,69 +1,105 @@
+/**
+ * The requester, end to end: it assembles and announces jobs
+ * (submitDirectory), turns the attestations the record store holds into a
+ * verdict under its trust policy, over time, and on a settled verdict writes
+ * the proof bundle or diagnoses the dispute (outcomes.ts).
+ *
+ * Ordering is by events, not timers: it re-evaluates a job when the record
+ * store says an attestation of its build is stored ('attestation:stored'),
+ * when the policy changes ('policy:changed'), and when the job's own expiry
+ * comes. Each evaluation reads the policy once; the record, the verdict served
+ * and the bundle of that evaluation all name that policy.
+ *
+ * `accepted` is not the end: a later trusted dissent turns it into
+ * `disputed`, and attestations that arrive after acceptance are still
+ * recorded. `expired` is decided here (not in the pure verdict) because it
+ * depends on the clock.
+ */
+import { stat } from 'node:fs/promises'
+import { isAbsolute } from 'node:path'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
+import { TypedEventEmitter } from '@libp2p/interface'
+import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { Pins } from '@helia/interface'
+import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { CID } from 'multiformats/cid'
-import { evaluateVerdict } from '../../protocol/index.ts'
-import type { SignedJob, TrustPolicy, Verdict, VerdictStatus } from '../../protocol/index.ts'
+import { createJobAnnouncement, evaluateVerdict, isTrustedSigner, validateBuildDefinition } from '../../protocol/index.ts'
+import type { ResourceAsk, SignedAttestation, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
+import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
+import { pin } from '../store/pin.ts'
+import { DEFAULT_RESOURCES, DEFAULT_SOURCE_DATE_EPOCH, DEFAULT_TTL_SECONDS, DEFAULT_REPLICAS, hostPlatform } from './defaults.ts'
+import { BadSourceError, NoPolicyError, UnknownJobError } from './errors.ts'
+import { diagnoseDisputed, writeAcceptedBundle } from './outcomes.ts'
+import type { OutcomeDirs } from './outcomes.ts'
+import { readLogs } from './read-logs.ts'
+import type { ReadLogsOptions } from './read-logs.ts'
+import { verdictView } from './types.ts'
+import type { LogsView, PolicySource, RequestRecord, RequestStatus, RequestView, RequesterEvents } from './types.ts'
 
 const log = logger('concur:requester')
 
 const REQUESTS = '/concur/requests'
 
-export type RequestStatus = VerdictStatus | 'expired'
-
-/** What a requester keeps per job it submitted; persisted, so a restart loses nothing. */
-export interface RequestRecord {
-  jobId: string
-  buildId: string
-  submittedAt: string
-  expiresAt: string
-  status: RequestStatus
-  artifact?: string
-  /** accepted from attestations that existed before this job: nothing was rebuilt */
-  reused: boolean
-  published: boolean
-  counted: string[]
-  dissent: Array<{ worker: string, artifact: string }>
-  reasons: string[]
-  history: Array<{ at: string, status: RequestStatus, artifact?: string }>
-  bundle?: string
-  bundleError?: string
-  dispute?: { report?: string, summary?: string, error?: string }
-}
-
-export type RequesterEvent =
-  | { type: 'verdict', jobId: string, status: RequestStatus, previous: RequestStatus | null, artifact?: string, counted: string[], threshold: number }
-  | { type: 'bundle', jobId: string, path: string }
-  | { type: 'dispute', jobId: string, report: string }
-
 export interface RequesterComponents {
-  gossip: Pick<ConcurGossip, 'publish' | 'onMessage'>
-  records: Pick<RecordStore, 'attestations' | 'putJob' | 'getJob'>
+  records: Pick<RecordStore, 'attestations' | 'putJob' | 'getJob' | 'addEventListener' | 'removeEventListener'>
+  gossip: Pick<ConcurGossip, 'publish'>
   datastore: Pick<Datastore, 'put' | 'query'>
+  policy: PolicySource
+  blockstore: Blockstore
+  pins: Pick<Pins, 'add' | 'isPinned'>
+  identity: { signing: SigningKey, peerId: string }
+  /** attestation catch-up from peers; none: only what gossip delivers */
+  sync?: Pick<AttestationSync, 'pull'>
+  /** 'peer:identify' starts a catch-up with the peer that just joined */
+  connections?: TypedEventTarget<{ 'peer:identify': CustomEvent<unknown> }>
 }
 
 export interface RequesterInit {
-  /** read on every evaluation: `concur policy set` takes effect without a restart */
-  policy: () => TrustPolicy
+  /** where bundles and dispute reports are written; none: not written */
+  dirs?: OutcomeDirs
   now?: () => number
-  /** called once when a job is first accepted: fetch the artifact, write the bundle */
-  onAccepted?: (job: SignedJob, record: RequestRecord, verdict: Verdict) => Promise<{ bundle: string }>
-  /** called once when a job is first disputed */
-  onDisputed?: (job: SignedJob, record: RequestRecord, verdict: Verdict) => Promise<{ report: string, summary: string }>
-  onEvent?: (e: RequesterEvent) => void
-  /** how often expiry is checked */
-  tickMs?: number
+  /** how often open jobs' attestations are pulled from peers (lost gossip); 0: never */
+  catchUpMs?: number
+  /** the longest a bundle or a diagnosis may take */
+  outcomeTimeoutMs?: number
 }
 
-export interface Requester {
-  start (): Promise<void>
-  stop (): Promise<void>
+/** What `submitDirectory` builds: the BuildDefinition's free fields, with defaults. */
+export interface DefinitionInput {
+  command: string[]
+  /** the build's output directory, relative to the build dir */
+  output: string
+  env?: Record<string, string>
+  /** 'host' (default) or the CID of a root filesystem */
+  environment?: string
+  platform?: string
+}
+
+export interface SubmitOptions extends AbortOptions {
+  replicas?: number
+  resources?: Partial<ResourceAsk>
+  ttlSeconds?: number
+  /** accept at once from earlier attestations of the same buildId (default true) */
+  reuse?: boolean
+}
+
+export interface Submitted { job: SignedJob, record: RequestRecord, source: string, threshold: number }
+
+export interface Requester extends Startable, TypedEventTarget<RequesterEvents> {
+  /** add the directory, sign the job and announce it (or accept it from existing attestations) */
+  submitDirectory (dir: string, definition: DefinitionInput, options?: SubmitOptions): Promise<Submitted>
+  /** announce a signed job and follow it */
   submit (job: SignedJob, options?: { reuse?: boolean }): Promise<RequestRecord>
   get (jobId: string): RequestRecord | undefined
   list (): RequestRecord[]
+  /** the last evaluation of a job (not a new one) */
   verdict (jobId: string): Verdict | undefined
+  /** the record, the last verdict and the attestations, once every evaluation already due has run */
+  view (jobId: string): Promise<RequestView>
+  logs (jobId: string, options?: Omit<ReadLogsOptions, 'policy'>): Promise<LogsView>
 }
 
 function reuseNote (n: number, buildId: string): string {
@@ -71,168 +107,326 @@ function reuseNote (n: number, buildId: string): string {
 }
 
 const FINAL: ReadonlySet<RequestStatus> = new Set(['failed', 'expired'])
+/** setTimeout's longest delay; a later expiry re-arms */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
-/**
- * The requester: announces jobs, then turns the attestations that arrive into
- * a verdict under its trust policy, over time. `accepted` is not the end: a
- * later trusted dissent turns it into `disputed`, and attestations that arrive
- * after acceptance are still recorded. `expired` is decided here (not in the
- * pure verdict) because it depends on the clock.
- */
-export function requester (init: RequesterInit) {
-  return (components: RequesterComponents): Requester => {
-    const now = init.now ?? Date.now
-    const requests = new Map<string, RequestRecord>()
-    const byBuild = new Map<string, Set<string>>()
-    const busy = new Map<string, Promise<void>>()
-    let unsubscribe: (() => void) | undefined
-    let timer: ReturnType<typeof setInterval> | undefined
-
-    const save = async (r: RequestRecord): Promise<void> => {
-      await components.datastore.put(new Key(`${REQUESTS}/${r.jobId}`), new TextEncoder().encode(JSON.stringify(r)))
-    }
-
-    const index = (r: RequestRecord): void => {
-      requests.set(r.jobId, r)
-      let s = byBuild.get(r.buildId)
-      if (s == null) { s = new Set(); byBuild.set(r.buildId, s) }
-      s.add(r.jobId)
-    }
-
-    const evaluate = (r: RequestRecord): Verdict =>
-      evaluateVerdict(init.policy(), r.buildId, components.records.attestations(r.buildId))
-
-    const update = async (jobId: string): Promise<void> => {
-      const r = requests.get(jobId)
-      if (r == null) return
-      const v = evaluate(r)
-      let status: RequestStatus = v.status
-      // a job past its expiry that never got a final verdict is expired; an
-      // accepted/disputed/failed verdict stands (and can still change to disputed)
-      if ((status === 'pending' || status === 'provisional') && Date.parse(r.expiresAt) <= now()) status = 'expired'
-      if (r.status === 'expired' && (status === 'pending' || status === 'provisional')) status = 'expired'
-      if (FINAL.has(r.status) && status !== 'disputed' && status !== 'accepted') status = r.status
-      const previous = r.status
-      const changed = status !== r.status || v.artifact !== r.artifact || v.counted.length !== r.counted.length || v.dissent.length !== r.dissent.length
-      r.counted = v.counted
-      r.dissent = v.dissent
-      r.reasons = r.reused ? [reuseNote(v.counted.length, r.buildId), ...v.reasons] : v.reasons
-      if (v.artifact != null) r.artifact = v.artifact
-      if (!changed) return
-      r.status = status
-      r.history.push({ at: new Date(now()).toISOString(), status, ...(v.artifact != null ? { artifact: v.artifact } : {}) })
-      await save(r)
-      init.onEvent?.({ type: 'verdict', jobId, status, previous, artifact: r.artifact, counted: r.counted, threshold: v.threshold })
-      const job = components.records.getJob(jobId)
-      if (job == null) return
-      if (status === 'accepted' && r.bundle == null && init.onAccepted != null) {
-        try {
-          const { bundle } = await init.onAccepted(job, r, v)
-          r.bundle = bundle
-          delete r.bundleError
-          init.onEvent?.({ type: 'bundle', jobId, path: bundle })
-        } catch (err) {
-          r.bundleError = (err as Error).message
-          log.error('bundle for %s failed: %e', jobId, err)
-        }
-        await save(r)
-      }
-      if (status === 'disputed' && r.dispute == null && init.onDisputed != null) {
-        try {
-          const d = await init.onDisputed(job, r, v)
-          r.dispute = d
-          init.onEvent?.({ type: 'dispute', jobId, report: d.report })
-        } catch (err) {
-          r.dispute = { error: (err as Error).message }
-        }
-        await save(r)
-      }
-    }
-
-    // one evaluation at a time per job, and one more queued at most
-    const schedule = (jobId: string): void => {
-      const prev = busy.get(jobId) ?? Promise.resolve()
-      const next = prev.then(async () => { await update(jobId) }).catch((err: Error) => { log.error('evaluating %s: %e', jobId, err) })
-      busy.set(jobId, next)
-      void next.finally(() => { if (busy.get(jobId) === next) busy.delete(jobId) })
-    }
-
-    return {
-      async start () {
-        for await (const { value } of components.datastore.query({ prefix: REQUESTS })) {
-          try {
-            index(JSON.parse(new TextDecoder().decode(value)) as RequestRecord)
-          } catch (err) {
-            log.error('skipping a corrupt request record: %e', err)
-          }
-        }
-        unsubscribe = components.gossip.onMessage((m) => {
-          if (m.kind !== 'attestation') return
-          // the record store hears the same message; evaluate after it stored it
-          setTimeout(() => {
-            for (const jobId of byBuild.get(m.value.claim.buildId) ?? []) schedule(jobId)
-          }, 20)
-        })
-        timer = setInterval(() => {
-          for (const r of requests.values()) {
-            if (r.status === 'pending' || r.status === 'provisional') schedule(r.jobId)
-          }
-        }, init.tickMs ?? 1000)
-        timer.unref?.()
-        // catch up on whatever arrived while we were down
-        for (const r of requests.values()) schedule(r.jobId)
-      },
-      async stop () {
-        unsubscribe?.()
-        if (timer != null) clearInterval(timer)
-        await Promise.allSettled([...busy.values()])
-      },
-      async submit (job, options = {}) {
-        await components.records.putJob(job)
-        const r: RequestRecord = {
-          jobId: job.jobId,
-          buildId: job.job.buildId,
-          submittedAt: new Date(now()).toISOString(),
-          expiresAt: job.job.expiresAt,
-          status: 'pending',
-          reused: false,
-          published: false,
-          counted: [],
-          dissent: [],
-          reasons: [],
-          history: [{ at: new Date(now()).toISOString(), status: 'pending' }]
-        }
-        index(r)
-        // reuse by buildId: the same definition already has enough trusted
-        // attestations (from any earlier job), so there is nothing to rebuild
-        const existing = options.reuse === false ? undefined : evaluate(r)
-        if (existing?.status === 'accepted') {
-          r.reused = true
-          r.reasons = [reuseNote(existing.counted.length, r.buildId)]
-          await save(r)
-        } else {
-          await components.gossip.publish('job', job.bytes)
-          r.published = true
-          await save(r)
-        }
-        schedule(r.jobId)
-        await busy.get(r.jobId)
-        return r
-      },
-      get (jobId) {
-        return requests.get(jobId)
-      },
-      list () {
-        return [...requests.values()]
-      },
-      verdict (jobId) {
-        const r = requests.get(jobId)
-        return r == null ? undefined : evaluate(r)
-      }
-    }
-  }
+export function requester (init: RequesterInit = {}) {
+  return (components: RequesterComponents): Requester => new RequesterService(init, components)
 }
 
-export function cidOf (text: string): CID {
-  return CID.parse(text)
+class RequesterService extends TypedEventEmitter<RequesterEvents> implements Requester {
+  private readonly init: RequesterInit
+  private readonly components: RequesterComponents
+  private readonly now: () => number
+  private readonly requests = new Map<string, RequestRecord>()
+  private readonly byBuild = new Map<string, Set<string>>()
+  /** the last evaluation of each job: its verdict and the policy it was made under */
+  private readonly evaluations = new Map<string, { verdict: Verdict, policy: TrustPolicy }>()
+  /** bundles and diagnoses being made, one per job at a time, outside the evaluation queue */
+  private readonly settling = new Map<string, Promise<void>>()
+  private readonly stopping = new AbortController()
+  private readonly busy = new Map<string, Promise<void>>()
+  private readonly expiries = new Map<string, ReturnType<typeof setTimeout>>()
+  private catchUpTimer: ReturnType<typeof setInterval> | undefined
+  private started = false
+
+  constructor (init: RequesterInit, components: RequesterComponents) {
+    super()
+    this.init = init
+    this.components = components
+    this.now = init.now ?? Date.now
+  }
+
+  // ---- lifecycle ----------------------------------------------------------
+
+  async start (): Promise<void> {
+    for await (const { value } of this.components.datastore.query({ prefix: REQUESTS })) {
+      try {
+        this.index(JSON.parse(new TextDecoder().decode(value)) as RequestRecord)
+      } catch (err) {
+        log.error('skipping a corrupt request record: %e', err)
+      }
+    }
+    this.components.records.addEventListener('attestation:stored', this.onAttestation)
+    this.components.policy.addEventListener('policy:changed', this.onPolicy)
+    this.components.connections?.addEventListener('peer:identify', this.onPeer)
+    const every = this.init.catchUpMs ?? 5000
+    if (every > 0 && this.components.sync != null) {
+      // gossip is best-effort: while a job is open, ask peers now and then for
+      // attestations we may have missed (the answers go through the store)
+      this.catchUpTimer = setInterval(this.catchUp, every)
+      this.catchUpTimer.unref?.()
+    }
+    this.started = true
+    // catch up on whatever arrived, or expired, while we were down
+    for (const r of this.requests.values()) this.schedule(r.jobId)
+    this.catchUp()
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    this.components.records.removeEventListener('attestation:stored', this.onAttestation)
+    this.components.policy.removeEventListener('policy:changed', this.onPolicy)
+    this.components.connections?.removeEventListener('peer:identify', this.onPeer)
+    if (this.catchUpTimer != null) clearInterval(this.catchUpTimer)
+    for (const t of this.expiries.values()) clearTimeout(t)
+    this.expiries.clear()
+    this.stopping.abort()
+    await Promise.allSettled([...this.busy.values(), ...this.settling.values()])
+  }
+
+  private readonly onAttestation = (evt: CustomEvent<SignedAttestation>): void => {
+    for (const jobId of this.byBuild.get(evt.detail.claim.buildId) ?? []) this.schedule(jobId)
+  }
+
+  private readonly onPolicy = (): void => {
+    for (const r of this.requests.values()) this.schedule(r.jobId)
+  }
+
+  private readonly onPeer = (): void => { this.catchUp() }
+
+  private readonly catchUp = (): void => {
+    const sync = this.components.sync
+    if (sync == null || !this.started) return
+    const now = this.now()
+    const open = [...new Set([...this.requests.values()]
+      .filter(r => (r.status === 'pending' || r.status === 'provisional' || r.status === 'accepted') && Date.parse(r.expiresAt) > now - 60_000)
+      .map(r => r.buildId))]
+    if (open.length > 0) void sync.pull(open).catch((err: Error) => { log('catch-up failed: %s', err.message) })
+  }
+
+  // ---- state --------------------------------------------------------------
+
+  private async save (r: RequestRecord): Promise<void> {
+    await this.components.datastore.put(new Key(`${REQUESTS}/${r.jobId}`), new TextEncoder().encode(JSON.stringify(r)))
+  }
+
+  private index (r: RequestRecord): void {
+    this.requests.set(r.jobId, r)
+    let s = this.byBuild.get(r.buildId)
+    if (s == null) { s = new Set(); this.byBuild.set(r.buildId, s) }
+    s.add(r.jobId)
+    this.armExpiry(r)
+  }
+
+  /** re-evaluate when the job expires: the one thing that changes a verdict without a new record */
+  private armExpiry (r: RequestRecord): void {
+    if (FINAL.has(r.status)) return
+    clearTimeout(this.expiries.get(r.jobId))
+    const delay = Date.parse(r.expiresAt) - this.now() + 1
+    if (delay <= 0) return
+    const t = setTimeout(() => {
+      this.expiries.delete(r.jobId)
+      if (delay > MAX_TIMER_MS) this.armExpiry(r)
+      else this.schedule(r.jobId)
+    }, Math.min(delay, MAX_TIMER_MS))
+    t.unref?.()
+    this.expiries.set(r.jobId, t)
+  }
+
+  /** one evaluation: the policy read once, the verdict under it */
+  private evaluate (r: RequestRecord): { verdict: Verdict, policy: TrustPolicy } {
+    const policy = this.components.policy.current()
+    return { verdict: evaluateVerdict(policy, r.buildId, this.components.records.attestations(r.buildId)), policy }
+  }
+
+  private async update (jobId: string): Promise<void> {
+    const r = this.requests.get(jobId)
+    if (r == null) return
+    let evaluation
+    try {
+      evaluation = this.evaluate(r)
+    } catch (err) {
+      // no usable policy: nothing is decided; 'policy:changed' brings us back
+      if (err instanceof NoPolicyError) return
+      throw err
+    }
+    const { verdict: v } = evaluation
+    this.evaluations.set(jobId, evaluation)
+    let status: RequestStatus = v.status
+    // a job past its expiry that never got a final verdict is expired; an
+    // accepted/disputed/failed verdict stands (and can still change to disputed)
+    if ((status === 'pending' || status === 'provisional') && Date.parse(r.expiresAt) <= this.now()) status = 'expired'
+    if (r.status === 'expired' && (status === 'pending' || status === 'provisional')) status = 'expired'
+    if (FINAL.has(r.status) && status !== 'disputed' && status !== 'accepted') status = r.status
+    const previous = r.status
+    const changed = status !== r.status || v.artifact !== r.artifact || v.counted.length !== r.counted.length || v.dissent.length !== r.dissent.length
+    if (!changed) return
+    r.counted = v.counted
+    r.dissent = v.dissent
+    r.reasons = r.reused ? [reuseNote(v.counted.length, r.buildId), ...v.reasons] : v.reasons
+    if (v.artifact != null) r.artifact = v.artifact
+    r.policy = evaluation.policy.input
+    r.status = status
+    r.history.push({ at: new Date(this.now()).toISOString(), status, ...(v.artifact != null ? { artifact: v.artifact } : {}) })
+    await this.save(r)
+    this.safeDispatchEvent('verdict:changed', { detail: { jobId, status, previous, artifact: r.artifact, counted: r.counted, threshold: v.threshold } })
+    this.settle(jobId)
+  }
+
+  /**
+   * The bundle of an accepted job, the diagnosis of a disputed one: once each,
+   * from the latest evaluation, outside the evaluation queue (fetching an
+   * artifact can take minutes; a verdict and the API must not wait for it).
+   */
+  private settle (jobId: string): void {
+    const dirs = this.init.dirs
+    const job = this.components.records.getJob(jobId)
+    if (dirs == null || job == null || this.settling.has(jobId)) return
+    const run = async (): Promise<void> => {
+      const tried = new Set<string>()
+      while (true) {
+        const r = this.requests.get(jobId)
+        const e = this.evaluations.get(jobId)
+        if (r == null || e == null) return
+        const timeout = AbortSignal.timeout(this.init.outcomeTimeoutMs ?? 10 * 60_000)
+        const signal = AbortSignal.any([timeout, this.stopping.signal])
+        if (r.status === 'accepted' && r.bundle == null && !tried.has('bundle')) {
+          tried.add('bundle')
+          try {
+            r.bundle = await writeAcceptedBundle(this.components, dirs, job, e.verdict, e.policy, { signal })
+            delete r.bundleError
+            await this.save(r)
+            this.safeDispatchEvent('bundle:written', { detail: { jobId, path: r.bundle } })
+          } catch (err) {
+            r.bundleError = (err as Error).message
+            log.error('bundle for %s failed: %e', jobId, err)
+            await this.save(r)
+            this.safeDispatchEvent('bundle:failed', { detail: { jobId, error: r.bundleError } })
+          }
+        } else if (r.status === 'disputed' && r.dispute == null && !tried.has('dispute')) {
+          tried.add('dispute')
+          try {
+            r.dispute = await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal })
+          } catch (err) {
+            r.dispute = { error: (err as Error).message }
+          }
+          await this.save(r)
+          this.safeDispatchEvent('dispute:diagnosed', { detail: { jobId, ...r.dispute } })
+        } else {
+          return
+        }
+      }
+    }
+    const p = run().catch((err: Error) => { log.error('settling %s: %e', jobId, err) }).finally(() => { this.settling.delete(jobId) })
+    this.settling.set(jobId, p)
+  }
+
+  /** one evaluation at a time per job, queued behind the one running */
+  private schedule (jobId: string): void {
+    const prev = this.busy.get(jobId) ?? Promise.resolve()
+    const next = prev.then(async () => { await this.update(jobId) }).catch((err: Error) => { log.error('evaluating %s: %e', jobId, err) })
+    this.busy.set(jobId, next)
+    void next.finally(() => { if (this.busy.get(jobId) === next) this.busy.delete(jobId) })
+  }
+
+  // ---- operations ---------------------------------------------------------
+
+  async submitDirectory (dir: string, definition: DefinitionInput, options: SubmitOptions = {}): Promise<Submitted> {
+    // refused before any work: a job nobody could ever accept is not announced
+    const policy = this.components.policy.current()
+    if (!isAbsolute(dir)) throw new BadSourceError(`the source must be an absolute path (got ${dir})`)
+    if ((await stat(dir).catch(() => null))?.isDirectory() !== true) throw new BadSourceError(`not a directory: ${dir}`)
+    // loaded on first use: a requester that only follows jobs does not carry the importer
+    const { addDirectory } = await import('../content/add-directory.ts')
+    const added = await addDirectory(this.components.blockstore, dir, { signal: options.signal ?? AbortSignal.timeout(30 * 60_000) })
+    await pin(this.components.pins, added.cid, options)
+    const environment = definition.environment ?? 'host'
+    const platform = definition.platform ?? hostPlatform()
+    const def = validateBuildDefinition({
+      version: 1,
+      source: added.cid.toString(),
+      environment: environment === 'host' ? { kind: 'host', platform } : { kind: 'rootfs', rootfs: environment, platform },
+      command: definition.command,
+      // a fixed default, so that the same sources and command give the same buildId
+      env: { SOURCE_DATE_EPOCH: DEFAULT_SOURCE_DATE_EPOCH, ...(definition.env ?? {}) },
+      output: definition.output
+    })
+    const now = this.now()
+    const { signing, peerId } = this.components.identity
+    const job = createJobAnnouncement({
+      definition: def,
+      requester: signing.did,
+      requesterPeerId: peerId,
+      replicas: options.replicas ?? DEFAULT_REPLICAS,
+      resources: { ...DEFAULT_RESOURCES, ...(options.resources ?? {}) },
+      createdAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + (options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000).toISOString()
+    }, signing)
+    const record = await this.submit(job, { reuse: options.reuse })
+    return { job, record, source: added.cid.toString(), threshold: policy.threshold }
+  }
+
+  async submit (job: SignedJob, options: { reuse?: boolean } = {}): Promise<RequestRecord> {
+    await this.components.records.putJob(job)
+    const at = new Date(this.now()).toISOString()
+    const r: RequestRecord = {
+      jobId: job.jobId,
+      buildId: job.job.buildId,
+      submittedAt: at,
+      expiresAt: job.job.expiresAt,
+      status: 'pending',
+      reused: false,
+      published: false,
+      counted: [],
+      dissent: [],
+      reasons: [],
+      history: [{ at, status: 'pending' }]
+    }
+    this.index(r)
+    // reuse by buildId: the same definition already has enough trusted
+    // attestations (from any earlier job), so there is nothing to rebuild
+    const existing = options.reuse === false ? undefined : this.evaluate(r).verdict
+    if (existing?.status === 'accepted') {
+      r.reused = true
+      r.reasons = [reuseNote(existing.counted.length, r.buildId)]
+      await this.save(r)
+    } else {
+      await this.components.gossip.publish('job', job.bytes)
+      r.published = true
+      await this.save(r)
+    }
+    this.schedule(r.jobId)
+    await this.busy.get(r.jobId)
+    return r
+  }
+
+  get (jobId: string): RequestRecord | undefined {
+    return this.requests.get(jobId)
+  }
+
+  list (): RequestRecord[] {
+    return [...this.requests.values()]
+  }
+
+  verdict (jobId: string): Verdict | undefined {
+    return this.evaluations.get(jobId)?.verdict
+  }
+
+  async view (jobId: string): Promise<RequestView> {
+    if (!this.requests.has(jobId)) throw new UnknownJobError(`this node submitted no job ${jobId}`)
+    // every attestation listed below has had its 'stored' event, so its
+    // evaluation is queued: wait for the queue, and the verdict covers them
+    while (this.busy.has(jobId)) await this.busy.get(jobId)
+    const record = this.requests.get(jobId) as RequestRecord
+    let policy: TrustPolicy | null = null
+    try { policy = this.components.policy.current() } catch { policy = null }
+    const v = this.evaluations.get(jobId)?.verdict
+    const attestations = this.components.records.attestations(record.buildId).map(a => ({
+      worker: a.claim.worker,
+      trusted: policy != null && isTrustedSigner(policy, a.signer),
+      jobId: a.claim.jobId,
+      result: a.claim.result,
+      log: a.claim.log,
+      sandboxTier: a.claim.sandboxTier,
+      finishedAt: a.claim.finishedAt
+    }))
+    return { record, verdict: v == null ? null : verdictView(v), attestations, threshold: policy?.threshold ?? null }
+  }
+
+  async logs (jobId: string, options: Omit<ReadLogsOptions, 'policy'> = {}): Promise<LogsView> {
+    let policy: TrustPolicy | null = null
+    try { policy = this.components.policy.current() } catch { policy = null }
+    return await readLogs(this.components, jobId, { ...options, policy })
+  }
 }

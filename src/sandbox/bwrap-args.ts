@@ -1,6 +1,8 @@
 /**
  * The bubblewrap command line for one build. Kept separate from run.ts so the
  * filesystem layout and the normalization can be read in one place.
+ * `bwrapRootEntries` looks at the host's (or the rootfs's) top-level entries;
+ * `bwrapArgs` is pure.
  */
 import { lstat, readlink, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -97,11 +99,24 @@ export interface BwrapArgsInput {
   /** host directory holding generatedEtc() files (host environment) */
   etcDir?: string
   seccomp: boolean
+  /** what `bwrapRootEntries(environment)` returned */
+  rootEntries: string[]
   /** the command bwrap executes (the inner wrapper) */
   command: string[]
 }
 
-export async function bwrapArgs (input: BwrapArgsInput): Promise<string[]> {
+/**
+ * The bwrap arguments that recreate the environment's top-level entries
+ * (host: /bin, /lib* ...; rootfs: every entry of its root). This is the only
+ * part of the command line that reads the filesystem.
+ */
+export async function bwrapRootEntries (environment: SandboxEnvironment): Promise<string[]> {
+  if (environment.kind === 'host') return await rootEntries('/', ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'])
+  return await rootEntries(environment.root, (await readdir(environment.root)).sort())
+}
+
+/** The bwrap command line (no I/O: the root entries were found by `bwrapRootEntries`). */
+export function bwrapArgs (input: BwrapArgsInput): string[] {
   const a: string[] = [
     // every namespace: no network (only a down-by-default lo), no host IPC,
     // no view of host processes, own hostname, own cgroup view
@@ -119,15 +134,14 @@ export async function bwrapArgs (input: BwrapArgsInput): Promise<string[]> {
 
   if (input.environment.kind === 'host') {
     a.push('--ro-bind', '/usr', '/usr')
-    a.push(...await rootEntries('/', ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']))
+    a.push(...input.rootEntries)
     a.push('--dir', '/etc')
     for (const name of HOST_ETC) a.push('--ro-bind-try', join('/etc', name), join('/etc', name))
     if (input.etcDir != null) {
       for (const name of Object.keys(generatedEtc())) a.push('--ro-bind', join(input.etcDir, name), join('/etc', name))
     }
   } else {
-    const root = input.environment.root
-    a.push(...await rootEntries(root, (await readdir(root)).sort()))
+    a.push(...input.rootEntries)
   }
 
   a.push('--proc', '/proc', '--dev', '/dev')

@@ -1,4 +1,5 @@
-import type { Claim, SignedClaim } from '../../protocol/index.ts'
+import { replacesClaim, takenSlots } from '../../protocol/index.ts'
+import type { SignedClaim } from '../../protocol/index.ts'
 
 /** jobs whose claims are kept; beyond it the oldest job's go (a lapsed lease frees a slot anyway) */
 const MAX_JOBS = 4096
@@ -6,17 +7,21 @@ const MAX_JOBS = 4096
 /**
  * What this node knows of who is building which job: the latest claim of each
  * worker per job (highest seq wins, so a replayed old claim cannot extend a
- * lease), and which workers already attested. A replica slot is taken by a
- * live lease or by an attestation from a worker that claimed a replica slot; a
- * lapsed lease without an attestation frees the slot, which is how a job
- * survives a worker that died mid-build.
+ * lease). With the workers that attested a job (from the record store), it
+ * counts the job's replica slots: a slot is taken by a live lease or by an
+ * attestation from a worker that claimed a replica slot; a lapsed lease
+ * without an attestation frees the slot, which is how a job survives a worker
+ * that died mid-build. The rule itself is protocol's (takenSlots,
+ * replacesClaim; PROTOCOL.md §7): this book only keeps the claims.
  *
  * Why an attestation only fills a slot when its signer claimed first: anyone
  * can sign an attestation with a throw-away key at no cost, so counting every
  * attestation would let an adversary publish `replicas` of them the moment a
  * job is announced and keep every honest worker from ever building it (a lost
- * job for two signatures; test/adversary/replica-slots-…). Honest workers
- * always claim before they build, so their attestations still count.
+ * job for two signatures; see
+ * test/adversary/replica-slots-are-not-taken-by-bogus-attestations.test.ts).
+ * Honest workers always claim before they build, so their attestations still
+ * count.
  *
  * One book per node, fed by the daemon with every claim it validates (gossip,
  * catch-up and its own): the worker reads it to count slots, job catch-up
@@ -27,15 +32,14 @@ export class ClaimBook {
 
   /** keeps `signed` if it is the worker's newest claim on its job; false for a replay or an older one */
   record (signed: SignedClaim): boolean {
-    const { jobId, worker, seq } = signed.claim
+    const { jobId, worker } = signed.claim
     let perJob = this.claims.get(jobId)
     if (perJob == null) {
       perJob = new Map()
       this.claims.set(jobId, perJob)
       if (this.claims.size > MAX_JOBS) this.claims.delete(this.claims.keys().next().value as string)
     }
-    const prev = perJob.get(worker)
-    if (prev != null && prev.claim.seq >= seq) return false
+    if (!replacesClaim(signed.claim, perJob.get(worker)?.claim)) return false
     perJob.set(worker, signed)
     return true
   }
@@ -49,23 +53,13 @@ export class ClaimBook {
     return out
   }
 
-  /** the latest replica claim of each worker on `jobId` (spot checks take no slot) */
-  private replicaClaims (jobId: string): Claim[] {
-    return [...(this.claims.get(jobId)?.values() ?? [])].map(c => c.claim).filter(c => c.purpose !== 'spot-check')
-  }
-
   /**
-   * How many replica slots are taken: live leases plus attestations from
-   * workers that claimed a replica slot, not counting rebuilders (their
-   * attestation is extra evidence, not a replica) nor unclaimed attestations.
+   * How many replica slots of `jobId` are taken at `now`: live replica leases
+   * plus attestations from workers that claimed a replica slot, not counting
+   * rebuilders (their attestation is extra evidence, not a replica), unclaimed
+   * attestations, nor `except`. See takenSlots.
    */
   taken (jobId: string, attested: Iterable<string>, now: number, except?: string): number {
-    const claims = this.replicaClaims(jobId)
-    const workers = new Set<string>(claims.filter(c => Date.parse(c.leaseUntil) > now).map(c => c.worker))
-    // a claimant keeps its slot after its lease once it attested; anyone else's attestation takes none
-    const claimants = new Set(claims.map(c => c.worker))
-    for (const w of attested) if (claimants.has(w)) workers.add(w)
-    if (except != null) workers.delete(except)
-    return workers.size
+    return takenSlots([...(this.claims.get(jobId)?.values() ?? [])].map(c => c.claim), attested, now, except)
   }
 }

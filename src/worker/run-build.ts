@@ -8,12 +8,10 @@ import type { AttestationClaim, BuildResult, SandboxTier, SignedAttestation, Sig
 import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
 import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
+import { BuildAbortedError, InputFetchError } from './errors.ts'
 import { checkOutputTree } from './output-check.ts'
 
 const log = logger('concur:worker:build')
-
-/** Fixed inside every sandbox: part of what makes two hosts' builds agree. */
-export const BUILD_PATH = '/build'
 
 export type BuildProgress =
   | { stage: 'fetching', what: 'source' | 'rootfs', cid: string }
@@ -52,15 +50,6 @@ const INPUT_LIMIT_REMEDY: Record<SizeLimitUnit, string> = {
   bytes: 'a volunteer raises it with `concur daemon --worker --max-input-bytes SIZE` or "maxInputBytes" in config.json\'s "worker" section',
   entries: 'a volunteer raises it with `concur daemon --worker --max-input-entries N` or "maxInputEntries" in config.json\'s "worker" section',
   'directory-bytes': 'a volunteer raises it with `concur daemon --worker --max-input-dir-bytes SIZE` or "maxInputDirectoryBytes" in config.json\'s "worker" section'
-}
-
-/** Inputs could not be had: not the build's fault, so nothing is attested. */
-export class InputFetchError extends Error {
-  readonly code = 'ERR_INPUT_FETCH' as const
-  constructor (message: string) {
-    super(message)
-    this.name = 'InputFetchError'
-  }
 }
 
 function sandboxFailureReason (r: SandboxResult): string {
@@ -107,7 +96,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
           ...(what === 'rootfs' ? { fileMode: 0o755 } : {})
         })
       } catch (err) {
-        throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`)
+        throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`, { cause: err })
       }
     }
     await fetch(def.source, srcDir, 'source')
@@ -135,7 +124,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       tier: init.tier === 'vm' ? 'namespaces+cgroups' : init.tier
     }, options)
     if (sandboxResult.reason === 'aborted' || options.signal?.aborted === true) {
-      throw new Error('build aborted')
+      throw new BuildAbortedError()
     }
 
     init.onProgress?.({ stage: 'importing' })

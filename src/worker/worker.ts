@@ -9,7 +9,8 @@ import type { RecordStore } from '../store/records.ts'
 import type { ClaimBook } from '../store/claim-book.ts'
 import { decideJob } from './volunteer-policy.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
-import { InputFetchError, runBuild } from './run-build.ts'
+import { isWorkerError } from './errors.ts'
+import { runBuild } from './run-build.ts'
 import type { BuildComponents, BuildProgress } from './run-build.ts'
 
 const log = logger('concur:worker')
@@ -79,10 +80,11 @@ export interface Worker {
 /**
  * The worker service: hears jobs, applies the volunteer's policy, takes a
  * replica slot with a signed, leased claim, builds, attests, and keeps the
- * artifact. Work coordination (PROTOCOL.md, "Claims"): a worker claims a job
- * only while fewer than `replicas` distinct workers hold a live lease or have
- * attested; it renews its lease while building; a lease that lapses without an
- * attestation frees the slot for another worker.
+ * artifact. Work coordination (protocol/PROTOCOL.md §7, counted by
+ * protocol's takenSlots): a worker claims a job only while fewer than
+ * `replicas` distinct workers hold a live lease or have attested after
+ * claiming a replica slot; it renews its lease while building; a lease that
+ * lapses without an attestation frees the slot for another worker.
  */
 export function worker (init: WorkerInit) {
   return (components: WorkerComponents): Worker => {
@@ -150,7 +152,7 @@ export function worker (init: WorkerInit) {
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
         emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, result: att.claim.result })
       } catch (err) {
-        if (err instanceof InputFetchError) {
+        if (isWorkerError(err) && err.code === 'ERR_INPUT_FETCH') {
           emit({ type: 'build:abandoned', jobId: job.jobId, reason: err.message })
         } else if (!stopped) {
           log.error('build of %s failed: %e', job.jobId, err)
@@ -183,7 +185,8 @@ export function worker (init: WorkerInit) {
         // a random delay spreads workers that heard the job at the same moment,
         // so their claims are seen before others pile on; it grows with how
         // contested the job already is, so an untouched job starts at once
-        // (measured: submit→accepted overhead p50 412 → see README benchmarks)
+        // (measured: submit→accepted overhead p50 412 → 144 ms via the API;
+        // README.md, "Benchmarks", the submit → accepted row)
         const taken = book.taken(job.jobId, attestedWorkers(job), now(), init.key.did)
         const spreadMs = Math.min(CLAIM_JITTER_MAX_MS, 50 + 150 * taken)
         await new Promise(resolve => setTimeout(resolve, Math.floor(Math.random() * spreadMs)))

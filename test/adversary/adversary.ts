@@ -18,6 +18,7 @@ import {
 import type { BuildResult, Envelope, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { api, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import type { Node } from '../helpers/network.ts'
+import type { EventsResponse, PolicyResponse, RequestView } from '../../node/api/types.ts'
 
 export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC }
 export type Topic = typeof JOBS_TOPIC | typeof ATTESTATIONS_TOPIC | typeof CLAIMS_TOPIC
@@ -215,10 +216,16 @@ export async function startAdversary (bootAddr: string, extraHome?: (home: strin
 
 // ---- the honest side, as seen through the requester's API --------------------------------
 
-export interface RequestView {
-  record: { jobId: string, buildId: string, status: string, artifact?: string, counted: string[], history: Array<{ status: string, artifact?: string }>, reasons: string[], dissent: Array<{ worker: string, artifact: string }> }
-  verdict: { status: string, artifact?: string, counted: string[], equivocators: Array<{ worker: string }>, candidates: Array<{ artifact: string, trusted: string[], untrusted: string[] }>, reasons: string[] } | null
-  attestations: Array<{ worker: string, trusted: boolean, jobId: string, result: { status: string, artifact?: string, reason?: string }, log?: string | null }>
+export type { RequestView } from '../../node/api/types.ts'
+
+/** why an attestation's build failed (none for a success) */
+export function reasonOf (a: { result: BuildResult } | undefined): string | undefined {
+  return a?.result.status === 'failure' ? a.result.reason : undefined
+}
+
+/** the artifact an attestation's result names (none for a failure) */
+export function artifactOf (a: { result: BuildResult }): string | undefined {
+  return a.result.status === 'success' ? a.result.artifact : undefined
 }
 
 export async function requestView (requester: Node, jobId: string): Promise<RequestView> {
@@ -241,19 +248,26 @@ export async function submitJob (requester: Node, opts: { label: string, script:
   })
 }
 
-/** Wait until the requester's view satisfies `ok`. */
+/**
+ * Wait until the requester's view satisfies `ok`: the view is read again each
+ * time the requester's event feed has something about this job (a claim, an
+ * attestation, a verdict), never on a timer.
+ */
 export async function viewUntil (requester: Node, jobId: string, ok: (v: RequestView) => boolean, what: string, timeoutMs = 90_000): Promise<RequestView> {
+  const deadline = Date.now() + timeoutMs
+  let after = 0
   let last: RequestView | undefined
-  try {
-    return await waitFor(async () => {
-      last = await requestView(requester, jobId)
-      return ok(last) ? last : null
-    }, what, timeoutMs)
-  } catch (err) {
-    // say what the requester did see: a timeout alone explains nothing
-    const seen = last == null ? 'nothing' : JSON.stringify({ status: last.record.status, reasons: last.record.reasons, attestations: last.attestations.map(a => [a.worker.slice(-8), a.trusted, a.result.status, a.result.artifact?.slice(-8) ?? a.result.reason]) })
-    throw new Error(`${(err as Error).message}; last seen: ${seen}`)
+  while (true) {
+    last = await requestView(requester, jobId)
+    if (ok(last)) return last
+    const left = deadline - Date.now()
+    if (left <= 0) break
+    const ev = await api<EventsResponse>(requester.api, 'GET', `/v1/events?after=${after}&wait=${Math.min(25_000, left)}&jobId=${encodeURIComponent(jobId)}`)
+    after = ev.events.reduce((m, e) => Math.max(m, e.seq), after)
   }
+  // say what the requester did see: a timeout alone explains nothing
+  const seen = JSON.stringify({ status: last.record.status, reasons: last.record.reasons, attestations: last.attestations.map(a => [a.worker.slice(-8), a.trusted, a.result.status, a.result.status === 'success' ? a.result.artifact.slice(-8) : a.result.reason]) })
+  throw new Error(`timed out waiting for ${what}; last seen: ${seen}`)
 }
 
 /** every honest node still answers on its API */
@@ -268,10 +282,10 @@ export async function gossipStats (n: Node): Promise<GossipStatsView> {
   return (await api<{ gossip: GossipStatsView }>(n.api, 'GET', '/v1/stats')).gossip
 }
 
-/** Write the requester's trust policy file directly (the daemon re-reads it within a second). */
+/** Set the requester's trust policy through its API: in effect, and open jobs re-evaluated, when this returns. */
 export async function setPolicy (requester: Node, trusted: string[], threshold: number, required: string[] = []): Promise<void> {
-  await writeFile(join(requester.home, 'policy.json'), JSON.stringify({ version: 1, trusted, threshold, required, minTier: null }, null, 2) + '\n')
-  await new Promise(resolve => setTimeout(resolve, 1500))
+  const r = await api<PolicyResponse>(requester.api, 'POST', '/v1/policy', { policy: { version: 1, trusted, threshold, required, minTier: null } })
+  if (r.problem != null) throw new Error(`policy not usable: ${r.problem}`)
 }
 
 /** whether `long` mode (CONCUR_LONG=1, `npm run test:adversary`) is on */

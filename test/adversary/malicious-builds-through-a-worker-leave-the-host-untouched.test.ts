@@ -20,6 +20,7 @@ import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { allAlive, submitJob, viewUntil } from './adversary.ts'
 import type { RequestView } from './adversary.ts'
+import { reasonOf } from './adversary.ts'
 import { processesWith } from './host.ts'
 
 const GiB = 1024 * 1024 * 1024
@@ -45,7 +46,7 @@ describe('malicious builds run by a real worker', () => {
     expect(v.record.status).toBe('failed')
     expect(v.record.artifact).toBeUndefined()
     expect(v.attestations[0]?.result.status).toBe('failure')
-    expect(v.attestations[0]?.result.reason).toMatch(reason)
+    expect(reasonOf(v.attestations[0])).toMatch(reason)
   }
 
   it('symlink in the output pointing at /etc/passwd: a failed attestation that names it, no artifact', async () => {

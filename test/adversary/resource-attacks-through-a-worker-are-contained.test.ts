@@ -15,6 +15,7 @@ import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { allAlive, submitJob, viewUntil } from './adversary.ts'
 import type { RequestView } from './adversary.ts'
+import { reasonOf } from './adversary.ts'
 import { processesWith } from './host.ts'
 
 const MiB = 1024 * 1024
@@ -73,7 +74,7 @@ describe('resource attacks through a real worker', () => {
     const stubborn = 'trap "" TERM; while :; do sleep 1; done'
     const v = await attack('wall', `trap "" TERM; setsid sh -c '${stubborn}' "$0" & (setsid sh -c '${stubborn}' "$0" &) ; ${stubborn}`)
     expect(v.record.status).toBe('failed')
-    expect(v.attestations[0]?.result.reason).toMatch(/wall/i)
+    expect(reasonOf(v.attestations[0])).toMatch(/wall/i)
   })
 
   it('writes outside the build dir: refused, nothing reaches the host', async () => {

@@ -87,7 +87,7 @@ describe('fetch caps: entries and directory bytes', () => {
       const cap = DEFAULT_FETCH_LIMITS.maxEntries
       const { options, counts } = counting({ files: cap + 50_000 })
       const err = await exportToDirectory(bs, bomb, join(tmp, 'out'), options).then(() => null, (e: unknown) => e)
-      expect(err).toMatchObject({ name: 'SizeLimitError', code: 'ERR_CONTENT_TOO_LARGE', unit: 'entries', limit: cap })
+      expect(err).toMatchObject({ name: 'ContentTooLargeError', code: 'ERR_CONTENT_TOO_LARGE', unit: 'entries', limit: cap })
       expect((err as Error).message).toMatch(/maxEntries/)
       // every entry counts, the shared directory on each visit
       expect(counts.files + counts.dirs).toBeLessThanOrEqual(cap)

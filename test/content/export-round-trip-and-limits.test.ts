@@ -87,7 +87,7 @@ describe('export', () => {
       const bs = new MemoryBlockstore()
       const { cid, bytes } = await addDirectory(bs, src)
       const out = join(tmp, 'out')
-      await expect(exportToDirectory(bs, cid, out, { maxBytes: bytes - 1 })).rejects.toMatchObject({ name: 'SizeLimitError', code: 'ERR_CONTENT_TOO_LARGE', unit: 'bytes' })
+      await expect(exportToDirectory(bs, cid, out, { maxBytes: bytes - 1 })).rejects.toMatchObject({ name: 'ContentTooLargeError', code: 'ERR_CONTENT_TOO_LARGE', unit: 'bytes' })
       await expect(lstat(out)).rejects.toMatchObject({ code: 'ENOENT' })
       // exactly at the cap is fine
       await exportToDirectory(bs, cid, out, { maxBytes: bytes })

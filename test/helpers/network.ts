@@ -1,4 +1,5 @@
 import { api, runConcur, startConcur, tempDir, waitFor } from './processes.ts'
+import type { RequestView } from '../../node/api/types.ts'
 import type { ConcurProcess } from './processes.ts'
 
 export interface Node { proc: ConcurProcess, did: string, peerId: string, api: string, home: string }
@@ -49,11 +50,7 @@ export async function startNetwork (opts: { workers: WorkerSpec[], threshold?: n
 export interface SubmitResult {
   code: number | null
   stderr: string
-  view: {
-    record: { jobId: string, status: string, artifact?: string, bundle?: string, reused: boolean, dissent: Array<{ worker: string, artifact: string }>, reasons: string[], dispute?: { report?: string, summary?: string, error?: string } }
-    attestations: Array<{ worker: string, trusted: boolean, result: { status: string, artifact?: string, reason?: string } }>
-    timedOut?: boolean
-  }
+  view: RequestView & { timedOut?: boolean }
 }
 
 export async function submit (requester: Node, project: string, args: string[], command: string[]): Promise<SubmitResult> {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest'
+import type { GossipSub } from '@libp2p/gossipsub'
 import { createMessageValidator } from '../../src/net/validate.ts'
-import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC } from '../../src/net/topics.ts'
-import { MAX_MESSAGE_BYTES } from '../../protocol/index.ts'
+import { concurGossip } from '../../src/net/gossip.ts'
+import { isNetError } from '../../src/net/errors.ts'
+import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, CONCUR_TOPICS, JOBS_TOPIC, TOPIC_OF_KIND } from '../../src/net/topics.ts'
+import { MAX_MESSAGE_BYTES, TOPIC_KINDS, topicKind } from '../../protocol/index.ts'
 import { signedJob, wronglySignedJob } from '../helpers/fixtures.ts'
 
 const enc = (x: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(x))
@@ -43,5 +46,47 @@ describe('gossip validation: REJECT what no honest peer sends, IGNORE what hones
     const job = signedJob({ now })
     const known = createMessageValidator({ now: () => now, isKnown: (m) => m.kind === 'job' && m.value.jobId === job.jobId })
     expect(known(JOBS_TOPIC, job.bytes)).toMatchObject({ action: 'ignore', code: 'ERR_DUPLICATE' })
+  })
+
+  it('ignores a topic that is not concur\'s, including names of Object.prototype', () => {
+    const job = signedJob({ now })
+    for (const topic of ['/concur/2/jobs/json', 'toString', '__proto__', 'constructor']) {
+      expect(topicKind(topic)).toBeUndefined()
+      expect(validate(topic, job.bytes)).toMatchObject({ action: 'ignore', code: 'ERR_UNKNOWN_TOPIC' })
+    }
+  })
+})
+
+describe('the topics of src/net are protocol\'s', () => {
+  it('CONCUR_TOPICS and TOPIC_OF_KIND are derived from TOPIC_KINDS', () => {
+    expect([...CONCUR_TOPICS].sort()).toEqual(Object.keys(TOPIC_KINDS).sort())
+    expect(TOPIC_OF_KIND).toEqual({ job: JOBS_TOPIC, attestation: ATTESTATIONS_TOPIC, claim: CLAIMS_TOPIC })
+    for (const [kind, topic] of Object.entries(TOPIC_OF_KIND)) expect(topicKind(topic)).toBe(kind)
+  })
+})
+
+describe('publishing', () => {
+  const now = Date.parse('2026-06-01T00:00:00Z')
+  // just what concurGossip touches of gossipsub
+  const fakePubsub = (published: string[]): GossipSub => ({
+    topicValidators: new Map(),
+    subscribe: () => {},
+    unsubscribe: () => {},
+    addEventListener: () => {},
+    removeEventListener: () => {},
+    getSubscribers: () => [],
+    publish: async (topic: string) => { published.push(topic); return { recipients: [] } }
+  }) as unknown as GossipSub
+
+  it('a node refuses to publish what peers would reject, with ERR_INVALID_MESSAGE, and publishes a valid job on the jobs topic', async () => {
+    const published: string[] = []
+    const gossip = concurGossip({ now: () => now })({ pubsub: fakePubsub(published) })
+    const err = await gossip.publish('attestation', signedJob({ now }).bytes).then(() => null, (e: unknown) => e)
+    expect(isNetError(err)).toBe(true)
+    expect(err).toMatchObject({ name: 'InvalidPublishError', code: 'ERR_INVALID_MESSAGE', kind: 'attestation', validation: 'ERR_WRONG_TOPIC' })
+    expect(published).toEqual([])
+    await gossip.publish('job', signedJob({ now }).bytes)
+    expect(published).toEqual([JOBS_TOPIC])
+    gossip.stop()
   })
 })

@@ -1,36 +1,102 @@
 import { describe, expect, it } from 'vitest'
-import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, createClaim, keyHex, liveClaimants, needsMoreWorkers } from '../../protocol/index.ts'
-import type { SigningKey } from '../../protocol/index.ts'
+import fc from 'fast-check'
+import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, createClaim, replacesClaim, takenSlots } from '../../protocol/index.ts'
+import type { Claim, ClaimPurpose, SigningKey } from '../../protocol/index.ts'
 import { fixedKey, iso, makeJob, T0 } from './fixtures.ts'
 
 const job = makeJob()
 const w = [1, 2, 3].map(i => fixedKey(`lease-worker-${i}`))
-const claim = (key: SigningKey, issued: number, seq: number, lease = LEASE_MS, jobId = job.jobId) => createClaim({
-  jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-  issuedAt: iso(issued), leaseUntil: iso(issued + lease), seq
-}, key)
+const did = (i: number): string => w[i]!.did
+const claim = (key: SigningKey, issued: number, seq: number, lease = LEASE_MS, purpose?: ClaimPurpose): Claim => createClaim({
+  jobId: job.jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+  issuedAt: iso(issued), leaseUntil: iso(issued + lease), seq, ...(purpose != null ? { purpose } : {})
+}, key).claim
 
 describe('claim leases', () => {
   it('renewal cadence leaves slack: two renewals may be lost before a lease lapses', () => {
     expect(LEASE_MS / LEASE_RENEW_MS).toBeGreaterThanOrEqual(3)
     expect(MAX_LEASE_MS).toBeGreaterThanOrEqual(LEASE_MS)
   })
+})
 
-  it('counts distinct live claimants; a lapsed lease no longer counts; other jobs are ignored', () => {
-    const claims = [claim(w[0]!, T0, 0), claim(w[1]!, T0 + 5_000, 0), claim(w[2]!, T0, 0, LEASE_MS, 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku')]
-    expect(liveClaimants(claims, job.jobId, T0 + 1_000)).toEqual([keyHex(w[0]!.publicKey), keyHex(w[1]!.publicKey)].sort())
-    expect(needsMoreWorkers(claims, job.jobId, 2, T0 + 1_000)).toBe(false)
-    // w0's lease lapses at T0+30s without renewal: the job may be taken over.
-    expect(liveClaimants(claims, job.jobId, T0 + LEASE_MS)).toEqual([keyHex(w[1]!.publicKey)])
-    expect(needsMoreWorkers(claims, job.jobId, 2, T0 + LEASE_MS)).toBe(true)
+describe('replica slots (takenSlots, PROTOCOL.md §7)', () => {
+  it('a live replica lease takes a slot; a lapsed one without an attestation frees it', () => {
+    const claims = [claim(w[0]!, T0, 0), claim(w[1]!, T0 + 5_000, 0)]
+    expect(takenSlots(claims, [], T0 + 1_000)).toBe(2)
+    // w0's lease lapses at T0+30s without renewal: the job may be taken over
+    expect(takenSlots(claims, [], T0 + LEASE_MS)).toBe(1)
+    expect(takenSlots(claims, [], T0 + 5_000 + LEASE_MS)).toBe(0)
   })
 
-  it('the same worker claiming many times is one claimant; its highest seq decides', () => {
+  it('a claimant keeps its slot after its lease once it attested', () => {
+    const claims = [claim(w[0]!, T0, 0)]
+    expect(takenSlots(claims, [], T0 + 2 * LEASE_MS)).toBe(0)
+    expect(takenSlots(claims, [did(0)], T0 + 2 * LEASE_MS)).toBe(1)
+    // an attestation and a live lease of one worker are one slot
+    expect(takenSlots(claims, [did(0), did(0)], T0 + 1_000)).toBe(1)
+  })
+
+  it('an attestation from a key that never claimed takes no slot', () => {
+    expect(takenSlots([], [did(0), did(1), 'did:key:z6MkmiR7v3fr3AMfLPou6jHDtQUXX9azgDaTbchaoxPbAQdC'], T0)).toBe(0)
+    expect(takenSlots([claim(w[0]!, T0, 0)], [did(1), did(2)], T0 + 1_000)).toBe(1)
+  })
+
+  it('a spot-check claim takes no slot, leased or attested', () => {
+    const spot = claim(w[0]!, T0, 0, LEASE_MS, 'spot-check')
+    expect(takenSlots([spot], [], T0 + 1_000)).toBe(0)
+    expect(takenSlots([spot], [did(0)], T0 + 1_000)).toBe(0)
+    // 'replica' spelt out is the same as absent
+    expect(takenSlots([claim(w[1]!, T0, 0, LEASE_MS, 'replica')], [], T0 + 1_000)).toBe(1)
+  })
+
+  it('a higher seq replaces a lower one whatever the arrival order; a lower or equal one changes nothing', () => {
     const renewals = [0, 1, 2, 3].map(i => claim(w[0]!, T0 + i * LEASE_RENEW_MS, i))
-    expect(liveClaimants(renewals, job.jobId, T0 + 50_000)).toHaveLength(1)
-    expect(needsMoreWorkers(renewals, job.jobId, 2, T0 + 50_000)).toBe(true)
-    // A later claim with a short lease releases early, whatever the arrival order.
+    // the same worker claiming many times is one slot, live until its newest lease ends
+    expect(takenSlots(renewals, [], T0 + 50_000)).toBe(1)
+    expect(takenSlots([...renewals].reverse(), [], T0 + 50_000)).toBe(1)
+    // a later claim with a short lease releases early, in any order
     const release = claim(w[0]!, T0 + 31_000, 4, 1)
-    expect(liveClaimants([release, ...renewals].reverse(), job.jobId, T0 + 31_500)).toEqual([])
+    expect(takenSlots([release, ...renewals], [], T0 + 31_500)).toBe(0)
+    expect(takenSlots([...renewals, release], [], T0 + 31_500)).toBe(0)
+    // a replayed older claim with a long lease cannot take the slot back
+    expect(takenSlots([release, claim(w[0]!, T0 + 31_000, 3, MAX_LEASE_MS)], [], T0 + 31_500)).toBe(0)
+    expect(replacesClaim(release, renewals[3])).toBe(true)
+    expect(replacesClaim(renewals[3]!, release)).toBe(false)
+    expect(replacesClaim(renewals[3]!, renewals[3])).toBe(false)
+    expect(replacesClaim(renewals[0]!, undefined)).toBe(true)
+  })
+
+  it('a worker whose newest claim is a spot check takes no slot, whatever it claimed before', () => {
+    const replica = claim(w[0]!, T0, 0)
+    const spot = claim(w[0]!, T0 + 1_000, 1, LEASE_MS, 'spot-check')
+    expect(takenSlots([spot, replica], [did(0)], T0 + 2_000)).toBe(0)
+  })
+
+  it('the asking worker is not counted (except)', () => {
+    const claims = [claim(w[0]!, T0, 0), claim(w[1]!, T0, 0)]
+    expect(takenSlots(claims, [did(0)], T0 + 1_000, did(0))).toBe(1)
+    expect(takenSlots(claims, [], T0 + 1_000, did(2))).toBe(2)
+  })
+
+  it('slots taken = replica claimants that are live or attested, whatever else attests, in any order', () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ worker: fc.nat({ max: 2 }), at: fc.nat({ max: 60_000 }), seq: fc.nat({ max: 5 }), spot: fc.boolean() }), { maxLength: 12 }),
+      fc.subarray([0, 1, 2]),
+      fc.nat({ max: 100_000 }),
+      (specs, attesters, t) => {
+        const claims = specs.map(s => claim(w[s.worker]!, T0 + s.at, s.seq, LEASE_MS, s.spot ? 'spot-check' : undefined))
+        const attested = [...attesters.map(did), 'did:key:z6MkmiR7v3fr3AMfLPou6jHDtQUXX9azgDaTbchaoxPbAQdC']
+        // the reference: for each worker its newest claim (first seen on a tie)
+        let expected = 0
+        for (let i = 0; i < w.length; i++) {
+          const mine = claims.filter(c => c.worker === did(i))
+          const newest = mine.reduce<Claim | undefined>((a, c) => a === undefined || c.seq > a.seq ? c : a, undefined)
+          if (newest == null || newest.purpose === 'spot-check') continue
+          if (Date.parse(newest.leaseUntil) > T0 + t || attesters.includes(i)) expected++
+        }
+        expect(takenSlots(claims, attested, T0 + t)).toBe(expected)
+        expect(takenSlots(claims, attested, T0 + t)).toBeLessThanOrEqual(w.length)
+      }
+    ))
   })
 })

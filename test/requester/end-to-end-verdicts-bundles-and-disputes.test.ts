@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cleanupAll, runConcur, tempDir, waitFor } from '../helpers/processes.ts'
+import { api, cleanupAll, runConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import { startNetwork, submit } from '../helpers/network.ts'
 import type { Devnet, SubmitResult } from '../helpers/network.ts'
+import { artifactOf } from '../adversary/adversary.ts'
 import { EXAMPLE_PROJECT } from '../../node/commands/devnet.ts'
 import { generateSigningKey } from '../../protocol/index.ts'
 
@@ -19,12 +20,11 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
 
   const setPolicy = async (trusted: string[], threshold: number, required: string[] = []): Promise<void> => {
     const home = net.requester.home
-    await writeFile(join(home, 'policy.json'), JSON.stringify({ version: 1, trusted: [], threshold: null, required: [], minTier: null }))
+    await api(net.requester.api, 'POST', '/v1/policy', { policy: { version: 1, trusted: [], threshold: null, required: [], minTier: null } })
     expect((await runConcur(['trust', 'add', ...trusted], { home })).code).toBe(0)
     const p = await runConcur(['policy', 'set', '--threshold', String(threshold), ...required.flatMap(r => ['--required', r])], { home })
     expect(p.stderr).toBe('')
-    // the daemon re-reads the policy file within a second
-    await new Promise(resolve => setTimeout(resolve, 1500))
+    // with a daemon running, `trust` and `policy set` go through its API: in effect when they return
   }
 
   const build = async (epoch: number, extra: string[] = [], timeout = 120): ReturnType<typeof submit> =>
@@ -59,7 +59,7 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
     const all = await statusUntil(r.view.record.jobId, v => v.attestations.length >= 5, 'all five attestations')
     const untrusted = all.attestations.filter(a => !a.trusted)
     expect(untrusted.length).toBeGreaterThan(0)
-    expect(untrusted.every(a => a.result.artifact !== artifact)).toBe(true)
+    expect(untrusted.every(a => artifactOf(a) !== artifact)).toBe(true)
     expect(r.view.record.bundle).toMatch(/\.car$/)
     acceptedBundle = r.view.record.bundle as string
     const v = await runConcur(['verify', acceptedBundle, ...honest().flatMap(d => ['--trusted', d]), '--threshold', '2'], { home: await tempDir() })

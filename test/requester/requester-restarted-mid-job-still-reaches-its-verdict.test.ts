@@ -35,7 +35,9 @@ describe('a requester killed mid-job and restarted on the same home', () => {
       }))
       return seen.every(n => n >= 2)
     }, 'both attestations published')
-    // longer than gossipsub's message cache (5 heartbeats): only catch-up can deliver them now
+    // longer than gossipsub's message cache (5 heartbeats): only catch-up can
+    // deliver them now. Time itself is what this waits for: no event says a
+    // peer's message cache has moved past a message
     await new Promise(resolve => setTimeout(resolve, 8000))
 
     const again = startConcur(['daemon', '--bootstrap', net.bootAddr], { home: net.requester.home })

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runSandboxed } from '../../src/sandbox/index.ts'
-import { expectNoLeftovers, makeBuildDir, marker, removeDir, spec, text } from './helpers.ts'
+import { acceptQueued, connectionsReach, expectNoLeftovers, makeBuildDir, marker, removeDir, spec, text } from './helpers.ts'
 
 // Abstract unix sockets are scoped by network namespace, not by the
 // filesystem: only --unshare-net keeps a build away from e.g. a D-Bus or X11
@@ -33,7 +33,7 @@ describe.skipIf(!existsSync(PY))('abstract unix sockets (needs /usr/bin/python3)
   it('the connector reaches the abstract socket from the host (control)', async () => {
     const out = spawnSync(PY, ['-c', CONNECT, name], { encoding: 'utf8' })
     expect(out.stdout).toContain('unix=connected')
-    await new Promise(resolve => setTimeout(resolve, 200))
+    await connectionsReach(server, () => connections, 1)
     expect(connections).toBe(1)
   })
 
@@ -43,7 +43,7 @@ describe.skipIf(!existsSync(PY))('abstract unix sockets (needs /usr/bin/python3)
     const res = await runSandboxed(await spec({ argv: [PY, '-c', CONNECT, name, mark], buildDir }))
     expect(res.reason).toBe('exited')
     expect(text(res)).toContain('unix=refused')
-    await new Promise(resolve => setTimeout(resolve, 200))
+    await acceptQueued()
     expect(connections).toBe(before)
     await expectNoLeftovers(mark, res)
   })

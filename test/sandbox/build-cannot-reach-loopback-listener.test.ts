@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runSandboxed } from '../../src/sandbox/index.ts'
-import { expectNoLeftovers, makeBuildDir, marker, removeDir, spec, text } from './helpers.ts'
+import { acceptQueued, connectionsReach, expectNoLeftovers, makeBuildDir, marker, removeDir, spec, text } from './helpers.ts'
 
 // bash's /dev/tcp is the connector: bash is on every Debian host (and the
 // sandbox binds the host /usr). python3 is tried as well when present.
@@ -33,7 +33,7 @@ describe('network', () => {
     const before = connections
     const out = spawnSync('/bin/sh', ['-c', CONNECT, 'control', String(port)], { encoding: 'utf8' })
     expect(out.stdout).toContain('bash=connected')
-    await new Promise(resolve => setTimeout(resolve, 200))
+    await connectionsReach(server, () => connections, before + (existsSync('/usr/bin/python3') ? 2 : 1))
     expect(connections).toBe(before + (existsSync('/usr/bin/python3') ? 2 : 1))
   })
 
@@ -46,7 +46,7 @@ describe('network', () => {
     expect(log).toContain('bash=refused')
     expect(log).not.toContain('connected')
     if (existsSync('/usr/bin/python3')) expect(log).toContain('python=refused')
-    await new Promise(resolve => setTimeout(resolve, 200))
+    await acceptQueued()
     expect(connections).toBe(before)
     await expectNoLeftovers(mark, res)
   })

@@ -85,3 +85,25 @@ export async function expectNoLeftovers (mark: string, result: SandboxResult): P
 export function text (result: SandboxResult): string {
   return result.log.toString('utf8')
 }
+
+/**
+ * One turn of the event loop through its poll phase, in which libuv accepts
+ * every connection the kernel has queued on a listening socket: after a
+ * connector has exited, its connection (if it made one) has been counted.
+ */
+export async function acceptQueued (turns = 10): Promise<void> {
+  // libuv may accept one queued connection per poll phase: a few turns
+  for (let i = 0; i < turns; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+/** Resolves once `count()` reaches `n`, checked at each 'connection' of the server (an event, not a timer). */
+export async function connectionsReach (server: import('node:net').Server, count: () => number, n: number): Promise<void> {
+  if (count() >= n) return
+  await new Promise<void>((resolve) => {
+    const check = (): void => {
+      // the counting listener was registered first, so it has run
+      if (count() >= n) { server.off('connection', check); resolve() }
+    }
+    server.on('connection', check)
+  })
+}

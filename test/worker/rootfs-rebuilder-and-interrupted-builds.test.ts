@@ -74,8 +74,11 @@ describe('worker: rootfs environments, rebuilders, interrupted builds', () => {
       return e.events.find(x => x.event.type === 'build:abandoned' && x.event.jobId === jobId)
     }, 'the restarted worker to report the interrupted build')
     expect(events.event.reason).toMatch(/interrupted/)
-    // give it time to (wrongly) rebuild and attest, then check it did not
-    await new Promise(resolve => setTimeout(resolve, 5000))
+    // the worker reads its interrupted builds before it looks at any job (and
+    // reports them, as above): from then on the job is done for it, at every
+    // scan. So it is not building it now, and has not attested it
+    const info = await api<{ running: string[] }>(ready.api, 'GET', '/v1/worker')
+    expect(info.running).not.toContain(jobId)
     const status = await runConcur(['status', jobId], { home: net.requester.home })
     const view = status.json() as { attestations: Array<{ worker: string }> }
     expect(view.attestations.filter(a => a.worker === worker.did)).toHaveLength(0)

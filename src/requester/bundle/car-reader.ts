@@ -6,10 +6,7 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID, varint } from 'multiformats'
-
-export class CarFormatError extends Error {
-  override name = 'CarFormatError'
-}
+import { CarFormatError } from './errors.ts'
 
 export interface CarBlock {
   cid: CID

@@ -1,15 +1,63 @@
 /**
- * Errors of bundle writing. Verification never throws: it reports
+ * Errors of proof bundles. Every thrown one extends {@link BundleError} and
+ * carries a stable `code`. Verification itself never throws: it reports
  * {@link BundleProblem}s instead, because a verifier must be able to say
- * everything that is wrong with a file, not only the first thing.
+ * everything that is wrong with a file, not only the first thing; the
+ * CarFormatError and ManifestSchemaError its parsers throw become the
+ * problems of the same code.
  */
 
-export type BundleErrorCode = 'ERR_BUNDLE_INPUT'
+/** Every code a {@link BundleError} can carry. */
+export const BUNDLE_ERROR_CODES = [
+  'ERR_BUNDLE_INPUT',
+  'ERR_CAR_MALFORMED',
+  'ERR_MANIFEST'
+] as const
 
-/** writeBundle was asked to bundle things that do not belong together. */
-export class BundleInputError extends Error {
-  readonly code = 'ERR_BUNDLE_INPUT' as const
+export type BundleErrorCode = typeof BUNDLE_ERROR_CODES[number]
+
+/** The base of every error of src/requester/bundle: never thrown itself, only its subclasses. */
+export class BundleError extends Error {
+  readonly code: BundleErrorCode
+  override name: string = 'BundleError'
+
+  constructor (code: BundleErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+export function isBundleError (e: unknown): e is BundleError {
+  return e instanceof BundleError
+}
+
+/** writeBundle was asked to bundle things that do not belong together (an attestation for another build, an artifact CID of the wrong kind). */
+export class BundleInputError extends BundleError {
+  override readonly code = 'ERR_BUNDLE_INPUT' as const
   override name = 'BundleInputError'
+  constructor (message: string, options?: ErrorOptions) { super('ERR_BUNDLE_INPUT', message, options) }
+}
+
+/**
+ * parseCar met bytes that are not a well-formed CARv1 (truncated, bad
+ * varints, a header that is not a dag-cbor map with roots, a bad CID in a
+ * section). verifyBundle reports it as the ERR_CAR_MALFORMED problem.
+ */
+export class CarFormatError extends BundleError {
+  override readonly code = 'ERR_CAR_MALFORMED' as const
+  override name = 'CarFormatError'
+  constructor (message: string, options?: ErrorOptions) { super('ERR_CAR_MALFORMED', message, options) }
+}
+
+/**
+ * validateManifest met a manifest block that is not the expected map (a
+ * missing or unknown field, a wrong type, a CID of the wrong kind).
+ * verifyBundle reports it as the ERR_MANIFEST problem.
+ */
+export class ManifestSchemaError extends BundleError {
+  override readonly code = 'ERR_MANIFEST' as const
+  override name = 'ManifestSchemaError'
+  constructor (message: string, options?: ErrorOptions) { super('ERR_MANIFEST', message, options) }
 }
 
 /** Stable codes of the problems verifyBundle reports. */

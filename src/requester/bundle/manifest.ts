@@ -7,6 +7,7 @@
 import { CID } from 'multiformats/cid'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, MH_SHA2_256 } from '../../../protocol/index.ts'
 import type { SandboxTier, TrustPolicyInput } from '../../../protocol/index.ts'
+import { ManifestSchemaError } from './errors.ts'
 
 export const BUNDLE_TYPE = 'concur-proof-bundle'
 export const BUNDLE_VERSION = 1
@@ -25,10 +26,6 @@ export interface BundleManifest {
   buildId: string
   /** the policy the requester applied: informational, a verifier applies its own */
   policy?: TrustPolicyInput
-}
-
-export class ManifestSchemaError extends Error {
-  override name = 'ManifestSchemaError'
 }
 
 const KEYS = new Set(['version', 'type', 'job', 'attestations', 'artifact', 'buildId', 'policy'])

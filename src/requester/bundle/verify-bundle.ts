@@ -16,10 +16,11 @@ import {
   decodeJobAnnouncement, envelopePayload, evaluateVerdict, isProtocolError, parseEnvelope, parseJson
 } from '../../../protocol/index.ts'
 import type { SignedAttestation, TrustPolicy, TrustPolicyInput, Verdict } from '../../../protocol/index.ts'
-import { CarFormatError, parseCar } from './car-reader.ts'
+import { parseCar } from './car-reader.ts'
 import type { CarBlock } from './car-reader.ts'
+import { CarFormatError, ManifestSchemaError } from './errors.ts'
 import type { BundleProblem, BundleProblemCode } from './errors.ts'
-import { ManifestSchemaError, validateManifest } from './manifest.ts'
+import { validateManifest } from './manifest.ts'
 import type { BundleManifest } from './manifest.ts'
 
 export interface VerifyBundleOptions {

@@ -6,6 +6,7 @@
  */
 import { blockBudget, fileRootOf, readFile as readUnixFSFile } from '../../content/read-file.ts'
 import { DEFAULT_FETCH_LIMITS } from '../../content/limits.ts'
+import { ContentTooLargeError } from '../../content/errors.ts'
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
@@ -16,6 +17,7 @@ import { CID } from 'multiformats/cid'
 import { diffTrees } from './diff-trees.ts'
 import type { TreeDiffEntry } from './diff-trees.ts'
 import { DIFFOSCOPE_HINT, diffoscopeReport, findExecutable } from './diffoscope.ts'
+import { NotAFileError } from './errors.ts'
 import { terminalSafe } from '../../text/terminal-safe.ts'
 
 export interface DiagnoseOptions {
@@ -101,16 +103,16 @@ async function atomicWrite (path: string, data: string): Promise<void> {
 async function exportFile (blockstore: ReadableStorage, cid: CID, path: string, maxBytes: number, signal?: AbortSignal): Promise<number> {
   const entry = await exporter(cid, blockstore, { signal })
   const root = fileRootOf(entry)
-  if (root == null) throw new Error(`${cid.toString()} is not a file`)
+  if (root == null) throw new NotAFileError(cid.toString(), entry.type === 'file' ? `a unixfs ${entry.unixfs.type}` : `a ${entry.type} node`)
   const handle = await open(path, FILE_FLAGS, 0o644)
   let written = 0
   // one block at a time, well-formed files only (read-file.ts), and the
   // structure read within the same budget a fetch has
-  const onBlock = blockBudget(DEFAULT_FETCH_LIMITS.maxDirectoryBytes, () => new Error(`${cid.toString()}: the file's DAG structure is too large`))
+  const onBlock = blockBudget(DEFAULT_FETCH_LIMITS.maxDirectoryBytes, () => new ContentTooLargeError(DEFAULT_FETCH_LIMITS.maxDirectoryBytes, 'directory-bytes', `reading file ${cid.toString()}`))
   try {
     for await (const chunk of readUnixFSFile(blockstore, root, { signal, onBlock })) {
       written += chunk.byteLength
-      if (written > maxBytes) throw new Error(`file content exceeds ${maxBytes} bytes`)
+      if (written > maxBytes) throw new ContentTooLargeError(maxBytes, 'bytes', 'raise the maxFileBytes option')
       let offset = 0
       while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten
     }

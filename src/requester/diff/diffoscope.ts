@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { constants } from 'node:fs'
 import { access, mkdir, stat } from 'node:fs/promises'
 import { delimiter, isAbsolute, join, resolve } from 'node:path'
-import { DiffoscopeFailedError, DiffoscopeTimeoutError } from './errors.ts'
+import { AbortError, DiffoscopeFailedError, DiffoscopeTimeoutError } from './errors.ts'
 
 export const DIFFOSCOPE_HINT = 'apt-get install --no-install-recommends diffoscope-minimal'
 export const DEFAULT_DIFFOSCOPE_TIMEOUT_MS = 5 * 60_000
@@ -93,7 +93,7 @@ export async function diffoscopeReport (fileA: string, fileB: string, outDir: st
     }, timeoutMs)
     const onAbort = (): void => {
       killGroup()
-      finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'))
+      finish(signal?.reason instanceof Error ? signal.reason : new AbortError(signal?.reason))
     }
     signal?.addEventListener('abort', onAbort, { once: true })
     child.on('error', err => { finish(err) })

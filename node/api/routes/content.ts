@@ -1,0 +1,71 @@
+/** Content in and out of the node's store: add, get, pins. */
+import type { Helia } from '@helia/interface'
+import { pin } from '../../../src/store/pin.ts'
+import type { EventHub } from '../../events.ts'
+import { HttpError } from '../server.ts'
+import type { Router } from '../server.ts'
+import { absPath, num, parseCid, str } from './body.ts'
+
+export interface ContentRouteDeps {
+  helia: Pick<Helia, 'blockstore' | 'pins'>
+  events: EventHub
+}
+
+export const DEFAULT_FETCH_TIMEOUT_MS = 60_000
+
+/** how the user of `concur get` (the caller of this route) raises each cap */
+const GET_LIMIT_REMEDY = {
+  bytes: 'raise it with `concur get --max-bytes SIZE` ("maxBytes")',
+  entries: 'raise it with `concur get --max-entries N` ("maxEntries")',
+  'directory-bytes': 'raise it with `concur get --max-dir-bytes SIZE` ("maxDirectoryBytes")'
+} as const
+
+export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
+  const { helia, events } = deps
+
+  router.on('POST', '/v1/content/add', async (req) => {
+    const path = absPath(str(req.body, 'path') as string, 'path')
+    // through helia's blockstore, so peers that already want these blocks hear of them
+    const { addDirectory } = await import('../../../src/content/add-directory.ts')
+    const result = await addDirectory(helia.blockstore, path, { signal: AbortSignal.timeout(30 * 60_000) })
+    await pin(helia.pins, result.cid)
+    events.emit({ type: 'content:add', cid: result.cid.toString(), bytes: result.bytes })
+    return { cid: result.cid.toString(), bytes: result.bytes, files: result.files }
+  })
+
+  router.on('POST', '/v1/content/get', async (req) => {
+    const cid = parseCid(str(req.body, 'cid') as string)
+    const out = absPath(str(req.body, 'out') as string, 'out')
+    // loaded on first use, like the exporter it brings
+    const { DEFAULT_FETCH_LIMITS, exportToDirectory } = await import('../../../src/content/export-directory.ts')
+    // a DAG from the network can name far more than it weighs: every cap has a default
+    const maxBytes = num(req.body, 'maxBytes', DEFAULT_FETCH_LIMITS.maxBytes)
+    const maxEntries = num(req.body, 'maxEntries', DEFAULT_FETCH_LIMITS.maxEntries)
+    const maxDirectoryBytes = num(req.body, 'maxDirectoryBytes', DEFAULT_FETCH_LIMITS.maxDirectoryBytes)
+    const timeoutMs = num(req.body, 'timeoutMs', DEFAULT_FETCH_TIMEOUT_MS)
+    const overwrite = (req.body as { overwrite?: unknown }).overwrite === true
+    const signal = AbortSignal.timeout(timeoutMs)
+    try {
+      // helia's blockstore fetches missing blocks over bitswap and checks each
+      // block's hash against its CID before it is stored or returned.
+      // Not pinned: a pin walks every link of the DAG again, per visit, with
+      // none of the export's caps (a symlink node's ignored links to one huge
+      // shared node kept a daemon busy for minutes). The blocks read stay in
+      // the store; `concur add` pins what this node publishes.
+      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY })
+      return { cid: cid.toString(), out, ...result }
+    } catch (err) {
+      if (signal.aborted) {
+        throw new HttpError(504, 'ERR_FETCH_TIMEOUT', `no peer delivered ${cid.toString()} within ${timeoutMs} ms (is a peer holding it connected?)`)
+      }
+      // every other failure has its code, and its status in error-status.ts
+      throw err
+    }
+  })
+
+  router.on('GET', '/v1/pins', async () => {
+    const pins: string[] = []
+    for await (const p of helia.pins.ls()) pins.push(p.cid.toString())
+    return { pins }
+  })
+}

@@ -1,0 +1,54 @@
+/** Who this node is, whom it talks to, and what it has seen: id, peers, stats, routes, events. */
+import type { ConcurPeer } from '../../../src/net/peer.ts'
+import type { EventHub } from '../../events.ts'
+import type { Router } from '../server.ts'
+import type { EventsResponse, IdResponse, StatsResponse } from '../types.ts'
+
+export interface NodeRouteDeps {
+  identity: { did: string, peerId: string }
+  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery'>
+  events: EventHub
+}
+
+/** the longest one long-poll of /v1/events holds the connection */
+const MAX_WAIT_MS = 30_000
+
+export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
+  const { identity, peer, events } = deps
+
+  router.on('GET', '/v1/id', async (): Promise<IdResponse> => ({
+    did: identity.did,
+    peerId: identity.peerId,
+    multiaddrs: peer.libp2p.getMultiaddrs().map(String)
+  }))
+
+  router.on('GET', '/v1/peers', async () => ({
+    peers: peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direction: c.direction })),
+    subscribers: {
+      jobs: peer.gossip.subscribers('job').map(String),
+      attestations: peer.gossip.subscribers('attestation').map(String)
+    },
+    discovered: peer.discovery.known()
+  }))
+
+  router.on('GET', '/v1/stats', async (): Promise<StatsResponse> => ({ gossip: peer.gossip.stats(), memory: process.memoryUsage() }))
+
+  // every route this daemon serves, the ones added after this line included
+  // (like kubo's `ipfs commands`); behind the token like every other route
+  router.on('GET', '/v1/routes', async () => ({ routes: router.table() }))
+
+  // the feed, long-polled: answers as soon as an event after `after` (of
+  // `jobId`, when given) exists, or after `wait` ms with none
+  router.on('GET', '/v1/events', async (req): Promise<EventsResponse> => {
+    const after = Number(req.query.get('after') ?? '0')
+    const wait = Math.min(Number(req.query.get('wait') ?? '0'), MAX_WAIT_MS)
+    const jobId = req.query.get('jobId')
+    const ac = new AbortController()
+    req.raw.on('close', () => { ac.abort() })
+    const found = await events.wait(Number.isFinite(after) ? after : 0, Number.isFinite(wait) ? wait : 0, {
+      signal: ac.signal,
+      ...(jobId != null ? { match: e => 'jobId' in e && e.jobId === jobId } : {})
+    })
+    return { last: events.last, events: found }
+  })
+}

@@ -1,0 +1,76 @@
+/**
+ * The local API's request and response bodies: one definition, read by the
+ * routes that serve them, the CLI that renders them and the tests that check
+ * them. The requester's views are src/requester's own types.
+ */
+import type { BuildResult, ResourceAsk } from '../../protocol/index.ts'
+import type { GossipStats } from '../../src/net/gossip.ts'
+import type { WorkerEvent } from '../../src/worker/worker.ts'
+import type { RequestRecord } from '../../src/requester/types.ts'
+import type { PolicyFile } from '../policy-store.ts'
+
+export type { AttestationView, LogView, LogsView, RequestRecord, RequestStatus, RequestView, VerdictView } from '../../src/requester/types.ts'
+export type { PolicyFile } from '../policy-store.ts'
+
+/** POST /v1/jobs */
+export interface SubmitBody {
+  /** absolute path of the source directory */
+  source: string
+  command: string[]
+  output: string
+  env?: Record<string, string>
+  /** 'host' or a root filesystem's CID */
+  environment?: string
+  platform?: string
+  replicas?: number
+  resources?: Partial<ResourceAsk>
+  ttlSeconds?: number
+  reuse?: boolean
+}
+
+export interface SubmitResponse {
+  jobId: string
+  buildId: string
+  source: string
+  record: RequestRecord
+  threshold: number
+  /** the event feed's position before the job was announced: wait from here and miss nothing */
+  eventSeq: number
+}
+
+/** GET /v1/requests */
+export interface RequestsResponse { requests: RequestRecord[] }
+
+/** GET and POST /v1/policy */
+export interface PolicyResponse {
+  policy: PolicyFile
+  /** why the saved policy is not usable yet (no keys, no threshold); absent when it is */
+  problem?: string
+}
+
+/** GET /v1/id */
+export interface IdResponse { did: string, peerId: string, multiaddrs: string[] }
+
+/** GET /v1/stats */
+export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage }
+
+/**
+ * One entry of the daemon's event feed (GET /v1/events). Records and claims
+ * as this node stored them, the requester's verdicts, and a worker's builds.
+ */
+export type FeedEvent =
+  | { type: 'job', jobId: string, buildId: string, requester: string }
+  | { type: 'attestation', id: string, jobId: string, buildId: string, worker: string, result: BuildResult }
+  | { type: 'claim', jobId: string, worker: string, leaseUntil: string, seq: number }
+  | { type: 'request:verdict', jobId: string, status: string, previous: string | null, artifact?: string, counted: string[], threshold: number }
+  | { type: 'request:bundle', jobId: string, path: string }
+  | { type: 'request:bundle-failed', jobId: string, error: string }
+  | { type: 'request:dispute', jobId: string, report?: string, error?: string }
+  | { type: 'policy:changed', threshold: number | null, trusted: number }
+  | { type: 'content:add', cid: string, bytes: number }
+  | (WorkerEvent & { worker: string })
+
+export interface SequencedEvent { seq: number, at: string, event: FeedEvent }
+
+/** GET /v1/events?after=N&wait=MS[&jobId=ID] */
+export interface EventsResponse { last: number, events: SequencedEvent[] }

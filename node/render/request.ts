@@ -1,0 +1,67 @@
+/**
+ * How the requester's views are shown to a person. Every field that came from
+ * the network (a reason, a worker, a name, a log) goes through terminalSafe:
+ * it can neither drive the terminal nor forge the lines around it.
+ */
+import { terminalSafe } from '../../src/text/terminal-safe.ts'
+import type { LogView, RequestView } from '../api/types.ts'
+
+/** Exit codes of `submit --wait` and `status`: scripts branch on them. */
+export const EXIT = { accepted: 0, failed: 2, disputed: 3, expired: 4, timeout: 5, pending: 6 } as const
+
+export function exitFor (status: string): number {
+  return (EXIT as Record<string, number>)[status] ?? EXIT.pending
+}
+
+export function short (did: string): string {
+  return did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-6)}` : did
+}
+
+/**
+ * A field from the network (a reason, a worker, a name) shown on one line:
+ * its controls escaped, newlines included, so it can neither drive the
+ * terminal nor forge the lines around it (src/text/terminal-safe.ts).
+ */
+export function oneLine (text: string): string {
+  return terminalSafe(text, { singleLine: true })
+}
+
+export function describeRequest (v: RequestView): string {
+  const r = v.record
+  const lines = [
+    `job       ${r.jobId}`,
+    `build     ${r.buildId}`,
+    `verdict   ${r.status.toUpperCase()}${r.status === 'provisional' ? ' (usable for testing only: not enough trusted keys agree yet)' : ''}${r.reused ? ' (from existing attestations: not rebuilt)' : ''}`
+  ]
+  if (r.artifact != null) lines.push(`artifact  ${r.artifact}`)
+  lines.push(`trusted   ${r.counted.length}/${v.threshold ?? '?'} agreeing keys`)
+  if (v.attestations.length > 0) {
+    lines.push('attestations:')
+    for (const a of v.attestations) {
+      const what = a.result.status === 'success' ? a.result.artifact : `FAILED: ${a.result.reason}`
+      const built = a.result.status === 'success' ? a.result.artifact : undefined
+      const tag = !a.trusted ? 'untrusted' : r.artifact != null && built !== r.artifact ? 'DISSENT' : 'trusted'
+      lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(9)}  ${oneLine(what ?? '')}`)
+    }
+  }
+  if (r.dissent.length > 0) lines.push(`dissent   ${r.dissent.map(d => `${short(oneLine(d.worker))} → ${oneLine(d.artifact)}`).join(', ')}`)
+  if (v.verdict?.equivocators != null && v.verdict.equivocators.length > 0) lines.push(`equivocating keys (not counted): ${v.verdict.equivocators.map(e => short(oneLine(e.worker))).join(', ')}`)
+  for (const reason of r.reasons) lines.push(`  · ${oneLine(reason)}`)
+  if (r.bundle != null) lines.push(`bundle    ${r.bundle}`)
+  if (r.bundleError != null) lines.push(`bundle    not written: ${oneLine(r.bundleError)}`)
+  if (r.dispute?.report != null) lines.push(`dispute   ${r.dispute.report}`, ...(r.dispute.summary ?? '').split('\n').filter(Boolean).map(l => `  ${oneLine(l)}`))
+  if (r.dispute?.error != null) lines.push(`dispute   diagnosis failed: ${oneLine(r.dispute.error)}`)
+  return lines.join('\n')
+}
+
+
+export function describeLog (l: LogView): string {
+  const head = `==> ${oneLine(l.worker)} (${oneLine(l.status)}, ${l.trusted ? 'trusted' : 'untrusted'})`
+  if (l.text == null) return `${head}\n(not loaded: ${oneLine(l.skipped ?? 'no text')})`
+  const cut = l.truncated === true ? ` [the last ${l.shown ?? '?'} of ${l.size ?? '?'} bytes: --bytes N shows more]` : ''
+  // a build log is many lines: newlines stay, every other control is
+  // escaped, and each line sits behind a gutter, so a log cannot print a line
+  // that looks like another worker's header
+  return `${head}${cut}\n${terminalSafe(l.text).split('\n').map(line => `│ ${line}`).join('\n')}`
+}
+

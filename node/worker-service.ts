@@ -1,0 +1,142 @@
+/**
+ * The worker role of a daemon, wired: the volunteer's policy from flags and
+ * config, the sandbox probe (no safe sandbox: refuse to start), a private
+ * work directory, the worker (src/worker) and job catch-up from peers.
+ */
+import { mkdtemp, chmod, readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Helia } from '@helia/interface'
+import type { PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
+import type { SandboxProbe } from '../src/sandbox/index.ts'
+import { worker } from '../src/worker/worker.ts'
+import type { Worker, WorkerComponents, WorkerEvent } from '../src/worker/worker.ts'
+import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
+import type { JobSync } from '../src/net/job-sync.ts'
+import { pin } from '../src/store/pin.ts'
+import { LEASE_MS } from '../protocol/index.ts'
+import type { SandboxTier, SigningKey } from '../protocol/index.ts'
+import { CliError } from './errors.ts'
+import type { NodeConfig } from './home.ts'
+import { rebuildOptions, volunteerPolicy } from './worker-options.ts'
+
+const log = logger('concur:worker')
+
+export class NoSandboxError extends CliError {
+  constructor (remedy: string) {
+    super(`refusing to run as a worker: no safe sandbox on this machine.\n${remedy}`, 'ERR_CONFIG', 78)
+    this.name = 'NoSandboxError'
+  }
+}
+
+/**
+ * Work directories of workers that died without cleaning up (SIGKILL, OOM,
+ * power loss) hold a job's fetched inputs and outputs: a worker made to
+ * crash again and again would fill the disk with them. Each is named after
+ * its worker's pid; those whose process is gone are removed at start.
+ */
+async function sweepStaleWorkDirs (scratch: string): Promise<void> {
+  for (const name of await readdir(scratch).catch(() => [] as string[])) {
+    const m = /^work-(\d+)-/.exec(name)
+    if (m?.[1] == null) continue
+    const pid = Number(m[1])
+    let alive = true
+    try { process.kill(pid, 0) } catch (err) { alive = (err as NodeJS.ErrnoException).code === 'EPERM' }
+    if (alive) continue
+    log('removing the work directory of a worker that is gone: %s', name)
+    await rm(join(scratch, name), { recursive: true, force: true }).catch(() => {})
+  }
+}
+
+export interface WorkerServiceComponents extends Pick<WorkerComponents, 'gossip' | 'records' | 'datastore' | 'claims'> {
+  identity: { signing: SigningKey, peerId: string }
+  config: Pick<NodeConfig, 'worker'>
+  helia: Pick<Helia, 'blockstore' | 'pins'>
+  jobSync: Pick<JobSync, 'pull' | 'pullFrom'>
+  libp2p: TypedEventTarget<Libp2pEvents> & { getConnections: () => Array<{ remotePeer: PeerId }> }
+  onEvent: (e: WorkerEvent) => void
+}
+
+export interface WorkerInfo { tier: SandboxTier, policy: VolunteerPolicy, probe: SandboxProbe, running: string[] }
+
+export class WorkerService implements Startable {
+  private readonly values: Record<string, unknown>
+  private readonly components: WorkerServiceComponents
+  private worker: Worker | undefined
+  private workDir: string | undefined
+  private timer: ReturnType<typeof setInterval> | undefined
+  private state: Omit<WorkerInfo, 'running'> | undefined
+
+  constructor (values: Record<string, unknown>, components: WorkerServiceComponents) {
+    this.values = values
+    this.components = components
+  }
+
+  async start (): Promise<void> {
+    const c = this.components
+    const policy = volunteerPolicy(c.config.worker, this.values)
+    // inputs are written by this process and read by the sandbox's unprivileged
+    // uid: a volunteer's umask 077 would make them unreadable (and it must not
+    // change what a build sees). Secrets are written with explicit modes.
+    process.umask(0o022)
+    const probe = await probeSandbox({ allowWeakTier: policy.minTier === 'namespaces' })
+    const tier = probe.tier as SandboxTier | null
+    if (tier == null) throw new NoSandboxError(probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
+    // builds run as an unprivileged uid: the work dir must be searchable by it,
+    // and it lives outside the home so the build can never see the keys
+    const scratch = await sandboxScratchRoot()
+    await sweepStaleWorkDirs(scratch)
+    this.workDir = await mkdtemp(join(scratch, `work-${process.pid}-`))
+    await chmod(this.workDir, 0o711)
+    this.worker = worker({
+      key: c.identity.signing,
+      peerId: c.identity.peerId,
+      policy,
+      tier,
+      workDir: this.workDir,
+      tamperOutput: this.values['tamper-output'] === true,
+      rebuild: rebuildOptions(this.values),
+      onEvent: c.onEvent
+    })({
+      gossip: c.gossip,
+      records: c.records,
+      datastore: c.datastore,
+      claims: c.claims,
+      blockstore: c.helia.blockstore,
+      pin: async (cid, options) => { await pin(c.helia.pins, cid, options) },
+      runSandboxed: async (spec, options) => await runSandboxed(spec, options)
+    })
+    this.state = { tier, policy, probe }
+    await this.worker.start()
+    // job catch-up (src/net/job-sync.ts): ask every peer we connect to, and two
+    // random peers each lease period, for open jobs we may have missed
+    c.libp2p.addEventListener('peer:identify', this.onIdentify)
+    for (const conn of c.libp2p.getConnections()) this.pull(conn.remotePeer)
+    this.timer = setInterval(() => { void c.jobSync.pull({ maxPeers: 2 }).catch(() => {}) }, LEASE_MS)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    if (this.timer != null) clearInterval(this.timer)
+    this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)
+    await this.worker?.stop()
+    if (this.workDir != null) await rm(this.workDir, { recursive: true, force: true })
+  }
+
+  info (): WorkerInfo | null {
+    return this.state == null ? null : { ...this.state, running: this.worker?.running() ?? [] }
+  }
+
+  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId }>): void => { this.pull(evt.detail.peerId) }
+
+  private pull (peer: PeerId): void {
+    void this.components.jobSync.pullFrom(peer).then(
+      (r) => { if (r.jobs > 0) log('job catch-up from %p: %d jobs, %d claims', peer, r.jobs, r.claims) },
+      (err: Error) => { log('job catch-up from %p failed: %s', peer, err.message) })
+  }
+}
+
+export function workerService (values: Record<string, unknown>) {
+  return (components: WorkerServiceComponents): WorkerService => new WorkerService(values, components)
+}

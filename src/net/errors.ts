@@ -1,0 +1,76 @@
+/**
+ * Errors of the network layer (src/net). Each failure has its own class,
+ * every class extends {@link NetError} and carries a stable `code`, so callers
+ * (the daemon, the API) can branch on `err.code` without parsing messages.
+ * What peers send is judged by protocol/ (ProtocolError and the gossip
+ * actions); these are the node's own failures around it.
+ */
+
+/** Every code a {@link NetError} can carry. */
+export const NET_ERROR_CODES = [
+  'ERR_INVALID_MESSAGE',
+  'ERR_REQUEST_TOO_LARGE',
+  'ERR_MALFORMED_REQUEST'
+] as const
+
+export type NetErrorCode = typeof NET_ERROR_CODES[number]
+
+/** The base of every error of src/net: never thrown itself, only its subclasses. */
+export class NetError extends Error {
+  readonly code: NetErrorCode
+  override name: string = 'NetError'
+
+  constructor (code: NetErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+export function isNetError (e: unknown): e is NetError {
+  return e instanceof NetError
+}
+
+/**
+ * The node refused to publish a message its own validator rejects: peers
+ * would reject it too and score this node down for relaying it. `reason` and
+ * `validation` are the validator's (`validation` is its code, e.g.
+ * `ERR_BAD_SIGNATURE`, `ERR_WRONG_TOPIC`).
+ */
+export class InvalidPublishError extends NetError {
+  override readonly code = 'ERR_INVALID_MESSAGE' as const
+  override name = 'InvalidPublishError'
+  readonly kind: string
+  readonly reason: string
+  readonly validation: string
+
+  constructor (kind: string, reason: string, validation: string) {
+    super('ERR_INVALID_MESSAGE', `refusing to publish an invalid ${kind}: ${reason}`)
+    this.kind = kind
+    this.reason = reason
+    this.validation = validation
+  }
+}
+
+/** A request/response exchange got a request larger than its protocol allows. */
+export class RequestTooLargeError extends NetError {
+  override readonly code = 'ERR_REQUEST_TOO_LARGE' as const
+  override name = 'RequestTooLargeError'
+  readonly bytes: number
+  readonly limit: number
+
+  constructor (bytes: number, limit: number) {
+    super('ERR_REQUEST_TOO_LARGE', `request of ${bytes} bytes exceeds the limit of ${limit}`)
+    this.bytes = bytes
+    this.limit = limit
+  }
+}
+
+/** A request/response exchange got a request that is not UTF-8 JSON. */
+export class MalformedRequestError extends NetError {
+  override readonly code = 'ERR_MALFORMED_REQUEST' as const
+  override name = 'MalformedRequestError'
+
+  constructor (message: string, options?: ErrorOptions) {
+    super('ERR_MALFORMED_REQUEST', message, options)
+  }
+}

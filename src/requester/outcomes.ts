@@ -1,0 +1,64 @@
+/**
+ * What a requester does when a verdict settles: keep the accepted artifact
+ * and write its proof bundle, or diagnose a dispute. One operation each; the
+ * requester calls them with the verdict, and the policy, of the evaluation
+ * that settled, so a bundle always records the policy its verdict used.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import type { AbortOptions } from '@libp2p/interface'
+import type { Pins } from '@helia/interface'
+import type { Blockstore } from 'interface-blockstore'
+import type { SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
+import type { RecordStore } from '../store/records.ts'
+import { pin } from '../store/pin.ts'
+import { terminalSafe } from '../text/terminal-safe.ts'
+import { NoArtifactError, NoDisputeError } from './errors.ts'
+
+export interface OutcomeComponents {
+  blockstore: Blockstore
+  pins: Pick<Pins, 'add' | 'isPinned'>
+  records: Pick<RecordStore, 'attestations'>
+}
+
+export interface OutcomeDirs {
+  /** `<bundles>/<jobId>.car` */
+  bundles: string
+  /** `<disputes>/<jobId>/report.txt` */
+  disputes: string
+}
+
+/**
+ * Fetch (from the workers that built it) and pin the whole artifact DAG, then
+ * write the bundle: the job, the counted attestations, every artifact block
+ * and the policy that counted them.
+ */
+export async function writeAcceptedBundle (components: OutcomeComponents, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, policy: TrustPolicy, options: AbortOptions = {}): Promise<string> {
+  if (verdict.artifact == null) throw new NoArtifactError(`job ${job.jobId} has no accepted artifact`)
+  const artifact = CID.parse(verdict.artifact)
+  await pin(components.pins, artifact, options)
+  await mkdir(dirs.bundles, { recursive: true })
+  const counted = new Set(verdict.counted)
+  const attestations = components.records.attestations(job.job.buildId)
+    .filter(a => a.claim.result.status === 'success' && a.claim.result.artifact === verdict.artifact && counted.has(a.claim.worker))
+  const out = join(dirs.bundles, `${job.jobId}.car`)
+  // loaded on first use: an idle daemon does not carry the CAR code
+  const { writeBundle } = await import('./bundle/index.ts')
+  await writeBundle(components.blockstore, { job, attestations, artifact, policy: policy.input }, out, options)
+  return out
+}
+
+/** Diff the two best-supported artifacts of a dispute; report.txt and report.json go to `<disputes>/<jobId>/`. */
+export async function diagnoseDisputed (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions = {}): Promise<{ report: string, summary: string }> {
+  const [a, b] = [...verdict.candidates].sort((x, y) => y.trusted.length - x.trusted.length)
+  if (a == null || b == null) throw new NoDisputeError(`job ${job.jobId}: a dispute needs two artifacts`)
+  const dir = join(dirs.disputes, job.jobId)
+  await mkdir(dir, { recursive: true })
+  // loaded on first use: an idle daemon does not carry the diff code
+  const { diagnoseDispute } = await import('./diff/index.ts')
+  const report = await diagnoseDispute(components.blockstore, CID.parse(a.artifact), CID.parse(b.artifact), dir, options)
+  // paths are names from the artifacts' DAGs: one line each, whatever they hold
+  const summary = report.entries.map(e => `${e.change} ${terminalSafe(e.path, { singleLine: true })} (${e.sizeA ?? '-'} vs ${e.sizeB ?? '-'} bytes)`).join('\n')
+  return { report: join(dir, 'report.txt'), summary }
+}

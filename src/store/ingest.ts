@@ -1,0 +1,59 @@
+/**
+ * Every message gossip validated goes to the node's stores, in one place:
+ * claims to the claim book (at once, before any other listener runs: a worker
+ * deciding on a job right after catch-up must already see the leases that
+ * came with it), jobs and attestations to the record store, which announces
+ * them once persisted ('job:stored', 'attestation:stored'). Whoever reacts to
+ * a record listens to the store, not to gossip, so it never runs before the
+ * record is there.
+ */
+import { TypedEventEmitter } from '@libp2p/interface'
+import type { Startable } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import type { SignedClaim } from '../../protocol/index.ts'
+import type { ConcurGossip } from '../net/gossip.ts'
+import type { ClaimBook } from './claim-book.ts'
+import type { RecordStore } from './records.ts'
+
+const log = logger('concur:ingest')
+
+export interface IngestComponents {
+  gossip: Pick<ConcurGossip, 'onMessage'>
+  records: Pick<RecordStore, 'putJob' | 'putAttestation'>
+  claims: Pick<ClaimBook, 'record'>
+}
+
+export interface IngestEvents {
+  /** a claim that is its worker's newest on its job (replays and older ones are not announced) */
+  'claim:recorded': CustomEvent<SignedClaim>
+}
+
+export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable {
+  private readonly components: IngestComponents
+  private unsubscribe: (() => void) | undefined
+
+  constructor (components: IngestComponents) {
+    super()
+    this.components = components
+  }
+
+  start (): void {
+    const { gossip, records, claims } = this.components
+    this.unsubscribe = gossip.onMessage((m) => {
+      if (m.kind === 'claim') {
+        if (claims.record(m.value)) this.safeDispatchEvent('claim:recorded', { detail: m.value })
+        return
+      }
+      const stored = m.kind === 'job' ? records.putJob(m.value) : records.putAttestation(m.value)
+      stored.catch((err: Error) => { log.error('storing a %s failed: %e', m.kind, err) })
+    })
+  }
+
+  stop (): void {
+    this.unsubscribe?.()
+  }
+}
+
+export function ingest () {
+  return (components: IngestComponents): Ingest => new Ingest(components)
+}
