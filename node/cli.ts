@@ -83,11 +83,11 @@ export async function main (argv: string[], commands: Command[]): Promise<number
     global = { home: values.home as string | undefined, json: values.json === true }
     const code = await cmd.run({ values, positionals: parsed.positionals, global, rest })
     return code ?? 0
-  } catch (err) {
-    const e = err as Error & { code?: string }
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      err = new UsageError(`${e.message}\nusage: ${cmd.usage}`)
-    }
+  } catch (caught) {
+    const e = caught as Error & { code?: string }
+    const err = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'
+      ? new UsageError(`${e.message}\nusage: ${cmd.usage}`)
+      : caught
     const ce = err as Error & { code?: string, exitCode?: number }
     if (global.json) {
       process.stderr.write(terminalSafeJson({ error: { name: ce.name, code: ce.code ?? 'ERR_UNEXPECTED', message: ce.message } }, 0) + '\n')

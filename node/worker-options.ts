@@ -71,7 +71,6 @@ export function volunteerPolicy (config: WorkerConfig, values: Record<string, un
   return p
 }
 
-
 export interface RebuildOptions { requesters: string[], sample: number, only: boolean }
 
 /** `--rebuild-for DID… --sample P --rebuild-only` → rebuilder settings, or undefined */

@@ -106,4 +106,3 @@ export function buildIdOf (def: BuildDefinition): string {
   const clean = validateBuildDefinition(def)
   return cidOf(CODEC_DAG_CBOR, dagCbor.encode(clean)).toString()
 }
-

@@ -153,4 +153,3 @@ export function decodeJobAnnouncement (input: Uint8Array | Envelope, opts: Decod
     return { envelope, job, jobId: jobIdOf(payload), signer, bytes: envelopeBytes(envelope) }
   })
 }
-

@@ -173,4 +173,3 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   reasons.push(signers.size === 0 ? 'pending: no attestation for this build yet' : 'pending: no usable success attestation and fewer than k trusted failure reports')
   return { status: 'pending', ...base, counted: [], dissent: [], reasons }
 }
-

@@ -28,7 +28,8 @@ function startProc (name: string, args: string[], home: string): Proc {
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString()
       const start = out.indexOf('{')
-      for (let end = out.indexOf('\n}', start); start !== -1 && end !== -1; end = out.indexOf('\n}', end + 1)) {
+      if (start === -1) return
+      for (let end = out.indexOf('\n}', start); end !== -1; end = out.indexOf('\n}', end + 1)) {
         try { resolve(JSON.parse(out.slice(start, end + 2)) as Record<string, unknown>); return } catch { /* incomplete */ }
       }
     })

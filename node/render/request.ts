@@ -54,7 +54,6 @@ export function describeRequest (v: RequestView): string {
   return lines.join('\n')
 }
 
-
 export function describeLog (l: LogView): string {
   const head = `==> ${oneLine(l.worker)} (${oneLine(l.status)}, ${l.trusted ? 'trusted' : 'untrusted'})`
   if (l.text == null) return `${head}\n(not loaded: ${oneLine(l.skipped ?? 'no text')})`
@@ -64,4 +63,3 @@ export function describeLog (l: LogView): string {
   // that looks like another worker's header
   return `${head}${cut}\n${terminalSafe(l.text).split('\n').map(line => `│ ${line}`).join('\n')}`
 }
-

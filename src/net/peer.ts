@@ -107,20 +107,20 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     blockstore: init.blockstore,
     datastore: init.datastore,
     libp2p: {
-    privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? DEFAULT_LISTEN },
-    transports: [tcp(), circuitRelayTransport()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    peerDiscovery: [],
-    connectionManager: {
-      maxConnections: init.maxConnections ?? 100
-    },
-    // loopback and private addresses are where a devnet and its tests live
-    connectionGater: {
-      denyDialMultiaddr: async () => false
-    },
-    services
+      privateKey: init.privateKey,
+      addresses: { listen: init.listen ?? DEFAULT_LISTEN },
+      transports: [tcp(), circuitRelayTransport()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: [],
+      connectionManager: {
+        maxConnections: init.maxConnections ?? 100
+      },
+      // loopback and private addresses are where a devnet and its tests live
+      connectionGater: {
+        denyDialMultiaddr: async () => false
+      },
+      services
     }
   })
 

@@ -29,7 +29,7 @@ describe('a host process of the nobody user and a running build', () => {
     const running = runSandboxed(await spec({ argv: ['/bin/sh', '-c', 'mkdir out && echo mine > out/f && sleep 30', mark], buildDir }), { signal: ac.signal })
     try {
       // the build's processes: those whose root has our /build in it
-      let inside: number[] = []
+      const inside: number[] = []
       for (let i = 0; i < 500 && inside.length === 0; i++) {
         for (const pid of await processesWithMarker(mark)) {
           if (await access(`/proc/${pid}/root/build/out/f`).then(() => true, () => false)) inside.push(pid)

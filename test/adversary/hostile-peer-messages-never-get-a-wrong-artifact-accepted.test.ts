@@ -15,8 +15,7 @@ import type { SignedAttestation, SignedJob, SigningKey } from '../../protocol/in
 import { api, cleanupAll, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet, Node } from '../helpers/network.ts'
-import {
-  ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC, allAlive, gossipStats, requestView, setPolicy, startAdversary, submitJob, viewUntil, wrongCid, artifactOf } from './adversary.ts'
+import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC, allAlive, gossipStats, requestView, setPolicy, startAdversary, submitJob, viewUntil, wrongCid, artifactOf } from './adversary.ts'
 import type { Adversary, RequestView } from './adversary.ts'
 
 describe('a hostile peer publishing through the real wire protocol', () => {

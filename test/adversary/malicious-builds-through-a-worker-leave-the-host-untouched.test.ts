@@ -107,7 +107,7 @@ describe('malicious builds run by a real worker', () => {
       `ls -la ${home} ${home}/keys >> out/stolen 2>&1`,
       `cp -r ${home} out/home 2>>out/stolen`,
       'cat /proc/1/environ /proc/self/mountinfo >> out/stolen 2>&1',
-      `find / -path /proc -prune -o -name 'signing.key' -print 2>/dev/null >> out/stolen`,
+      'find / -path /proc -prune -o -name \'signing.key\' -print 2>/dev/null >> out/stolen',
       `echo pwned > ${home}/pwned 2>>out/stolen`,
       `echo pwned > ${outside} 2>>out/stolen`,
       `(setsid sleep ${marker} &) ; (sleep ${marker} &)`,

@@ -26,8 +26,10 @@ import { allAlive, setPolicy, startAdversary, submitJob, viewUntil } from './adv
 import type { Adversary } from './adversary.ts'
 
 const REASON = '\u001b[2J\u001b[H accepted \u202egnp.exe\u202c \u009b1m'
-const LOG = `line one\n\u001b[2J\u001b[H\u001b]0;pwned\u0007verdict ACCEPTED\n\u202edrowssap\u202c and \u009b31m C1\nlast line\n`
+const LOG = 'line one\n\u001b[2J\u001b[H\u001b]0;pwned\u0007verdict ACCEPTED\n\u202edrowssap\u202c and \u009b31m C1\nlast line\n'
 /** what must never reach a terminal raw: ESC, BEL, C1 controls, bidi overrides/isolates */
+// matching control characters is the point of this pattern
+// eslint-disable-next-line no-control-regex
 const RAW_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
 
 describe('untrusted text reaching a requester\'s terminal', () => {

@@ -23,7 +23,6 @@ import { gossipBench } from './gossip.ts'
 import { importLevers } from './import-levers.ts'
 import { scaleBench } from './scale.ts'
 import { MiB, median, quantile, repeat, spread, timeMs } from './stats.ts'
-import type { Spread } from './stats.ts'
 
 const quick = process.argv.includes('--quick')
 // measure what a node runs: the host installs OpenSSL ed25519 (node/bin/concur.ts)
@@ -240,10 +239,19 @@ async function verifyRow (): Promise<void> {
   const key = generateSigningKey()
   const def = exampleDefinition()
   const att = createAttestation({
-    buildId: buildIdOf(def), jobId: 'bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba', source: def.source, environment: def.environment, definition: def,
-    worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', sandboxTier: 'namespaces+cgroups', parallelism: 1,
-    startedAt: new Date(Date.now() - 1000).toISOString(), finishedAt: new Date().toISOString(),
-    result: { status: 'success', artifact: 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354', exitCode: 0 }, log: null
+    buildId: buildIdOf(def),
+    jobId: 'bafkreie7q3iidccmpvszul7kudcvvuavuo7u6gzlbobczuk5nqk3b4akba',
+    source: def.source,
+    environment: def.environment,
+    definition: def,
+    worker: key.did,
+    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+    sandboxTier: 'namespaces+cgroups',
+    parallelism: 1,
+    startedAt: new Date(Date.now() - 1000).toISOString(),
+    finishedAt: new Date().toISOString(),
+    result: { status: 'success', artifact: 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354', exitCode: 0 },
+    log: null
   }, key)
   const ms = quick ? 500 : 2000
   const rate = (fn: () => void): number => {

@@ -29,7 +29,6 @@ function names (prefix: string, n: number, width: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i.toString(16).toUpperCase().padStart(width, '0')}`)
 }
 
-
 /** root → WIDTH × `shared` → WIDTH × the empty file (an identity CID: no block at all) */
 async function entryBomb (bs: MemoryBlockstore): Promise<CID> {
   const empty = CID.createV1(raw.code, identity.digest(new Uint8Array(0)))

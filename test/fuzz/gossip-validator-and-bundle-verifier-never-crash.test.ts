@@ -35,7 +35,6 @@ afterAll(() => {
 })
 
 describe('the gossip validator answers every message', () => {
-
   it('accept / ignore / reject with a code, never an internal failure; accept only what decodes on its own topic', () => {
     const validate = createMessageValidator({ now: () => NOW })
     fc.assert(fc.property(topics, anyInput, (topic, bytes) => {

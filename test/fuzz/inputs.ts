@@ -70,8 +70,14 @@ export function attestationOf (job: SignedJob, k: SigningKey, artifact = ARTIFAC
 export const seedAttestation = attestationOf(seedJob, workerKey)
 export const seedFailure = attestationOf(seedJob, workerKey, ARTIFACT, true)
 export const seedClaim: SignedClaim = createClaim({
-  jobId: seedJob.jobId, buildId: seedJob.job.buildId, worker: workerKey.did, workerPeerId: PEER,
-  issuedAt: iso(NOW - 5_000), leaseUntil: iso(NOW + 25_000), seq: 7, purpose: 'replica'
+  jobId: seedJob.jobId,
+  buildId: seedJob.job.buildId,
+  worker: workerKey.did,
+  workerPeerId: PEER,
+  issuedAt: iso(NOW - 5_000),
+  leaseUntil: iso(NOW + 25_000),
+  seq: 7,
+  purpose: 'replica'
 }, workerKey)
 
 /** the valid seeds with the key that signed each (to re-sign a payload mutation) */
@@ -152,8 +158,7 @@ export function mutatePayload (seed: { bytes: Uint8Array, payloadType: string, k
       for (const p of path.slice(0, -1)) parent = parent[p] as Record<string | number, Json>
       const last = path[path.length - 1] as string | number
       if (op === 'replace') parent[last] = value
-      else if (op === 'delete') { if (Array.isArray(parent)) parent.splice(Number(last), 1); else delete parent[last] }
-      else if (op === 'wrap') parent[last] = [parent[last] ?? null]
+      else if (op === 'delete') { if (Array.isArray(parent)) parent.splice(Number(last), 1); else delete parent[last] } else if (op === 'wrap') parent[last] = [parent[last] ?? null]
       else if (!Array.isArray(parent)) parent[name === '' ? 'extra' : name] = value
       const bytes = utf8Encode(JSON.stringify(copy))
       if (resign) return envelopeBytes(signEnvelope(seed.payloadType, bytes, seed.key))

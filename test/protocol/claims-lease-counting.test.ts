@@ -8,8 +8,14 @@ const job = makeJob()
 const w = [1, 2, 3].map(i => fixedKey(`lease-worker-${i}`))
 const did = (i: number): string => w[i]!.did
 const claim = (key: SigningKey, issued: number, seq: number, lease = LEASE_MS, purpose?: ClaimPurpose): Claim => createClaim({
-  jobId: job.jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-  issuedAt: iso(issued), leaseUntil: iso(issued + lease), seq, ...(purpose != null ? { purpose } : {})
+  jobId: job.jobId,
+  buildId: job.job.buildId,
+  worker: key.did,
+  workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+  issuedAt: iso(issued),
+  leaseUntil: iso(issued + lease),
+  seq,
+  ...(purpose != null ? { purpose } : {})
 }, key).claim
 
 describe('claim leases', () => {

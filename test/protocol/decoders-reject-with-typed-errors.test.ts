@@ -26,8 +26,6 @@ const job = makeJob()
 const NOW = T0 + 60_000
 const att = attest(worker, { jobId: job.jobId })
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- tests edit parsed JSON freely */
-
 /** Re-sign a job payload after `edit` so that only the edited rule can fail. */
 function jobWith (edit: (j: Record<string, unknown>) => void, key: SigningKey = requester): Envelope {
   const j = json(job.envelope)
@@ -229,8 +227,13 @@ describe('attestations', () => {
 
 describe('claims (leases)', () => {
   const make = (issued: number, until: number, key = worker) => createClaim({
-    jobId: job.jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-    issuedAt: iso(issued), leaseUntil: iso(until), seq: 1
+    jobId: job.jobId,
+    buildId: job.job.buildId,
+    worker: key.did,
+    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+    issuedAt: iso(issued),
+    leaseUntil: iso(until),
+    seq: 1
   }, key)
 
   it('a live lease decodes; a lapsed one is ERR_EXPIRED; one issued in the future is ERR_FUTURE', () => {

@@ -13,7 +13,7 @@ import {
   didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope } from '../../protocol/index.ts'
-import { attest, claimFor, fakeRawCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
+import { attest, claimFor, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
 
 /** Group order of ed25519 (RFC 8032 §5.1). */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n
@@ -55,9 +55,13 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
   const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
   const claim = createClaim({
-    jobId: job.jobId, buildId: job.job.buildId, worker: worker.did,
+    jobId: job.jobId,
+    buildId: job.job.buildId,
+    worker: worker.did,
     workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-    issuedAt: iso(T0 + 290_000), leaseUntil: iso(T0 + 290_000 + 30_000), seq: 0
+    issuedAt: iso(T0 + 290_000),
+    leaseUntil: iso(T0 + 290_000 + 30_000),
+    seq: 0
   }, worker)
 
   // Tampered: the payload says 9 replicas, the signature was made over 2.

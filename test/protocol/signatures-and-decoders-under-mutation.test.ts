@@ -19,8 +19,13 @@ const job = makeJob()
 const success = attest(worker, { jobId: job.jobId })
 const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: null, reason: 'killed' }, log: null })
 const claim = createClaim({
-  jobId: job.jobId, buildId: job.job.buildId, worker: worker.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-  issuedAt: iso(T0), leaseUntil: iso(T0 + 30_000), seq: 3
+  jobId: job.jobId,
+  buildId: job.job.buildId,
+  worker: worker.did,
+  workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+  issuedAt: iso(T0),
+  leaseUntil: iso(T0 + 30_000),
+  seq: 3
 }, worker)
 const NOW = T0 + 10_000
 const samples = [

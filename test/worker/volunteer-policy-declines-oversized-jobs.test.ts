@@ -9,8 +9,18 @@ import { volunteerPolicy } from '../../node/worker-options.ts'
 
 const MiB = 1024 * 1024
 const policy: VolunteerPolicy = {
-  maxConcurrent: 1, memoryBytes: 512 * MiB, cpus: 2, diskBytes: 256 * MiB, wallSeconds: 600, processes: 256,
-  requesters: [], environments: ['host'], minTier: 'namespaces+cgroups', maxInputBytes: 1024 * MiB, maxInputEntries: 200_000, maxInputDirectoryBytes: 64 * MiB
+  maxConcurrent: 1,
+  memoryBytes: 512 * MiB,
+  cpus: 2,
+  diskBytes: 256 * MiB,
+  wallSeconds: 600,
+  processes: 256,
+  requesters: [],
+  environments: ['host'],
+  minTier: 'namespaces+cgroups',
+  maxInputBytes: 1024 * MiB,
+  maxInputEntries: 200_000,
+  maxInputDirectoryBytes: 64 * MiB
 }
 
 describe('volunteer policy', () => {

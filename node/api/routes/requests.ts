@@ -53,5 +53,4 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
     req.raw.on('close', () => { ac.abort() })
     return await requester.logs(req.params.id ?? '', { workers: req.query.getAll('worker'), all, ...(tailBytes != null ? { tailBytes } : {}), signal: ac.signal })
   })
-
 }
