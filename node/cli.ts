@@ -96,6 +96,17 @@ export async function main (argv: string[], commands: Command[]): Promise<number
       process.stderr.write(`concur ${cmd.name}: ${terminalSafe(ce.message)}\n`)
       if (!(err instanceof CliError) && !isProtocolError(err) && process.env.DEBUG != null) process.stderr.write(`${ce.stack ?? ''}\n`)
     }
-    return err instanceof CliError ? err.exitCode : 1
+    return exitCodeOf(err)
   }
+}
+
+/**
+ * The exit status of a failed command: a CliError's own; EX_CONFIG (78, as
+ * sysexits.h) when this machine cannot be a worker as configured (no safe
+ * sandbox, an unsafe scratch directory): the remedy is in the message; else 1.
+ */
+export function exitCodeOf (err: unknown): number {
+  if (err instanceof CliError) return err.exitCode
+  const code = (err as { code?: unknown } | null)?.code
+  return code === 'ERR_NO_SANDBOX' || code === 'ERR_SCRATCH_UNSAFE' ? 78 : 1
 }

@@ -262,10 +262,6 @@ export async function loadConfig (root: string): Promise<NodeConfig> {
   return { version: 1, listen: c.listen as string[], bootstrap: c.bootstrap as string[] | null, api: c.api as string, worker }
 }
 
-export async function saveConfig (root: string, config: NodeConfig): Promise<void> {
-  await writeFileAtomic(homePaths(root).config, JSON.stringify(config, null, 2) + '\n')
-}
-
 /** What a running daemon tells the CLI: where its API is. Removed when it stops. */
 export interface DaemonInfo {
   pid: number

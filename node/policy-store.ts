@@ -196,8 +196,14 @@ export class PolicyStore extends TypedEventEmitter<PolicyStoreEvents> implements
   /** save a policy file and use it at once (before this resolves) */
   async set (p: PolicyFile): Promise<PolicyFile> {
     checkPolicyFile(p)
-    await writePolicyFile(this.home, p)
-    await this.reload()
+    // in the one queue of reads: two saves (or a save and a watch event)
+    // finish in the order they came, so an older policy never wins
+    const done = this.reading.then(async () => {
+      await writePolicyFile(this.home, p)
+      await this.reload()
+    })
+    this.reading = done.catch(() => {})
+    await done
     return this.file
   }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { Helia } from '@helia/interface'
 import type { PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
+import { SandboxUnavailableError, probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
 import type { SandboxProbe } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
 import type { Worker, WorkerComponents, WorkerEvent } from '../src/worker/worker.ts'
@@ -17,18 +17,10 @@ import type { JobSync } from '../src/net/job-sync.ts'
 import { pin } from '../src/store/pin.ts'
 import { LEASE_MS } from '../protocol/index.ts'
 import type { SandboxTier, SigningKey } from '../protocol/index.ts'
-import { CliError } from './errors.ts'
 import type { NodeConfig } from './home.ts'
 import { rebuildOptions, volunteerPolicy } from './worker-options.ts'
 
 const log = logger('concur:worker')
-
-export class NoSandboxError extends CliError {
-  constructor (remedy: string) {
-    super(`refusing to run as a worker: no safe sandbox on this machine.\n${remedy}`, 'ERR_CONFIG', 78)
-    this.name = 'NoSandboxError'
-  }
-}
 
 /**
  * Work directories of workers that died without cleaning up (SIGKILL, OOM,
@@ -82,7 +74,7 @@ export class WorkerService implements Startable {
     process.umask(0o022)
     const probe = await probeSandbox({ allowWeakTier: policy.minTier === 'namespaces' })
     const tier = probe.tier as SandboxTier | null
-    if (tier == null) throw new NoSandboxError(probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
+    if (tier == null) throw new SandboxUnavailableError('refusing to run as a worker: no safe sandbox on this machine.', probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
     // builds run as an unprivileged uid: the work dir must be searchable by it,
     // and it lives outside the home so the build can never see the keys
     const scratch = await sandboxScratchRoot()

@@ -96,11 +96,26 @@ export const HTTP_STATUS: Readonly<Record<KnownErrorCode, number>> = Object.free
   ERR_DEVNET: INTERNAL
 })
 
+/**
+ * Codes of ipfs-unixfs-exporter (under `concur get`, log tails, diagnosis):
+ * each says a peer's DAG is not what it claims, not that this daemon failed.
+ */
+const EXPORTER_STATUS: Readonly<Record<string, number>> = Object.freeze({
+  ERR_NOT_UNIXFS: BAD_GATEWAY,
+  ERR_OVER_READ: BAD_GATEWAY,
+  ERR_UNDER_READ: BAD_GATEWAY,
+  ERR_NO_RESOLVER: BAD_GATEWAY,
+  ERR_NOT_FOUND: NOT_FOUND,
+  ERR_INVALID_PARAMS: BAD_REQUEST,
+  ERR_BAD_PATH: BAD_REQUEST
+})
+
 /** The status an error is answered with: its own (HttpError), the table's, 400 for any protocol error, else 500. */
 export function httpStatusOf (err: unknown): number {
   const e = err as { status?: unknown, code?: unknown }
   if (typeof e?.status === 'number') return e.status
   if (typeof e?.code === 'string' && Object.hasOwn(HTTP_STATUS, e.code)) return HTTP_STATUS[e.code as KnownErrorCode]
+  if (typeof e?.code === 'string' && Object.hasOwn(EXPORTER_STATUS, e.code)) return EXPORTER_STATUS[e.code] as number
   if (isProtocolError(err)) return BAD_REQUEST
   return INTERNAL
 }

@@ -73,4 +73,10 @@ export type FeedEvent =
 export interface SequencedEvent { seq: number, at: string, event: FeedEvent }
 
 /** GET /v1/events?after=N&wait=MS[&jobId=ID] */
-export interface EventsResponse { last: number, events: SequencedEvent[] }
+export interface EventsResponse {
+  /** the newest seq: lower than a reader's `after` means the daemon restarted (seqs start again) */
+  last: number
+  /** the oldest seq the feed still holds: higher than `after + 1` means the reader missed some */
+  first: number
+  events: SequencedEvent[]
+}

@@ -20,16 +20,16 @@ async function daemonOf (home: string): Promise<ApiClient | null> {
 }
 
 /**
- * Save a policy: through the daemon when one runs (it is then in effect, and
- * open jobs re-evaluated, when this returns), else to the file, which the
- * next daemon reads.
+ * Save a policy: always to the file first, so what is written does not
+ * depend on who answers on the daemon's port (daemon.json can outlive a
+ * daemon, and another local user could then listen there); then, when a
+ * daemon runs, through its API too, so the policy is in effect and open jobs
+ * re-evaluated when this returns.
  */
 export async function savePolicy (home: string, p: PolicyFile): Promise<PolicyFile> {
+  await writePolicyFile(home, p)
   const api = await daemonOf(home)
-  if (api == null) {
-    await writePolicyFile(home, p)
-    return p
-  }
+  if (api == null) return p
   return (await api.post<PolicyResponse>('/v1/policy', { policy: p })).policy
 }
 

@@ -34,7 +34,11 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
     const left = deadline - Date.now()
     if (left <= 0) return { view, timedOut: true }
     const ev = await api.get<EventsResponse>(`/v1/events?after=${after}&wait=${Math.min(POLL_MS, left)}&jobId=${encodeURIComponent(jobId)}`)
-    let changed = false
+    // the view is read again when this job's verdict moved, and also when the
+    // feed cannot say: nothing came (the deadline may be near), events were
+    // dropped from the ring before we read them, or the daemon restarted
+    let changed = ev.events.length === 0 || ev.first > after + 1 || ev.last < after
+    if (ev.last < after) after = 0
     for (const { seq, event } of ev.events) {
       after = Math.max(after, seq)
       let text = ''
@@ -45,6 +49,8 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
       } else if (event.type.startsWith('request:')) changed = true
       if (text !== '' && !seen.has(text)) { seen.add(text); progress(global, `  ${text}`) }
     }
+    // every event of this job up to `last` was in this answer
+    after = Math.max(after, ev.last)
     if (changed) view = await api.get<RequestView>(`/v1/requests/${jobId}`)
   }
 }

@@ -7,7 +7,8 @@
  * Why explicitly: ipfs-unixfs-importer only fills in profile values with `??`
  * for some options, and others (chunker, layout) fall back to generic
  * defaults; `{ profile }` alone has been seen overridden by defaults
- * (STACK-NOTES). Passing every value removes the dependence on library
+ * (the kubo vectors in test/content/cid-profile-matches-published-vectors
+ * caught it). Passing every value removes the dependence on library
  * defaults that may move between versions.
  *
  * IPIP-499 `unixfs-v1-2025`: CIDv1, sha2-256, raw leaves, 1 MiB fixed chunks,

@@ -126,6 +126,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   private readonly settling = new Map<string, Promise<void>>()
   private readonly stopping = new AbortController()
   private readonly busy = new Map<string, Promise<void>>()
+  private readonly waiting = new Set<string>()
   private readonly expiries = new Map<string, ReturnType<typeof setTimeout>>()
   private catchUpTimer: ReturnType<typeof setInterval> | undefined
   private started = false
@@ -158,8 +159,14 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       this.catchUpTimer.unref?.()
     }
     this.started = true
-    // catch up on whatever arrived, or expired, while we were down
+    // catch up on whatever arrived, or expired, while we were down; and make
+    // the bundles and diagnoses a stop interrupted
     for (const r of this.requests.values()) this.schedule(r.jobId)
+    for (const r of this.requests.values()) {
+      if ((r.status === 'accepted' && r.bundle == null && r.bundleError == null) || (r.status === 'disputed' && r.dispute == null)) {
+        void this.busy.get(r.jobId)?.then(() => { this.settle(r.jobId) })
+      }
+    }
     this.catchUp()
   }
 
@@ -249,16 +256,22 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     if ((status === 'pending' || status === 'provisional') && Date.parse(r.expiresAt) <= this.now()) status = 'expired'
     if (r.status === 'expired' && (status === 'pending' || status === 'provisional')) status = 'expired'
     if (FINAL.has(r.status) && status !== 'disputed' && status !== 'accepted') status = r.status
+    if (status === 'pending' || status === 'provisional') this.armExpiry(r)
     const previous = r.status
-    const changed = status !== r.status || v.artifact !== r.artifact || v.counted.length !== r.counted.length || v.dissent.length !== r.dissent.length
-    if (!changed) return
+    const reasons = r.reused ? [reuseNote(v.counted.length, r.buildId), ...v.reasons] : v.reasons
+    // the status (and artifact) is the history; who agrees, why and under
+    // which policy is kept current with it, so the record always describes
+    // its last evaluation
+    const moved = status !== r.status || (v.artifact != null && v.artifact !== r.artifact)
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+    if (!moved && same(r.counted, v.counted) && same(r.dissent, v.dissent) && same(r.reasons, reasons) && same(r.policy, evaluation.policy.input)) return
     r.counted = v.counted
     r.dissent = v.dissent
-    r.reasons = r.reused ? [reuseNote(v.counted.length, r.buildId), ...v.reasons] : v.reasons
+    r.reasons = reasons
     if (v.artifact != null) r.artifact = v.artifact
     r.policy = evaluation.policy.input
     r.status = status
-    r.history.push({ at: new Date(this.now()).toISOString(), status, ...(v.artifact != null ? { artifact: v.artifact } : {}) })
+    if (moved) r.history.push({ at: new Date(this.now()).toISOString(), status, ...(v.artifact != null ? { artifact: v.artifact } : {}) })
     await this.save(r)
     this.safeDispatchEvent('verdict:changed', { detail: { jobId, status, previous, artifact: r.artifact, counted: r.counted, threshold: v.threshold } })
     this.settle(jobId)
@@ -272,7 +285,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   private settle (jobId: string): void {
     const dirs = this.init.dirs
     const job = this.components.records.getJob(jobId)
-    if (dirs == null || job == null || this.settling.has(jobId)) return
+    if (dirs == null || job == null || this.settling.has(jobId) || this.stopping.signal.aborted) return
     const run = async (): Promise<void> => {
       const tried = new Set<string>()
       while (true) {
@@ -289,6 +302,8 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
             await this.save(r)
             this.safeDispatchEvent('bundle:written', { detail: { jobId, path: r.bundle } })
           } catch (err) {
+            // stopped mid-fetch: not a failure of the bundle; the next start makes it
+            if (this.stopping.signal.aborted) return
             r.bundleError = (err as Error).message
             log.error('bundle for %s failed: %e', jobId, err)
             await this.save(r)
@@ -299,6 +314,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
           try {
             r.dispute = await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal })
           } catch (err) {
+            if (this.stopping.signal.aborted) return
             r.dispute = { error: (err as Error).message }
           }
           await this.save(r)
@@ -312,10 +328,20 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     this.settling.set(jobId, p)
   }
 
-  /** one evaluation at a time per job, queued behind the one running */
+  /**
+   * One evaluation at a time per job, and at most one more waiting: a waiting
+   * evaluation reads the store when it runs, so it covers every event that
+   * came while it waited (a flood of attestations costs two evaluations, not
+   * one per attestation).
+   */
   private schedule (jobId: string): void {
+    if (this.waiting.has(jobId)) return
+    this.waiting.add(jobId)
     const prev = this.busy.get(jobId) ?? Promise.resolve()
-    const next = prev.then(async () => { await this.update(jobId) }).catch((err: Error) => { log.error('evaluating %s: %e', jobId, err) })
+    const next = prev.then(async () => {
+      this.waiting.delete(jobId)
+      await this.update(jobId)
+    }).catch((err: Error) => { log.error('evaluating %s: %e', jobId, err) })
     this.busy.set(jobId, next)
     void next.finally(() => { if (this.busy.get(jobId) === next) this.busy.delete(jobId) })
   }
@@ -406,8 +432,10 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   async view (jobId: string): Promise<RequestView> {
     if (!this.requests.has(jobId)) throw new UnknownJobError(`this node submitted no job ${jobId}`)
     // every attestation listed below has had its 'stored' event, so its
-    // evaluation is queued: wait for the queue, and the verdict covers them
-    while (this.busy.has(jobId)) await this.busy.get(jobId)
+    // evaluation is queued: wait for the queue, and the verdict covers them.
+    // A few rounds at most: attestations that never stop arriving (a flood)
+    // must not keep the answer from coming
+    for (let round = 0; round < 3 && this.busy.has(jobId); round++) await this.busy.get(jobId)
     const record = this.requests.get(jobId) as RequestRecord
     let policy: TrustPolicy | null = null
     try { policy = this.components.policy.current() } catch { policy = null }

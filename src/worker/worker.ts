@@ -15,6 +15,9 @@ import type { BuildComponents, BuildProgress } from './run-build.ts'
 
 const log = logger('concur:worker')
 
+/** the longest stop() waits for aborted builds to end */
+const STOP_BOUND_MS = 10_000
+
 const STARTED = '/concur/worker/started'
 const FINISHED = '/concur/worker/finished'
 
@@ -28,8 +31,9 @@ export type WorkerEvent =
   | { type: 'build:error', jobId: string, message: string }
 
 export interface WorkerComponents extends BuildComponents {
-  gossip: Pick<ConcurGossip, 'publish' | 'onMessage'>
-  records: Pick<RecordStore, 'jobs' | 'attestations' | 'getJob'>
+  gossip: Pick<ConcurGossip, 'publish'>
+  /** jobs are considered when the store announces them ('job:stored'), and at each scan */
+  records: Pick<RecordStore, 'jobs' | 'attestations' | 'getJob' | 'addEventListener' | 'removeEventListener'>
   datastore: Pick<Datastore, 'put' | 'has' | 'query'>
   /** the node's claim book; whoever owns it records every claim the node validates */
   claims: Pick<ClaimBook, 'record' | 'taken'>
@@ -94,10 +98,11 @@ export function worker (init: WorkerInit) {
     const scanMs = init.scanMs ?? 2000
     const book = components.claims
     const running = new Map<string, AbortController>()
+    /** every build under way, so stop() waits for them to end, not for a timer */
+    const builds = new Set<Promise<void>>()
     const declined = new Set<string>()
     const done = new Set<string>()
     const considering = new Set<string>()
-    let unsubscribe: (() => void) | undefined
     let scanTimer: ReturnType<typeof setInterval> | undefined
     let stopped = false
     let seq = now()
@@ -193,11 +198,15 @@ export function worker (init: WorkerInit) {
         if (stopped || running.size >= init.policy.maxConcurrent) return
         if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
         if (spotCheck) emit({ type: 'job:spot-check', jobId: job.jobId, requester: job.job.requester })
-        void build(job, decision.parallelism, spotCheck ? 'spot-check' : 'replica')
+        const b = build(job, decision.parallelism, spotCheck ? 'spot-check' : 'replica')
+        builds.add(b)
+        void b.finally(() => { builds.delete(b) })
       } finally {
         considering.delete(job.jobId)
       }
     }
+
+    const onJob = (evt: CustomEvent<SignedJob>): void => { void consider(evt.detail) }
 
     const scan = (): void => {
       for (const job of components.records.jobs()) void consider(job)
@@ -213,20 +222,24 @@ export function worker (init: WorkerInit) {
             emit({ type: 'build:abandoned', jobId, reason: 'interrupted by a restart of this worker' })
           }
         }
-        unsubscribe = components.gossip.onMessage((m) => {
-          if (m.kind === 'job') void consider(m.value)
-        })
+        components.records.addEventListener('job:stored', onJob)
         scanTimer = setInterval(scan, scanMs)
         scanTimer.unref?.()
         scan()
       },
       async stop () {
         stopped = true
-        unsubscribe?.()
+        components.records.removeEventListener('job:stored', onJob)
         if (scanTimer != null) clearInterval(scanTimer)
         for (const ac of running.values()) ac.abort()
-        const deadline = Date.now() + 10_000
-        while (running.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+        // an aborted build ends once its sandbox is torn down; a bound, in
+        // case one does not (the daemon must still stop)
+        let bound: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([
+          Promise.allSettled([...builds]),
+          new Promise(resolve => { bound = setTimeout(resolve, STOP_BOUND_MS) })
+        ])
+        clearTimeout(bound)
       },
       running () {
         return [...running.keys()]

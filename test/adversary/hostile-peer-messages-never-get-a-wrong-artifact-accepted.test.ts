@@ -3,7 +3,7 @@
  * honest workers and a requester, all separate processes on loopback.
  *
  * Requester policy: trusted = {worker 0, worker 1, T}, k = 2, where T is a key
- * the ADVERSARY holds (a trusted worker gone bad: DESIGN.md §1). Every test
+ * the ADVERSARY holds (a trusted worker gone bad: DESIGN §1, the brief outside this repository). Every test
  * submits its own job, lets the adversary attack it, and then checks on the
  * requester (GET /v1/requests/:id): no wrong artifact was ever accepted (not
  * even for a moment: the record's history is checked), the honest

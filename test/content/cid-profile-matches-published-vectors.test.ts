@@ -97,7 +97,7 @@ describe('unixfs-v1-2025 published vectors', () => {
   for (const [label, size, expected] of [
     // exactly 1024 links in the root
     ['1024 × 1 MiB', 1024 * MiB, 'bafybeihmf37wcuvtx4hpu7he5zl5qaf2ineo2lqlfrapokkm5zzw7zyhvm'],
-    // one byte more: the balanced layout adds a level (STACK-NOTES table)
+    // one byte more: the balanced layout adds a level (IPIP-499's vector table)
     ['1024 × 1 MiB + 1', 1024 * MiB + 1, 'bafybeibdsi225ugbkmpbdohnxioyab6jsqrmkts3twhpvfnzp77xtzpyhe']
   ] as const) {
     slow(`${label} with seed v1-2025-seed`, async () => {

@@ -44,13 +44,14 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
 
   router.on('GET', '/v1/requests/:id', async (req): Promise<RequestView> => await requester.view(req.params.id ?? ''))
 
-  router.on('GET', '/v1/requests/:id/logs', async (req): Promise<LogsView> => {
+  router.on('GET', '/v1/requests/:id/logs', async (req, res): Promise<LogsView> => {
     const asked = req.query.get('bytes')
     const tailBytes = asked == null ? undefined : Number(asked)
     if (tailBytes != null && (!Number.isSafeInteger(tailBytes) || tailBytes <= 0)) throw new HttpError(400, 'ERR_BAD_REQUEST', '"bytes" must be a positive whole number')
     const all = req.query.get('all') === '1' || req.query.get('all') === 'true'
+    // the caller went away (Ctrl-C on `concur logs`): stop fetching logs for it
     const ac = new AbortController()
-    req.raw.on('close', () => { ac.abort() })
+    res.on('close', () => { if (!res.writableFinished) ac.abort() })
     return await requester.logs(req.params.id ?? '', { workers: req.query.getAll('worker'), all, ...(tailBytes != null ? { tailBytes } : {}), signal: ac.signal })
   })
 }
