@@ -81,8 +81,7 @@ export class SignatureError extends ProtocolError {
 export class KeyError extends ProtocolError {
   declare readonly code: 'ERR_BAD_KEY' | 'ERR_SMALL_ORDER_KEY'
   override name = 'KeyError'
-  // not useless: it narrows the code a KeyError may be built with
-  // eslint-disable-next-line @typescript-eslint/no-useless-constructor
+  // narrows the code a KeyError may be built with
   constructor (code: 'ERR_BAD_KEY' | 'ERR_SMALL_ORDER_KEY', message: string, options?: ErrorOptions) { super(code, message, options) }
 }
 

@@ -1,31 +1,13 @@
 /**
  * The layers: protocol/ (pure rules) ← src/ (services) ← node/ (wiring and
- * rendering) ← bootstrap/ only for its peer list. An import never points up:
- * protocol/ imports nothing of ours outside protocol/, src/ nothing from
- * node/, and nothing imports test/. (Cycles are `npm run cycles`; purity of
- * protocol/ is test/protocol/protocol-is-pure.test.ts.)
+ * rendering), bootstrap/ beside node/ for its peer list. An import never
+ * points up: protocol/ imports nothing of ours outside protocol/, src/
+ * nothing from node/, and no source imports test/. And no import cycle
+ * anywhere (`npm run cycles` is the same check from the command line).
+ * Purity of protocol/ is test/protocol/protocol-is-pure.test.ts.
  */
-import { readFile, readdir } from 'node:fs/promises'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-
-async function tsFiles (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(join(ROOT, dir), { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith('.ts')) out.push(relative(ROOT, join(e.parentPath, e.name)))
-  }
-  return out
-}
-
-/** the top-level directory of each relative import of a file */
-async function importedLayers (file: string): Promise<string[]> {
-  const text = await readFile(join(ROOT, file), 'utf8')
-  const specs = [...text.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map(m => m[1] ?? m[2] ?? '')
-  return specs.map(s => relative(ROOT, resolve(ROOT, dirname(file), s)).split('/')[0] ?? '')
-}
+import { findCycles, importGraph, importsOf, tsFiles } from './tools/imports.ts'
 
 const ALLOWED: Record<string, string[]> = {
   protocol: ['protocol'],
@@ -34,21 +16,44 @@ const ALLOWED: Record<string, string[]> = {
   node: ['node', 'src', 'protocol', 'bootstrap']
 }
 
-describe('imports point down the layers', () => {
+describe('imports point down the layers, and never in a circle', () => {
   for (const [layer, allowed] of Object.entries(ALLOWED)) {
     it(`${layer}/ imports only from ${allowed.join(', ')}`, async () => {
       const bad: string[] = []
       for (const file of await tsFiles(layer)) {
-        for (const target of await importedLayers(file)) if (!allowed.includes(target)) bad.push(`${file} → ${target}/`)
+        for (const target of await importsOf(file)) {
+          const top = target.split('/')[0] ?? ''
+          if (!allowed.includes(top)) bad.push(`${file} → ${target}`)
+        }
       }
       expect(bad).toEqual([])
     })
   }
 
-  it('the check sees an upward import (it can fail)', async () => {
+  it('the layer check sees imports (it can fail)', async () => {
     // node/daemon.ts imports from src/: seen from src/, that would be upward
-    const targets = await importedLayers('node/daemon.ts')
-    expect(targets).toContain('src')
-    expect(ALLOWED.src).not.toContain('node')
+    expect((await importsOf('node/daemon.ts')).some(t => t.startsWith('src/'))).toBe(true)
+  })
+
+  it('no import cycle in node/, src/, protocol/, bootstrap/ or test/', async () => {
+    expect(findCycles(await importGraph(['node', 'src', 'protocol', 'bootstrap', 'test']))).toEqual([])
+  })
+
+  it('the cycle check finds a cycle, type-only and through dynamic imports too (it can fail)', () => {
+    const graph = new Map([
+      ['a.ts', ['b.ts']],
+      ['b.ts', ['c.ts']],
+      ['c.ts', ['a.ts']],
+      ['d.ts', ['a.ts', 'd.ts']],
+      ['e.ts', []]
+    ])
+    expect(findCycles(graph)).toEqual([['a.ts', 'b.ts', 'c.ts'], ['d.ts']])
+  })
+
+  it('reads type-only, re-export and dynamic imports', async () => {
+    // node/api/types.ts has only `import type` and `export type … from`
+    expect(await importsOf('node/api/types.ts')).toContain('src/requester/types.ts')
+    // node/daemon.ts loads the worker service with import()
+    expect(await importsOf('node/daemon.ts')).toContain('node/worker-service.ts')
   })
 })

@@ -129,7 +129,8 @@ async function tryV2 (mounts: Mount[], own: Map<string, string>, opts: FindCgrou
     const enable = async (): Promise<void> => { await writeFile(join(parent, 'cgroup.subtree_control'), '+memory +pids +cpu') }
     try {
       await enable()
-    } catch (err: any) {
+    } catch (caught) {
+      const err = caught as NodeJS.ErrnoException
       // "no internal processes": controllers can only be enabled for the
       // children of a group that holds no process itself. If every process
       // in the group is this one (e.g. `systemd-run --user --scope -p
@@ -141,8 +142,8 @@ async function tryV2 (mounts: Mount[], own: Map<string, string>, opts: FindCgrou
           await mkdir(leaf, { recursive: true })
           await writeFile(join(leaf, 'cgroup.procs'), String(process.pid))
           await enable()
-        } catch (err2: any) {
-          return { detail: `cannot enable controllers in ${parent} after moving into a leaf: ${String(err2?.message ?? err2)}` }
+        } catch (err2) {
+          return { detail: `cannot enable controllers in ${parent} after moving into a leaf: ${String((err2 as Error)?.message ?? err2)}` }
         }
       } else {
         return { detail: `cannot enable memory/pids/cpu in ${parent}/cgroup.subtree_control: ${String(err?.message ?? err)}` }
@@ -173,7 +174,8 @@ async function tryV1 (mounts: Mount[], own: Map<string, string>, opts: FindCgrou
   if (memory == null || pids == null || cpu == null) return { detail: 'cgroup v1 controllers missing' }
   try {
     for (const p of [memory, pids, cpu, freezer]) if (p != null) await mkdir(p, { recursive: true })
-  } catch (err: any) {
+  } catch (caught) {
+    const err = caught as NodeJS.ErrnoException
     return { detail: `cannot create cgroup v1 parents (need root): ${String(err?.message ?? err)}` }
   }
   if (unifiedParent != null) {
@@ -208,7 +210,8 @@ async function writeLimit (dir: string, file: string, value: string, optional = 
   if (optional && !(await exists(path))) return
   try {
     await writeFile(path, value)
-  } catch (err: any) {
+  } catch (caught) {
+    const err = caught as NodeJS.ErrnoException
     throw new CgroupError(`cannot write ${value} to ${path}: ${String(err?.message ?? err)}`)
   }
 }
@@ -249,7 +252,8 @@ export class BuildCgroup {
       const dir = join(parent, name)
       try {
         await mkdir(dir)
-      } catch (err: any) {
+      } catch (caught) {
+        const err = caught as NodeJS.ErrnoException
         throw new CgroupError(`cannot create cgroup ${dir}: ${String(err?.message ?? err)}`)
       }
       created.push(dir)
@@ -342,7 +346,8 @@ export class BuildCgroup {
       for (const d of [...this.dirs].reverse()) {
         try {
           await rmdir(d)
-        } catch (err: any) {
+        } catch (caught) {
+          const err = caught as NodeJS.ErrnoException
           if (err?.code !== 'ENOENT') lastErr = err
         }
       }

@@ -57,7 +57,8 @@ export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: Co
   const src = `/proc/self/fd/${root.fd}`
   try {
     await mkdir(dest, { mode: DIR_MODE })
-  } catch (err: any) {
+  } catch (caught) {
+    const err = caught as NodeJS.ErrnoException
     throw new SandboxOutputError(`cannot create output dir ${dest}: ${String(err?.message ?? err)}`)
   }
   const maxEntries = opts.maxEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES
@@ -103,7 +104,8 @@ async function walk (src: string, dest: string, budget: Budget, depth: number, s
           await chmod(d, FILE_MODE)
           await utimes(d, st.atime, st.mtime)
         }
-      } catch (err: any) {
+      } catch (caught) {
+        const err = caught as NodeJS.ErrnoException
         if (err instanceof SandboxOutputError) throw err
         throw new SandboxOutputError(`cannot copy ${s} to ${d}: ${String(err?.message ?? err)}`)
       }

@@ -111,7 +111,8 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
         limits: PROBE_LIMITS,
         tier: 'namespaces'
       }, opts.signal != null ? { signal: opts.signal } : {})
-    } catch (err: any) {
+    } catch (caught) {
+      const err = caught as Error & { remedy?: string }
       mechanisms.userNamespaces = no(String(err?.message ?? err))
       remedies.push(err?.remedy ?? String(err?.message ?? err))
     }
@@ -158,7 +159,8 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
           mechanisms.cgroups = res2.reason === 'exited' && res2.exitCode === 0
             ? { ok: true, detail: `${found.detail}; a build joined, ran and was removed` }
             : no(`${found.detail}; test build: ${res2.reason} ${res2.log.toString('utf8').trim().slice(-300)}`)
-        } catch (err: any) {
+        } catch (caught) {
+          const err = caught as NodeJS.ErrnoException
           mechanisms.cgroups = no(`${found.detail}; ${String(err?.message ?? err)}`)
         }
       }

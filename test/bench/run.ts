@@ -141,7 +141,7 @@ async function fetchRow (): Promise<void> {
         let got = 0
         const sock = connect(info.tcpPort, '127.0.0.1')
         sock.on('data', (c: Buffer) => { got += c.length })
-        sock.on('end', () => { got === size ? resolve() : reject(new Error('short read')) })
+        sock.on('end', () => { if (got === size) resolve(); else reject(new Error('short read')) })
         sock.on('error', reject)
       })
     }))

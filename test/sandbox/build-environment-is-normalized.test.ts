@@ -12,8 +12,6 @@ describe('normalization', () => {
     const script = [
       'echo "TZ=$TZ"', 'echo "LC_ALL=$LC_ALL"', 'echo "HOME=$HOME"', 'echo "USER=$USER"', 'echo "LOGNAME=$LOGNAME"',
       'echo "PYTHONHASHSEED=$PYTHONHASHSEED"', 'echo "PATH=$PATH"', 'echo "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"',
-      // a shell expansion, not a template: the variable must be unset in the build
-      // eslint-disable-next-line no-template-curly-in-string
       'echo "HOST_SECRET=${HOST_SECRET-unset}"',
       'echo "hostname=$(hostname)"', 'echo "uid=$(id -u)"', 'echo "gid=$(id -g)"', 'echo "whoami=$(id -un)"',
       'echo "umask=$(umask)"', 'echo "cwd=$(pwd)"',
