@@ -160,16 +160,21 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
     reasons.push(`failed: ${failing.length} distinct trusted keys report a failed build and none a success (threshold ${k})`)
     return { status: 'failed', ...base, counted: failing.map(s => s.did).sort(byString), dissent: [], reasons }
   }
-  if (candidates.length > 0) {
-    // The leading artifact is chosen by trusted support first, so untrusted attestations can only
-    // pick it when no trusted key has attested any artifact.
-    const withTrusted = candidates.filter(c => c.trusted.length > 0)
-    const lead = withTrusted.length > 0
-      ? [...withTrusted].sort((a, b) => (b.trusted.length - a.trusted.length) || byString(a.artifact, b.artifact))[0]!
-      : candidates[0]!
+  // Provisional names an artifact only a trusted key attested (counted, or
+  // below minTier): untrusted keys are free to make, so letting them choose
+  // would hand anyone who consumes provisional results the attacker's bytes
+  // until the first trusted attestation arrives. They are shown, never chosen.
+  const withTrusted = candidates.filter(c => c.trusted.length + c.belowTier.length > 0)
+  if (withTrusted.length > 0) {
+    const lead = [...withTrusted].sort((a, b) => (b.trusted.length - a.trusted.length) || (b.belowTier.length - a.belowTier.length) || byString(a.artifact, b.artifact))[0]!
     reasons.push(`provisional: ${lead.artifact} has ${lead.trusted.length} of ${k} trusted keys (${lead.untrusted.length} untrusted)`)
     return { status: 'provisional', ...base, artifact: lead.artifact, counted: lead.trusted, dissent: dissentFrom(lead.artifact), reasons }
   }
-  reasons.push(signers.size === 0 ? 'pending: no attestation for this build yet' : 'pending: no usable success attestation and fewer than k trusted failure reports')
+  const untrustedOnly = candidates.reduce((n, c) => n + c.untrusted.length, 0)
+  reasons.push(signers.size === 0
+    ? 'pending: no attestation for this build yet'
+    : untrustedOnly > 0
+      ? `pending: no trusted key has attested an artifact (${untrustedOnly} untrusted attestation(s) shown, never chosen)`
+      : 'pending: no usable success attestation and fewer than k trusted failure reports')
   return { status: 'pending', ...base, counted: [], dissent: [], reasons }
 }

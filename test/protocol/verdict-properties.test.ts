@@ -69,21 +69,12 @@ describe('verdict properties', () => {
     }), { numRuns: RUNS })
   })
 
-  it('adding untrusted attestations never changes counted, never creates or removes accepted/disputed/failed, and never moves a trusted-backed artifact', () => {
+  it('adding untrusted attestations never changes the status, the artifact or counted: they are shown, never chosen', () => {
     fc.assert(fc.property(policyArb, attsArb(trustedPool), attsArb(untrustedPool, 8), (policy, base, extra) => {
       const before = evaluateVerdict(policy, buildId, base)
       const after = evaluateVerdict(policy, buildId, [...base, ...extra])
+      expect(essence(after)).toEqual(essence(before))
       expect(after.counted).toEqual(before.counted)
-      if (['accepted', 'disputed', 'failed'].includes(before.status) || ['accepted', 'disputed', 'failed'].includes(after.status)) {
-        expect(essence(after)).toEqual(essence(before))
-      }
-      if (before.status === 'provisional' && before.counted.length > 0) expect(essence(after)).toEqual(essence(before))
-      // The only allowed change: pending → provisional on untrusted evidence alone (with nothing counted).
-      if (after.status !== before.status) {
-        expect(before.status).toBe('pending')
-        expect(after.status).toBe('provisional')
-        expect(after.counted).toEqual([])
-      }
     }), { numRuns: RUNS })
   })
 

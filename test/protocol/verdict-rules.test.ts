@@ -95,12 +95,18 @@ describe('verdict rules', () => {
     expect(verdict(policy(1), uf).status).toBe('pending')
   })
 
-  it('untrusted-only → provisional, never accepted, whatever their number', () => {
+  it('untrusted-only → pending, no artifact named, whatever their number (shown, never chosen)', () => {
     const v = verdict(policy(1), u.map(k => attest(k, { artifact: A })))
-    expect(v.status).toBe('provisional')
-    expect(v.artifact).toBe(A)
+    expect(v.status).toBe('pending')
+    expect(v.artifact).toBeUndefined()
     expect(v.counted).toEqual([])
     expect(v.candidates[0]!.untrusted).toHaveLength(3)
+  })
+
+  it('untrusted support never picks the provisional artifact over a trusted one', () => {
+    const v = verdict(policy(2), [ok(0, B), ...u.map(k => attest(k, { artifact: A }))])
+    expect(v.status).toBe('provisional')
+    expect(v.artifact).toBe(B)
   })
 
   it('attestations for other buildIds are ignored (and said so)', () => {

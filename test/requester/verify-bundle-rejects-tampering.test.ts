@@ -146,7 +146,7 @@ describe('verifyBundle rejects tampering', () => {
     const r = verify(fx.untrustedCar)
     expect(r.ok).toBe(false)
     expect(codes(r)).toEqual(['ERR_POLICY_NOT_MET'])
-    expect(r.verdict?.status).toBe('provisional')
+    expect(r.verdict?.status).toBe('pending')
     expect(r.verdict?.candidates[0]?.untrusted).toHaveLength(3)
     expect(r.verdict?.counted).toEqual([])
   })
