@@ -52,6 +52,8 @@ export interface DaemonOptions {
    * token's holder put unvalidated bytes on gossip; `--enable-test-routes`
    */
   testRoutes?: boolean
+  /** dial loopback and private addresses wherever this node listens (`--dial-private`; see src/net/dial-policy.ts) */
+  dialPrivate?: boolean
 }
 
 export interface RunningDaemon {
@@ -108,6 +110,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           listen,
           bootstrap,
           relayServer: !full,
+          ...(opts.dialPrivate === true ? { allowDial: { loopback: true, private: true } } : {}),
           doPX: !full,
           validator: {
             isKnown: (m: ConcurMessage) => m.kind === 'job' ? records.hasJob(m.value.jobId) : m.kind === 'attestation' ? records.hasAttestation(m.value) : false

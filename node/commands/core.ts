@@ -81,7 +81,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -89,6 +89,8 @@ export const daemonCommand: Command = {
     api: { type: 'string' },
     ...WORKER_OPTIONS,
     'no-init': { type: 'boolean', default: false },
+    // peers announce addresses; a daemon dials loopback/private ones only where it listens, unless this is set
+    'dial-private': { type: 'boolean', default: false },
     'enable-test-routes': { type: 'boolean', default: false }
   },
   notes: [
@@ -109,7 +111,8 @@ export const daemonCommand: Command = {
       bootstrap: values.bootstrap as string[] | undefined,
       api: values.api as string | undefined,
       ...(isWorker ? { worker: values } : {}),
-      testRoutes: values['enable-test-routes'] === true
+      testRoutes: values['enable-test-routes'] === true,
+      dialPrivate: values['dial-private'] === true
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
     if (values['enable-test-routes'] === true) progress(global, 'warning: --enable-test-routes: POST /v1/gossip/publish-raw is served (for tests only)')

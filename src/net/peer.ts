@@ -20,6 +20,8 @@ import { messageIdOf } from '../../protocol/index.ts'
 import { concurGossip } from './gossip.ts'
 import type { ConcurGossip } from './gossip.ts'
 import type { MessageValidatorInit } from './validate.ts'
+import { DialGate, dialPolicyFor } from './dial-policy.ts'
+import type { DialPolicy } from './dial-policy.ts'
 import { peerDiscovery } from './discovery.ts'
 import type { PeerDiscoveryService } from './discovery.ts'
 
@@ -51,6 +53,8 @@ export interface ConcurPeerInit {
   /** publish our addresses on the peers topic and dial peers we learn of */
   discovery?: boolean
   maxConnections?: number
+  /** dial loopback / private addresses even where this node does not listen (see dial-policy.ts) */
+  allowDial?: Partial<DialPolicy>
 }
 
 export interface ConcurPeer {
@@ -58,6 +62,8 @@ export interface ConcurPeer {
   libp2p: ConcurLibp2p
   gossip: ConcurGossip
   discovery: PeerDiscoveryService
+  /** what the dial policy refused */
+  dialGate: Pick<DialGate, 'stats'>
   stop (): Promise<void>
 }
 
@@ -103,12 +109,14 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     services.relay = circuitRelayServer()
   }
 
+  const listen = init.listen ?? DEFAULT_LISTEN
+  const dialGate = new DialGate(dialPolicyFor(listen, init.allowDial))
   const helia = await createHeliaNode({
     blockstore: init.blockstore,
     datastore: init.datastore,
     libp2p: {
       privateKey: init.privateKey,
-      addresses: { listen: init.listen ?? DEFAULT_LISTEN },
+      addresses: { listen },
       transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
@@ -116,9 +124,10 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       connectionManager: {
         maxConnections: init.maxConnections ?? 100
       },
-      // loopback and private addresses are where a devnet and its tests live
+      // announcements are hints from anyone: dial only the address kinds we
+      // live on (a devnet's or a test's loopback included), never link-local
       connectionGater: {
-        denyDialMultiaddr: async () => false
+        denyDialMultiaddr: dialGate.denyDialMultiaddr
       },
       services
     }
@@ -140,6 +149,7 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     libp2p,
     gossip,
     discovery,
+    dialGate,
     async stop () {
       await discovery.stop()
       gossip.stop()

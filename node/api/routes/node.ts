@@ -6,7 +6,7 @@ import type { EventsResponse, IdResponse, StatsResponse } from '../types.ts'
 
 export interface NodeRouteDeps {
   identity: { did: string, peerId: string }
-  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery'>
+  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery' | 'dialGate'>
   events: EventHub
 }
 
@@ -28,7 +28,8 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
       jobs: peer.gossip.subscribers('job').map(String),
       attestations: peer.gossip.subscribers('attestation').map(String)
     },
-    discovered: peer.discovery.known()
+    discovered: peer.discovery.known(),
+    dialPolicy: peer.dialGate.stats()
   }))
 
   router.on('GET', '/v1/stats', async (): Promise<StatsResponse> => ({ gossip: peer.gossip.stats(), memory: process.memoryUsage() }))
