@@ -21,6 +21,7 @@ import { concurGossip } from './gossip.ts'
 import type { ConcurGossip } from './gossip.ts'
 import type { MessageValidatorInit } from './validate.ts'
 import { DialGate, dialPolicyFor } from './dial-policy.ts'
+import { concurScoreParams } from './score.ts'
 import type { DialPolicy } from './dial-policy.ts'
 import { peerDiscovery } from './discovery.ts'
 import type { PeerDiscoveryService } from './discovery.ts'
@@ -64,6 +65,8 @@ export interface ConcurPeer {
   discovery: PeerDiscoveryService
   /** what the dial policy refused */
   dialGate: Pick<DialGate, 'stats'>
+  /** this node's gossipsub score of a peer (score.ts) */
+  scoreOf (peerId: string): number
   stop (): Promise<void>
 }
 
@@ -94,15 +97,14 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       Dlo: 2,
       Dhi: 12,
       Dout: 1,
-      // gossipsub penalises more than 10 peers behind one IP (a cheap sybil
-      // defence on the internet); every peer of a devnet, a test or a scale run
+      // Scoring (score.ts): invalid messages cost their sender. And gossipsub
+      // penalises more than 10 peers behind one IP (a cheap sybil defence on
+      // the internet); every peer of a devnet, a test or a scale run
       // is on loopback, so beyond 10 daemons they were graylisted and their
       // subscriptions ignored (measured: 20 workers, the requester saw 14 of 21
       // peers subscribed, 3-4 workers heard no gossip at all). Loopback peers
       // are on this machine: exempt them, keep the penalty everywhere else.
-      scoreParams: {
-        IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1'])
-      }
+      scoreParams: concurScoreParams()
     })
   }
   if (init.relayServer === true) {
@@ -150,6 +152,10 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     gossip,
     discovery,
     dialGate,
+    scoreOf (peerId) {
+      // the implementation has it; the exported GossipSub interface does not say so
+      return (libp2p.services.pubsub as unknown as { getScore: (id: string) => number }).getScore(peerId)
+    },
     async stop () {
       await discovery.stop()
       gossip.stop()

@@ -6,7 +6,7 @@ import type { EventsResponse, IdResponse, StatsResponse } from '../types.ts'
 
 export interface NodeRouteDeps {
   identity: { did: string, peerId: string }
-  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery' | 'dialGate'>
+  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery' | 'dialGate' | 'scoreOf'>
   events: EventHub
 }
 
@@ -23,7 +23,8 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   }))
 
   router.on('GET', '/v1/peers', async () => ({
-    peers: peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direction: c.direction })),
+    // score: this node's gossipsub score of the peer (below -80 everything it sends is dropped unread)
+    peers: peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direction: c.direction, score: peer.scoreOf(c.remotePeer.toString()) })),
     subscribers: {
       jobs: peer.gossip.subscribers('job').map(String),
       attestations: peer.gossip.subscribers('attestation').map(String)

@@ -1,0 +1,52 @@
+/**
+ * gossipsub peer scoring for concur's topics. PROTOCOL.md §6: a peer that
+ * forwards what no honest peer would (a message our validator REJECTs) is
+ * scored down, and once below the graylist threshold (-80) everything it
+ * sends is dropped unread, valid messages included. Without topic
+ * parameters gossipsub scores nothing: a peer that sent 6,000 invalid
+ * messages still had its next message relayed by everyone.
+ *
+ * Only the invalid-message term (P4) is weighted. The delivery terms
+ * (P2, P3, P3b) reward and punish message *volume*, which on concur's quiet
+ * topics (a few jobs a minute) would penalise honest peers for traffic that
+ * never existed; time in mesh (P1) would let a patient attacker bank credit.
+ *
+ * P4 is the square of the count: 9 invalid messages are forgiven (-81 needs
+ * 10), so a peer that relayed a few messages that later turned invalid for
+ * us (clock skew) is not cut off. The count decays by half every 10 minutes.
+ */
+import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score'
+import { CONCUR_TOPICS, PEERS_TOPIC } from './topics.ts'
+
+/** per decay interval (1 s): half-life of 10 minutes */
+export const INVALID_DECAY = Math.pow(0.5, 1 / 600)
+
+export const TOPIC_SCORE: Partial<TopicScoreParams> = {
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  timeInMeshQuantum: 1000,
+  timeInMeshCap: 1,
+  firstMessageDeliveriesWeight: 0,
+  firstMessageDeliveriesDecay: 0.5,
+  firstMessageDeliveriesCap: 1,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 0.5,
+  meshMessageDeliveriesCap: 1,
+  meshMessageDeliveriesThreshold: 1,
+  meshMessageDeliveriesWindow: 10,
+  meshMessageDeliveriesActivation: 5000,
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 0.5,
+  invalidMessageDeliveriesWeight: -1,
+  invalidMessageDeliveriesDecay: INVALID_DECAY
+}
+
+/** The score parameters every concur peer runs with (loopback exempt from the IP-colocation penalty: see peer.ts). */
+export function concurScoreParams (): Partial<PeerScoreParams> {
+  const topics: Record<string, TopicScoreParams> = {}
+  for (const t of [...CONCUR_TOPICS, PEERS_TOPIC]) topics[t] = TOPIC_SCORE as TopicScoreParams
+  return {
+    topics,
+    IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1'])
+  }
+}
