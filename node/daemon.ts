@@ -14,6 +14,7 @@ import type { ConcurMessage } from '../src/net/validate.ts'
 import { attestationSync } from '../src/net/sync.ts'
 import { jobSync } from '../src/net/job-sync.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
+import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
 import { recordStore } from '../src/store/records.ts'
 import type { RecordStore } from '../src/store/records.ts'
@@ -101,6 +102,11 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       const loaded = await records.load()
       log('loaded %d jobs and %d attestations (%d skipped)', loaded.jobs, loaded.attestations, loaded.skipped)
     }
+    // who holds a lease on which job: the worker counts replica slots from it,
+    // job catch-up hands its live claims to workers that join late, and gossip
+    // IGNOREs a claim that is not its worker's newest
+    const claims = new ClaimBook()
+    const seen = new SeenIds()
     const peer = await life.run('libp2p', async () => {
       try {
         return await createConcurPeer({
@@ -113,7 +119,14 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           ...(opts.dialPrivate === true ? { allowDial: { loopback: true, private: true } } : {}),
           doPX: !full,
           validator: {
-            isKnown: (m: ConcurMessage) => m.kind === 'job' ? records.hasJob(m.value.jobId) : m.kind === 'attestation' ? records.hasAttestation(m.value) : false
+            // what this node already holds is IGNOREd, not relayed again: jobs
+            // and attestations by id (a bootstrap node, which keeps no records,
+            // by the ids it passed on), claims unless newer than the worker's last
+            isKnown: (m: ConcurMessage) => m.kind === 'job'
+              ? (full ? records.hasJob(m.value.jobId) : seen.has(`job:${m.value.jobId}`))
+              : m.kind === 'attestation'
+                ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
+                : claims.isStale(m.value)
           }
         })
       } catch (err) {
@@ -121,9 +134,6 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       }
     }, async p => { await p.stop() })
 
-    // who holds a lease on which job: the worker counts replica slots from it,
-    // job catch-up hands its live claims to workers that join late
-    const claims = new ClaimBook()
     const router = new Router()
     nodeRoutes(router, { identity: { did: identity.signing.did, peerId: identity.peerId }, peer, events })
     contentRoutes(router, { helia: peer.helia, events })
@@ -131,6 +141,15 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     if (opts.testRoutes === true) {
       testOnlyRoutes(router, { gossip: peer.gossip })
       log('test routes enabled: POST /v1/gossip/publish-raw is served')
+    }
+
+    if (!full) {
+      // a bootstrap node relays: it remembers what it passed on, to IGNORE copies
+      const unsubscribe = peer.gossip.onMessage((m) => {
+        if (m.kind === 'claim') claims.record(m.value)
+        else seen.add(m.kind === 'job' ? `job:${m.value.jobId}` : `attestation:${m.value.id}`)
+      })
+      await life.run('seen-ids', async () => unsubscribe, (stop) => { stop() })
     }
 
     let requesterService: Requester | undefined

@@ -20,6 +20,8 @@ export interface GossipStats {
   rejected: number
   verified: number
   lastRejections: Array<{ at: number, topic: string, code: string, reason: string, from: string }>
+  /** the latest IGNOREd messages (at most 50): duplicates, stale claims, expired ones */
+  lastIgnored: Array<{ at: number, topic: string, code: string, from: string }>
 }
 
 export interface ConcurGossip {
@@ -53,7 +55,7 @@ export function concurGossip (init: MessageValidatorInit = {}) {
     const validate = createMessageValidator(init)
     const listeners = new Set<(message: ConcurMessage, from: PeerId | null) => void>()
     const decoded = new Map<string, ConcurMessage>()
-    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, lastRejections: [] }
+    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, lastRejections: [], lastIgnored: [] }
 
     const deliver = (message: ConcurMessage, from: PeerId | null): void => {
       for (const l of listeners) {
@@ -81,6 +83,8 @@ export function concurGossip (init: MessageValidatorInit = {}) {
         }
         if (outcome.action === 'ignore') {
           stats.ignored++
+          stats.lastIgnored.push({ at: Date.now(), topic, code: outcome.code, from: peer.toString() })
+          if (stats.lastIgnored.length > 50) stats.lastIgnored.shift()
           log('ignored message on %s from %p: %s (%s)', topic, peer, outcome.reason, outcome.code)
           return TopicValidatorResult.Ignore
         }
@@ -136,7 +140,7 @@ export function concurGossip (init: MessageValidatorInit = {}) {
         return pubsub.getSubscribers(TOPIC_OF_KIND[kind])
       },
       stats () {
-        return { ...stats, lastRejections: [...stats.lastRejections] }
+        return { ...stats, lastRejections: [...stats.lastRejections], lastIgnored: [...stats.lastIgnored] }
       },
       stop () {
         pubsub.removeEventListener('gossipsub:message', onGossip as EventListener)

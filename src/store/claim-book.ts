@@ -44,6 +44,15 @@ export class ClaimBook {
     return true
   }
 
+  /**
+   * Whether this claim is not its worker's newest on its job: a replay, or an
+   * older one re-wrapped (PROTOCOL.md §6: IGNOREd at gossip, so never relayed)
+   */
+  isStale (signed: SignedClaim): boolean {
+    const prev = this.claims.get(signed.claim.jobId)?.get(signed.claim.worker)?.claim
+    return prev !== undefined && !replacesClaim(signed.claim, prev)
+  }
+
   /** every claim whose lease runs at `now`, on any job (what job catch-up hands out) */
   allLive (now: number): SignedClaim[] {
     const out: SignedClaim[] = []

@@ -276,7 +276,7 @@ export async function allAlive (nodes: Node[]): Promise<boolean> {
   return ids.every(Boolean)
 }
 
-export interface GossipStatsView { accepted: number, ignored: number, rejected: number, lastRejections: Array<{ code: string, reason: string, from: string }> }
+export interface GossipStatsView { accepted: number, ignored: number, rejected: number, lastRejections: Array<{ code: string, reason: string, from: string }>, lastIgnored: Array<{ topic: string, code: string, from: string }> }
 
 export async function gossipStats (n: Node): Promise<GossipStatsView> {
   return (await api<{ gossip: GossipStatsView }>(n.api, 'GET', '/v1/stats')).gossip
