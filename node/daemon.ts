@@ -12,7 +12,7 @@ import { createConcurPeer } from '../src/net/peer.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage } from '../src/net/validate.ts'
 import { attestationSync } from '../src/net/sync.ts'
-import { jobSync } from '../src/net/job-sync.ts'
+import { fairJobOrder, jobSync } from '../src/net/job-sync.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
@@ -171,10 +171,11 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       })({ libp2p: peer.libp2p }))
       // every peer answers job catch-up requests with its open jobs and live claims
       const jobs = await life.start('job-sync', jobSync({
+        // fair across requesters, by when this node received them (records keep that order)
         openJobs: () => {
           const now = Date.now()
-          return records.jobs().filter(j => Date.parse(j.job.expiresAt) > now)
-            .sort((a, b) => Date.parse(b.job.createdAt) - Date.parse(a.job.createdAt)).map(j => j.bytes)
+          const open = records.jobs().filter(j => Date.parse(j.job.expiresAt) > now).map(j => ({ requester: j.job.requester, bytes: j.bytes }))
+          return fairJobOrder(open).map(j => j.bytes)
         },
         liveClaims: () => claims.allLive(Date.now()).map(c => c.bytes),
         ingest: (kind, bytes) => { peer.gossip.ingest(kind, bytes) }

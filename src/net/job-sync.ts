@@ -20,13 +20,46 @@ const log = logger('concur:job-sync')
  */
 export const JOB_SYNC_PROTOCOL = '/concur/sync/jobs/1.0.0'
 
-const MAX_JOBS = 256
+export const MAX_JOBS = 256
+/** the most jobs of one requester key in one answer */
+export const MAX_JOBS_PER_REQUESTER = 32
+
+/**
+ * The order of the jobs in a catch-up answer, fair across requesters
+ * (PROTOCOL.md §15): round-robin over requester keys, each requester's jobs
+ * newest-received first, at most `perRequester` each. Not by `createdAt`: a
+ * sender chooses it (up to the allowed clock skew ahead), so ordering by it
+ * let one requester re-announcing 256 future-dated jobs keep every other job
+ * out of every answer. `jobs` come in the order this node received them.
+ */
+export function fairJobOrder<T extends { requester: string }> (jobs: readonly T[], perRequester = MAX_JOBS_PER_REQUESTER, max = MAX_JOBS): T[] {
+  const byRequester = new Map<string, T[]>()
+  for (let i = jobs.length - 1; i >= 0; i--) {
+    const j = jobs[i] as T
+    let list = byRequester.get(j.requester)
+    if (list == null) { list = []; byRequester.set(j.requester, list) }
+    if (list.length < perRequester) list.push(j)
+  }
+  const out: T[] = []
+  for (let round = 0; out.length < max; round++) {
+    let any = false
+    for (const list of byRequester.values()) {
+      const j = list[round]
+      if (j == null) continue
+      any = true
+      out.push(j)
+      if (out.length >= max) break
+    }
+    if (!any) break
+  }
+  return out
+}
 const MAX_CLAIMS = 1024
 const MAX_FRAME = 64 * 1024
 const MAX_REQUEST = 1024
 
 export interface JobSyncInit {
-  /** wire bytes of the unexpired jobs this node holds, newest first */
+  /** wire bytes of the unexpired jobs this node holds, in the order to send them (fairJobOrder) */
   openJobs: () => Uint8Array[]
   /** wire bytes of the latest unexpired claim of each worker on those jobs */
   liveClaims: () => Uint8Array[]
