@@ -1,7 +1,10 @@
 // The linter and formatter: ESLint with typescript-eslint and @stylistic set
 // to JavaScript Standard Style (two spaces, single quotes, no semicolons, a
 // space before a function's parentheses), the style js-libp2p and helia
-// write in. `npm run lint` checks; `npm run lint -- --fix` formats.
+// write in. `npm run lint` checks; `npm run lint -- --fix` formats. Kept
+// here with the other checking tools (not at the top level): package.json
+// passes it with --config, and ESLint then resolves every pattern from the
+// repository root, where npm runs it.
 // (neostandard would give the same style, but brings ~50 MB of React and
 // polyfill plugins into every `npm ci`.)
 import js from '@eslint/js'
