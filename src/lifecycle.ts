@@ -56,11 +56,6 @@ export class Lifecycle {
     return value
   }
 
-  /** names of the running services, in start order */
-  names (): string[] {
-    return this.running.map(r => r.name)
-  }
-
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
       while (this.running.length > 0) {

@@ -1,14 +1,17 @@
 /**
  * Each module of src/ answers failures with its own error classes, all
- * extending one base class with a code union (protocol/errors.ts is the
+ * extending one base class (a CodedError, src/coded-error.ts) with a code union (protocol/errors.ts is the
  * model): callers branch on `err.code` or `isXError(err)`, never on messages.
  * Every exported error class is constructed here; one added without a case
  * below, or with a code missing from its module's code list, fails the test.
  */
 import { describe, expect, it } from 'vitest'
-import * as content from '../../src/content/index.ts'
-import * as bundle from '../../src/requester/bundle/index.ts'
-import * as diff from '../../src/requester/diff/index.ts'
+import * as content from '../src/content/index.ts'
+import * as net from '../src/net/errors.ts'
+import * as bundle from '../src/requester/bundle/index.ts'
+import * as diff from '../src/requester/diff/index.ts'
+import * as requester from '../src/requester/errors.ts'
+import * as worker from '../src/worker/errors.ts'
 
 type ErrorClass = abstract new (...args: never[]) => Error
 
@@ -62,6 +65,43 @@ const cases: Record<string, ModuleCase> = {
       DiffoscopeFailedError: () => new diff.DiffoscopeFailedError(2, null, 'boom\n'),
       AbortError: () => new diff.AbortError('stop')
     }
+  },
+  'src/net': {
+    module: net,
+    base: net.NetError,
+    guard: net.isNetError,
+    codes: net.NET_ERROR_CODES,
+    make: {
+      InvalidPublishError: () => new net.InvalidPublishError('job', 'a job message does not belong on topic x', 'ERR_WRONG_TOPIC'),
+      RequestTooLargeError: () => new net.RequestTooLargeError(2048, 1024),
+      MalformedRequestError: () => new net.MalformedRequestError('the request is not UTF-8 JSON')
+    }
+  },
+  'src/worker': {
+    module: worker,
+    base: worker.WorkerError,
+    guard: worker.isWorkerError,
+    codes: worker.WORKER_ERROR_CODES,
+    make: {
+      InputFetchError: () => new worker.InputFetchError('could not fetch the source bafy: no peer delivered it within 10 ms'),
+      BuildAbortedError: () => new worker.BuildAbortedError()
+    }
+  },
+  'src/requester': {
+    module: requester,
+    base: requester.RequesterError,
+    guard: requester.isRequesterError,
+    codes: requester.REQUESTER_ERROR_CODES,
+    make: {
+      NoPolicyError: () => new requester.NoPolicyError('no trusted keys'),
+      UnknownJobError: () => new requester.UnknownJobError('no job x'),
+      BadSourceError: () => new requester.BadSourceError('not a directory: /x'),
+      NoLogsError: () => new requester.NoLogsError('no attestation with a log yet'),
+      NotAFileError: () => new requester.NotAFileError('bafy is a directory'),
+      LogTooLargeError: () => new requester.LogTooLargeError('over 4 MiB'),
+      NoDisputeError: () => new requester.NoDisputeError('one artifact'),
+      NoArtifactError: () => new requester.NoArtifactError('no artifact')
+    }
   }
 }
 
@@ -101,6 +141,12 @@ describe.each(Object.entries(cases))('%s errors', (_, c) => {
     expect(c.guard(new Error('plain'))).toBe(false)
     expect(c.guard({ code: c.codes[0], name: 'x', message: 'look-alike' })).toBe(false)
     expect(c.guard(undefined)).toBe(false)
+  })
+})
+
+describe('what callers rely on', () => {
+  it('a refused publish keeps the code node/api relies on (ERR_INVALID_MESSAGE) and the validator\'s own', () => {
+    expect(new net.InvalidPublishError('job', 'wrong topic', 'ERR_WRONG_TOPIC')).toMatchObject({ code: 'ERR_INVALID_MESSAGE', kind: 'job', validation: 'ERR_WRONG_TOPIC' })
   })
 })
 

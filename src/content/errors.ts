@@ -5,6 +5,7 @@
  * messages. The codes are part of the API: node/api/routes.ts maps
  * ERR_CONTENT_TOO_LARGE to 413 and ERR_TARGET_NOT_EMPTY to 409.
  */
+import { CodedError } from '../coded-error.ts'
 
 /** Every code a {@link ContentError} can carry. */
 export const CONTENT_ERROR_CODES = [
@@ -22,15 +23,7 @@ export const CONTENT_ERROR_CODES = [
 export type ContentErrorCode = typeof CONTENT_ERROR_CODES[number]
 
 /** The base of every error of src/content: never thrown itself, only its subclasses. */
-export class ContentError extends Error {
-  readonly code: ContentErrorCode
-  override name: string = 'ContentError'
-
-  constructor (code: ContentErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-  }
-}
+export class ContentError extends CodedError<ContentErrorCode> {}
 
 export function isContentError (e: unknown): e is ContentError {
   return e instanceof ContentError

@@ -5,6 +5,7 @@
  * What peers send is judged by protocol/ (ProtocolError and the gossip
  * actions); these are the node's own failures around it.
  */
+import { CodedError } from '../coded-error.ts'
 
 /** Every code a {@link NetError} can carry. */
 export const NET_ERROR_CODES = [
@@ -16,15 +17,7 @@ export const NET_ERROR_CODES = [
 export type NetErrorCode = typeof NET_ERROR_CODES[number]
 
 /** The base of every error of src/net: never thrown itself, only its subclasses. */
-export class NetError extends Error {
-  readonly code: NetErrorCode
-  override name: string = 'NetError'
-
-  constructor (code: NetErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-  }
-}
+export class NetError extends CodedError<NetErrorCode> {}
 
 export function isNetError (e: unknown): e is NetError {
   return e instanceof NetError

@@ -19,9 +19,9 @@ import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score'
 import { CONCUR_TOPICS, PEERS_TOPIC } from './topics.ts'
 
 /** per decay interval (1 s): half-life of 10 minutes */
-export const INVALID_DECAY = Math.pow(0.5, 1 / 600)
+const INVALID_DECAY = Math.pow(0.5, 1 / 600)
 
-export const TOPIC_SCORE: Partial<TopicScoreParams> = {
+const TOPIC_SCORE: Partial<TopicScoreParams> = {
   topicWeight: 1,
   timeInMeshWeight: 0,
   timeInMeshQuantum: 1000,

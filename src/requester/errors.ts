@@ -4,6 +4,7 @@
  * (node/api/error-status.ts) and the CLI to one exit code, without parsing
  * messages.
  */
+import { CodedError } from '../coded-error.ts'
 
 export const REQUESTER_ERROR_CODES = [
   'ERR_NO_POLICY',
@@ -18,14 +19,7 @@ export const REQUESTER_ERROR_CODES = [
 
 export type RequesterErrorCode = typeof REQUESTER_ERROR_CODES[number]
 
-export class RequesterError extends Error {
-  readonly code: RequesterErrorCode
-  constructor (code: RequesterErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-    this.name = new.target.name
-  }
-}
+export class RequesterError extends CodedError<RequesterErrorCode> {}
 
 export function isRequesterError (e: unknown): e is RequesterError {
   return e instanceof RequesterError

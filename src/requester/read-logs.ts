@@ -48,7 +48,7 @@ interface LogTail {
 }
 
 /** The last `maxBytes` of a log file; never holds more than that in memory, however the DAG declares its size. */
-export async function readLogTail (blockstore: ReadableBlockstore, cid: CID, maxBytes: number, options: AbortOptions = {}): Promise<LogTail> {
+async function readLogTail (blockstore: ReadableBlockstore, cid: CID, maxBytes: number, options: AbortOptions = {}): Promise<LogTail> {
   const { exporter } = await import('ipfs-unixfs-exporter')
   const entry = await exporter(cid, blockstore, options)
   const root = fileRootOf(entry)

@@ -95,8 +95,6 @@ export interface Requester extends Startable, TypedEventTarget<RequesterEvents> 
   submit (job: SignedJob, options?: { reuse?: boolean }): Promise<RequestRecord>
   get (jobId: string): RequestRecord | undefined
   list (): RequestRecord[]
-  /** the last evaluation of a job (not a new one) */
-  verdict (jobId: string): Verdict | undefined
   /** the record, the last verdict and the attestations, once every evaluation already due has run */
   view (jobId: string): Promise<RequestView>
   logs (jobId: string, options?: Omit<ReadLogsOptions, 'policy'>): Promise<LogsView>
@@ -423,10 +421,6 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
 
   list (): RequestRecord[] {
     return [...this.requests.values()]
-  }
-
-  verdict (jobId: string): Verdict | undefined {
-    return this.evaluations.get(jobId)?.verdict
   }
 
   async view (jobId: string): Promise<RequestView> {

@@ -7,6 +7,7 @@
  * a refusal or failure of the sandbox apart from anything else that went
  * wrong (the code union below is the model, the classes name its members).
  */
+import { CodedError } from '../coded-error.ts'
 
 export type SandboxErrorCode =
   | 'ERR_NO_SANDBOX'
@@ -17,15 +18,7 @@ export type SandboxErrorCode =
   | 'ERR_SCRATCH_UNSAFE'
 
 /** The base of every sandbox error; only its subclasses are thrown. */
-export abstract class SandboxError extends Error {
-  readonly code: SandboxErrorCode
-  override name: string = 'SandboxError'
-
-  constructor (code: SandboxErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-  }
-}
+export abstract class SandboxError extends CodedError<SandboxErrorCode> {}
 
 /**
  * No safe sandbox tier is available (or the requested tier is not). The

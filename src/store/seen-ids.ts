@@ -25,8 +25,4 @@ export class SeenIds {
     this.ids.add(id)
     if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value as string)
   }
-
-  get size (): number {
-    return this.ids.size
-  }
 }

@@ -5,6 +5,7 @@
  * messages. A build that runs and fails is not an error: it is attested as a
  * failure. These are the ways a build ends without an attestation.
  */
+import { CodedError } from '../coded-error.ts'
 
 /** Every code a {@link WorkerError} can carry. */
 export const WORKER_ERROR_CODES = [
@@ -15,15 +16,7 @@ export const WORKER_ERROR_CODES = [
 export type WorkerErrorCode = typeof WORKER_ERROR_CODES[number]
 
 /** The base of every error of src/worker: never thrown itself, only its subclasses. */
-export class WorkerError extends Error {
-  readonly code: WorkerErrorCode
-  override name: string = 'WorkerError'
-
-  constructor (code: WorkerErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-  }
-}
+export class WorkerError extends CodedError<WorkerErrorCode> {}
 
 export function isWorkerError (e: unknown): e is WorkerError {
   return e instanceof WorkerError

@@ -36,6 +36,17 @@ describe('replica slots', () => {
     expect(book.taken('job-1', ['w1'], T0 + 2_000)).toBe(1) // attested: slot stays taken
   })
 
+  it('gossip\'s seq rule: a claim is stale unless newer than its worker\'s last on the job', () => {
+    const book = new ClaimBook()
+    expect(book.isStale(claim('w1', 60_000, { seq: 5 }))).toBe(false) // never seen
+    book.record(claim('w1', 60_000, { seq: 5 }))
+    expect(book.isStale(claim('w1', 60_000, { seq: 5 }))).toBe(true) // the same one again
+    expect(book.isStale(claim('w1', 60_000, { seq: 4 }))).toBe(true) // an older one
+    expect(book.isStale(claim('w1', 60_000, { seq: 6 }))).toBe(false) // a renewal
+    expect(book.isStale(claim('w2', 60_000, { seq: 1 }))).toBe(false) // another worker
+    expect(book.isStale(claim('w1', 60_000, { seq: 1, jobId: 'job-2' }))).toBe(false) // another job
+  })
+
   it('a replayed or older claim never replaces the newest one, and only live leases are handed out', () => {
     const book = new ClaimBook()
     expect(book.record(claim('w1', 1_000, { seq: 2 }))).toBe(true)

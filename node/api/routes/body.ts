@@ -22,13 +22,6 @@ export function optNum (body: unknown, key: string): number | undefined {
   return v == null ? undefined : num(body, key, 0)
 }
 
-export function strings (body: unknown, key: string, required = true): string[] | undefined {
-  const v = (body as Record<string, unknown> | undefined)?.[key]
-  if (v == null && !required) return undefined
-  if (!Array.isArray(v) || !v.every(x => typeof x === 'string')) throw new HttpError(400, 'ERR_BAD_REQUEST', `"${key}" must be an array of strings`)
-  return v
-}
-
 export function record (body: unknown, key: string): Record<string, unknown> | undefined {
   const v = (body as Record<string, unknown> | undefined)?.[key]
   if (v == null) return undefined

@@ -11,7 +11,7 @@ export interface ContentRouteDeps {
   events: EventHub
 }
 
-export const DEFAULT_FETCH_TIMEOUT_MS = 60_000
+const DEFAULT_FETCH_TIMEOUT_MS = 60_000
 
 /** how the user of `concur get` (the caller of this route) raises each cap */
 const GET_LIMIT_REMEDY = {

@@ -6,6 +6,7 @@
  * CarFormatError and ManifestSchemaError its parsers throw become the
  * problems of the same code.
  */
+import { CodedError } from '../../coded-error.ts'
 
 /** Every code a {@link BundleError} can carry. */
 export const BUNDLE_ERROR_CODES = [
@@ -17,15 +18,7 @@ export const BUNDLE_ERROR_CODES = [
 export type BundleErrorCode = typeof BUNDLE_ERROR_CODES[number]
 
 /** The base of every error of src/requester/bundle: never thrown itself, only its subclasses. */
-export class BundleError extends Error {
-  readonly code: BundleErrorCode
-  override name: string = 'BundleError'
-
-  constructor (code: BundleErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-  }
-}
+export class BundleError extends CodedError<BundleErrorCode> {}
 
 export function isBundleError (e: unknown): e is BundleError {
   return e instanceof BundleError

@@ -4,6 +4,7 @@
  * src/content's ContentTooLargeError (ERR_CONTENT_TOO_LARGE), the same error
  * every other cap on content throws.
  */
+import { CodedError } from '../../coded-error.ts'
 
 /** Every code a {@link DiffError} can carry. */
 export const DIFF_ERROR_CODES = [
@@ -17,15 +18,7 @@ export const DIFF_ERROR_CODES = [
 export type DiffErrorCode = typeof DIFF_ERROR_CODES[number]
 
 /** The base of every error of src/requester/diff: never thrown itself, only its subclasses. */
-export class DiffError extends Error {
-  readonly code: DiffErrorCode
-  override name: string = 'DiffError'
-
-  constructor (code: DiffErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-  }
-}
+export class DiffError extends CodedError<DiffErrorCode> {}
 
 export function isDiffError (e: unknown): e is DiffError {
   return e instanceof DiffError
