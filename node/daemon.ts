@@ -11,12 +11,15 @@ import { Lifecycle } from '../src/lifecycle.ts'
 import { createConcurPeer } from '../src/net/peer.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage } from '../src/net/validate.ts'
+import { isTrustedSigner } from '../protocol/index.ts'
+import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
 import { fairJobOrder, jobSync } from '../src/net/job-sync.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
 import { recordStore } from '../src/store/records.ts'
+import { blockQuota } from '../src/store/block-quota.ts'
 import type { RecordStore } from '../src/store/records.ts'
 import { requester } from '../src/requester/requester.ts'
 import type { Requester } from '../src/requester/requester.ts'
@@ -97,15 +100,29 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     const events = new EventHub()
 
     // a bootstrap node keeps no records (nothing is ingested): it relays and introduces, nothing more
-    const records = recordStore()({ datastore: stores.datastore })
+    // bound by the node's limits, whatever peers send (src/store/limits.ts);
+    // attestations of keys this node trusts, and its own, are always kept
+    // the trust policy before the records: what it trusts is kept whatever the caps for strangers
+    const policy = full ? await life.start('policy', new PolicyStore(home)) : undefined
+    const trusts = (att: SignedAttestation): boolean => {
+      if (att.claim.worker === identity.signing.did) return true
+      try {
+        return policy != null && isTrustedSigner(policy.current(), att.signer)
+      } catch {
+        return false
+      }
+    }
+    const records = recordStore({ limits: config.limits, own: identity.signing.did, trusts })({ datastore: stores.datastore })
     if (full) {
       const loaded = await records.load()
-      log('loaded %d jobs and %d attestations (%d skipped)', loaded.jobs, loaded.attestations, loaded.skipped)
+      log('loaded %d jobs and %d attestations (%d skipped, %d dropped under the limits)', loaded.jobs, loaded.attestations, loaded.skipped, loaded.dropped)
+      await life.start('records', records)
     }
     // who holds a lease on which job: the worker counts replica slots from it,
     // job catch-up hands its live claims to workers that join late, and gossip
     // IGNOREs a claim that is not its worker's newest
-    const claims = new ClaimBook()
+    const claims = new ClaimBook({ isBuilder: (c) => records.getJob(c.jobId)?.job.builders?.includes(c.worker) === true })
+    records.addEventListener('job:pruned', ({ detail: { jobId } }) => { claims.forget(jobId) })
     const seen = new SeenIds()
     const peer = await life.run('libp2p', async () => {
       try {
@@ -126,7 +143,22 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
               ? (full ? records.hasJob(m.value.jobId) : seen.has(`job:${m.value.jobId}`))
               : m.kind === 'attestation'
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
-                : claims.isStale(m.value)
+                : claims.isStale(m.value),
+            // what this node would not keep is not relayed either (src/store/records.ts):
+            // claims only on jobs it holds (or, on a bootstrap node, has passed on),
+            // attestations only of builds such a job names, jobs under the store's limits
+            refuse: (m: ConcurMessage) => {
+              if (m.kind === 'claim') {
+                const c = m.value.claim
+                const held = full ? records.hasJob(c.jobId) : seen.has(`job:${c.jobId}`)
+                return held ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${c.jobId} is held here` }
+              }
+              if (full) return records.refusal(m)
+              if (m.kind === 'attestation' && !seen.has(`build:${m.value.claim.buildId}`)) {
+                return { code: 'ERR_UNKNOWN_BUILD', reason: `no job passed on here names build ${m.value.claim.buildId}` }
+              }
+              return undefined
+            }
           }
         })
       } catch (err) {
@@ -135,7 +167,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     }, async p => { await p.stop() })
 
     const router = new Router()
-    nodeRoutes(router, { identity: { did: identity.signing.did, peerId: identity.peerId }, peer, events })
+    nodeRoutes(router, { identity: { did: identity.signing.did, peerId: identity.peerId }, peer, events, ...(full ? { store: records } : {}) })
     contentRoutes(router, { helia: peer.helia, events })
     recordRoutes(router, { gossip: peer.gossip, records })
     if (opts.testRoutes === true) {
@@ -147,14 +179,18 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       // a bootstrap node relays: it remembers what it passed on, to IGNORE copies
       const unsubscribe = peer.gossip.onMessage((m) => {
         if (m.kind === 'claim') claims.record(m.value)
-        else seen.add(m.kind === 'job' ? `job:${m.value.jobId}` : `attestation:${m.value.id}`)
+        else if (m.kind === 'attestation') seen.add(`attestation:${m.value.id}`)
+        else {
+          seen.add(`job:${m.value.jobId}`)
+          seen.add(`build:${m.value.job.buildId}`)
+        }
       })
       await life.run('seen-ids', async () => unsubscribe, (stop) => { stop() })
     }
 
     let requesterService: Requester | undefined
     let workerSvc: WorkerService | undefined
-    if (full) {
+    if (policy != null) {
       // the feed: what the stores announce, as this node stored it
       records.addEventListener('job:stored', ({ detail: j }) => { events.emit({ type: 'job', jobId: j.jobId, buildId: j.job.buildId, requester: j.job.requester }) })
       records.addEventListener('attestation:stored', ({ detail: a }) => {
@@ -164,10 +200,20 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
       inbox.addEventListener('claim:recorded', ({ detail: { claim: c } }) => { events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq }) })
 
-      // every peer answers catch-up requests for the attestations it holds
+      // every peer answers catch-up requests for the attestations it holds;
+      // what it is answered it verifies only within its budget (src/net/sync.ts):
+      // what it holds is skipped, its trusted keys and its own always verified
       const sync = await life.start('attestation-sync', attestationSync({
         lookup: (buildId) => records.attestations(buildId).map(a => a.bytes),
-        ingest: (bytes) => { peer.gossip.ingest('attestation', bytes) }
+        ingest: (bytes) => peer.gossip.ingest('attestation', bytes),
+        trustedSigners: () => {
+          const dids = new Set([identity.signing.did])
+          try {
+            for (const did of policy.current().trusted.values()) dids.add(did)
+          } catch { /* no usable policy yet: only our own key */ }
+          return dids
+        },
+        holds: (buildId, id) => records.attestations(buildId).some(a => a.id === id)
       })({ libp2p: peer.libp2p }))
       // every peer answers job catch-up requests with its open jobs and live claims
       const jobs = await life.start('job-sync', jobSync({
@@ -181,7 +227,6 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         ingest: (kind, bytes) => { peer.gossip.ingest(kind, bytes) }
       })({ libp2p: peer.libp2p }))
 
-      const policy = await life.start('policy', new PolicyStore(home))
       policy.addEventListener('policy:changed', ({ detail: p }) => { events.emit({ type: 'policy:changed', threshold: p?.threshold ?? null, trusted: p?.trusted.size ?? 0 }) })
       requesterService = requester({ dirs: { bundles: join(home, 'bundles'), disputes: join(home, 'disputes') } })({
         records,
@@ -201,6 +246,12 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       await life.start('requester', requesterService)
       requestRoutes(router, { requester: requesterService, events })
       policyRoutes(router, { policy })
+
+      // fetched blocks do not pile up for ever: over the quota, unpinned ones go (not during a build)
+      await life.start('block-quota', blockQuota({
+        quotaBytes: config.limits.blockstoreQuotaBytes,
+        busy: () => (workerSvc?.info()?.running.length ?? 0) > 0
+      })({ helia: peer.helia, blocksDir: join(home, 'blocks') }))
 
       if (opts.worker != null) {
         // loaded only for workers: the sandbox code is not needed otherwise

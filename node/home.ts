@@ -11,6 +11,8 @@ import type { SigningKey } from '../protocol/index.ts'
 import { ApiTokenError, ConfigError } from './errors.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import { DEFAULT_FETCH_LIMITS } from '../src/content/limits.ts'
+import { storeLimits } from '../src/store/limits.ts'
+import type { StoreLimits } from '../src/store/limits.ts'
 
 export interface HomePaths {
   root: string
@@ -55,6 +57,8 @@ export interface NodeConfig {
   bootstrap: string[] | null
   api: string
   worker: WorkerConfig
+  /** what the node keeps of what peers send (src/store/limits.ts); absent keys take the defaults */
+  limits: StoreLimits
 }
 
 export const DEFAULT_WORKER: WorkerConfig = {
@@ -78,7 +82,8 @@ export function defaultConfig (): NodeConfig {
     listen: ['/ip4/127.0.0.1/tcp/0'],
     bootstrap: null,
     api: '127.0.0.1:0',
-    worker: { ...DEFAULT_WORKER }
+    worker: { ...DEFAULT_WORKER },
+    limits: storeLimits()
   }
 }
 
@@ -259,7 +264,14 @@ export async function loadConfig (root: string): Promise<NodeConfig> {
     if (typeof worker[k] !== 'number' || !(worker[k] > 0)) bad(`"worker.${k}" must be a positive number`)
   }
   if (!isStringArray(worker.requesters)) bad('"worker.requesters" must be an array of did:keys')
-  return { version: 1, listen: c.listen as string[], bootstrap: c.bootstrap as string[] | null, api: c.api as string, worker }
+  if (c.limits !== undefined && (typeof c.limits !== 'object' || c.limits == null || Array.isArray(c.limits))) bad('"limits" must be an object')
+  let limits: StoreLimits
+  try {
+    limits = storeLimits(c.limits as Record<string, unknown> | undefined)
+  } catch (err) {
+    return bad(`"limits": ${(err as Error).message}`)
+  }
+  return { version: 1, listen: c.listen as string[], bootstrap: c.bootstrap as string[] | null, api: c.api as string, worker, limits }
 }
 
 /** What a running daemon tells the CLI: where its API is. Removed when it stops. */

@@ -1,4 +1,5 @@
 import { isSandboxTier, publicKeyFromDid } from '../protocol/index.ts'
+import { DEFAULT_MAX_PER_REQUESTER_PER_HOUR } from '../src/worker/volunteer-policy.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import { UsageError } from './errors.ts'
 import type { WorkerConfig } from './home.ts'
@@ -10,7 +11,11 @@ export const WORKER_OPTIONS = {
   disk: { type: 'string' },
   wall: { type: 'string' },
   processes: { type: 'string' },
+  // admission: build only for these requesters (empty: anyone)
   serve: { type: 'string', multiple: true },
+  // sharing among requesters served: see VolunteerPolicy.maxPerRequester, maxPerRequesterPerHour
+  'max-per-requester': { type: 'string' },
+  'max-per-requester-hour': { type: 'string' },
   environments: { type: 'string' },
   'min-tier': { type: 'string' },
   // caps of each input fetch (source, rootfs): see VolunteerPolicy
@@ -25,6 +30,16 @@ export const WORKER_OPTIONS = {
   // demos and adversary tests: attest a deliberately altered artifact
   'tamper-output': { type: 'boolean', default: false }
 } as const
+
+/** `concur daemon --help`: whom a worker builds for and how requesters share it (defaults in brackets) */
+export const WORKER_ADMISSION_HELP = [
+  'whom a worker builds for, and how the requesters it serves share it [defaults]:',
+  '  --serve DID                 build only for this requester (repeat for more) [anyone]',
+  '  --max-per-requester N       builds of one requester at once [--max-concurrent minus 1, at least 1]',
+  `  --max-per-requester-hour N  builds of one requester started in any hour [${DEFAULT_MAX_PER_REQUESTER_PER_HOUR}]`,
+  '  jobs are taken round-robin over requesters, the least recently served first; a job is',
+  '  claimed only once the root blocks of its source (and rootfs) could be fetched'
+].join('\n')
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
 
@@ -55,6 +70,13 @@ export function volunteerPolicy (config: WorkerConfig, values: Record<string, un
   if (typeof v['max-input-entries'] === 'string') p.maxInputEntries = Math.floor(positive(v['max-input-entries'], 'max-input-entries'))
   if (typeof v['max-input-dir-bytes'] === 'string') p.maxInputDirectoryBytes = parseBytes(v['max-input-dir-bytes'], 'max-input-dir-bytes')
   if (Array.isArray(v.serve)) p.requesters = v.serve
+  if (typeof v['max-per-requester'] === 'string') p.maxPerRequester = Math.floor(positive(v['max-per-requester'], 'max-per-requester'))
+  if (typeof v['max-per-requester-hour'] === 'string') p.maxPerRequesterPerHour = Math.floor(positive(v['max-per-requester-hour'], 'max-per-requester-hour'))
+  // from config.json too ("maxPerRequester", "maxPerRequesterPerHour"): whole numbers of at least 1, or unset for the defaults
+  for (const k of ['maxPerRequester', 'maxPerRequesterPerHour'] as const) {
+    const n = p[k]
+    if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw new UsageError(`"worker.${k}" must be a whole number of at least 1 (got ${String(n)})`)
+  }
   if (typeof v.environments === 'string') {
     const envs = v.environments.split(',').map(s => s.trim())
     if (!envs.every(e => e === 'host' || e === 'rootfs')) throw new UsageError('--environments takes host, rootfs or host,rootfs')

@@ -12,6 +12,7 @@ import { SandboxUnavailableError, probeSandbox, runSandboxed, sandboxScratchRoot
 import type { SandboxProbe } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
 import type { Worker, WorkerComponents, WorkerEvent } from '../src/worker/worker.ts'
+import { perRequesterLimits } from '../src/worker/volunteer-policy.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import type { JobSync } from '../src/net/job-sync.ts'
 import { pin } from '../src/store/pin.ts'
@@ -67,7 +68,9 @@ export class WorkerService implements Startable {
 
   async start (): Promise<void> {
     const c = this.components
-    const policy = volunteerPolicy(c.config.worker, this.values)
+    const given = volunteerPolicy(c.config.worker, this.values)
+    // the per-requester limits in effect, defaults filled in, so GET /v1/worker shows what the worker enforces
+    const policy: VolunteerPolicy = { ...given, ...perRequesterLimits(given) }
     // inputs are written by this process and read by the sandbox's unprivileged
     // uid: a volunteer's umask 077 would make them unreadable (and it must not
     // change what a build sees). Secrets are written with explicit modes.

@@ -311,3 +311,45 @@ export function decodeAttestation (input: Uint8Array | Envelope, opts: DecodeAtt
     return { envelope, claim, statement, signer, bytes: envelopeBytes(envelope), id: hexEncode(sha256(payload)) }
   })
 }
+
+/** What an attestation says about itself, before anything is checked (peekAttestation). */
+export interface AttestationPeek {
+  /** the buildId the statement names (predicate.buildDefinition.externalParameters.buildId) */
+  buildId: string
+  /** the did:key the statement names as its signer (predicate.runDetails.builder.id) */
+  worker: string
+  /** sha256 hex of the payload: the id decodeAttestation would give it */
+  id: string
+}
+
+/**
+ * Reads an attestation's buildId, claimed signer and id WITHOUT verifying
+ * anything: envelope, one signature, payloadType and payload JSON, then two
+ * strings. No key is decoded and no signature checked, so it costs a parse
+ * and a hash, where decodeAttestation costs ~5 ms for a key never seen (the
+ * point decompression and torsion check of publicKeyFromDid, then the
+ * signature). It exists to decide whether that cost is worth paying (catch-up
+ * answers, PROTOCOL.md §13): nothing it returns may be trusted, stored or
+ * shown; a peeked field is only what the sender wrote. Throws the same typed
+ * ProtocolErrors as the decoder for what it does read.
+ */
+export function peekAttestation (input: Uint8Array): AttestationPeek {
+  return guard(() => {
+    const { payload, json } = openEnvelope(readEnvelope(input), ATTESTATION_PAYLOAD_TYPE)
+    const at = (x: unknown, path: string[]): unknown => {
+      let v = x
+      for (const key of path) {
+        if (!isRecord(v) || !Object.hasOwn(v, key)) throw new SchemaError(path.join('.'), 'missing field')
+        v = v[key]
+      }
+      return v
+    }
+    const buildPath = ['predicate', 'buildDefinition', 'externalParameters', 'buildId']
+    const workerPath = ['predicate', 'runDetails', 'builder', 'id']
+    return {
+      buildId: expectString(at(json, buildPath), buildPath.join('.'), { min: 1, max: 128 }),
+      worker: expectString(at(json, workerPath), workerPath.join('.'), { min: 1, max: 128 }),
+      id: hexEncode(sha256(payload))
+    }
+  })
+}

@@ -111,10 +111,22 @@ export function replacesClaim (next: Claim, prev: Claim | undefined): boolean {
 }
 
 /**
+ * Whether `worker`'s replica claims can take a slot of a job that names
+ * `builders` (PROTOCOL.md §7 rule 3): only a key the job names, when it names
+ * any; every key on an open job (no `builders`). A worker the job does not
+ * name does not claim a replica slot on it: its build could never count for
+ * the requester, and its claim would count for no one.
+ */
+export function countsAsBuilder (builders: readonly string[] | undefined, worker: string): boolean {
+  return builders === undefined || builders.includes(worker)
+}
+
+/**
  * How many of a job's `replicas` slots are taken at `now` (PROTOCOL.md §7,
  * rule 3). `claims` are the claims seen on that one job, in any order, repeats
  * and superseded ones included; `attested` the workers (did:keys) that attested
- * it. Workers are told apart by their did:key (one text per key, §2).
+ * it; `builders` the job's `builders` (undefined: an open job). Workers are
+ * told apart by their did:key (one text per key, §2).
  *
  * Per worker only its newest claim counts (replacesClaim). A worker whose
  * newest claim is a replica claim takes a slot while its lease is live, and
@@ -123,12 +135,17 @@ export function replacesClaim (next: Claim, prev: Claim | undefined): boolean {
  * claim takes no slot, nor does its worker's attestation (extra evidence, not
  * a replica), nor an attestation from a worker that never claimed: anyone can
  * sign one with a throw-away key, and counting it would let `replicas` such
- * signatures starve the job (§14). `except` (the asking worker itself) is not
- * counted.
+ * signatures starve the job (§14). On a job that names its builders, a key it
+ * does not name takes no slot at all, leased or attested: anyone can also
+ * sign claims, and `replicas` throw-away keys claiming then attesting (or
+ * renewing leases) would otherwise hold every slot until the job expires.
+ * `except` (the asking worker itself) is not counted.
  */
-export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>, now: number, except?: string): number {
+export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>, now: number, except?: string, builders?: readonly string[]): number {
+  const named = builders === undefined ? undefined : new Set(builders)
   const latest = new Map<string, Claim>()
   for (const c of claims) {
+    if (named !== undefined && !named.has(c.worker)) continue
     if (replacesClaim(c, latest.get(c.worker))) latest.set(c.worker, c)
   }
   const attesters = new Set(attested)

@@ -74,7 +74,8 @@ const cases: Record<string, ModuleCase> = {
     make: {
       InvalidPublishError: () => new net.InvalidPublishError('job', 'a job message does not belong on topic x', 'ERR_WRONG_TOPIC'),
       RequestTooLargeError: () => new net.RequestTooLargeError(2048, 1024),
-      MalformedRequestError: () => new net.MalformedRequestError('the request is not UTF-8 JSON')
+      MalformedRequestError: () => new net.MalformedRequestError('the request is not UTF-8 JSON'),
+      AnswerCutError: () => new net.AnswerCutError('an attestation of a build not asked for', 3)
     }
   },
   'src/worker': {

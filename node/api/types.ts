@@ -5,6 +5,7 @@
  */
 import type { BuildResult, ResourceAsk } from '../../protocol/index.ts'
 import type { GossipStats } from '../../src/net/gossip.ts'
+import type { StoreUsage } from '../../src/store/records.ts'
 import type { WorkerEvent } from '../../src/worker/worker.ts'
 import type { RequestRecord } from '../../src/requester/types.ts'
 import type { PolicyFile } from '../policy-store.ts'
@@ -52,7 +53,7 @@ export interface PolicyResponse {
 export interface IdResponse { did: string, peerId: string, multiaddrs: string[] }
 
 /** GET /v1/stats */
-export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage }
+export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage, store?: StoreUsage }
 
 /**
  * One entry of the daemon's event feed (GET /v1/events). Records and claims

@@ -8,7 +8,7 @@ import { UsageError } from '../errors.ts'
 import { terminalSafe } from '../../src/text/terminal-safe.ts'
 // the daemon (libp2p, helia, sandbox) is loaded only by the commands that run
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
-import { WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
+import { WORKER_ADMISSION_HELP, WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
 import type { RunningDaemon } from '../daemon.ts'
 
 /** Keep a process alive until SIGINT/SIGTERM, then stop cleanly. */
@@ -81,7 +81,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--rebuild-for DID]… [--sample P] [--rebuild-only]] [--api HOST:PORT] [--home DIR] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -94,6 +94,8 @@ export const daemonCommand: Command = {
     'enable-test-routes': { type: 'boolean', default: false }
   },
   notes: [
+    WORKER_ADMISSION_HELP,
+    '',
     'for tests only (never on a node you run for real):',
     '  --enable-test-routes  also serve POST /v1/gossip/publish-raw, which puts unvalidated bytes',
     '                        on gossip (how the adversary tests play a hostile peer)'

@@ -110,7 +110,9 @@ export const devnetCommand: Command = {
       }
       const dissenter = values['no-dissenter'] === true
         ? undefined
-        : startProc('dissenter', ['daemon', '--worker', '--tamper-output', '--bootstrap', bootAddr], join(root, 'dissenter'))
+        // a job names only its requester's trusted keys as builders (PROTOCOL.md §7),
+        // so the untrusted dissenter builds as a rebuilder spot-checking every job
+        : startProc('dissenter', ['daemon', '--worker', '--tamper-output', '--sample', '1', '--bootstrap', bootAddr], join(root, 'dissenter'))
       const requester = startProc('requester', ['daemon', '--bootstrap', bootAddr], join(root, 'requester'))
       procs.push(...workers, ...(dissenter != null ? [dissenter] : []), requester)
       const workerIds = await Promise.all(workers.map(async w => await w.ready))

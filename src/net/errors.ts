@@ -11,7 +11,8 @@ import { CodedError } from '../coded-error.ts'
 export const NET_ERROR_CODES = [
   'ERR_INVALID_MESSAGE',
   'ERR_REQUEST_TOO_LARGE',
-  'ERR_MALFORMED_REQUEST'
+  'ERR_MALFORMED_REQUEST',
+  'ERR_ANSWER_CUT'
 ] as const
 
 export type NetErrorCode = typeof NET_ERROR_CODES[number]
@@ -65,5 +66,23 @@ export class MalformedRequestError extends NetError {
 
   constructor (message: string, options?: ErrorOptions) {
     super('ERR_MALFORMED_REQUEST', message, options)
+  }
+}
+
+/**
+ * A catch-up answer was cut: the asker stopped reading it and reset the
+ * stream, because it went past its budget or carried what no honest peer
+ * sends (PROTOCOL.md §13). `read` is how many frames had been read.
+ */
+export class AnswerCutError extends NetError {
+  override readonly code = 'ERR_ANSWER_CUT' as const
+  override name = 'AnswerCutError'
+  readonly reason: string
+  readonly read: number
+
+  constructor (reason: string, read: number) {
+    super('ERR_ANSWER_CUT', `catch-up answer cut after ${read} frame(s): ${reason}`)
+    this.reason = reason
+    this.read = read
   }
 }

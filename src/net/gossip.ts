@@ -8,6 +8,8 @@ import { CONCUR_TOPICS, TOPIC_OF_KIND } from './topics.ts'
 import type { MessageKind } from './topics.ts'
 import { createMessageValidator } from './validate.ts'
 import type { ConcurMessage, MessageValidatorInit } from './validate.ts'
+import { PeerBudget } from './peer-budget.ts'
+import type { PeerBudgetInit } from './peer-budget.ts'
 
 const log = logger('concur:gossip')
 
@@ -19,6 +21,8 @@ export interface GossipStats {
   ignored: number
   rejected: number
   verified: number
+  /** messages IGNOREd unread because their sender had spent its budget of useless ones (peer-budget.ts) */
+  rateLimited: number
   lastRejections: Array<{ at: number, topic: string, code: string, reason: string, from: string }>
   /** the latest IGNOREd messages (at most 50): duplicates, stale claims, expired ones */
   lastIgnored: Array<{ at: number, topic: string, code: string, from: string }>
@@ -49,13 +53,19 @@ export interface ConcurGossipComponents {
  * gossipsub's seen-cache drops repeats of a message id before the validator,
  * and the validator keeps the decoded value for the delivery that follows.
  */
-export function concurGossip (init: MessageValidatorInit = {}) {
+export interface ConcurGossipInit extends MessageValidatorInit {
+  /** the per-peer budget of valid but useless messages */
+  budget?: PeerBudgetInit
+}
+
+export function concurGossip (init: ConcurGossipInit = {}) {
   return (components: ConcurGossipComponents): ConcurGossip => {
     const { pubsub } = components
     const validate = createMessageValidator(init)
+    const budget = new PeerBudget(init.budget)
     const listeners = new Set<(message: ConcurMessage, from: PeerId | null) => void>()
     const decoded = new Map<string, ConcurMessage>()
-    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, lastRejections: [], lastIgnored: [] }
+    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, rateLimited: 0, lastRejections: [], lastIgnored: [] }
 
     const deliver = (message: ConcurMessage, from: PeerId | null): void => {
       for (const l of listeners) {
@@ -69,6 +79,13 @@ export function concurGossip (init: MessageValidatorInit = {}) {
 
     for (const topic of CONCUR_TOPICS) {
       pubsub.topicValidators.set(topic, (peer, msg) => {
+        const from = peer.toString()
+        // checked before decoding: the point is not to spend a signature check on it
+        if (!budget.allows(from)) {
+          stats.rateLimited++
+          stats.ignored++
+          return TopicValidatorResult.Ignore
+        }
         const outcome = validate(topic, msg.data)
         stats.verified++
         if (outcome.action === 'accept') {
@@ -82,6 +99,7 @@ export function concurGossip (init: MessageValidatorInit = {}) {
           return TopicValidatorResult.Accept
         }
         if (outcome.action === 'ignore') {
+          if (outcome.useless === true) budget.charge(from)
           stats.ignored++
           stats.lastIgnored.push({ at: Date.now(), topic, code: outcome.code, from: peer.toString() })
           if (stats.lastIgnored.length > 50) stats.lastIgnored.shift()

@@ -56,6 +56,7 @@ export function fairJobOrder<T extends { requester: string }> (jobs: readonly T[
 }
 const MAX_CLAIMS = 1024
 const MAX_FRAME = 64 * 1024
+const MAX_HELD_CLAIM_BYTES = 1024 * 1024
 const MAX_REQUEST = 1024
 
 export interface JobSyncInit {
@@ -101,8 +102,18 @@ export function jobSync (init: JobSyncInit) {
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options?.signal != null ? [options.signal] : [])])
       return await exchangeWith(libp2p, peer, JOB_SYNC_PROTOCOL, { maxFrame: MAX_FRAME, signal }, async (lp) => {
         await lp.write(new TextEncoder().encode('{}'), { signal })
-        const claims = await readSection(lp, MAX_CLAIMS, (b) => { init.ingest('claim', b) }, { signal })
+        // claims come first on the wire but are taken in after the jobs: a
+        // node keeps claims only on jobs it holds (PROTOCOL.md §6), and these
+        // are claims on the jobs of this very answer
+        // (bounded: an honest claim is under 1 KiB, so 1 MiB holds every claim of an honest answer)
+        const held: Uint8Array[] = []
+        let heldBytes = 0
+        const claims = await readSection(lp, MAX_CLAIMS, (b) => {
+          heldBytes += b.byteLength
+          if (heldBytes <= MAX_HELD_CLAIM_BYTES) held.push(b)
+        }, { signal })
         const jobs = await readSection(lp, MAX_JOBS, (b) => { init.ingest('job', b) }, { signal })
+        for (const b of held) init.ingest('claim', b)
         return { jobs, claims }
       })
     }

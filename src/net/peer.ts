@@ -18,8 +18,8 @@ import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
 import { messageIdOf } from '../../protocol/index.ts'
 import { concurGossip } from './gossip.ts'
+import type { ConcurGossipInit } from './gossip.ts'
 import type { ConcurGossip } from './gossip.ts'
-import type { MessageValidatorInit } from './validate.ts'
 import { DialGate, dialPolicyFor } from './dial-policy.ts'
 import { concurScoreParams } from './score.ts'
 import type { DialPolicy } from './dial-policy.ts'
@@ -50,7 +50,7 @@ export interface ConcurPeerInit {
   relayServer?: boolean
   /** gossipsub peer exchange on PRUNE: bootstrap nodes hand out peers this way too */
   doPX?: boolean
-  validator?: MessageValidatorInit
+  validator?: ConcurGossipInit
   /** publish our addresses on the peers topic and dial peers we learn of */
   discovery?: boolean
   maxConnections?: number

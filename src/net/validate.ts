@@ -6,7 +6,7 @@ export type ConcurMessage = DecodedMessage
 
 export type ValidationOutcome =
   | { action: 'accept', message: ConcurMessage }
-  | { action: 'ignore', reason: string, code: string }
+  | { action: 'ignore', reason: string, code: string, /** valid but of no use here: charged to the sender's budget (peer-budget.ts) */ useless?: true }
   | { action: 'reject', reason: string, code: string }
 
 export interface MessageValidatorInit {
@@ -17,6 +17,13 @@ export interface MessageValidatorInit {
    * re-wrapped with other JSON whitespace, so a different gossip message id).
    */
   isKnown?: (message: ConcurMessage) => boolean
+  /**
+   * Why this node will not keep a valid message (a claim on a job it does not
+   * hold, an attestation of a build no held job names, a store at its cap), or
+   * undefined. Such a message is IGNOREd: a node relays only what it keeps, so
+   * junk that costs nothing to sign does not travel past the first hop.
+   */
+  refuse?: (message: ConcurMessage) => { code: string, reason: string } | undefined
 }
 
 /**
@@ -43,8 +50,10 @@ export function createMessageValidator (init: MessageValidatorInit = {}): (topic
       return { action: out.action, reason: out.error.message, code: out.wrongTopic != null ? 'ERR_WRONG_TOPIC' : out.error.code }
     }
     if (init.isKnown?.(out.message) === true) {
-      return { action: 'ignore', reason: 'duplicate', code: 'ERR_DUPLICATE' }
+      return { action: 'ignore', reason: 'duplicate', code: 'ERR_DUPLICATE', useless: true }
     }
+    const refused = init.refuse?.(out.message)
+    if (refused != null) return { action: 'ignore', reason: refused.reason, code: refused.code, useless: true }
     return { action: 'accept', message: out.message }
   }
 }

@@ -24,7 +24,7 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { createJobAnnouncement, evaluateVerdict, isTrustedSigner, validateBuildDefinition } from '../../protocol/index.ts'
+import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, validateBuildDefinition } from '../../protocol/index.ts'
 import type { ResourceAsk, SignedAttestation, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
@@ -98,6 +98,19 @@ export interface Requester extends Startable, TypedEventTarget<RequesterEvents> 
   /** the record, the last verdict and the attestations, once every evaluation already due has run */
   view (jobId: string): Promise<RequestView>
   logs (jobId: string, options?: Omit<ReadLogsOptions, 'policy'>): Promise<LogsView>
+}
+
+/**
+ * The keys a job names as its builders (PROTOCOL.md §5.1, §7 rule 3): the
+ * policy's trusted keys, the only ones whose builds this requester can ever
+ * count, so that a claim by any other key (a throw-away key squatting the
+ * replica slots) takes no slot. More than MAX_BUILDERS trusted keys: none,
+ * an open job, as before builders existed.
+ */
+function buildersOf (policy: TrustPolicy): { builders?: string[] } {
+  // the policy's dids are canonical (one text per key), one per distinct key
+  const dids = [...policy.trusted.values()]
+  return dids.length > 0 && dids.length <= MAX_BUILDERS ? { builders: dids.sort() } : {}
 }
 
 function reuseNote (n: number, buildId: string): string {
@@ -373,6 +386,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       requester: signing.did,
       requesterPeerId: peerId,
       replicas: options.replicas ?? DEFAULT_REPLICAS,
+      ...buildersOf(policy),
       resources: { ...DEFAULT_RESOURCES, ...(options.resources ?? {}) },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + (options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000).toISOString()

@@ -1,8 +1,18 @@
 import { replacesClaim, takenSlots } from '../../protocol/index.ts'
 import type { SignedClaim } from '../../protocol/index.ts'
 
-/** jobs whose claims are kept; beyond it the oldest job's go (a lapsed lease frees a slot anyway) */
-const MAX_JOBS = 4096
+/**
+ * Jobs whose claims are kept; beyond it the oldest job's go. The daemon only
+ * records claims on jobs it holds (gossip IGNOREs the rest, PROTOCOL.md §6),
+ * and drops a job's claims when the job is pruned, so this is a backstop.
+ */
+const MAX_JOBS = 16_384
+/**
+ * Claimants kept per job. A job needs at most 64 replicas; beyond this, a new
+ * claimant is kept only in place of one whose lease lapsed without attesting,
+ * so throw-away keys cannot grow one job's entry without bound.
+ */
+export const MAX_CLAIMANTS_PER_JOB = 256
 
 /**
  * What this node knows of who is building which job: the latest claim of each
@@ -21,14 +31,31 @@ const MAX_JOBS = 4096
  * job for two signatures; see
  * test/adversary/replica-slots-are-not-taken-by-bogus-attestations.test.ts).
  * Honest workers always claim before they build, so their attestations still
- * count.
+ * count. Claims cost nothing to sign either: on a job that names its builders,
+ * a claim from any other key takes no slot (see
+ * test/adversary/replica-slots-are-not-squatted-by-100-claiming-and-renewing-keys.test.ts).
  *
  * One book per node, fed by the daemon with every claim it validates (gossip,
  * catch-up and its own): the worker reads it to count slots, job catch-up
  * hands its live claims, with their signed bytes, to workers that join late.
  */
+export interface ClaimBookInit {
+  /**
+   * Whether a claim's worker is one its job names as a builder (PROTOCOL.md
+   * §5.1): when a job's entry is full, such a claim takes the place of a
+   * spot-check claim, so strangers cannot keep a builder's lease out of the
+   * book.
+   */
+  isBuilder?: (claim: SignedClaim['claim']) => boolean
+}
+
 export class ClaimBook {
   private readonly claims = new Map<string, Map<string, SignedClaim>>()
+  private readonly init: ClaimBookInit
+
+  constructor (init: ClaimBookInit = {}) {
+    this.init = init
+  }
 
   /** keeps `signed` if it is the worker's newest claim on its job; false for a replay or an older one */
   record (signed: SignedClaim): boolean {
@@ -40,8 +67,21 @@ export class ClaimBook {
       if (this.claims.size > MAX_JOBS) this.claims.delete(this.claims.keys().next().value as string)
     }
     if (!replacesClaim(signed.claim, perJob.get(worker)?.claim)) return false
+    if (!perJob.has(worker) && perJob.size >= MAX_CLAIMANTS_PER_JOB) {
+      const now = Date.now()
+      const entries = [...perJob.entries()]
+      const room = entries.find(([, c]) => Date.parse(c.claim.leaseUntil) <= now) ??
+        (this.init.isBuilder?.(signed.claim) === true ? entries.find(([, c]) => c.claim.purpose === 'spot-check') : undefined)
+      if (room == null) return false
+      perJob.delete(room[0])
+    }
     perJob.set(worker, signed)
     return true
+  }
+
+  /** forget a job's claims (the job was pruned or evicted from the record store) */
+  forget (jobId: string): void {
+    this.claims.delete(jobId)
   }
 
   /**
@@ -66,9 +106,10 @@ export class ClaimBook {
    * How many replica slots of `jobId` are taken at `now`: live replica leases
    * plus attestations from workers that claimed a replica slot, not counting
    * rebuilders (their attestation is extra evidence, not a replica), unclaimed
-   * attestations, nor `except`. See takenSlots.
+   * attestations, nor `except`; on a job naming `builders` (the job's field),
+   * no key outside them. See takenSlots.
    */
-  taken (jobId: string, attested: Iterable<string>, now: number, except?: string): number {
-    return takenSlots([...(this.claims.get(jobId)?.values() ?? [])].map(c => c.claim), attested, now, except)
+  taken (jobId: string, attested: Iterable<string>, now: number, except?: string, builders?: readonly string[]): number {
+    return takenSlots([...(this.claims.get(jobId)?.values() ?? [])].map(c => c.claim), attested, now, except, builders)
   }
 }

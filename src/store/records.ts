@@ -1,10 +1,12 @@
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { TypedEventEmitter } from '@libp2p/interface'
-import type { AbortOptions, TypedEventTarget } from '@libp2p/interface'
+import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { decodeAttestation, decodeJobAnnouncement } from '../../protocol/index.ts'
 import type { SignedAttestation, SignedJob } from '../../protocol/index.ts'
+import { DEFAULT_STORE_LIMITS } from './limits.ts'
+import type { StoreLimits } from './limits.ts'
 
 const log = logger('concur:records')
 
@@ -20,24 +22,69 @@ const ATTESTATIONS = '/concur/attestations'
 export interface RecordStoreEvents {
   'job:stored': CustomEvent<SignedJob>
   'attestation:stored': CustomEvent<SignedAttestation>
+  /** a job (with its claims, and its build's attestations if no other job names that build) is gone: expired past its grace, or evicted at the cap */
+  'job:pruned': CustomEvent<{ jobId: string, buildId: string, reason: 'expired' | 'evicted' }>
 }
 
-export interface RecordStore extends TypedEventTarget<RecordStoreEvents> {
-  /** @returns false when the job was already held */
+/** why a record is not kept (gossip IGNOREs it: a node relays only what it keeps) */
+export type RefusalCode =
+  | 'ERR_UNKNOWN_BUILD'
+  | 'ERR_JOB_LIFETIME'
+  | 'ERR_REQUESTER_FULL'
+  | 'ERR_STORE_FULL'
+  | 'ERR_BUILD_FULL'
+  | 'ERR_SIGNER_FULL'
+
+export interface Refusal { code: RefusalCode, reason: string }
+
+export interface RecordStore extends TypedEventTarget<RecordStoreEvents>, Startable {
+  /** @returns false when the job was already held or is refused (see refusal) */
   putJob (job: SignedJob, options?: AbortOptions): Promise<boolean>
-  /** @returns false when the attestation was already held */
+  /** @returns false when the attestation was already held or is refused (see refusal) */
   putAttestation (att: SignedAttestation, options?: AbortOptions): Promise<boolean>
+  /** why this record would not be kept now, or undefined if it would (duplicates are not refusals: see hasJob, hasAttestation) */
+  refusal (record: { kind: 'job', value: SignedJob } | { kind: 'attestation', value: SignedAttestation }, now?: number): Refusal | undefined
   hasJob (jobId: string): boolean
+  /** whether some held job names this build (attestations are kept only for those) */
+  hasBuild (buildId: string): boolean
   hasAttestation (att: SignedAttestation): boolean
   getJob (jobId: string): SignedJob | undefined
   jobs (): SignedJob[]
   attestations (buildId?: string): SignedAttestation[]
-  /** load what an earlier run stored; entries that no longer decode are skipped and logged */
-  load (options?: AbortOptions & { now?: number }): Promise<{ jobs: number, attestations: number, skipped: number }>
+  /** counts and bytes held, against the limits (`/v1/node`, the bench) */
+  usage (): StoreUsage
+  /** drop jobs expired more than `expiredGraceMs` ago, with what only they needed */
+  prune (options?: AbortOptions & { now?: number }): Promise<number>
+  /** load what an earlier run stored, under today's limits; entries that no longer decode, or are over a limit, are dropped and logged */
+  load (options?: AbortOptions & { now?: number }): Promise<{ jobs: number, attestations: number, skipped: number, dropped: number }>
+}
+
+export interface StoreUsage {
+  jobs: number
+  jobBytes: number
+  attestations: number
+  untrustedAttestations: number
+  untrustedAttestationBytes: number
+  limits: StoreLimits
+}
+
+export interface RecordStoreInit {
+  limits?: StoreLimits
+  /** the node's own did:key: jobs it signed are its requests and are never pruned nor evicted */
+  own?: string
+  /**
+   * Whether an attestation's signer is one this node counts (its trust policy,
+   * or a builder the job names): those are always kept; the rest live under
+   * the untrusted caps. Asked when the attestation arrives.
+   */
+  trusts?: (att: SignedAttestation) => boolean
+  /** how often expired jobs are pruned while started */
+  pruneEveryMs?: number
+  now?: () => number
 }
 
 export interface RecordStoreComponents {
-  datastore: Pick<Datastore, 'put' | 'query'>
+  datastore: Pick<Datastore, 'put' | 'query' | 'delete'>
 }
 
 /**
@@ -46,43 +93,225 @@ export interface RecordStoreComponents {
  * (so verified) again when loaded: a tampered datastore cannot inject records.
  * Attestations are keyed by buildId: the same build asked for by anyone has the
  * same buildId, so they are reusable across jobs.
+ *
+ * Bounded by StoreLimits, whatever peers send: attestations only for builds of
+ * held jobs, capped per build and per key unless trusted; jobs capped per
+ * requester and in all, with a lifetime ceiling; expired jobs pruned. The
+ * node's own requests are exempt (they are bounded by what its owner submits).
  */
-export function recordStore () {
-  return (components: RecordStoreComponents): RecordStore => new Records(components)
+export function recordStore (init: RecordStoreInit = {}) {
+  return (components: RecordStoreComponents): RecordStore => new Records(init, components)
 }
+
+interface AttEntry { signer: string, trusted: boolean, bytes: number }
+
+const signerOf = (att: SignedAttestation): string => Buffer.from(att.signer).toString('hex')
+const jobKey = (jobId: string): Key => new Key(`${JOBS}/${jobId}`)
+const attKey = (buildId: string, id: string): Key => new Key(`${ATTESTATIONS}/${buildId}/${id}`)
 
 class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStore {
   private readonly datastore: RecordStoreComponents['datastore']
+  private readonly limits: StoreLimits
+  private readonly init: RecordStoreInit
+  private readonly now: () => number
+  /** listed jobs, in the order received */
   private readonly jobMap = new Map<string, SignedJob>()
+  /** listed attestations by buildId */
   private readonly byBuild = new Map<string, Map<string, SignedAttestation>>()
 
-  constructor (components: RecordStoreComponents) {
+  // Accounting covers what is listed and what is being persisted: a burst of
+  // concurrent puts is counted as it is admitted, so it cannot overshoot a cap
+  // while the datastore writes are in flight.
+  /** ids being persisted: held (a second copy is a duplicate) but not yet listed */
+  private readonly persisting = new Set<string>()
+  private readonly jobsOf = new Map<string, Set<string>>()
+  /** held jobs (listed or being written) by buildId */
+  private readonly jobsOfBuild = new Map<string, Map<string, SignedJob>>()
+  private jobCount = 0
+  private jobBytes = 0
+  /** the node's own jobs, counted apart: they are not under the caps, so they do not fill them either */
+  private ownCount = 0
+  private ownBytes = 0
+  private readonly attsOf = new Map<string, Map<string, AttEntry>>()
+  private readonly perSigner = new Map<string, number>()
+  private attCount = 0
+  private untrustedCount = 0
+  private untrustedBytes = 0
+  private timer: ReturnType<typeof setInterval> | undefined
+
+  constructor (init: RecordStoreInit, components: RecordStoreComponents) {
     super()
+    this.init = init
+    this.limits = init.limits ?? { ...DEFAULT_STORE_LIMITS }
+    this.now = init.now ?? Date.now
     this.datastore = components.datastore
   }
 
-  /** ids being persisted: held (a second copy is a duplicate) but not yet listed */
-  private readonly persisting = new Set<string>()
+  start (): void {
+    this.timer = setInterval(() => {
+      this.prune().catch((err: Error) => { log.error('pruning failed: %e', err) })
+    }, this.init.pruneEveryMs ?? 60_000)
+    this.timer.unref?.()
+  }
 
-  private addAtt (att: SignedAttestation): boolean {
-    let m = this.byBuild.get(att.claim.buildId)
-    if (m == null) {
-      m = new Map()
-      this.byBuild.set(att.claim.buildId, m)
+  stop (): void {
+    clearInterval(this.timer)
+  }
+
+  private isOwn (job: SignedJob): boolean {
+    return this.init.own != null && job.job.requester === this.init.own
+  }
+
+  refusal (record: { kind: 'job', value: SignedJob } | { kind: 'attestation', value: SignedAttestation }, now = this.now()): Refusal | undefined {
+    if (record.kind === 'job') return this.jobRefusal(record.value, now)
+    return this.attRefusal(record.value, this.trusted(record.value))
+  }
+
+  /**
+   * Kept whatever the caps for strangers: keys the node trusts, and the
+   * builders a held job of this build names (their attestations fill its
+   * replica slots, PROTOCOL.md §7; the requester chose them).
+   */
+  private trusted (att: SignedAttestation): boolean {
+    if (this.init.trusts?.(att) === true) return true
+    for (const job of this.jobsOfBuild.get(att.claim.buildId)?.values() ?? []) {
+      if (job.job.builders?.includes(att.claim.worker) === true) return true
     }
-    if (m.has(att.id)) return false
-    m.set(att.id, att)
-    return true
+    return false
+  }
+
+  private jobRefusal (job: SignedJob, now: number): Refusal | undefined {
+    if (this.isOwn(job)) return undefined
+    const l = this.limits
+    if (Date.parse(job.job.expiresAt) - now > l.maxJobLifetimeMs) {
+      return { code: 'ERR_JOB_LIFETIME', reason: `expires at ${job.job.expiresAt}, past this node's ceiling of ${Math.round(l.maxJobLifetimeMs / 3600_000)} h from now` }
+    }
+    if ((this.jobsOf.get(job.job.requester)?.size ?? 0) >= l.maxJobsPerRequester) {
+      return { code: 'ERR_REQUESTER_FULL', reason: `requester ${job.job.requester} already has ${l.maxJobsPerRequester} jobs here` }
+    }
+    if (this.full(job.bytes.byteLength) && this.evictable() == null) {
+      return { code: 'ERR_STORE_FULL', reason: `the job store is full (${this.jobCount} jobs, ${this.jobBytes} bytes) with nothing to make room` }
+    }
+    return undefined
+  }
+
+  private attRefusal (att: SignedAttestation, trusted: boolean): Refusal | undefined {
+    const { buildId } = att.claim
+    const l = this.limits
+    if (!this.hasBuild(buildId)) return { code: 'ERR_UNKNOWN_BUILD', reason: `no job held here names build ${buildId}` }
+    const entries = this.attsOf.get(buildId)
+    const signer = signerOf(att)
+    let sameSigner = 0
+    let untrusted = 0
+    for (const e of entries?.values() ?? []) {
+      if (e.signer === signer) sameSigner++
+      if (!e.trusted) untrusted++
+    }
+    if (sameSigner >= l.maxPerSignerPerBuild) return { code: 'ERR_SIGNER_FULL', reason: `key already has ${sameSigner} attestations of build ${buildId}` }
+    if (trusted) return undefined
+    if (untrusted >= l.maxUntrustedPerBuild) return { code: 'ERR_BUILD_FULL', reason: `build ${buildId} already has ${untrusted} attestations from untrusted keys` }
+    if ((this.perSigner.get(signer) ?? 0) >= l.maxUntrustedPerSigner) return { code: 'ERR_SIGNER_FULL', reason: `untrusted key already has ${l.maxUntrustedPerSigner} attestations here` }
+    if (this.untrustedBytes + att.bytes.byteLength > l.maxUntrustedAttestationBytes) return { code: 'ERR_STORE_FULL', reason: 'the store for untrusted attestations is full' }
+    return undefined
+  }
+
+  /**
+   * The job to drop to make room for another: the oldest held job of the
+   * requester holding the most (never the node's own), so a flood evicts the
+   * flooder's jobs first, and a requester with few jobs keeps them.
+   */
+  private evictable (): SignedJob | undefined {
+    let largest: string | undefined
+    let most = 0
+    for (const [requester, ids] of this.jobsOf) {
+      if (requester === this.init.own) continue
+      if (ids.size > most) { most = ids.size; largest = requester }
+    }
+    for (const id of this.jobsOf.get(largest ?? '') ?? []) {
+      const job = this.jobMap.get(id)
+      if (job != null) return job
+    }
+    return undefined
+  }
+
+  private account (job: SignedJob): void {
+    const { requester, buildId } = job.job
+    let ids = this.jobsOf.get(requester)
+    if (ids == null) { ids = new Set(); this.jobsOf.set(requester, ids) }
+    ids.add(job.jobId)
+    let same = this.jobsOfBuild.get(buildId)
+    if (same == null) { same = new Map(); this.jobsOfBuild.set(buildId, same) }
+    same.set(job.jobId, job)
+    this.jobCount++
+    this.jobBytes += job.bytes.byteLength
+    if (this.isOwn(job)) { this.ownCount++; this.ownBytes += job.bytes.byteLength }
+  }
+
+  private unaccount (job: SignedJob): void {
+    const { requester, buildId } = job.job
+    const ids = this.jobsOf.get(requester)
+    ids?.delete(job.jobId)
+    if (ids?.size === 0) this.jobsOf.delete(requester)
+    const same = this.jobsOfBuild.get(buildId)
+    same?.delete(job.jobId)
+    if (same?.size === 0) this.jobsOfBuild.delete(buildId)
+    this.jobCount--
+    this.jobBytes -= job.bytes.byteLength
+    if (this.isOwn(job)) { this.ownCount--; this.ownBytes -= job.bytes.byteLength }
+  }
+
+  /** whether one more job of `bytes` from a peer would pass the global caps */
+  private full (bytes: number): boolean {
+    return this.jobCount - this.ownCount >= this.limits.maxJobs || this.jobBytes - this.ownBytes + bytes > this.limits.maxJobBytes
+  }
+
+  private accountAtt (att: SignedAttestation, trusted: boolean): void {
+    const { buildId } = att.claim
+    let m = this.attsOf.get(buildId)
+    if (m == null) { m = new Map(); this.attsOf.set(buildId, m) }
+    const e: AttEntry = { signer: signerOf(att), trusted, bytes: att.bytes.byteLength }
+    m.set(att.id, e)
+    this.perSigner.set(e.signer, (this.perSigner.get(e.signer) ?? 0) + 1)
+    this.attCount++
+    if (!trusted) { this.untrustedCount++; this.untrustedBytes += e.bytes }
+  }
+
+  private unaccountAtt (buildId: string, id: string): void {
+    const m = this.attsOf.get(buildId)
+    const e = m?.get(id)
+    if (m == null || e == null) return
+    m.delete(id)
+    if (m.size === 0) this.attsOf.delete(buildId)
+    const n = (this.perSigner.get(e.signer) ?? 1) - 1
+    if (n > 0) this.perSigner.set(e.signer, n)
+    else this.perSigner.delete(e.signer)
+    this.attCount--
+    if (!e.trusted) { this.untrustedCount--; this.untrustedBytes -= e.bytes }
   }
 
   // A record is listed only once it is persisted and announced: whoever sees
   // it in the store (an API call, a verdict) knows its 'stored' event has run,
   // so the evaluation it triggered is already scheduled.
   async putJob (job: SignedJob, options?: AbortOptions): Promise<boolean> {
-    if (this.jobMap.has(job.jobId) || this.persisting.has(job.jobId)) return false
+    if (this.hasJob(job.jobId)) return false
+    const refused = this.jobRefusal(job, this.now())
+    if (refused != null) {
+      log('not keeping job %s: %s', job.jobId, refused.reason)
+      return false
+    }
+    // room first: the flooder's oldest jobs go before this one is counted
+    while (!this.isOwn(job) && this.full(job.bytes.byteLength)) {
+      const victim = this.evictable()
+      if (victim == null) return false
+      await this.dropJob(victim, 'evicted', options)
+    }
     this.persisting.add(job.jobId)
+    this.account(job)
     try {
-      await this.datastore.put(new Key(`${JOBS}/${job.jobId}`), job.bytes, options)
+      await this.datastore.put(jobKey(job.jobId), job.bytes, options)
+    } catch (err) {
+      this.unaccount(job)
+      throw err
     } finally {
       this.persisting.delete(job.jobId)
     }
@@ -93,23 +322,74 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
 
   async putAttestation (att: SignedAttestation, options?: AbortOptions): Promise<boolean> {
     if (this.hasAttestation(att)) return false
+    const trusted = this.trusted(att)
+    const refused = this.attRefusal(att, trusted)
+    if (refused != null) {
+      log('not keeping attestation %s: %s', att.id, refused.reason)
+      return false
+    }
     this.persisting.add(att.id)
+    this.accountAtt(att, trusted)
     try {
-      await this.datastore.put(new Key(`${ATTESTATIONS}/${att.claim.buildId}/${att.id}`), att.bytes, options)
+      await this.datastore.put(attKey(att.claim.buildId, att.id), att.bytes, options)
+    } catch (err) {
+      this.unaccountAtt(att.claim.buildId, att.id)
+      throw err
     } finally {
       this.persisting.delete(att.id)
     }
-    this.addAtt(att)
+    // the job may have been pruned while this was written: then it goes too
+    if (!this.hasBuild(att.claim.buildId)) {
+      this.unaccountAtt(att.claim.buildId, att.id)
+      await this.datastore.delete(attKey(att.claim.buildId, att.id), options)
+      return false
+    }
+    let m = this.byBuild.get(att.claim.buildId)
+    if (m == null) { m = new Map(); this.byBuild.set(att.claim.buildId, m) }
+    m.set(att.id, att)
     this.safeDispatchEvent('attestation:stored', { detail: att })
     return true
+  }
+
+  /** removes a job; its build's attestations go too when no other held job names that build */
+  private async dropJob (job: SignedJob, reason: 'expired' | 'evicted', options?: AbortOptions): Promise<void> {
+    if (!this.jobMap.delete(job.jobId)) return
+    this.unaccount(job)
+    const { buildId } = job.job
+    const keys = [jobKey(job.jobId)]
+    if (!this.hasBuild(buildId)) {
+      for (const id of [...(this.attsOf.get(buildId)?.keys() ?? [])]) {
+        this.unaccountAtt(buildId, id)
+        keys.push(attKey(buildId, id))
+      }
+      this.byBuild.delete(buildId)
+    }
+    for (const k of keys) await this.datastore.delete(k, options)
+    log('dropped job %s (%s) and %d attestations', job.jobId, reason, keys.length - 1)
+    this.safeDispatchEvent('job:pruned', { detail: { jobId: job.jobId, buildId, reason } })
+  }
+
+  async prune (options?: AbortOptions & { now?: number }): Promise<number> {
+    const now = options?.now ?? this.now()
+    let n = 0
+    for (const job of [...this.jobMap.values()]) {
+      if (this.isOwn(job) || Date.parse(job.job.expiresAt) + this.limits.expiredGraceMs > now) continue
+      await this.dropJob(job, 'expired', options)
+      n++
+    }
+    return n
   }
 
   hasJob (jobId: string): boolean {
     return this.jobMap.has(jobId) || this.persisting.has(jobId)
   }
 
+  hasBuild (buildId: string): boolean {
+    return this.jobsOfBuild.has(buildId)
+  }
+
   hasAttestation (att: SignedAttestation): boolean {
-    return this.byBuild.get(att.claim.buildId)?.has(att.id) === true || this.persisting.has(att.id)
+    return this.attsOf.get(att.claim.buildId)?.has(att.id) === true
   }
 
   getJob (jobId: string): SignedJob | undefined {
@@ -125,29 +405,66 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
     return [...this.byBuild.values()].flatMap(m => [...m.values()])
   }
 
-  async load (options?: AbortOptions & { now?: number }): Promise<{ jobs: number, attestations: number, skipped: number }> {
-    const now = options?.now ?? Date.now()
+  usage (): StoreUsage {
+    return {
+      jobs: this.jobCount,
+      jobBytes: this.jobBytes,
+      attestations: this.attCount,
+      untrustedAttestations: this.untrustedCount,
+      untrustedAttestationBytes: this.untrustedBytes,
+      limits: { ...this.limits }
+    }
+  }
+
+  async load (options?: AbortOptions & { now?: number }): Promise<{ jobs: number, attestations: number, skipped: number, dropped: number }> {
+    const now = options?.now ?? this.now()
     let skipped = 0
-    let nj = 0
-    let na = 0
+    let dropped = 0
+    const stale: Key[] = []
     for await (const { key, value } of this.datastore.query({ prefix: JOBS }, options)) {
+      let job: SignedJob
       try {
-        const job = decodeJobAnnouncement(value, { now, allowExpired: true })
-        this.jobMap.set(job.jobId, job)
-        nj++
+        job = decodeJobAnnouncement(value, { now, allowExpired: true })
       } catch (err) {
         skipped++
         log.error('skipping stored job %s: %s', key.toString(), (err as Error).message)
+        continue
       }
+      // today's limits apply to what an earlier run kept (or a run with larger limits)
+      const expired = !this.isOwn(job) && Date.parse(job.job.expiresAt) + this.limits.expiredGraceMs <= now
+      const over = !this.isOwn(job) && (this.full(job.bytes.byteLength) || (this.jobsOf.get(job.job.requester)?.size ?? 0) >= this.limits.maxJobsPerRequester)
+      if (expired || over || this.jobMap.has(job.jobId)) {
+        dropped++
+        stale.push(key)
+        continue
+      }
+      this.account(job)
+      this.jobMap.set(job.jobId, job)
     }
+    let na = 0
     for await (const { key, value } of this.datastore.query({ prefix: ATTESTATIONS }, options)) {
+      let att: SignedAttestation
       try {
-        if (this.addAtt(decodeAttestation(value, { now }))) na++
+        att = decodeAttestation(value, { now })
       } catch (err) {
         skipped++
         log.error('skipping stored attestation %s: %s', key.toString(), (err as Error).message)
+        continue
       }
+      const trusted = this.trusted(att)
+      if (this.hasAttestation(att) || this.attRefusal(att, trusted) != null) {
+        dropped++
+        stale.push(key)
+        continue
+      }
+      this.accountAtt(att, trusted)
+      let m = this.byBuild.get(att.claim.buildId)
+      if (m == null) { m = new Map(); this.byBuild.set(att.claim.buildId, m) }
+      m.set(att.id, att)
+      na++
     }
-    return { jobs: nj, attestations: na, skipped }
+    for (const k of stale) await this.datastore.delete(k, options)
+    if (dropped > 0) log('dropped %d stored records over today\'s limits or expired', dropped)
+    return { jobs: this.jobCount, attestations: na, skipped, dropped }
   }
 }

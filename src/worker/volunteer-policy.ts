@@ -9,8 +9,26 @@ export interface VolunteerPolicy {
   diskBytes: number
   wallSeconds: number
   processes: number
-  /** did:keys of requesters served; empty means anyone */
+  /**
+   * Admission: the did:keys of requesters served; empty means anyone (the
+   * default). See admits. Serving "whoever a key I trust vouches for" needs
+   * a signed vouching statement that the protocol does not have yet.
+   */
   requesters: string[]
+  /**
+   * Builds of one requester under way at once. Unset: maxConcurrent - 1, at
+   * least 1 (perRequesterLimits), so with two slots or more one requester
+   * never holds them all and another requester's job finds one free; with a
+   * single slot the round-robin of src/worker/fair-queue.ts gives it the
+   * next turn instead.
+   */
+  maxPerRequester?: number
+  /**
+   * Builds of one requester started in any hour. Unset:
+   * DEFAULT_MAX_PER_REQUESTER_PER_HOUR. What one key, whatever it announces,
+   * can take of a volunteer's machine when nobody else is asking.
+   */
+  maxPerRequesterPerHour?: number
   environments: Array<'host' | 'rootfs'>
   /** the weakest sandbox this volunteer accepts to run builds in */
   minTier: SandboxTier
@@ -35,6 +53,32 @@ export type PolicyDecision =
 const MiB = 1024 * 1024
 
 /**
+ * Default builds started per requester per hour: 120, two a minute. More
+ * than a busy project's CI asks of one volunteer (a slot finishes 6 builds an
+ * hour that run to the default 600 s wall limit), while a key announcing
+ * thousands of jobs is held to a steady trickle.
+ */
+export const DEFAULT_MAX_PER_REQUESTER_PER_HOUR = 120
+
+/** The per-requester limits in effect: the policy's, or their defaults (see VolunteerPolicy). */
+export function perRequesterLimits (policy: Pick<VolunteerPolicy, 'maxConcurrent' | 'maxPerRequester' | 'maxPerRequesterPerHour'>): { maxPerRequester: number, maxPerRequesterPerHour: number } {
+  return {
+    maxPerRequester: policy.maxPerRequester ?? Math.max(1, policy.maxConcurrent - 1),
+    maxPerRequesterPerHour: policy.maxPerRequesterPerHour ?? DEFAULT_MAX_PER_REQUESTER_PER_HOUR
+  }
+}
+
+/**
+ * Admission: whether this volunteer builds for `requester` at all. Anyone
+ * when the list is empty (the default: a volunteer gives to the network),
+ * else only the listed keys. Who is admitted still shares the machine by
+ * the per-requester limits and the round-robin (src/worker/fair-queue.ts).
+ */
+export function admits (policy: Pick<VolunteerPolicy, 'requesters'>, requester: string): boolean {
+  return policy.requesters.length === 0 || policy.requesters.includes(requester)
+}
+
+/**
  * Decide whether this volunteer runs a job. A job that asks for more than the
  * volunteer allows is declined as a whole: a build squeezed below what it
  * asked for would fail or differ, and a half-run build helps nobody.
@@ -45,7 +89,7 @@ export function decideJob (job: SignedJob, policy: VolunteerPolicy, tier: Sandbo
   if (!tierAtLeast(tier, policy.minTier)) {
     return { accept: false, reason: `sandbox tier ${tier} is below the volunteer's minimum ${policy.minTier}` }
   }
-  if (policy.requesters.length > 0 && !policy.requesters.includes(requester)) {
+  if (!admits(policy, requester)) {
     return { accept: false, reason: `requester ${requester} is not on this volunteer's list` }
   }
   if (!policy.environments.includes(definition.environment.kind)) {

@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
-import { createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS } from '../../protocol/index.ts'
+import { countsAsBuilder, createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS } from '../../protocol/index.ts'
 import type { ClaimPurpose, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
 import type { ClaimBook } from '../store/claim-book.ts'
-import { decideJob } from './volunteer-policy.ts'
+import { decideJob, perRequesterLimits } from './volunteer-policy.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
+import { FairQueue } from './fair-queue.ts'
+import { INPUT_PROBE_MS, INPUT_RETRY_MS, MAX_INPUT_PROBES, probeInputs } from './input-probe.ts'
 import { isWorkerError } from './errors.ts'
 import { runBuild } from './run-build.ts'
 import type { BuildComponents, BuildProgress } from './run-build.ts'
@@ -24,6 +26,8 @@ const FINISHED = '/concur/worker/finished'
 export type WorkerEvent =
   | { type: 'job:declined', jobId: string, reason: string }
   | { type: 'job:claimed', jobId: string, buildId: string }
+  /** the job's inputs did not come within the probe's bound: not claimed, offered again in `retryInMs` */
+  | { type: 'job:inputs-unavailable', jobId: string, attempt: number, retryInMs: number, reason: string }
   | { type: 'job:spot-check', jobId: string, requester: string }
   | { type: 'build:progress', jobId: string, progress: BuildProgress }
   | { type: 'build:attested', jobId: string, buildId: string, result: SignedAttestation['claim']['result'] }
@@ -50,6 +54,12 @@ export interface WorkerInit {
   renewMs?: number
   /** how often open jobs are re-examined (lapsed leases, missed messages) */
   scanMs?: number
+  /** the bound on fetching a job's input root blocks before claiming it (default INPUT_PROBE_MS) */
+  inputProbeMs?: number
+  /** the wait before a job whose inputs did not come is tried again, doubling (default INPUT_RETRY_MS) */
+  inputRetryMs?: number
+  /** probes of one job before it is given up (default MAX_INPUT_PROBES) */
+  maxInputProbes?: number
   now?: () => number
   onEvent?: (e: WorkerEvent) => void
   /** demos and adversary tests only: see BuildInit.tamperOutput */
@@ -89,6 +99,13 @@ export interface Worker {
  * `replicas` distinct workers hold a live lease or have attested after
  * claiming a replica slot; it renews its lease while building; a lease that
  * lapses without an attestation frees the slot for another worker.
+ *
+ * Which job, of all it could build (issue 13): jobs that pass the cheap
+ * checks wait in a FairQueue (src/worker/fair-queue.ts), and each free build
+ * slot takes the next one round-robin over requesters, within the
+ * volunteer's per-requester limits; not in store order, which a flood
+ * decides. A job's inputs are probed (src/worker/input-probe.ts) before it
+ * is claimed, so a job nobody can feed never holds a replica slot.
  */
 export function worker (init: WorkerInit) {
   return (components: WorkerComponents): Worker => {
@@ -103,6 +120,16 @@ export function worker (init: WorkerInit) {
     const declined = new Set<string>()
     const done = new Set<string>()
     const considering = new Set<string>()
+    const queue = new FairQueue(perRequesterLimits(init.policy))
+    /** jobs taken from the queue and being considered: each holds a build slot until it starts or is let go */
+    let picking = 0
+    /** jobs whose inputs did not come: how often, and not to be offered again before `notBefore` */
+    const inputRetry = new Map<string, { failures: number, notBefore: number }>()
+    const probeMs = init.inputProbeMs ?? INPUT_PROBE_MS
+    const retryMs = init.inputRetryMs ?? INPUT_RETRY_MS
+    const maxProbes = init.maxInputProbes ?? MAX_INPUT_PROBES
+    /** aborts input probes at stop() */
+    const halt = new AbortController()
     let scanTimer: ReturnType<typeof setInterval> | undefined
     let stopped = false
     let seq = now()
@@ -133,6 +160,7 @@ export function worker (init: WorkerInit) {
     const build = async (job: SignedJob, parallelism: number, purpose: ClaimPurpose): Promise<void> => {
       const ac = new AbortController()
       running.set(job.jobId, ac)
+      queue.started(job.jobId, now())
       const renew = setInterval(() => { void publishClaim(job, purpose).catch(() => {}) }, renewMs)
       try {
         await publishClaim(job, purpose)
@@ -167,36 +195,78 @@ export function worker (init: WorkerInit) {
         clearInterval(renew)
         running.delete(job.jobId)
         done.add(job.jobId)
+        queue.finished(job.jobId)
+        pump()
       }
+    }
+
+    const decline = (job: SignedJob, reason: string): void => {
+      declined.add(job.jobId)
+      log('declined job %s: %s', job.jobId, reason)
+      emit({ type: 'job:declined', jobId: job.jobId, reason })
+    }
+
+    /** the volunteer's policy on this job: how to run it, or undefined (declined, once) */
+    const admit = (job: SignedJob): { accept: true, parallelism: number } | undefined => {
+      const decision = decideJob(job, init.policy, init.tier)
+      if (decision.accept) return decision
+      decline(job, decision.reason)
+      return undefined
+    }
+
+    /**
+     * Whether the job's inputs can be had now (src/worker/input-probe.ts).
+     * If not, it is left unclaimed and offered again later, at most
+     * `maxProbes` times in all, then declined.
+     */
+    const inputsReady = async (job: SignedJob): Promise<boolean> => {
+      const r = await probeInputs(components.blockstore, job.job.definition, probeMs, { signal: halt.signal })
+      if (stopped) return false
+      if (r.ok) {
+        inputRetry.delete(job.jobId)
+        return true
+      }
+      const attempt = (inputRetry.get(job.jobId)?.failures ?? 0) + 1
+      if (attempt >= maxProbes) {
+        inputRetry.delete(job.jobId)
+        decline(job, `its inputs could not be fetched in ${attempt} tries: ${r.reason}`)
+        return false
+      }
+      // doubling, up to 16 times the first wait
+      const retryInMs = retryMs * 2 ** Math.min(attempt - 1, 4)
+      inputRetry.set(job.jobId, { failures: attempt, notBefore: now() + retryInMs })
+      log('job %s not claimed: %s (try %d of %d, again in %d ms)', job.jobId, r.reason, attempt, maxProbes, retryInMs)
+      emit({ type: 'job:inputs-unavailable', jobId: job.jobId, attempt, retryInMs, reason: r.reason })
+      return false
     }
 
     const consider = async (job: SignedJob): Promise<void> => {
       if (stopped || done.has(job.jobId) || running.has(job.jobId) || declined.has(job.jobId) || considering.has(job.jobId)) return
       if (Date.parse(job.job.expiresAt) <= now()) return
-      const decision = decideJob(job, init.policy, init.tier)
-      if (!decision.accept) {
-        declined.add(job.jobId)
-        log('declined job %s: %s', job.jobId, decision.reason)
-        emit({ type: 'job:declined', jobId: job.jobId, reason: decision.reason })
-        return
-      }
+      const decision = admit(job)
+      if (decision == null) return
       if (running.size >= init.policy.maxConcurrent) return
       const rb = init.rebuild
       const spotCheck = rb != null && (rb.requesters.includes(job.job.requester) || sampled(job.jobId, init.key.did, rb.sample))
       if (rb?.only === true && !spotCheck) return
-      if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
+      // a job naming its builders: only they take replica slots (PROTOCOL.md §7 rule 3); a spot check is not a replica
+      if (!spotCheck && (!countsAsBuilder(job.job.builders, init.key.did) || book.taken(job.jobId, attestedWorkers(job), now(), init.key.did, job.job.builders) >= job.job.replicas)) return
       considering.add(job.jobId)
       try {
+        // claim only once able to start: inputs that do not come leave the
+        // job unclaimed (no replica slot held), to be tried again later
+        if (!(await inputsReady(job))) return
+        if (stopped || running.size >= init.policy.maxConcurrent) return
         // a random delay spreads workers that heard the job at the same moment,
         // so their claims are seen before others pile on; it grows with how
         // contested the job already is, so an untouched job starts at once
         // (measured: submit→accepted overhead p50 412 → 144 ms via the API;
         // README.md, "Benchmarks", the submit → accepted row)
-        const taken = book.taken(job.jobId, attestedWorkers(job), now(), init.key.did)
+        const taken = book.taken(job.jobId, attestedWorkers(job), now(), init.key.did, job.job.builders)
         const spreadMs = Math.min(CLAIM_JITTER_MAX_MS, 50 + 150 * taken)
         await new Promise(resolve => setTimeout(resolve, Math.floor(Math.random() * spreadMs)))
         if (stopped || running.size >= init.policy.maxConcurrent) return
-        if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did) >= job.job.replicas) return
+        if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did, job.job.builders) >= job.job.replicas) return
         if (spotCheck) emit({ type: 'job:spot-check', jobId: job.jobId, requester: job.job.requester })
         const b = build(job, decision.parallelism, spotCheck ? 'spot-check' : 'replica')
         builds.add(b)
@@ -206,10 +276,53 @@ export function worker (init: WorkerInit) {
       }
     }
 
-    const onJob = (evt: CustomEvent<SignedJob>): void => { void consider(evt.detail) }
+    /**
+     * Fill the free build slots from the fair queue, one job per slot at a
+     * time: round-robin over requesters (FairQueue.take), so a flood from one
+     * requester costs the others a turn each round, not its length. Called
+     * when a job arrives, at each scan, and whenever a build or an attempt
+     * ends.
+     */
+    const pump = (): void => {
+      while (!stopped && running.size + picking < init.policy.maxConcurrent) {
+        const next = queue.take(now())
+        if (next == null) return
+        picking++
+        const job = components.records.getJob(next.jobId)
+        void (job == null ? Promise.resolve() : consider(job))
+          .catch((err: Error) => { log.error('considering job %s failed: %e', next.jobId, err) })
+          .finally(() => {
+            picking--
+            // not started (declined, fully claimed, inputs missing): its place goes back
+            queue.release(next.jobId)
+            pump()
+          })
+      }
+    }
+
+    /**
+     * The cheap checks only, so a flood of jobs costs this much per job and
+     * scan and no more: what passes waits in the fair queue; the replica
+     * count, the input probe and the claim come when its turn does (consider).
+     */
+    const offer = (job: SignedJob): void => {
+      if (stopped || done.has(job.jobId) || running.has(job.jobId) || declined.has(job.jobId) || considering.has(job.jobId)) return
+      if (Date.parse(job.job.expiresAt) <= now()) return
+      if ((inputRetry.get(job.jobId)?.notBefore ?? 0) > now()) return
+      if (admit(job) == null) return
+      queue.offer(job.job.requester, job.jobId)
+    }
+
+    const onJob = (evt: CustomEvent<SignedJob>): void => {
+      offer(evt.detail)
+      pump()
+    }
 
     const scan = (): void => {
-      for (const job of components.records.jobs()) void consider(job)
+      for (const job of components.records.jobs()) offer(job)
+      // retry records of jobs the store no longer holds
+      for (const jobId of inputRetry.keys()) if (components.records.getJob(jobId) == null) inputRetry.delete(jobId)
+      pump()
     }
 
     return {
@@ -229,6 +342,7 @@ export function worker (init: WorkerInit) {
       },
       async stop () {
         stopped = true
+        halt.abort()
         components.records.removeEventListener('job:stored', onJob)
         if (scanTimer != null) clearInterval(scanTimer)
         for (const ac of running.values()) ac.abort()

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanupAll } from '../helpers/processes.ts'
+import { DEFAULT_STORE_LIMITS } from '../../src/store/limits.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { ATTESTATIONS_TOPIC, artifactOf, requestView, startAdversary, submitJob, viewUntil, wrongCid } from './adversary.ts'
@@ -29,13 +30,14 @@ describe('sybils attesting first', () => {
     const job = await adv.heardJob(jobId)
     const X = wrongCid('sybils-first')
     for (const s of adv.sybils(job, X, 50)) await adv.publishRaw(ATTESTATIONS_TOPIC, s.bytes)
-    // all 50 are stored and shown, and the view's verdict covers them
-    const seen = await viewUntil(net.requester, jobId, v => v.attestations.filter(a => artifactOf(a) === X).length === 50, 'the 50 sybil attestations stored')
+    // stored and shown up to the store's cap for untrusted keys per build, and the view's verdict covers them
+    const cap = DEFAULT_STORE_LIMITS.maxUntrustedPerBuild
+    const seen = await viewUntil(net.requester, jobId, v => v.attestations.filter(a => artifactOf(a) === X).length === cap, 'the sybil attestations stored, up to the cap')
     expect(seen.attestations.filter(a => a.trusted)).toEqual([])
     expect(seen.record.status).toBe('pending')
     expect(seen.record.artifact).toBeUndefined()
     expect(seen.verdict?.artifact).toBeUndefined()
-    expect(seen.verdict?.candidates.find(c => c.artifact === X)?.untrusted).toHaveLength(50)
+    expect(seen.verdict?.candidates.find(c => c.artifact === X)?.untrusted).toHaveLength(cap)
 
     const done = await viewUntil(net.requester, jobId, v => v.record.status === 'accepted', 'the honest verdict')
     expect(done.record.artifact).not.toBe(X)

@@ -13,7 +13,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { LEASE_MS } from '../../protocol/index.ts'
-import { api, cleanupAll, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
+import { api, cleanupAll, runConcur, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Node } from '../helpers/network.ts'
 import { allAlive, setPolicy, submitJob, viewUntil } from './adversary.ts'
@@ -29,15 +29,19 @@ describe('a worker SIGKILLed mid-build', () => {
   it('another worker takes the job over after the lease lapses, and the job reaches its verdict', async () => {
     const net = await startNetwork({ workers: [{}], trust: [0], threshold: 1 })
     const victim = net.workers[0]!
+    // the survivor's key exists before the job: the job names both as its builders
+    const survivorHome = await tempDir()
+    const survivorDid = String((((await runConcur(['init'], { home: survivorHome })).json()) as { did: string }).did)
+    await setPolicy(net.requester, [victim.did, survivorDid], 1)
     const marker = `18.${process.pid}${Date.now() % 100000}`
     const { jobId } = await submitJob(net.requester, { label: `takeover-${marker}`, replicas: 1, script: `sleep ${marker}; mkdir out; cp label out/` })
     await waitFor(async () => (await processesWith(`sleep ${marker}`)).length > 0, 'the victim\'s build running in its sandbox', 30_000)
 
     // the second worker joins, and hears the victim's lease renewal
-    const sp = startConcur(['daemon', '--worker', '--bootstrap', net.bootAddr], { home: await tempDir() })
+    const sp = startConcur(['daemon', '--worker', '--bootstrap', net.bootAddr], { home: survivorHome })
     const sr = await sp.ready
     const survivor: Node = { proc: sp, did: String(sr.did), peerId: String(sr.peerId), api: String(sr.api), home: sp.home }
-    await setPolicy(net.requester, [victim.did, survivor.did], 1)
+    expect(survivor.did).toBe(survivorDid)
     await waitFor(async () => (await events(survivor)).some(e => e.event.type === 'claim' && e.event.jobId === jobId && e.event.worker === victim.did),
       'the survivor hearing the victim\'s lease', 30_000)
     expect((await processesWith(`sleep ${marker}`)).length).toBeGreaterThan(0)

@@ -20,6 +20,7 @@ import { startNetwork } from '../helpers/network.ts'
 import { exampleDefinition } from '../helpers/fixtures.ts'
 import { installFastVerify } from '../../src/net/fast-verify.ts'
 import { gossipBench } from './gossip.ts'
+import { floodBench } from './flood.ts'
 import { importLevers } from './import-levers.ts'
 import { scaleBench } from './scale.ts'
 import { MiB, median, quantile, repeat, spread, timeMs } from './stats.ts'
@@ -317,6 +318,28 @@ async function rssRow (): Promise<void> {
   })
 }
 
+async function floodRow (): Promise<void> {
+  const r = await floodBench({ batches: quick ? 2 : 6, perBatch: quick ? 400 : 1000, log })
+  const per = (a: { messages: number }, b: { messages: number }): number => 1000 / Math.max(1, b.messages - a.messages)
+  const steps = r.batches.map((b, i) => {
+    const prev = i === 0 ? r.baseline : r.batches[i - 1]!
+    return { rssMB: (b.rssMB - prev.rssMB) * per(prev, b), held: (b.held - prev.held) * per(prev, b), datastoreKB: (b.datastoreKB - prev.datastoreKB) * per(prev, b) }
+  })
+  const first = steps[0]!
+  const last = steps[steps.length - 1]!
+  const fmt = (x: { rssMB: number, held: number, datastoreKB: number }): string => `RSS ${x.rssMB >= 0 ? '+' : ''}${x.rssMB.toFixed(1)} MB, ${x.held >= 0 ? '+' : ''}${x.held.toFixed(0)} records, disk ${x.datastoreKB >= 0 ? '+' : ''}${x.datastoreKB.toFixed(0)} KB`
+  rows.push({
+    id: 'flood',
+    measure: `growth per 1,000 hostile messages (fresh keys: jobs, attestations on a held build and on unknown ones, claims on invented jobs), ${r.batches.length} batches, limits lowered to 200 jobs`,
+    baseline: `the same requester before the flood (${r.baseline.rssMB.toFixed(0)} MB RSS, ${r.baseline.held} records, ${r.baseline.datastoreKB} KB on disk)`,
+    figure: `first batch: ${fmt(first)}; last batch: ${fmt(last)}`,
+    ratio: first.held === 0 ? 0 : last.held / first.held,
+    target: 'flat once the caps are reached: 0 records and <= 5 MB RSS per 1,000 in the last batch',
+    pass: last.held <= 0 && last.rssMB <= 5,
+    detail: { ...r, steps }
+  })
+}
+
 async function sandboxRow (tier: Awaited<ReturnType<typeof probeSandbox>>['tier']): Promise<void> {
   const runs = quick ? 5 : 15
   const dir = await mkdtemp(join(tmpdir(), 'concur-bench-sbx-'))
@@ -431,7 +454,8 @@ try {
     ['gossip', gossipRow],
     ['fetch', fetchRow],
     ['submit', async () => { await submitRow(probe.tier) }],
-    ['install', installRow]
+    ['install', installRow],
+    ['flood', floodRow]
   ]
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
   for (const [name, step] of steps) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, createClaim, replacesClaim, takenSlots } from '../../protocol/index.ts'
+import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, countsAsBuilder, createClaim, generateSigningKey, replacesClaim, takenSlots } from '../../protocol/index.ts'
 import type { Claim, ClaimPurpose, SigningKey } from '../../protocol/index.ts'
 import { fixedKey, iso, makeJob, T0 } from './fixtures.ts'
 
@@ -102,6 +102,75 @@ describe('replica slots (takenSlots, PROTOCOL.md §7)', () => {
         }
         expect(takenSlots(claims, attested, T0 + t)).toBe(expected)
         expect(takenSlots(claims, attested, T0 + t)).toBeLessThanOrEqual(w.length)
+      }
+    ))
+  })
+})
+
+describe('replica slots on a job that names its builders (takenSlots with builders, PROTOCOL.md §7 rule 3)', () => {
+  // w0, w1 named; w2 and throw-away keys are not
+  const builders = [did(0), did(1)].sort()
+
+  it('a key the job does not name takes no slot: not while its lease is live, not after it attested', () => {
+    const stranger = claim(w[2]!, T0, 0)
+    expect(takenSlots([stranger], [], T0 + 1_000, undefined, builders)).toBe(0)
+    expect(takenSlots([stranger], [did(2)], T0 + 1_000, undefined, builders)).toBe(0)
+    expect(takenSlots([stranger], [did(2)], T0 + 2 * LEASE_MS, undefined, builders)).toBe(0)
+    // the same claims on an open job: today's rule
+    expect(takenSlots([stranger], [], T0 + 1_000)).toBe(1)
+    expect(takenSlots([stranger], [did(2)], T0 + 2 * LEASE_MS)).toBe(1)
+  })
+
+  it('a named builder takes a slot as on an open job: live lease, or claimed then attested; a spot check none', () => {
+    const claims = [claim(w[0]!, T0, 0), claim(w[1]!, T0, 0, LEASE_MS, 'spot-check'), claim(w[2]!, T0, 0)]
+    expect(takenSlots(claims, [], T0 + 1_000, undefined, builders)).toBe(1)
+    expect(takenSlots(claims, [], T0 + 2 * LEASE_MS, undefined, builders)).toBe(0)
+    expect(takenSlots(claims, [did(0), did(1), did(2)], T0 + 2 * LEASE_MS, undefined, builders)).toBe(1)
+    // the asking worker itself is still left out
+    expect(takenSlots(claims, [], T0 + 1_000, did(0), builders)).toBe(0)
+  })
+
+  it('100 throw-away keys that claimed then attested, and renewing ones, take none of 2 slots; the builders still can', () => {
+    const squatters = Array.from({ length: 100 }, () => generateSigningKey())
+    const renewers = Array.from({ length: 4 }, () => generateSigningKey())
+    const claims = [
+      ...squatters.map(k => claim(k, T0, 1, 2_000)),
+      // renewing every 3 s with a higher seq: always a live lease
+      ...renewers.flatMap(k => [0, 1, 2, 3, 4].map(i => claim(k, T0 + i * 3_000, i + 1, 10_000)))
+    ]
+    const attested = squatters.map(k => k.did)
+    expect(takenSlots(claims, attested, T0 + 13_000)).toBe(104) // open job: every slot squatted
+    expect(takenSlots(claims, attested, T0 + 13_000, undefined, builders)).toBe(0)
+    expect(takenSlots([...claims, claim(w[0]!, T0 + 13_000, 0)], attested, T0 + 14_000, undefined, builders)).toBe(1)
+  })
+
+  it('countsAsBuilder: every key on an open job, only the named ones otherwise', () => {
+    expect(countsAsBuilder(undefined, did(2))).toBe(true)
+    expect(countsAsBuilder(builders, did(0))).toBe(true)
+    expect(countsAsBuilder(builders, did(2))).toBe(false)
+  })
+
+  it('with builders, slots taken = the open-job count over the named keys\' claims alone; strangers never change it', () => {
+    const strangers = [fixedKey('lease-stranger-1'), fixedKey('lease-stranger-2')]
+    const all = [...w, ...strangers]
+    fc.assert(fc.property(
+      fc.array(fc.record({ worker: fc.nat({ max: all.length - 1 }), at: fc.nat({ max: 60_000 }), seq: fc.nat({ max: 5 }), spot: fc.boolean() }), { maxLength: 16 }),
+      fc.option(fc.subarray(all.map(k => k.did), { minLength: 1 }), { nil: undefined }),
+      fc.subarray(all.map(k => k.did)),
+      fc.nat({ max: 100_000 }),
+      (specs, named, attested, t) => {
+        const sorted = named === undefined ? undefined : [...named].sort()
+        const claims = specs.map(s => claim(all[s.worker]!, T0 + s.at, s.seq, LEASE_MS, s.spot ? 'spot-check' : undefined))
+        const counted = takenSlots(claims, attested, T0 + t, undefined, sorted)
+        // the reference: the open-job rule over the claims of keys the job names
+        expect(counted).toBe(takenSlots(claims.filter(c => countsAsBuilder(sorted, c.worker)), attested, T0 + t))
+        if (sorted !== undefined) {
+          // claims and attestations by keys outside the set change nothing
+          const outside = all.filter(k => !sorted.includes(k.did))
+          const more = outside.map(k => claim(k, T0 + t, 99, MAX_LEASE_MS))
+          expect(takenSlots([...claims, ...more], [...attested, ...outside.map(k => k.did)], T0 + t, undefined, sorted)).toBe(counted)
+          expect(counted).toBeLessThanOrEqual(sorted.length)
+        }
       }
     ))
   })

@@ -38,13 +38,14 @@ export const rootfsDefinition: BuildDefinition = {
 
 export const requester = fixedKey('requester')
 
-export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, createdAt?: number, expiresAt?: number, replicas?: number } = {}): SignedJob {
+export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, createdAt?: number, expiresAt?: number, replicas?: number, builders?: string[] } = {}): SignedJob {
   const key = opts.key ?? requester
   return createJobAnnouncement({
     definition: opts.def ?? definition,
     requester: key.did,
     requesterPeerId: '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq',
     replicas: opts.replicas ?? 2,
+    ...(opts.builders !== undefined ? { builders: opts.builders } : {}),
     resources: { memoryBytes: 2 ** 30, cpus: 2, diskBytes: 2 ** 30, wallSeconds: 600, processes: 256 },
     createdAt: iso(opts.createdAt ?? T0),
     expiresAt: iso(opts.expiresAt ?? T0 + 3_600_000),

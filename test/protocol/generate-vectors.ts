@@ -51,6 +51,8 @@ function leNumber (b: Uint8Array): bigint {
 
 export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector> } {
   const job = makeJob()
+  // the same job naming its builders (PROTOCOL.md §5.1): only these keys' claims take its replica slots
+  const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
   const success = attest(worker, { jobId: job.jobId })
   const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
   const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
@@ -101,6 +103,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const v = (x: Omit<SignatureVector, 'verifyAt'>): SignatureVector => ({ ...x, verifyAt })
   const signature: Record<string, SignatureVector> = {
     'job-announcement-valid': v({ description: 'A job announcement signed by its requester.', publicKey: requester.did, envelope: job.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'job-announcement-builders-valid': v({ description: 'A job announcement naming its builders (worker-1, worker-2, sorted): only their claims take its replica slots.', publicKey: requester.did, envelope: jobWithBuilders.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'attestation-success-valid': v({ description: 'An in-toto/SLSA provenance attestation of a successful build, signed by the worker (builder.id).', publicKey: worker.did, envelope: success.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-valid': v({ description: 'An attestation of a failed build (exit code 2); its subject is the build log.', publicKey: worker.did, envelope: failure.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-no-log-valid': v({ description: 'An attestation of a build killed at the wall-clock limit, without a log; its subject is the job payload.', publicKey: other.did, envelope: failureNoLog.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),

@@ -8,7 +8,7 @@ import {
 import type { Envelope } from '../../protocol/index.ts'
 import { VECTORS_DIR } from './generate-vectors.ts'
 import type { PaeVector, SignatureVector } from './generate-vectors.ts'
-import { independentPae, independentlyValid } from './independent.ts'
+import { base58Encode, independentPae, independentlyValid, rawKeyFromDid } from './independent.ts'
 
 const files = readdirSync(VECTORS_DIR).filter(f => f.endsWith('.json')).sort()
 const vectors = files.map(f => [f, JSON.parse(readFileSync(resolve(VECTORS_DIR, f), 'utf8')) as SignatureVector] as const)
@@ -41,7 +41,7 @@ function decodeFull (v: SignatureVector): unknown {
 describe('signature vectors', () => {
   it('covers the required cases', () => {
     const names = files.map(f => f.replace(/\.json$/, ''))
-    for (const n of ['job-announcement-valid', 'attestation-success-valid', 'attestation-failure-valid', 'tampered-payload',
+    for (const n of ['job-announcement-valid', 'job-announcement-builders-valid', 'attestation-success-valid', 'attestation-failure-valid', 'tampered-payload',
       'wrong-key', 'wrong-payload-type-relabelled', 'wrong-payload-type-signed', 'non-canonical-signature']) {
       expect(names).toContain(n)
     }
@@ -78,6 +78,23 @@ describe('signature vectors', () => {
       })
     })
   }
+})
+
+describe('the job vector naming builders, read without protocol/ code', () => {
+  it('lists canonical ed25519 did:keys, strictly ascending, right after replicas (PROTOCOL.md §5.1)', () => {
+    const v = JSON.parse(readFileSync(resolve(VECTORS_DIR, 'job-announcement-builders-valid.json'), 'utf8')) as SignatureVector
+    const payload = JSON.parse(Buffer.from(v.envelope.payload, 'base64').toString('utf8')) as Record<string, unknown>
+    expect(Object.keys(payload).indexOf('builders')).toBe(Object.keys(payload).indexOf('replicas') + 1)
+    const builders = payload.builders as string[]
+    expect(builders.length).toBeGreaterThanOrEqual(1)
+    for (const [i, did] of builders.entries()) {
+      const key = rawKeyFromDid(did)
+      expect(key).toHaveLength(32)
+      // one text per key: re-encoding gives the same did
+      expect('did:key:z' + base58Encode(Uint8Array.of(0xed, 0x01, ...key))).toBe(did)
+      if (i > 0) expect(builders[i - 1]! < did).toBe(true)
+    }
+  })
 })
 
 describe('PAE vectors', () => {

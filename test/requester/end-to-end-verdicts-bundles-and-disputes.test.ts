@@ -40,7 +40,9 @@ describe('requester end to end: verdicts, bundles, dissent, disputes, reuse', ()
 
   beforeAll(async () => {
     net = await startNetwork({
-      workers: [{}, {}, {}, { args: ['--tamper-output'] }, { args: ['--tamper-output'] }],
+      // W3, W4 spot-check every job (--sample 1): a job names only the trusted
+      // keys of its time as builders, and the dissenters must build whatever the policy
+      workers: [{}, {}, {}, { args: ['--tamper-output', '--sample', '1'] }, { args: ['--tamper-output', '--sample', '1'] }],
       trust: [0, 1, 2],
       threshold: 2
     })

@@ -9,33 +9,18 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TypedEventEmitter } from '@libp2p/interface'
 import { MemoryBlockstore } from 'blockstore-core'
 import { MemoryDatastore } from 'datastore-core'
 import * as dagCbor from '@ipld/dag-cbor'
-import { createPolicy } from '../../protocol/index.ts'
-import type { TrustPolicy, TrustPolicyInput } from '../../protocol/index.ts'
 import { addBytes } from '../../src/content/index.ts'
 import { recordStore } from '../../src/store/records.ts'
 import { requester } from '../../src/requester/requester.ts'
 import type { Requester } from '../../src/requester/requester.ts'
-import { NoPolicyError } from '../../src/requester/errors.ts'
-import type { PolicySource, VerdictChange } from '../../src/requester/types.ts'
+import type { TrustPolicyInput } from '../../protocol/index.ts'
+import type { VerdictChange } from '../../src/requester/types.ts'
+import { TestPolicy, inMemoryComponents } from './in-memory-requester.ts'
 import { parseCar } from '../../src/requester/bundle/index.ts'
-import { T0, attest, definition, fixedKey, makeJob, requester as requesterKey } from '../protocol/fixtures.ts'
-
-class TestPolicy extends TypedEventEmitter<{ 'policy:changed': CustomEvent<TrustPolicy | null> }> implements PolicySource {
-  private policy: TrustPolicy | null = null
-  current (): TrustPolicy {
-    if (this.policy == null) throw new NoPolicyError('no policy in this test yet')
-    return this.policy
-  }
-
-  set (input: TrustPolicyInput): void {
-    this.policy = createPolicy(input)
-    this.safeDispatchEvent('policy:changed', { detail: this.policy })
-  }
-}
+import { T0, attest, definition, fixedKey, makeJob } from '../protocol/fixtures.ts'
 
 const workers = [fixedKey('w1'), fixedKey('w2'), fixedKey('w3')]
 
@@ -51,15 +36,12 @@ describe('the requester follows the record store, and its bundle names the verdi
     dir = await mkdtemp(join(tmpdir(), 'concur-requester-'))
     records = recordStore()({ datastore: new MemoryDatastore() })
     policy.set({ trusted: workers.map(w => w.did), threshold: 2 })
-    svc = requester({ dirs: { bundles: join(dir, 'bundles'), disputes: join(dir, 'disputes') }, now: () => T0 + 60_000, catchUpMs: 0 })({
-      records,
-      gossip: { publish: async (kind) => { published.push(kind); return { recipients: 0 } } },
-      datastore: new MemoryDatastore(),
+    svc = requester({ dirs: { bundles: join(dir, 'bundles'), disputes: join(dir, 'disputes') }, now: () => T0 + 60_000, catchUpMs: 0 })(inMemoryComponents({
       policy,
+      records,
       blockstore,
-      pins: { add: async function * () {}, isPinned: async () => true },
-      identity: { signing: requesterKey, peerId: '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq' }
-    })
+      publish: async (kind) => { published.push(kind); return { recipients: 0 } }
+    }))
     await svc.start()
   })
 

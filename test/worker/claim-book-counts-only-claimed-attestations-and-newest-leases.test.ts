@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { ClaimBook } from '../../src/store/claim-book.ts'
+import { ClaimBook, MAX_CLAIMANTS_PER_JOB } from '../../src/store/claim-book.ts'
 import { CLAIM_TYPE, type Claim, type SignedClaim } from '../../protocol/index.ts'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
@@ -34,6 +34,16 @@ describe('replica slots', () => {
     expect(book.taken('job-1', [], T0 + 500)).toBe(1)
     expect(book.taken('job-1', [], T0 + 2_000)).toBe(0) // died mid-build: slot freed
     expect(book.taken('job-1', ['w1'], T0 + 2_000)).toBe(1) // attested: slot stays taken
+  })
+
+  it('on a job naming its builders, only their claims take slots (the job\'s builders passed to takenSlots)', () => {
+    const book = new ClaimBook()
+    book.record(claim('w1', 1_000))
+    book.record(claim('squatter', 1_000))
+    expect(book.taken('job-1', ['squatter'], T0 + 500)).toBe(2) // open job: any key
+    expect(book.taken('job-1', ['squatter'], T0 + 500, undefined, ['w1'])).toBe(1)
+    expect(book.taken('job-1', ['squatter'], T0 + 2_000, undefined, ['w1'])).toBe(0) // attested, not named: no slot
+    expect(book.taken('job-1', ['squatter'], T0 + 500, 'w1', ['w1'])).toBe(0)
   })
 
   it('gossip\'s seq rule: a claim is stale unless newer than its worker\'s last on the job', () => {
@@ -74,5 +84,29 @@ describe('replica slots', () => {
         expect(book.taken('job-1', attested, T0 + 5_000)).toBe(Math.min(2, claimants.length))
       }
     ))
+  })
+})
+
+describe('a job\'s entry in the book is bounded', () => {
+  const live = (worker: string, extra: Partial<Claim> = {}): SignedClaim => claim(worker, 0, {
+    issuedAt: new Date(Date.now()).toISOString(),
+    leaseUntil: new Date(Date.now() + 60_000).toISOString(),
+    ...extra
+  })
+
+  it('past MAX_CLAIMANTS_PER_JOB live strangers, a new stranger is not kept, a named builder takes a spot-check\'s place', () => {
+    const book = new ClaimBook({ isBuilder: (c) => c.worker === 'builder' })
+    for (let i = 0; i < MAX_CLAIMANTS_PER_JOB; i++) expect(book.record(live(`stranger-${i}`, { purpose: 'spot-check' }))).toBe(true)
+    expect(book.record(live('late-stranger'))).toBe(false)
+    expect(book.record(live('builder'))).toBe(true)
+    expect(book.allLive(Date.now()).map(c => c.claim.worker)).toContain('builder')
+    expect(book.allLive(Date.now())).toHaveLength(MAX_CLAIMANTS_PER_JOB)
+  })
+
+  it('a lapsed lease makes room for anyone', () => {
+    const book = new ClaimBook()
+    book.record(claim('old', 1_000))
+    for (let i = 1; i < MAX_CLAIMANTS_PER_JOB; i++) book.record(live(`w-${i}`))
+    expect(book.record(live('newcomer'))).toBe(true)
   })
 })

@@ -1,5 +1,6 @@
 /** Who this node is, whom it talks to, and what it has seen: id, peers, stats, routes, events. */
 import type { ConcurPeer } from '../../../src/net/peer.ts'
+import type { RecordStore } from '../../../src/store/records.ts'
 import type { EventHub } from '../../events.ts'
 import type { Router } from '../server.ts'
 import type { EventsResponse, IdResponse, StatsResponse } from '../types.ts'
@@ -8,13 +9,15 @@ export interface NodeRouteDeps {
   identity: { did: string, peerId: string }
   peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery' | 'dialGate' | 'scoreOf'>
   events: EventHub
+  /** the record store's usage against its limits (absent on a bootstrap node, which keeps none) */
+  store?: Pick<RecordStore, 'usage'>
 }
 
 /** the longest one long-poll of /v1/events holds the connection */
 const MAX_WAIT_MS = 30_000
 
 export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
-  const { identity, peer, events } = deps
+  const { identity, peer, events, store } = deps
 
   router.on('GET', '/v1/id', async (): Promise<IdResponse> => ({
     did: identity.did,
@@ -33,7 +36,11 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
     dialPolicy: peer.dialGate.stats()
   }))
 
-  router.on('GET', '/v1/stats', async (): Promise<StatsResponse> => ({ gossip: peer.gossip.stats(), memory: process.memoryUsage() }))
+  router.on('GET', '/v1/stats', async (): Promise<StatsResponse> => ({
+    gossip: peer.gossip.stats(),
+    memory: process.memoryUsage(),
+    ...(store != null ? { store: store.usage() } : {})
+  }))
 
   // every route this daemon serves, the ones added after this line included
   // (like kubo's `ipfs commands`); behind the token like every other route

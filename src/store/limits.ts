@@ -1,0 +1,69 @@
+/**
+ * How much a node keeps of what peers send it. Sybil keys are free, so every
+ * bound here is per node and set by its operator, never by the sender: memory
+ * and disk under a flood grow to these figures and stop. A volunteer changes
+ * them in config.json ("limits": { … }).
+ */
+export interface StoreLimits {
+  /** jobs held at once; beyond it the oldest job of the requester holding the most goes */
+  maxJobs: number
+  /** wire bytes of the jobs held at once (a job is at most 64 KiB) */
+  maxJobBytes: number
+  /** jobs held per requester key: one requester cannot take the whole store */
+  maxJobsPerRequester: number
+  /**
+   * The longest a job may ask to stay open, from when this node first hears
+   * it: a job that expires later is not kept (nor relayed). A requester that
+   * needs longer re-announces.
+   */
+  maxJobLifetimeMs: number
+  /** how long an expired job (and its claims and attestations) is kept after it expires, for late catch-up and `status` */
+  expiredGraceMs: number
+  /**
+   * Attestations per buildId from keys this node does not trust (its trust
+   * policy, or the job's named builders): enough to show dissent from
+   * strangers, not a place to store a flood. Trusted keys are always kept.
+   */
+  maxUntrustedPerBuild: number
+  /**
+   * Attestations one key may have here for one buildId: two are the proof
+   * that it equivocated (PROTOCOL.md §8); a third adds nothing.
+   */
+  maxPerSignerPerBuild: number
+  /** attestations kept from one untrusted key, over every build */
+  maxUntrustedPerSigner: number
+  /** wire bytes of attestations from untrusted keys, over every build */
+  maxUntrustedAttestationBytes: number
+  /**
+   * Bytes of blocks on disk (`<home>/blocks`) before unpinned ones (fetched
+   * for builds and for others) are collected; what the node pinned (its
+   * requests, builds' outputs, `concur add`) is never collected.
+   */
+  blockstoreQuotaBytes: number
+}
+
+const MiB = 1024 * 1024
+
+export const DEFAULT_STORE_LIMITS: Readonly<StoreLimits> = Object.freeze({
+  maxJobs: 10_000,
+  maxJobBytes: 128 * MiB,
+  maxJobsPerRequester: 256,
+  maxJobLifetimeMs: 7 * 24 * 3600_000,
+  expiredGraceMs: 3600_000,
+  maxUntrustedPerBuild: 32,
+  maxPerSignerPerBuild: 2,
+  maxUntrustedPerSigner: 1024,
+  maxUntrustedAttestationBytes: 64 * MiB,
+  blockstoreQuotaBytes: 16 * 1024 * MiB
+})
+
+/** the limits a config names, over the defaults; every value a positive integer */
+export function storeLimits (overrides: Partial<Record<keyof StoreLimits, unknown>> = {}): StoreLimits {
+  const out: StoreLimits = { ...DEFAULT_STORE_LIMITS }
+  for (const [k, v] of Object.entries(overrides)) {
+    if (!(k in DEFAULT_STORE_LIMITS)) throw new RangeError(`unknown store limit "${k}" (known: ${Object.keys(DEFAULT_STORE_LIMITS).join(', ')})`)
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new RangeError(`store limit "${k}" must be a positive integer`)
+    out[k as keyof StoreLimits] = v
+  }
+  return out
+}
