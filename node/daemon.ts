@@ -20,6 +20,7 @@ import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
 import { recordStore } from '../src/store/records.ts'
 import { blockQuota } from '../src/store/block-quota.ts'
+import { pastLifetimeCeiling } from '../src/store/limits.ts'
 import type { RecordStore } from '../src/store/records.ts'
 import { requester } from '../src/requester/requester.ts'
 import type { Requester } from '../src/requester/requester.ts'
@@ -154,8 +155,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                 return held ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${c.jobId} is held here` }
               }
               if (full) return records.refusal(m)
+              // a bootstrap node passes on only what full nodes keep: a relay
+              // forwarding what they refuse would be charged for it (peer-budget.ts)
               if (m.kind === 'attestation' && !seen.has(`build:${m.value.claim.buildId}`)) {
                 return { code: 'ERR_UNKNOWN_BUILD', reason: `no job passed on here names build ${m.value.claim.buildId}` }
+              }
+              if (m.kind === 'job' && pastLifetimeCeiling(m.value.job.expiresAt, Date.now(), config.limits)) {
+                return { code: 'ERR_JOB_LIFETIME', reason: `expires at ${m.value.job.expiresAt}, past the lifetime ceiling` }
               }
               return undefined
             }

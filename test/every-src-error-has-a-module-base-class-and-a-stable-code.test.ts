@@ -97,6 +97,7 @@ const cases: Record<string, ModuleCase> = {
       NoPolicyError: () => new requester.NoPolicyError('no trusted keys'),
       UnknownJobError: () => new requester.UnknownJobError('no job x'),
       BadSourceError: () => new requester.BadSourceError('not a directory: /x'),
+      JobTooLongError: () => new requester.JobTooLongError('open for 8 days'),
       NoLogsError: () => new requester.NoLogsError('no attestation with a log yet'),
       NotAFileError: () => new requester.NotAFileError('bafy is a directory'),
       LogTooLargeError: () => new requester.LogTooLargeError('over 4 MiB'),

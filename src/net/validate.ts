@@ -23,7 +23,7 @@ export interface MessageValidatorInit {
    * undefined. Such a message is IGNOREd: a node relays only what it keeps, so
    * junk that costs nothing to sign does not travel past the first hop.
    */
-  refuse?: (message: ConcurMessage) => { code: string, reason: string } | undefined
+  refuse?: (message: ConcurMessage) => { code: string, reason: string, /** false: not the sender's fault (a cap reached here), so not charged to it */ charged?: boolean } | undefined
 }
 
 /**
@@ -53,7 +53,11 @@ export function createMessageValidator (init: MessageValidatorInit = {}): (topic
       return { action: 'ignore', reason: 'duplicate', code: 'ERR_DUPLICATE', useless: true }
     }
     const refused = init.refuse?.(out.message)
-    if (refused != null) return { action: 'ignore', reason: refused.reason, code: refused.code, useless: true }
+    if (refused != null) {
+      return refused.charged === false
+        ? { action: 'ignore', reason: refused.reason, code: refused.code }
+        : { action: 'ignore', reason: refused.reason, code: refused.code, useless: true }
+    }
     return { action: 'accept', message: out.message }
   }
 }

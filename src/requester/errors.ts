@@ -14,7 +14,8 @@ export const REQUESTER_ERROR_CODES = [
   'ERR_NOT_A_FILE',
   'ERR_LOG_TOO_LARGE',
   'ERR_NO_DISPUTE',
-  'ERR_NO_ARTIFACT'
+  'ERR_NO_ARTIFACT',
+  'ERR_JOB_TOO_LONG'
 ] as const
 
 export type RequesterErrorCode = typeof REQUESTER_ERROR_CODES[number]
@@ -38,6 +39,14 @@ export class UnknownJobError extends RequesterError {
 /** The source to submit is not an absolute path to a directory. */
 export class BadSourceError extends RequesterError {
   constructor (message: string) { super('ERR_BAD_SOURCE', message) }
+}
+
+/**
+ * A job asked to stay open longer than nodes keep jobs (src/store/limits.ts,
+ * maxJobLifetimeMs): peers would drop it unseen, so it is refused here.
+ */
+export class JobTooLongError extends RequesterError {
+  constructor (message: string) { super('ERR_JOB_TOO_LONG', message) }
 }
 
 /** No attestation of the job carries a log (from the asked-for workers). */

@@ -31,7 +31,8 @@ import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
 import { DEFAULT_RESOURCES, DEFAULT_SOURCE_DATE_EPOCH, DEFAULT_TTL_SECONDS, DEFAULT_REPLICAS, hostPlatform } from './defaults.ts'
-import { BadSourceError, NoPolicyError, UnknownJobError } from './errors.ts'
+import { BadSourceError, JobTooLongError, NoPolicyError, UnknownJobError } from './errors.ts'
+import { DEFAULT_STORE_LIMITS } from '../store/limits.ts'
 import { diagnoseDisputed, writeAcceptedBundle } from './outcomes.ts'
 import type { OutcomeDirs } from './outcomes.ts'
 import { readLogs } from './read-logs.ts'
@@ -380,6 +381,10 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       output: definition.output
     })
     const now = this.now()
+    const ttlMs = (options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000
+    if (ttlMs > DEFAULT_STORE_LIMITS.maxJobLifetimeMs) {
+      throw new JobTooLongError(`a job may stay open at most ${DEFAULT_STORE_LIMITS.maxJobLifetimeMs / 1000} s (${DEFAULT_STORE_LIMITS.maxJobLifetimeMs / 86_400_000} days): peers do not keep a job that asks for longer; submit again later instead`)
+    }
     const { signing, peerId } = this.components.identity
     const job = createJobAnnouncement({
       definition: def,
@@ -389,7 +394,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       ...buildersOf(policy),
       resources: { ...DEFAULT_RESOURCES, ...(options.resources ?? {}) },
       createdAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + (options.ttlSeconds ?? DEFAULT_TTL_SECONDS) * 1000).toISOString()
+      expiresAt: new Date(now + ttlMs).toISOString()
     }, signing)
     const record = await this.submit(job, { reuse: options.reuse })
     return { job, record, source: added.cid.toString(), threshold: policy.threshold }

@@ -8,11 +8,13 @@ import type { SignedClaim } from '../../protocol/index.ts'
  */
 const MAX_JOBS = 16_384
 /**
- * Claimants kept per job. A job needs at most 64 replicas; beyond this, a new
- * claimant is kept only in place of one whose lease lapsed without attesting,
- * so throw-away keys cannot grow one job's entry without bound.
+ * Claimants kept per job: room for 128 named builders, or 64 replicas and
+ * spot checks on an open job. Beyond it a new claimant is kept only in place
+ * of one whose lease lapsed, or, if the job names it as a builder, of one the
+ * job does not name: throw-away keys cannot grow one job's entry without
+ * bound, nor keep a builder's lease out of it.
  */
-export const MAX_CLAIMANTS_PER_JOB = 256
+export const MAX_CLAIMANTS_PER_JOB = 160
 
 /**
  * What this node knows of who is building which job: the latest claim of each
@@ -42,9 +44,9 @@ export const MAX_CLAIMANTS_PER_JOB = 256
 export interface ClaimBookInit {
   /**
    * Whether a claim's worker is one its job names as a builder (PROTOCOL.md
-   * §5.1): when a job's entry is full, such a claim takes the place of a
-   * spot-check claim, so strangers cannot keep a builder's lease out of the
-   * book.
+   * §5.1): when a job's entry is full, such a claim takes the place of one
+   * whose worker the job does not name, so strangers cannot keep a builder's
+   * lease out of the book.
    */
   isBuilder?: (claim: SignedClaim['claim']) => boolean
 }
@@ -70,8 +72,9 @@ export class ClaimBook {
     if (!perJob.has(worker) && perJob.size >= MAX_CLAIMANTS_PER_JOB) {
       const now = Date.now()
       const entries = [...perJob.entries()]
+      const isBuilder = (c: SignedClaim['claim']): boolean => this.init.isBuilder?.(c) === true
       const room = entries.find(([, c]) => Date.parse(c.claim.leaseUntil) <= now) ??
-        (this.init.isBuilder?.(signed.claim) === true ? entries.find(([, c]) => c.claim.purpose === 'spot-check') : undefined)
+        (isBuilder(signed.claim) ? entries.find(([, c]) => !isBuilder(c.claim)) : undefined)
       if (room == null) return false
       perJob.delete(room[0])
     }

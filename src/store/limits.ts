@@ -67,3 +67,8 @@ export function storeLimits (overrides: Partial<Record<keyof StoreLimits, unknow
   }
   return out
 }
+
+/** whether a job expiring at `expiresAt` asks to stay open past the lifetime ceiling, heard at `now` */
+export function pastLifetimeCeiling (expiresAt: string, now: number, limits: Pick<StoreLimits, 'maxJobLifetimeMs'>): boolean {
+  return Date.parse(expiresAt) - now > limits.maxJobLifetimeMs
+}

@@ -5,7 +5,7 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import { logger } from '@libp2p/logger'
 import { decodeAttestation, decodeJobAnnouncement } from '../../protocol/index.ts'
 import type { SignedAttestation, SignedJob } from '../../protocol/index.ts'
-import { DEFAULT_STORE_LIMITS } from './limits.ts'
+import { DEFAULT_STORE_LIMITS, pastLifetimeCeiling } from './limits.ts'
 import type { StoreLimits } from './limits.ts'
 
 const log = logger('concur:records')
@@ -35,7 +35,13 @@ export type RefusalCode =
   | 'ERR_BUILD_FULL'
   | 'ERR_SIGNER_FULL'
 
-export interface Refusal { code: RefusalCode, reason: string }
+/**
+ * `charged`: whether the refusal says something about the sender, so the
+ * peer that relayed it may be charged for it (src/net/peer-budget.ts). A cap
+ * reached here says only what this node holds: an honest relay with room
+ * forwards such records in good faith, and must not be rate-limited for it.
+ */
+export interface Refusal { code: RefusalCode, reason: string, charged: boolean }
 
 export interface RecordStore extends TypedEventTarget<RecordStoreEvents>, Startable {
   /** @returns false when the job was already held or is refused (see refusal) */
@@ -51,7 +57,7 @@ export interface RecordStore extends TypedEventTarget<RecordStoreEvents>, Starta
   getJob (jobId: string): SignedJob | undefined
   jobs (): SignedJob[]
   attestations (buildId?: string): SignedAttestation[]
-  /** counts and bytes held, against the limits (`/v1/node`, the bench) */
+  /** counts and bytes held, against the limits (`GET /v1/stats`, the bench) */
   usage (): StoreUsage
   /** drop jobs expired more than `expiredGraceMs` ago, with what only they needed */
   prune (options?: AbortOptions & { now?: number }): Promise<number>
@@ -168,14 +174,15 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
   }
 
   /**
-   * Kept whatever the caps for strangers: keys the node trusts, and the
-   * builders a held job of this build names (their attestations fill its
-   * replica slots, PROTOCOL.md §7; the requester chose them).
+   * Kept whatever the caps for strangers: keys the node trusts (its policy,
+   * its own), and the builders its own jobs of this build name.
    */
   private trusted (att: SignedAttestation): boolean {
     if (this.init.trusts?.(att) === true) return true
+    // only the builders the node's own jobs name: anyone can announce a job
+    // naming 128 fresh keys, and those must not escape the caps for strangers
     for (const job of this.jobsOfBuild.get(att.claim.buildId)?.values() ?? []) {
-      if (job.job.builders?.includes(att.claim.worker) === true) return true
+      if (this.isOwn(job) && job.job.builders?.includes(att.claim.worker) === true) return true
     }
     return false
   }
@@ -183,14 +190,14 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
   private jobRefusal (job: SignedJob, now: number): Refusal | undefined {
     if (this.isOwn(job)) return undefined
     const l = this.limits
-    if (Date.parse(job.job.expiresAt) - now > l.maxJobLifetimeMs) {
-      return { code: 'ERR_JOB_LIFETIME', reason: `expires at ${job.job.expiresAt}, past this node's ceiling of ${Math.round(l.maxJobLifetimeMs / 3600_000)} h from now` }
+    if (pastLifetimeCeiling(job.job.expiresAt, now, l)) {
+      return { code: 'ERR_JOB_LIFETIME', charged: true, reason: `expires at ${job.job.expiresAt}, past this node's ceiling of ${Math.round(l.maxJobLifetimeMs / 3600_000)} h from now` }
     }
     if ((this.jobsOf.get(job.job.requester)?.size ?? 0) >= l.maxJobsPerRequester) {
-      return { code: 'ERR_REQUESTER_FULL', reason: `requester ${job.job.requester} already has ${l.maxJobsPerRequester} jobs here` }
+      return { code: 'ERR_REQUESTER_FULL', charged: false, reason: `requester ${job.job.requester} already has ${l.maxJobsPerRequester} jobs here` }
     }
     if (this.full(job.bytes.byteLength) && this.evictable() == null) {
-      return { code: 'ERR_STORE_FULL', reason: `the job store is full (${this.jobCount} jobs, ${this.jobBytes} bytes) with nothing to make room` }
+      return { code: 'ERR_STORE_FULL', charged: false, reason: `the job store is full (${this.jobCount} jobs, ${this.jobBytes} bytes) with nothing to make room` }
     }
     return undefined
   }
@@ -198,7 +205,7 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
   private attRefusal (att: SignedAttestation, trusted: boolean): Refusal | undefined {
     const { buildId } = att.claim
     const l = this.limits
-    if (!this.hasBuild(buildId)) return { code: 'ERR_UNKNOWN_BUILD', reason: `no job held here names build ${buildId}` }
+    if (!this.hasBuild(buildId)) return { code: 'ERR_UNKNOWN_BUILD', charged: true, reason: `no job held here names build ${buildId}` }
     const entries = this.attsOf.get(buildId)
     const signer = signerOf(att)
     let sameSigner = 0
@@ -207,25 +214,29 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
       if (e.signer === signer) sameSigner++
       if (!e.trusted) untrusted++
     }
-    if (sameSigner >= l.maxPerSignerPerBuild) return { code: 'ERR_SIGNER_FULL', reason: `key already has ${sameSigner} attestations of build ${buildId}` }
+    if (sameSigner >= l.maxPerSignerPerBuild) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `key already has ${sameSigner} attestations of build ${buildId}` }
     if (trusted) return undefined
-    if (untrusted >= l.maxUntrustedPerBuild) return { code: 'ERR_BUILD_FULL', reason: `build ${buildId} already has ${untrusted} attestations from untrusted keys` }
-    if ((this.perSigner.get(signer) ?? 0) >= l.maxUntrustedPerSigner) return { code: 'ERR_SIGNER_FULL', reason: `untrusted key already has ${l.maxUntrustedPerSigner} attestations here` }
-    if (this.untrustedBytes + att.bytes.byteLength > l.maxUntrustedAttestationBytes) return { code: 'ERR_STORE_FULL', reason: 'the store for untrusted attestations is full' }
+    if (untrusted >= l.maxUntrustedPerBuild) return { code: 'ERR_BUILD_FULL', charged: false, reason: `build ${buildId} already has ${untrusted} attestations from untrusted keys` }
+    if ((this.perSigner.get(signer) ?? 0) >= l.maxUntrustedPerSigner) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `untrusted key already has ${l.maxUntrustedPerSigner} attestations here` }
+    if (this.untrustedBytes + att.bytes.byteLength > l.maxUntrustedAttestationBytes) return { code: 'ERR_STORE_FULL', charged: false, reason: 'the store for untrusted attestations is full' }
     return undefined
   }
 
   /**
    * The job to drop to make room for another: the oldest held job of the
-   * requester holding the most (never the node's own), so a flood evicts the
-   * flooder's jobs first, and a requester with few jobs keeps them.
+   * requester holding the most (never the node's own; on a tie, the requester
+   * heard last). One key flooding evicts its own jobs first; fresh keys with
+   * one job each evict one another. A requester with many jobs still loses
+   * its oldest to a flood of fresh keys (README, Known limits).
    */
   private evictable (): SignedJob | undefined {
     let largest: string | undefined
     let most = 0
     for (const [requester, ids] of this.jobsOf) {
       if (requester === this.init.own) continue
-      if (ids.size > most) { most = ids.size; largest = requester }
+      // ties go to the requester heard last: when a flood of fresh keys holds
+      // one job each, it churns itself rather than the oldest requesters' jobs
+      if (ids.size >= most) { most = ids.size; largest = requester }
     }
     for (const id of this.jobsOf.get(largest ?? '') ?? []) {
       const job = this.jobMap.get(id)
@@ -299,13 +310,22 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
       log('not keeping job %s: %s', job.jobId, refused.reason)
       return false
     }
-    // room first: the flooder's oldest jobs go before this one is counted
+    // held from here on: a second copy arriving while room is made is a duplicate
+    this.persisting.add(job.jobId)
+    // room first, before this one is counted
     while (!this.isOwn(job) && this.full(job.bytes.byteLength)) {
       const victim = this.evictable()
-      if (victim == null) return false
-      await this.dropJob(victim, 'evicted', options)
+      if (victim == null) {
+        this.persisting.delete(job.jobId)
+        return false
+      }
+      try {
+        await this.dropJob(victim, 'evicted', options)
+      } catch (err) {
+        this.persisting.delete(job.jobId)
+        throw err
+      }
     }
-    this.persisting.add(job.jobId)
     this.account(job)
     try {
       await this.datastore.put(jobKey(job.jobId), job.bytes, options)

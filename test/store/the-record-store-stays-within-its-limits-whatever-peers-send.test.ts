@@ -54,14 +54,41 @@ describe('attestations', () => {
     expect(records.usage()).toMatchObject({ attestations: 9, untrustedAttestations: 8 })
   })
 
-  it('from a builder the held job names are kept past the cap for strangers', async () => {
+  it('from a builder the node\'s own job names are kept past the cap for strangers; a stranger\'s job naming builders confers nothing', async () => {
     const builder = fixedKey('named-builder')
-    const { records } = open({ limits: storeLimits({ maxUntrustedPerBuild: 2 }) })
+    const mine = open({ own: requester.did, limits: storeLimits({ maxUntrustedPerBuild: 2 }) }).records
     const job = makeJob({ builders: [builder.did] })
-    await records.putJob(job)
-    for (let i = 0; i < 5; i++) await records.putAttestation(attest(generateSigningKey(), { jobId: job.jobId }))
-    expect(await records.putAttestation(attest(builder, { jobId: job.jobId }))).toBe(true)
-    expect(records.usage()).toMatchObject({ attestations: 3, untrustedAttestations: 2 })
+    await mine.putJob(job)
+    for (let i = 0; i < 5; i++) await mine.putAttestation(attest(generateSigningKey(), { jobId: job.jobId }))
+    expect(await mine.putAttestation(attest(builder, { jobId: job.jobId }))).toBe(true)
+    expect(mine.usage()).toMatchObject({ attestations: 3, untrustedAttestations: 2 })
+
+    // anyone can announce a job naming 128 fresh keys: on another node, they are strangers like any
+    const theirs = open({ limits: storeLimits({ maxUntrustedPerBuild: 2 }) }).records
+    const sybils = Array.from({ length: 5 }, () => generateSigningKey())
+    const piggyback = makeJob({ key: fixedKey('free-requester'), builders: sybils.map(k => k.did).sort() })
+    await theirs.putJob(piggyback)
+    for (const k of sybils) await theirs.putAttestation(attest(k, { jobId: piggyback.jobId }))
+    expect(theirs.usage()).toMatchObject({ attestations: 2, untrustedAttestations: 2 })
+  })
+
+  it('a copy of a job arriving while room is made for it is a duplicate: counted once', async () => {
+    const { records } = open({ limits: storeLimits({ maxJobs: 3 }) })
+    for (let i = 0; i < 3; i++) await records.putJob(makeJob({ key: fixedKey(`r${i}`), def: def(`fill-${i}`) }))
+    const j = makeJob({ key: fixedKey('late'), def: def('late') })
+    const both = await Promise.all([records.putJob(j), records.putJob(j)])
+    expect(both.filter(Boolean)).toHaveLength(1)
+    expect(records.usage().jobs).toBe(records.jobs().length)
+    expect(records.jobs()).toHaveLength(3)
+  })
+
+  it('fresh keys with one job each evict one another, not the requesters heard first', async () => {
+    const { records } = open({ limits: storeLimits({ maxJobs: 4 }) })
+    const honest = [0, 1].map(i => makeJob({ key: fixedKey(`honest-${i}`), def: def(`honest-${i}`) }))
+    for (const h of honest) await records.putJob(h)
+    for (let i = 0; i < 10; i++) await records.putJob(makeJob({ key: generateSigningKey(), def: def(`sybil-${i}`) }))
+    for (const h of honest) expect(records.hasJob(h.jobId)).toBe(true)
+    expect(records.jobs()).toHaveLength(4)
   })
 
   it('one key keeps two per build (the proof of equivocation), not more', async () => {

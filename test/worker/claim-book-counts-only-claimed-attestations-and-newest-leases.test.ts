@@ -94,9 +94,9 @@ describe('a job\'s entry in the book is bounded', () => {
     ...extra
   })
 
-  it('past MAX_CLAIMANTS_PER_JOB live strangers, a new stranger is not kept, a named builder takes a spot-check\'s place', () => {
+  it('past MAX_CLAIMANTS_PER_JOB live strangers, a new stranger is not kept, a named builder takes a stranger\'s place', () => {
     const book = new ClaimBook({ isBuilder: (c) => c.worker === 'builder' })
-    for (let i = 0; i < MAX_CLAIMANTS_PER_JOB; i++) expect(book.record(live(`stranger-${i}`, { purpose: 'spot-check' }))).toBe(true)
+    for (let i = 0; i < MAX_CLAIMANTS_PER_JOB; i++) expect(book.record(live(`stranger-${i}`))).toBe(true)
     expect(book.record(live('late-stranger'))).toBe(false)
     expect(book.record(live('builder'))).toBe(true)
     expect(book.allLive(Date.now()).map(c => c.claim.worker)).toContain('builder')
