@@ -10,7 +10,7 @@ import { defaultBootstrapList, isPeerListError } from '../bootstrap/peer-list.ts
 import { Lifecycle } from '../src/lifecycle.ts'
 import { createConcurPeer } from '../src/net/peer.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
-import type { ConcurMessage } from '../src/net/validate.ts'
+import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
 import { isTrustedSigner } from '../protocol/index.ts'
 import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
@@ -122,8 +122,20 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     // who holds a lease on which job: the worker counts replica slots from it,
     // job catch-up hands its live claims to workers that join late, and gossip
     // IGNOREs a claim that is not its worker's newest
-    const claims = new ClaimBook({ isBuilder: (c) => records.getJob(c.jobId)?.job.builders?.includes(c.worker) === true })
+    const claims = new ClaimBook({
+      isBuilder: (c) => records.getJob(c.jobId)?.job.builders?.includes(c.worker) === true,
+      attested: (jobId, worker) => {
+        const job = records.getJob(jobId)
+        return job != null && records.attestations(job.job.buildId).some(a => a.claim.jobId === jobId && a.claim.worker === worker)
+      }
+    })
     records.addEventListener('job:pruned', ({ detail: { jobId } }) => { claims.forget(jobId) })
+    // lapsed leases without an attestation take no slot: forgotten once a minute
+    await life.run('claim-sweep', async () => {
+      const t = setInterval(() => { claims.sweep(Date.now()) }, 60_000)
+      t.unref()
+      return t
+    }, (t) => { clearInterval(t) })
     const seen = new SeenIds()
     const peer = await life.run('libp2p', async () => {
       try {
@@ -145,6 +157,14 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
               : m.kind === 'attestation'
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
                 : claims.isStale(m.value),
+            // the unknown-job and unknown-build rules below, on the peeked fields, before any
+            // signature is checked: a flood of junk from fresh keys costs a parse each
+            refuseUnread: (p: MessagePeek) => {
+              if (p.kind === 'claim') {
+                return (full ? records.hasJob(p.jobId) : seen.has(`job:${p.jobId}`)) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${p.jobId} is held here` }
+              }
+              return (full ? records.hasBuild(p.buildId) : seen.has(`build:${p.buildId}`)) ? undefined : { code: 'ERR_UNKNOWN_BUILD', reason: `no job held here names build ${p.buildId}` }
+            },
             // what this node would not keep is not relayed either (src/store/records.ts):
             // claims only on jobs it holds (or, on a bootstrap node, has passed on),
             // attestations only of builds such a job names, jobs under the store's limits
@@ -254,7 +274,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       policyRoutes(router, { policy })
 
       // fetched blocks do not pile up for ever: over the quota, unpinned ones go (not during a build)
-      await life.start('block-quota', blockQuota({
+      const quota = await life.start('block-quota', blockQuota({
         quotaBytes: config.limits.blockstoreQuotaBytes,
         busy: () => (workerSvc?.info()?.running.length ?? 0) > 0
       })({ helia: peer.helia, blocksDir: join(home, 'blocks') }))
@@ -273,7 +293,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           claims,
           jobSync: jobs,
           libp2p: peer.libp2p,
-          onEvent: (e) => { events.emit({ ...e, worker: identity.signing.did }) }
+          onEvent: (e) => {
+            events.emit({ ...e, worker: identity.signing.did })
+            // a build's end is when its inputs may go: check the quota then, not only every 10 minutes
+            if (e.type === 'build:attested' || e.type === 'build:abandoned' || e.type === 'build:error') {
+              void quota.check().catch((err: Error) => { log.error('quota check failed: %e', err) })
+            }
+          }
         }))
         workerRoutes(router, { worker: workerSvc })
       }

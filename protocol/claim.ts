@@ -156,3 +156,25 @@ export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>,
   }
   return taken
 }
+
+/** What a claim says about itself, before anything is checked (peekClaim). */
+export interface ClaimPeek { jobId: string, worker: string }
+
+/**
+ * Reads a claim's jobId and claimed worker WITHOUT verifying anything (no key
+ * decoded, no signature checked): a parse, where decodeClaim costs
+ * milliseconds for a key never seen. It exists to decide whether that cost is
+ * worth paying (a claim on a job the node does not hold is IGNOREd unread,
+ * PROTOCOL.md §6); nothing it returns may be trusted or stored. Throws the
+ * decoder's typed errors for what it reads.
+ */
+export function peekClaim (input: Uint8Array): ClaimPeek {
+  return guard(() => {
+    const { json } = openEnvelope(readEnvelope(input), CLAIM_PAYLOAD_TYPE)
+    if (!isRecord(json)) throw new SchemaError('', 'expected an object')
+    return {
+      jobId: expectString(json.jobId, 'jobId', { min: 1, max: 128 }),
+      worker: expectString(json.worker, 'worker', { min: 1, max: 128 })
+    }
+  })
+}

@@ -8,6 +8,14 @@ import type { SignedClaim } from '../../protocol/index.ts'
  */
 const MAX_JOBS = 16_384
 /**
+ * Claims kept over every job (~1.4 KB each in memory: ~90 MB). Claims from
+ * fresh keys on a job its announcer made up are valid and cost nothing to
+ * sign; past this a new claimant is kept only if its job names it.
+ */
+export const MAX_CLAIMS = 65_536
+/** a lapsed lease without an attestation is forgotten this long after it lapsed (it takes no slot any more) */
+export const LAPSED_KEPT_MS = 10 * 60_000
+/**
  * Claimants kept per job: room for 128 named builders, or 64 replicas and
  * spot checks on an open job. Beyond it a new claimant is kept only in place
  * of one whose lease lapsed, or, if the job names it as a builder, of one the
@@ -49,11 +57,14 @@ export interface ClaimBookInit {
    * lease out of the book.
    */
   isBuilder?: (claim: SignedClaim['claim']) => boolean
+  /** whether `worker` attested `jobId` (its lapsed claim then still takes a slot, so it is kept) */
+  attested?: (jobId: string, worker: string) => boolean
 }
 
 export class ClaimBook {
   private readonly claims = new Map<string, Map<string, SignedClaim>>()
   private readonly init: ClaimBookInit
+  private count = 0
 
   constructor (init: ClaimBookInit = {}) {
     this.init = init
@@ -66,9 +77,14 @@ export class ClaimBook {
     if (perJob == null) {
       perJob = new Map()
       this.claims.set(jobId, perJob)
-      if (this.claims.size > MAX_JOBS) this.claims.delete(this.claims.keys().next().value as string)
+      if (this.claims.size > MAX_JOBS) {
+        const first = this.claims.keys().next().value as string
+        this.count -= this.claims.get(first)?.size ?? 0
+        this.claims.delete(first)
+      }
     }
     if (!replacesClaim(signed.claim, perJob.get(worker)?.claim)) return false
+    if (!perJob.has(worker) && this.count >= MAX_CLAIMS && this.init.isBuilder?.(signed.claim) !== true) return false
     if (!perJob.has(worker) && perJob.size >= MAX_CLAIMANTS_PER_JOB) {
       const now = Date.now()
       const entries = [...perJob.entries()]
@@ -77,13 +93,41 @@ export class ClaimBook {
         (isBuilder(signed.claim) ? entries.find(([, c]) => !isBuilder(c.claim)) : undefined)
       if (room == null) return false
       perJob.delete(room[0])
+      this.count--
     }
+    if (!perJob.has(worker)) this.count++
     perJob.set(worker, signed)
     return true
   }
 
+  /** how many claims are kept, over every job */
+  size (): number {
+    return this.count
+  }
+
+  /**
+   * Forget claims whose lease lapsed more than LAPSED_KEPT_MS ago and whose
+   * worker did not attest: they take no slot, and keeping them would let
+   * throw-away keys grow the book for as long as their jobs live.
+   */
+  sweep (now: number): number {
+    let n = 0
+    for (const [jobId, perJob] of this.claims) {
+      for (const [worker, c] of perJob) {
+        if (Date.parse(c.claim.leaseUntil) + LAPSED_KEPT_MS <= now && this.init.attested?.(jobId, worker) !== true) {
+          perJob.delete(worker)
+          this.count--
+          n++
+        }
+      }
+      if (perJob.size === 0) this.claims.delete(jobId)
+    }
+    return n
+  }
+
   /** forget a job's claims (the job was pruned or evicted from the record store) */
   forget (jobId: string): void {
+    this.count -= this.claims.get(jobId)?.size ?? 0
     this.claims.delete(jobId)
   }
 

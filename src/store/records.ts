@@ -218,7 +218,31 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
     if (trusted) return undefined
     if (untrusted >= l.maxUntrustedPerBuild) return { code: 'ERR_BUILD_FULL', charged: false, reason: `build ${buildId} already has ${untrusted} attestations from untrusted keys` }
     if ((this.perSigner.get(signer) ?? 0) >= l.maxUntrustedPerSigner) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `untrusted key already has ${l.maxUntrustedPerSigner} attestations here` }
-    if (this.untrustedBytes + att.bytes.byteLength > l.maxUntrustedAttestationBytes) return { code: 'ERR_STORE_FULL', charged: false, reason: 'the store for untrusted attestations is full' }
+    if (this.untrustedBytes + att.bytes.byteLength > l.maxUntrustedAttestationBytes && this.untrustedVictim(buildId) == null) {
+      return { code: 'ERR_STORE_FULL', charged: false, reason: 'the store for untrusted attestations is full' }
+    }
+    return undefined
+  }
+
+  /**
+   * The untrusted attestation to drop to make room for one of `incoming`: the
+   * oldest of the build holding the most untrusted ones, if that is another
+   * build. First come is not first kept: a flood on the attacker's own builds
+   * must not lock strangers' attestations of every other build out for days.
+   */
+  private untrustedVictim (incoming: string): { buildId: string, id: string } | undefined {
+    let most = 0
+    let victim: string | undefined
+    for (const [buildId, m] of this.attsOf) {
+      let n = 0
+      for (const e of m.values()) if (!e.trusted) n++
+      if (n > most) { most = n; victim = buildId }
+    }
+    if (victim == null || victim === incoming) return undefined
+    for (const [id, e] of this.attsOf.get(victim) ?? []) {
+      // listed ones only: one still being written is not ours to drop yet
+      if (!e.trusted && this.byBuild.get(victim)?.has(id) === true) return { buildId: victim, id }
+    }
     return undefined
   }
 
@@ -349,6 +373,18 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
       return false
     }
     this.persisting.add(att.id)
+    if (!trusted) {
+      while (this.untrustedBytes + att.bytes.byteLength > this.limits.maxUntrustedAttestationBytes) {
+        const victim = this.untrustedVictim(att.claim.buildId)
+        if (victim == null) {
+          this.persisting.delete(att.id)
+          return false
+        }
+        this.unaccountAtt(victim.buildId, victim.id)
+        this.byBuild.get(victim.buildId)?.delete(victim.id)
+        await this.datastore.delete(attKey(victim.buildId, victim.id), options)
+      }
+    }
     this.accountAtt(att, trusted)
     try {
       await this.datastore.put(attKey(att.claim.buildId, att.id), att.bytes, options)

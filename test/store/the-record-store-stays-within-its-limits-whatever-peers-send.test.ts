@@ -121,6 +121,26 @@ describe('attestations', () => {
   })
 })
 
+describe('the pool for strangers\' attestations', () => {
+  it('when full, makes room from the build holding the most, so a flood on some builds does not lock out the others', async () => {
+    const { records, ds } = open({ limits: storeLimits({ maxUntrustedAttestationBytes: 20_000 }) })
+    const flooded = makeJob({ key: fixedKey('attacker'), def: def('attackers-own') })
+    const other = makeJob({ def: def('someone-elses') })
+    await records.putJob(flooded)
+    await records.putJob(other)
+    for (let i = 0; i < 30; i++) await records.putAttestation(attest(generateSigningKey(), { def: def('attackers-own'), jobId: flooded.jobId }))
+    const full = records.usage().untrustedAttestations
+    expect(records.usage().untrustedAttestationBytes).toBeLessThanOrEqual(20_000)
+    // a stranger's attestation (a rebuilder's, a dissent) of another build still gets in
+    const dissent = attest(fixedKey('honest-stranger'), { def: def('someone-elses'), jobId: other.jobId })
+    expect(await records.putAttestation(dissent)).toBe(true)
+    expect(records.usage().untrustedAttestations).toBe(full)
+    expect(records.usage().untrustedAttestationBytes).toBeLessThanOrEqual(20_000)
+    expect(records.attestations(flooded.job.buildId)).toHaveLength(full - 1)
+    expect(await storedKeys(ds, '/concur/attestations')).toBe(full)
+  })
+})
+
 describe('jobs', () => {
   it('asking to stay open past the lifetime ceiling are not kept', async () => {
     const { records } = open({ limits: storeLimits({ maxJobLifetimeMs: 3600_000 }) })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { ClaimBook, MAX_CLAIMANTS_PER_JOB } from '../../src/store/claim-book.ts'
+import { ClaimBook, LAPSED_KEPT_MS, MAX_CLAIMANTS_PER_JOB, MAX_CLAIMS } from '../../src/store/claim-book.ts'
 import { CLAIM_TYPE, type Claim, type SignedClaim } from '../../protocol/index.ts'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
@@ -108,5 +108,37 @@ describe('a job\'s entry in the book is bounded', () => {
     book.record(claim('old', 1_000))
     for (let i = 1; i < MAX_CLAIMANTS_PER_JOB; i++) book.record(live(`w-${i}`))
     expect(book.record(live('newcomer'))).toBe(true)
+  })
+})
+
+describe('the book over every job', () => {
+  const liveOn = (jobId: string, worker: string): SignedClaim => claim(worker, 0, {
+    jobId,
+    issuedAt: new Date(Date.now()).toISOString(),
+    leaseUntil: new Date(Date.now() + 60_000).toISOString()
+  })
+
+  it('forgets a lease lapsed long ago unless its worker attested (an attested claim still takes a slot)', () => {
+    const book = new ClaimBook({ attested: (_jobId, worker) => worker === 'attester' })
+    book.record(claim('attester', 1_000))
+    book.record(claim('died', 1_000))
+    expect(book.size()).toBe(2)
+    expect(book.sweep(T0 + 1_000 + LAPSED_KEPT_MS - 1)).toBe(0)
+    expect(book.sweep(T0 + 1_000 + LAPSED_KEPT_MS)).toBe(1)
+    expect(book.size()).toBe(1)
+    expect(book.taken('job-1', ['attester'], T0 + 1_000 + LAPSED_KEPT_MS)).toBe(1)
+  })
+
+  it(`keeps at most MAX_CLAIMS claims, then only builders' new ones`, () => {
+    const book = new ClaimBook({ isBuilder: (c) => c.worker === 'builder' })
+    let n = 0
+    for (let j = 0; n < MAX_CLAIMS; j++) {
+      for (let w = 0; w < MAX_CLAIMANTS_PER_JOB && n < MAX_CLAIMS; w++, n++) book.record(liveOn(`job-${j}`, `w-${w}`))
+    }
+    expect(book.size()).toBe(MAX_CLAIMS)
+    expect(book.record(liveOn('job-new', 'stranger'))).toBe(false)
+    expect(book.record(liveOn('job-new', 'builder'))).toBe(true)
+    book.forget('job-0')
+    expect(book.size()).toBe(MAX_CLAIMS + 1 - MAX_CLAIMANTS_PER_JOB)
   })
 })
