@@ -160,6 +160,21 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
     reasons.push(`failed: ${failing.length} distinct trusted keys report a failed build and none a success (threshold ${k})`)
     return { status: 'failed', ...base, counted: failing.map(s => s.did).sort(byString), dissent: [], reasons }
   }
+  // Agreement impossible: even if every trusted key not heard from yet named
+  // the leading CID (or a new one together), none could reach k. Waiting for
+  // the job to expire would only hide a disagreement that is already final (a
+  // build that is not reproducible, or a bad builder): it is disputed now.
+  // Every trusted key that attested anything has answered (a second CID would
+  // make it an equivocator, counting for nothing), so this never decides early.
+  const trustedCids = candidates.filter(c => c.trusted.length + c.belowTier.length > 0)
+  const answered = [...signers.values()].filter(s => s.trusted).length
+  const outstanding = policy.trusted.size - answered
+  const best = Math.max(0, ...candidates.map(c => c.trusted.length))
+  if (trustedCids.length >= 2 && best + outstanding < k) {
+    const lead = trustedCids[0]!
+    reasons.push(`disputed: agreement is impossible: ${trustedCids.length} different artifacts from trusted keys (${trustedCids.map(c => `${c.artifact}: ${c.trusted.length + c.belowTier.length}`).join(', ')}), at most ${best} + ${outstanding} key(s) not heard from < ${k}`)
+    return { status: 'disputed', ...base, counted: [], dissent: dissentFrom(lead.artifact), reasons }
+  }
   // Provisional names an artifact only a trusted key attested (counted, or
   // below minTier): untrusted keys are free to make, so letting them choose
   // would hand anyone who consumes provisional results the attacker's bytes

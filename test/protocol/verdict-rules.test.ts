@@ -54,6 +54,36 @@ describe('verdict rules', () => {
     expect(v.dissent.length).toBe(2)
   })
 
+  it('disputed as soon as agreement is impossible: no CID can reach k even if every trusted key not heard from joins it', () => {
+    const C = fakeTreeCid('artifact-C')
+    const D = fakeTreeCid('artifact-D')
+    // 4 trusted, k = 4: two keys on two CIDs already rule it out
+    const early = verdict(policy(4), [ok(0, A), ok(1, B)])
+    expect(early.status).toBe('disputed')
+    expect(early.reasons.join(' ')).toMatch(/agreement is impossible/)
+    expect(early.counted).toEqual([])
+    expect(early.artifact).toBeUndefined()
+    // k = 3: A has 1, two keys not heard from: 1 + 2 = 3 is still possible
+    expect(verdict(policy(3), [ok(0, A), ok(1, B)]).status).toBe('provisional')
+    // every key answered, each with its own CID (a build that is not reproducible)
+    const all = verdict(policy(3), [ok(0, A), ok(1, B), ok(2, C), ok(3, D)])
+    expect(all.status).toBe('disputed')
+    expect(all.candidates.map(c => c.artifact).sort()).toEqual([A, B, C, D].sort())
+    expect(all.dissent).toHaveLength(3)
+    // one CID and failures is not a dispute between artifacts: it stays provisional until k fail or expiry
+    expect(verdict(policy(4), [ok(0, A), bad(1), bad(2)]).status).toBe('provisional')
+    // untrusted keys neither make nor count towards it
+    expect(verdict(policy(2), [ok(0, A), attest(u[0]!, { artifact: B }), attest(u[1]!, { artifact: C })]).status).toBe('provisional')
+  })
+
+  it('an equivocator has answered: it shrinks what the keys not heard from can still reach', () => {
+    const C = fakeTreeCid('artifact-C')
+    // k = 3: key 3 signed two CIDs (counts for nothing); keys 0 and 1 disagree; key 2 alone cannot make 3
+    const v = verdict(policy(3), [ok(0, A), ok(1, B), ok(3, A), ok(3, C)])
+    expect(v.status).toBe('disputed')
+    expect(v.equivocators.map(e => e.worker)).toEqual([t[3]!.did])
+  })
+
   it('accepted with a dissenting trusted key (no required keys): dissent is listed, not voted away', () => {
     const v = verdict(policy(2), [ok(0, A), ok(1, A), ok(2, B)])
     expect(v.status).toBe('accepted')

@@ -1,0 +1,36 @@
+/**
+ * Three trusted workers, k = 3, a build that writes random bytes: three
+ * CIDs, so agreement is impossible once the keys have answered. The job is
+ * `disputed` right after the last attestation (found by the event feed, no
+ * timer), not left `provisional` until it expires, and the dispute report
+ * runs. (Before: provisional, "1 of 3 trusted keys", then EXPIRED 15 minutes
+ * later with no report.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cleanupAll } from '../helpers/processes.ts'
+import { startNetwork } from '../helpers/network.ts'
+import type { Devnet } from '../helpers/network.ts'
+import { artifactOf, submitJob, viewUntil } from '../adversary/adversary.ts'
+
+describe('k trusted keys on k different CIDs', () => {
+  let net: Devnet
+
+  beforeAll(async () => {
+    net = await startNetwork({ workers: [{}, {}, {}], trust: [0, 1, 2], threshold: 3 })
+  })
+
+  afterAll(async () => { await cleanupAll() })
+
+  it('is disputed as soon as the third attestation arrives, with the report', async () => {
+    const { jobId } = await submitJob(net.requester, { label: `random-${process.pid}`, replicas: 3, ttlSeconds: 3600, script: 'mkdir out; head -c 32 /dev/urandom > out/random' })
+    const three = await viewUntil(net.requester, jobId, v => v.attestations.filter(a => a.trusted).length === 3, 'three trusted attestations')
+    const cids = new Set(three.attestations.map(a => artifactOf(a)))
+    expect(cids.size).toBe(3)
+    // the view after the third attestation already carries the verdict (the store's event ran first)
+    expect(three.record.status).toBe('disputed')
+    expect(three.verdict?.artifact).toBeUndefined()
+    expect(three.verdict?.reasons.join(' ')).toMatch(/agreement is impossible/)
+    const diagnosed = await viewUntil(net.requester, jobId, v => (v.record as { dispute?: unknown }).dispute != null, 'the dispute report')
+    expect(JSON.stringify((diagnosed.record as { dispute?: unknown }).dispute)).toMatch(/random/)
+  })
+})
