@@ -168,18 +168,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
             // what this node would not keep is not relayed either (src/store/records.ts):
             // claims only on jobs it holds (or, on a bootstrap node, has passed on),
             // attestations only of builds such a job names, jobs under the store's limits
+            // (claims on unknown jobs and attestations of unknown builds never get
+            // here: refuseUnread IGNOREd them on the same fields, unverified)
             refuse: (m: ConcurMessage) => {
-              if (m.kind === 'claim') {
-                const c = m.value.claim
-                const held = full ? records.hasJob(c.jobId) : seen.has(`job:${c.jobId}`)
-                return held ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${c.jobId} is held here` }
-              }
+              if (m.kind === 'claim') return undefined
               if (full) return records.refusal(m)
               // a bootstrap node passes on only what full nodes keep: a relay
               // forwarding what they refuse would be charged for it (peer-budget.ts)
-              if (m.kind === 'attestation' && !seen.has(`build:${m.value.claim.buildId}`)) {
-                return { code: 'ERR_UNKNOWN_BUILD', reason: `no job passed on here names build ${m.value.claim.buildId}` }
-              }
               if (m.kind === 'job' && pastLifetimeCeiling(m.value.job.expiresAt, Date.now(), config.limits)) {
                 return { code: 'ERR_JOB_LIFETIME', reason: `expires at ${m.value.job.expiresAt}, past the lifetime ceiling` }
               }
