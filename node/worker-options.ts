@@ -27,6 +27,9 @@ export const WORKER_OPTIONS = {
   'rebuild-for': { type: 'string', multiple: true },
   sample: { type: 'string' },
   'rebuild-only': { type: 'boolean', default: false },
+  // rebuilder: spot-check a job no earlier than S seconds after it was announced, over jobs of the last S seconds
+  'recheck-after': { type: 'string' },
+  'recheck-window': { type: 'string' },
   // demos and adversary tests: attest a deliberately altered artifact
   'tamper-output': { type: 'boolean', default: false }
 } as const
@@ -93,14 +96,26 @@ export function volunteerPolicy (config: WorkerConfig, values: Record<string, un
   return p
 }
 
-export interface RebuildOptions { requesters: string[], sample: number, only: boolean }
+export interface RebuildOptions { requesters: string[], sample: number, only: boolean, recheckAfterMs?: number, recheckWindowMs?: number }
 
-/** `--rebuild-for DID… --sample P --rebuild-only` → rebuilder settings, or undefined */
+/** seconds, as given on the command line (a whole number ≥ 0) */
+function seconds (values: Record<string, unknown>, name: string): number | undefined {
+  const text = values[name] as string | undefined
+  if (text == null) return undefined
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 30 * 86_400) throw new UsageError(`--${name} takes whole seconds between 0 and ${30 * 86_400} (30 days), e.g. 300`)
+  return n
+}
+
+/** `--rebuild-for DID… --sample P --rebuild-only --recheck-after S --recheck-window S` → rebuilder settings, or undefined */
 export function rebuildOptions (values: Record<string, unknown>): RebuildOptions | undefined {
   const requesters = (values['rebuild-for'] as string[] | undefined) ?? []
   const sampleText = values.sample as string | undefined
+  const recheckAfter = seconds(values, 'recheck-after')
+  const recheckWindow = seconds(values, 'recheck-window')
   if (requesters.length === 0 && sampleText == null) {
     if (values['rebuild-only'] === true) throw new UsageError('--rebuild-only needs --rebuild-for DID or --sample P')
+    if (recheckAfter != null || recheckWindow != null) throw new UsageError('--recheck-after and --recheck-window need --rebuild-for DID or --sample P')
     return undefined
   }
   for (const did of requesters) {
@@ -108,5 +123,14 @@ export function rebuildOptions (values: Record<string, unknown>): RebuildOptions
   }
   const sample = sampleText == null ? 0 : Number(sampleText)
   if (!Number.isFinite(sample) || sample < 0 || sample > 1) throw new UsageError('--sample takes a fraction between 0 and 1, e.g. 0.1')
-  return { requesters, sample, only: values['rebuild-only'] === true }
+  if (recheckAfter != null && recheckWindow != null && recheckWindow <= recheckAfter) {
+    throw new UsageError(`--recheck-window (${recheckWindow} s) must be longer than --recheck-after (${recheckAfter} s): no job would ever be due inside it`)
+  }
+  return {
+    requesters,
+    sample,
+    only: values['rebuild-only'] === true,
+    ...(recheckAfter != null ? { recheckAfterMs: recheckAfter * 1000 } : {}),
+    ...(recheckWindow != null ? { recheckWindowMs: recheckWindow * 1000 } : {})
+  }
 }

@@ -78,6 +78,8 @@ export class WorkerService implements Startable {
     const probe = await probeSandbox({ allowWeakTier: policy.minTier === 'namespaces' })
     const tier = probe.tier as SandboxTier | null
     if (tier == null) throw new SandboxUnavailableError('refusing to run as a worker: no safe sandbox on this machine.', probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
+    // a capability, found by the probe, never taken from config.json: without it jobs asking to vary the clock are declined
+    policy.canVaryClock = probe.mechanisms.clockOffset.ok
     // builds run as an unprivileged uid: the work dir must be searchable by it,
     // and it lives outside the home so the build can never see the keys
     const scratch = await sandboxScratchRoot()

@@ -30,6 +30,19 @@ const LOG_MEDIA_TYPE = 'text/plain; charset=utf-8'
 const RESULT_MEDIA_TYPE = 'application/json'
 const MAX_REASON_LENGTH = 1024
 const MAX_PARALLELISM = 1024
+/**
+ * Largest |clockOffsetSeconds| an attestation may record: 10 years of 365
+ * days. Workers derive +1 h..+72 h (clockOffsetFor); the bound only keeps a
+ * recorded offset a plausible clock, far inside a safe integer and any time_t.
+ */
+export const MAX_CLOCK_OFFSET_SECONDS = 10 * 365 * 24 * 3600
+
+/**
+ * What a worker varied in the build it attests (PROTOCOL.md §5.2), asked for
+ * by the job's `vary`. clockOffsetSeconds: the whole seconds the build's
+ * wall clock was moved by (for a job asking 'clock').
+ */
+export interface BuildVariation { clockOffsetSeconds: number }
 
 export type BuildResult =
   | { status: 'success'; artifact: string; exitCode: 0 }
@@ -49,6 +62,8 @@ export interface AttestationClaim {
   finishedAt: string
   result: BuildResult
   log: string | null
+  /** what the worker varied (the job's `vary`); absent: nothing was varied */
+  variation?: BuildVariation
 }
 
 /** in-toto ResourceDescriptor (the subset concur emits). */
@@ -69,7 +84,7 @@ export interface ProvenanceStatement {
     buildDefinition: {
       buildType: typeof CONCUR_BUILD_TYPE
       externalParameters: { definition: BuildDefinition; buildId: string; jobId: string }
-      internalParameters: { sandboxTier: SandboxTier; parallelism: number; workerPeerId: string }
+      internalParameters: { sandboxTier: SandboxTier; parallelism: number; workerPeerId: string; variation?: BuildVariation }
       resolvedDependencies: ResourceDescriptor[]
     }
     runDetails: {
@@ -125,7 +140,12 @@ export function statementOf (claim: AttestationClaim): ProvenanceStatement {
       buildDefinition: {
         buildType: CONCUR_BUILD_TYPE,
         externalParameters: { definition: claim.definition, buildId: claim.buildId, jobId: claim.jobId },
-        internalParameters: { sandboxTier: claim.sandboxTier, parallelism: claim.parallelism, workerPeerId: claim.workerPeerId },
+        internalParameters: {
+          sandboxTier: claim.sandboxTier,
+          parallelism: claim.parallelism,
+          workerPeerId: claim.workerPeerId,
+          ...(claim.variation !== undefined ? { variation: { clockOffsetSeconds: claim.variation.clockOffsetSeconds } } : {})
+        },
         resolvedDependencies: deps
       },
       runDetails: {
@@ -152,10 +172,15 @@ function validateResult (x: unknown, path: string): BuildResult {
   throw new SchemaError(join(path, 'status'), 'expected "success" or "failure"')
 }
 
+function validateVariation (x: unknown, path: string): BuildVariation {
+  const o = expectObject(x, path, ['clockOffsetSeconds'])
+  return { clockOffsetSeconds: expectInteger(o.clockOffsetSeconds, join(path, 'clockOffsetSeconds'), -MAX_CLOCK_OFFSET_SECONDS, MAX_CLOCK_OFFSET_SECONDS) }
+}
+
 /** Schema of a claim (not the buildId hash: that is its own error class). Returns a fresh copy. */
 export function validateAttestationClaim (x: unknown): AttestationClaim {
   const o = expectObject(x, '', ['buildId', 'jobId', 'source', 'environment', 'definition', 'worker', 'workerPeerId',
-    'sandboxTier', 'parallelism', 'startedAt', 'finishedAt', 'result', 'log'])
+    'sandboxTier', 'parallelism', 'startedAt', 'finishedAt', 'result', 'log'], ['variation'])
   const definition = validateBuildDefinition(o.definition, 'definition')
   const source = parseCid(o.source, 'source', UNIXFS_CODECS).toString()
   if (source !== definition.source) throw new SchemaError('source', 'must equal definition.source')
@@ -165,6 +190,7 @@ export function validateAttestationClaim (x: unknown): AttestationClaim {
   const startedAt = o.startedAt as string
   const finishedAt = o.finishedAt as string
   if (parseTime(startedAt, 'startedAt') > parseTime(finishedAt, 'finishedAt')) throw new SchemaError('finishedAt', 'must not be before startedAt')
+  const variation = o.variation === undefined ? undefined : validateVariation(o.variation, 'variation')
   return {
     buildId: parseCid(o.buildId, 'buildId', [CODEC_DAG_CBOR]).toString(),
     jobId: parseCid(o.jobId, 'jobId', [CODEC_RAW]).toString(),
@@ -178,7 +204,8 @@ export function validateAttestationClaim (x: unknown): AttestationClaim {
     startedAt,
     finishedAt,
     result: validateResult(o.result, 'result'),
-    log: o.log === null ? null : parseCid(o.log, 'log', UNIXFS_CODECS).toString()
+    log: o.log === null ? null : parseCid(o.log, 'log', UNIXFS_CODECS).toString(),
+    ...(variation !== undefined ? { variation } : {})
   }
 }
 
@@ -213,7 +240,7 @@ export function claimFromStatement (x: unknown): { claim: AttestationClaim, stat
     throw new SchemaError('predicate.buildDefinition.buildType', 'expected a string')
   }
   const ext = expectObject(bd.externalParameters, 'predicate.buildDefinition.externalParameters', ['definition', 'buildId', 'jobId'])
-  const int = expectObject(bd.internalParameters, 'predicate.buildDefinition.internalParameters', ['sandboxTier', 'parallelism', 'workerPeerId'])
+  const int = expectObject(bd.internalParameters, 'predicate.buildDefinition.internalParameters', ['sandboxTier', 'parallelism', 'workerPeerId'], ['variation'])
   const rd = expectObject(pred.runDetails, 'predicate.runDetails', ['builder', 'metadata', 'byproducts'])
   const builder = expectObject(rd.builder, 'predicate.runDetails.builder', ['id'])
   const meta = expectObject(rd.metadata, 'predicate.runDetails.metadata', ['invocationId', 'startedOn', 'finishedOn'])
@@ -246,7 +273,8 @@ export function claimFromStatement (x: unknown): { claim: AttestationClaim, stat
       startedAt: meta.startedOn,
       finishedAt: meta.finishedOn,
       result: rawResult,
-      log
+      log,
+      ...(int.variation !== undefined ? { variation: int.variation } : {})
     })
   } catch (err) {
     // Report claim paths as statement paths where the mapping is direct.
@@ -268,6 +296,7 @@ function statementPath (claimPath: string): string {
     ['workerPeerId', 'predicate.buildDefinition.internalParameters.workerPeerId'],
     ['sandboxTier', 'predicate.buildDefinition.internalParameters.sandboxTier'],
     ['parallelism', 'predicate.buildDefinition.internalParameters.parallelism'],
+    ['variation', 'predicate.buildDefinition.internalParameters.variation'],
     ['startedAt', 'predicate.runDetails.metadata.startedOn'],
     ['finishedAt', 'predicate.runDetails.metadata.finishedOn'],
     ['result', 'predicate.runDetails.byproducts[-1].annotations']

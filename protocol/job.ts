@@ -12,6 +12,7 @@ import { CODEC_RAW, cidOf } from './cid.ts'
 import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
 import { guard, openEnvelope, readEnvelope } from './decode.ts'
+import { sha256 } from '@noble/hashes/sha2.js'
 import { hexEncode, utf8Encode } from './encoding.ts'
 import { didFromPublicKey, publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
@@ -32,6 +33,31 @@ export const MAX_REPLICAS = 64
 export const MAX_BUILDERS = 128
 /** libp2p peer ids as text: base58btc multihash (12D3Koo…, Qm…) or a CIDv1 (b…/z…). */
 export const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{1,128}$|^b[a-z2-7]{1,127}$/
+/**
+ * What a job may ask its replicas to vary (PROTOCOL.md §5.1, `vary`).
+ * 'clock': each worker runs the build with its wall clock moved by an offset
+ * of its own (clockOffsetFor), so a build that records the time differs
+ * between replicas instead of agreeing because they all started at once.
+ */
+export type JobVariation = 'clock'
+export const JOB_VARIATIONS: readonly JobVariation[] = ['clock']
+/** Most entries in `vary`: room for future variations, never an unbounded list to check. */
+export const MAX_VARIATIONS = 8
+/**
+ * The clock offsets a worker derives (clockOffsetFor): +1 h to +72 h.
+ * At least an hour, so a varied clock never shows the real hour. Two
+ * replicas' offsets (uniform over ~255,600 whole seconds) give the same
+ * date-hour-minute stamp with probability ~1/2000 and the same date-hour
+ * with ~1/36; even a bare minute of the hour (`date +%M`) agrees ~1/30 of
+ * the time, so three replicas all agree ~1/900. At most three days, so the
+ * date and weekday move too, while certificates, signature dates and
+ * "file is in the future" checks see a clock a little ahead, not years off:
+ * a build must differ because it records the time, not fail because the
+ * time is absurd. Forward only: a file written before the build started
+ * (its inputs, stamped SOURCE_DATE_EPOCH) is never newer than one it writes.
+ */
+export const CLOCK_OFFSET_MIN_SECONDS = 3600
+export const CLOCK_OFFSET_MAX_SECONDS = 72 * 3600
 const NONCE = /^(?:[0-9a-f]{2}){16,64}$/
 const DID_KEY = /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/
 
@@ -50,6 +76,12 @@ export interface JobAnnouncement {
    * Absent: any key's claim does (an open job).
    */
   builders?: string[]
+  /**
+   * What replicas vary (PROTOCOL.md §5.1): known JobVariation values,
+   * strictly ascending, 1..MAX_VARIATIONS. Absent: nothing is varied. Not
+   * part of the BuildDefinition: the build, and its buildId, are the same.
+   */
+  vary?: JobVariation[]
   resources: ResourceAsk
   createdAt: string
   expiresAt: string
@@ -108,6 +140,42 @@ function validateBuilders (x: unknown): string[] {
   return out
 }
 
+/**
+ * `vary`: 1..MAX_VARIATIONS known variations, strictly ascending (one set,
+ * one spelling, one jobId). An unknown value is refused, not ignored: a
+ * worker that built without the variation asked for would attest a run the
+ * requester did not ask for.
+ */
+function validateVary (x: unknown): JobVariation[] {
+  const list = expectArray(x, 'vary', 1, MAX_VARIATIONS)
+  const out: JobVariation[] = []
+  for (let i = 0; i < list.length; i++) {
+    const path = join('vary', i)
+    const v = expectString(list[i], path, { min: 1, max: 32 })
+    if (!(JOB_VARIATIONS as readonly string[]).includes(v)) throw new SchemaError(path, `unknown variation (known: ${JOB_VARIATIONS.join(', ')})`)
+    const prev = out[i - 1]
+    if (prev !== undefined && !(prev < v)) throw new SchemaError(path, 'vary must be sorted ascending, without repeats')
+    out.push(v as JobVariation)
+  }
+  return out
+}
+
+/**
+ * The clock offset a worker applies to a job asking `vary: ['clock']`
+ * (PROTOCOL.md §5.1): whole seconds in [CLOCK_OFFSET_MIN_SECONDS,
+ * CLOCK_OFFSET_MAX_SECONDS], from sha256(workerDid "\n" jobId). Derived, not
+ * drawn: a restarted worker rebuilds with the same clock, anyone can
+ * recompute a worker's offset from its attestation, and the requester
+ * cannot choose it (the worker's key is in the hash).
+ */
+export function clockOffsetFor (workerDid: string, jobId: string): number {
+  const h = sha256(utf8Encode(`${workerDid}\n${jobId}`))
+  // the first 48 bits, big-endian: exact in a double, and their bias mod ~2^18 is ~2^-30
+  let n = 0
+  for (let i = 0; i < 6; i++) n = n * 256 + h[i]!
+  return CLOCK_OFFSET_MIN_SECONDS + n % (CLOCK_OFFSET_MAX_SECONDS - CLOCK_OFFSET_MIN_SECONDS + 1)
+}
+
 /** did:key:z + base58btc(0xed 0x01 ‖ 32 bytes), in the one spelling didFromPublicKey gives (no point check: see validateBuilders) */
 function isCanonicalEd25519Did (did: string): boolean {
   let bytes: Uint8Array
@@ -129,13 +197,14 @@ export function validateJobAnnouncement (x: unknown): JobAnnouncement {
     if (typeof x._type === 'string' && JOB_TYPE_FAMILY.test(x._type)) throw new UnsupportedVersionError(`unsupported job type ${x._type}`)
     throw new SchemaError('_type', `expected ${JOB_TYPE}`)
   }
-  const o = expectObject(x, '', ['_type', 'buildId', 'definition', 'requester', 'replicas', 'resources', 'createdAt', 'expiresAt', 'nonce'], ['requesterPeerId', 'builders'])
+  const o = expectObject(x, '', ['_type', 'buildId', 'definition', 'requester', 'replicas', 'resources', 'createdAt', 'expiresAt', 'nonce'], ['requesterPeerId', 'builders', 'vary'])
   const buildId = expectString(o.buildId, 'buildId', { min: 1, max: 128 })
   const definition = validateBuildDefinition(o.definition, 'definition')
   const requester = expectString(o.requester, 'requester', { min: 1, max: 128, pattern: /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/ })
   const requesterPeerId = o.requesterPeerId === undefined ? undefined : expectString(o.requesterPeerId, 'requesterPeerId', { max: 128, pattern: PEER_ID_PATTERN })
   const replicas = expectInteger(o.replicas, 'replicas', 1, MAX_REPLICAS)
   const builders = o.builders === undefined ? undefined : validateBuilders(o.builders)
+  const vary = o.vary === undefined ? undefined : validateVary(o.vary)
   const resources = validateResourceAsk(o.resources, 'resources')
   const createdAt = o.createdAt as string
   const expiresAt = o.expiresAt as string
@@ -152,6 +221,7 @@ export function validateJobAnnouncement (x: unknown): JobAnnouncement {
     ...(requesterPeerId !== undefined ? { requesterPeerId } : {}),
     replicas,
     ...(builders !== undefined ? { builders } : {}),
+    ...(vary !== undefined ? { vary } : {}),
     resources,
     createdAt,
     expiresAt,
@@ -164,7 +234,8 @@ export type JobInput = Omit<JobAnnouncement, '_type' | 'buildId' | 'nonce'> & { 
 /**
  * Builds, validates and signs a job. A missing nonce is drawn at random (16
  * bytes). `builders` are put in their canonical order (sorted, repeats
- * dropped); an empty list is refused like any list the decoder would refuse.
+ * dropped), and so is `vary`; an empty list is refused like any list the
+ * decoder would refuse.
  */
 export function createJobAnnouncement (input: JobInput, key: SigningKey): SignedJob {
   const definition = validateBuildDefinition(input.definition, 'definition')
@@ -177,6 +248,7 @@ export function createJobAnnouncement (input: JobInput, key: SigningKey): Signed
     requesterPeerId: input.requesterPeerId,
     replicas: input.replicas,
     builders: Array.isArray(input.builders) ? [...new Set(input.builders)].sort() : input.builders,
+    vary: Array.isArray(input.vary) ? [...new Set(input.vary)].sort() : input.vary,
     resources: input.resources,
     createdAt: input.createdAt,
     expiresAt: input.expiresAt,
@@ -184,6 +256,7 @@ export function createJobAnnouncement (input: JobInput, key: SigningKey): Signed
   }
   if (draft.requesterPeerId === undefined) delete draft.requesterPeerId
   if (draft.builders === undefined) delete draft.builders
+  if (draft.vary === undefined) delete draft.vary
   // Never emit what we would refuse to decode.
   const job = validateJobAnnouncement(draft)
   const payload = utf8Encode(JSON.stringify(job))

@@ -4,23 +4,37 @@
  * same set of attestations always gives the same verdict.
  *
  * Never a majority vote: only distinct trusted raw keys on the *same* artifact
- * CID count, a key that signed two CIDs counts for nothing, and disagreement
- * that reaches the threshold twice (or involves a required key) is `disputed`.
+ * CID count, a key that signed two CIDs for one job counts for nothing, and
+ * disagreement among trusted keys on one job is `disputed`.
+ *
+ * Attempts (PROTOCOL.md §8): every attestation names the job it answers. Two
+ * different CIDs from one key for one job are equivocation (an attack); two
+ * different CIDs from one key for two jobs of the same build are a finding:
+ * the build is not reproducible (an honest rerun of a build that embeds the
+ * time does exactly that). Either way a key is never counted for two CIDs in
+ * one verdict.
  */
 import type { Envelope } from './dsse.ts'
 import type { SignedAttestation } from './attestation.ts'
 import { tierAtLeast } from './build.ts'
 import { didFromPublicKey, keyHex } from './keys.ts'
 import { isTrustedSigner } from './policy.ts'
+import { clockOffsetFor } from './job.ts'
+import type { JobVariation } from './job.ts'
 import type { TrustPolicy } from './policy.ts'
 
 export type VerdictStatus = 'pending' | 'provisional' | 'accepted' | 'disputed' | 'failed'
 
 export interface VerdictCandidate { artifact: string; trusted: string[]; untrusted: string[]; belowTier: string[] }
 
+/** One key that signed different artifacts for different jobs of one build: the build is not reproducible. */
+export interface NonReproducible { worker: string; trusted: boolean; artifacts: Array<{ artifact: string; jobs: string[] }> }
+
 export interface Verdict {
   status: VerdictStatus
   buildId: string
+  /** the job judged (VerdictOptions.jobId), when one was named */
+  jobId?: string
   artifact?: string
   threshold: number
   counted: string[]
@@ -28,30 +42,74 @@ export interface Verdict {
   failures: Array<{ worker: string; trusted: boolean; reason: string; exitCode: number | null }>
   equivocators: Array<{ worker: string; envelopes: [Envelope, Envelope] }>
   dissent: Array<{ worker: string; artifact: string }>
+  /** keys whose answers to different jobs of this build differ: evidence, never an accusation */
+  nonReproducible: NonReproducible[]
   reasons: string[]
+}
+
+export interface VerdictOptions {
+  /**
+   * The job (attempt) being judged. A key that attested this job is counted
+   * for what it said here; what it said for other jobs of the same build is
+   * evidence (nonReproducible), so an earlier acceptance stands when a rerun
+   * differs. A trusted key's dissent on this job disputes it.
+   */
+  jobId?: string
+  /** count only attestations of `jobId` (`submit --no-reuse`); other jobs' are read only as evidence */
+  onlyJob?: boolean
+  /**
+   * What the judged job asked its replicas to vary (its `vary`). An answer
+   * to it that does not record the variation its worker owed it (for
+   * `clock`: `clockOffsetFor(worker, jobId)`) is not counted: agreement is
+   * to mean "reproducible under variation", and a worker that built with
+   * the real clock, or says it varied something else, did not check that.
+   */
+  vary?: readonly JobVariation[]
+}
+
+interface JobAnswers {
+  /** artifact CID → this key's attestations of it for this job */
+  successes: Map<string, SignedAttestation[]>
+  failures: SignedAttestation[]
 }
 
 interface Signer {
   key: string
   did: string
   trusted: boolean
-  /** artifact CID → attestations of that CID by this signer */
-  successes: Map<string, SignedAttestation[]>
+  /** jobId → what this key said for that job */
+  jobs: Map<string, JobAnswers>
+}
+
+/** What one key contributes to this verdict (VerdictOptions decide which of its jobs). */
+interface Answer {
+  signer: Signer
+  /** its one artifact here, when it names exactly one */
+  artifact?: string
+  successes: SignedAttestation[]
   failures: SignedAttestation[]
+  /** it answered the judged job itself (or no job was named): its answer is final */
+  final: boolean
 }
 
 const byString = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
-export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestations: SignedAttestation[]): Verdict {
+export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestations: SignedAttestation[], options: VerdictOptions = {}): Verdict {
   const k = policy.threshold
   const reasons: string[] = []
+  const judged = options.jobId
+  const onlyJob = options.onlyJob === true && judged !== undefined
+
+  const clock = judged !== undefined && options.vary?.includes('clock') === true
 
   // 1. Only this build. Attestations are reusable across jobs, never across buildIds.
   let otherBuilds = 0
+  let unvaried = 0
   const signers = new Map<string, Signer>()
   const seen = new Set<string>()
   for (const a of attestations) {
     if (a.claim.buildId !== buildId) { otherBuilds++; continue }
+    if (clock && a.claim.jobId === judged && a.claim.variation?.clockOffsetSeconds !== clockOffsetFor(a.claim.worker, judged)) { unvaried++; continue }
     const key = keyHex(a.signer)
     // 2. The same signed statement seen twice (re-gossiped, re-wrapped) is one statement.
     const dedupe = `${key}:${a.id}`
@@ -59,72 +117,110 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
     seen.add(dedupe)
     let s = signers.get(key)
     if (s === undefined) {
-      s = { key, did: didFromPublicKey(a.signer), trusted: isTrustedSigner(policy, a.signer), successes: new Map(), failures: [] }
+      s = { key, did: didFromPublicKey(a.signer), trusted: isTrustedSigner(policy, a.signer), jobs: new Map() }
       signers.set(key, s)
     }
+    let j = s.jobs.get(a.claim.jobId)
+    if (j === undefined) { j = { successes: new Map(), failures: [] }; s.jobs.set(a.claim.jobId, j) }
     if (a.claim.result.status === 'success') {
-      const list = s.successes.get(a.claim.result.artifact) ?? []
+      const list = j.successes.get(a.claim.result.artifact) ?? []
       list.push(a)
-      s.successes.set(a.claim.result.artifact, list)
+      j.successes.set(a.claim.result.artifact, list)
     } else {
-      s.failures.push(a)
+      j.failures.push(a)
     }
   }
   if (otherBuilds > 0) reasons.push(`ignored ${otherBuilds} attestation(s) for other buildIds`)
+  if (unvaried > 0) reasons.push(`ignored ${unvaried} attestation(s) of this job without the clock offset it asked its workers for`)
 
-  // 3. Equivocation: one key, two different artifacts for one buildId. Both envelopes are the proof.
+  // 3. Equivocation: one key, two different artifacts for one job. Both
+  // envelopes are the proof. A key proven to lie about one job of this build
+  // is not believed about any other job of it.
   const equivocators: Verdict['equivocators'] = []
   const honest: Signer[] = []
-  for (const s of [...signers.values()].sort((a, b) => byString(a.key, b.key))) {
-    if (s.successes.size >= 2) {
-      const [c1, c2] = [...s.successes.keys()].sort(byString) as [string, string]
+  const sorted = [...signers.values()].sort((a, b) => byString(a.key, b.key))
+  for (const s of sorted) {
+    const jobId = [...s.jobs.keys()].sort(byString).find(id => s.jobs.get(id)!.successes.size >= 2)
+    if (jobId !== undefined) {
+      const successes = s.jobs.get(jobId)!.successes
+      const [c1, c2] = [...successes.keys()].sort(byString) as [string, string]
       // The proof is picked independently of arrival order: the lowest attestation id per artifact.
-      const pick = (cid: string): Envelope => [...s.successes.get(cid)!].sort((a, b) => byString(a.id, b.id))[0]!.envelope
+      const pick = (cid: string): Envelope => [...successes.get(cid)!].sort((a, b) => byString(a.id, b.id))[0]!.envelope
       equivocators.push({ worker: s.did, envelopes: [pick(c1), pick(c2)] })
-      reasons.push(`${s.did} equivocated (signed ${s.successes.size} different artifacts): it counts for nothing`)
+      reasons.push(`${s.did} equivocated (signed ${successes.size} different artifacts for job ${jobId}): it counts for nothing`)
     } else {
       honest.push(s)
     }
   }
 
+  // 4. Not reproducible: one honest key, different artifacts for different
+  // jobs. Read over every job (even with onlyJob): it is what a rerun found.
+  const nonReproducible: NonReproducible[] = []
+  for (const s of honest) {
+    const jobsOf = new Map<string, string[]>()
+    for (const [jobId, j] of s.jobs) for (const artifact of j.successes.keys()) jobsOf.set(artifact, [...(jobsOf.get(artifact) ?? []), jobId])
+    if (jobsOf.size < 2) continue
+    const artifacts = [...jobsOf].map(([artifact, jobs]) => ({ artifact, jobs: jobs.sort(byString) })).sort((a, b) => byString(a.artifact, b.artifact))
+    nonReproducible.push({ worker: s.did, trusted: s.trusted, artifacts })
+    reasons.push(`not reproducible: ${s.did} built ${artifacts.map(a => `${a.artifact} (job ${a.jobs.join(', ')})`).join(' and ')}`)
+  }
+
+  // 5. Each honest key's answer here: its answer to the judged job if it gave
+  // one, else (unless onlyJob) its answers to other jobs of this build, as
+  // long as they name one artifact.
+  const answers: Answer[] = []
+  for (const s of honest) {
+    const own = judged === undefined ? undefined : s.jobs.get(judged)
+    const from = own !== undefined ? [own] : onlyJob ? [] : [...s.jobs.values()]
+    if (from.length === 0) continue
+    const successes = from.flatMap(j => [...j.successes.values()].flat())
+    const failures = from.flatMap(j => j.failures)
+    const artifacts = new Set(successes.map(a => (a.claim.result as { artifact: string }).artifact))
+    answers.push({
+      signer: s,
+      ...(artifacts.size === 1 ? { artifact: [...artifacts][0]! } : {}),
+      successes,
+      failures,
+      // two artifacts over different jobs and none for the judged job: no
+      // artifact, so counted for neither
+      final: judged === undefined || own !== undefined
+    })
+  }
+
   const tierOk = (list: SignedAttestation[]): boolean =>
     policy.minTier === undefined || list.some(a => tierAtLeast(a.claim.sandboxTier, policy.minTier!))
 
-  // 4. Candidates: per artifact, distinct keys split by trust and sandbox tier.
+  // 6. Candidates: per artifact, distinct keys split by trust and sandbox tier.
   const byArtifact = new Map<string, VerdictCandidate>()
-  for (const s of honest) {
-    for (const [artifact, list] of s.successes) {
-      let c = byArtifact.get(artifact)
-      if (c === undefined) { c = { artifact, trusted: [], untrusted: [], belowTier: [] }; byArtifact.set(artifact, c) }
-      if (!s.trusted) c.untrusted.push(s.did)
-      else if (tierOk(list)) c.trusted.push(s.did)
-      else c.belowTier.push(s.did)
-    }
+  for (const a of answers) {
+    if (a.artifact === undefined) continue
+    let c = byArtifact.get(a.artifact)
+    if (c === undefined) { c = { artifact: a.artifact, trusted: [], untrusted: [], belowTier: [] }; byArtifact.set(a.artifact, c) }
+    if (!a.signer.trusted) c.untrusted.push(a.signer.did)
+    else if (tierOk(a.successes)) c.trusted.push(a.signer.did)
+    else c.belowTier.push(a.signer.did)
   }
   const candidates = [...byArtifact.values()]
   for (const c of candidates) { c.trusted.sort(byString); c.untrusted.sort(byString); c.belowTier.sort(byString) }
   candidates.sort((a, b) => (b.trusted.length - a.trusted.length) || (b.untrusted.length - a.untrusted.length) || byString(a.artifact, b.artifact))
 
   const failures: Verdict['failures'] = []
-  for (const s of honest) {
-    for (const f of s.failures) {
+  for (const a of answers) {
+    for (const f of a.failures) {
       if (f.claim.result.status !== 'failure') continue
-      failures.push({ worker: s.did, trusted: s.trusted, reason: f.claim.result.reason, exitCode: f.claim.result.exitCode })
+      failures.push({ worker: a.signer.did, trusted: a.signer.trusted, reason: f.claim.result.reason, exitCode: f.claim.result.exitCode })
     }
   }
   failures.sort((a, b) => byString(a.worker, b.worker) || byString(a.reason, b.reason))
 
-  const base = { buildId, threshold: k, candidates, failures, equivocators }
-  const dissentFrom = (artifact: string): Verdict['dissent'] => {
-    const out: Verdict['dissent'] = []
-    for (const s of honest) {
-      if (!s.trusted) continue
-      for (const other of s.successes.keys()) if (other !== artifact) out.push({ worker: s.did, artifact: other })
-    }
-    return out.sort((a, b) => byString(a.worker, b.worker))
-  }
+  const base = { buildId, ...(judged !== undefined ? { jobId: judged } : {}), threshold: k, candidates, failures, equivocators, nonReproducible }
+  const trustedAnswers = answers.filter(a => a.signer.trusted)
+  const dissentFrom = (artifact: string): Verdict['dissent'] => trustedAnswers
+    .filter(a => a.artifact !== undefined && a.artifact !== artifact)
+    .map(a => ({ worker: a.signer.did, artifact: a.artifact! }))
+    .sort((a, b) => byString(a.worker, b.worker))
 
-  // 5. Decide.
+  // 7. Decide.
   const reaching = candidates.filter(c => c.trusted.length >= k)
   if (reaching.length >= 2) {
     reasons.push(`disputed: ${reaching.length} different artifacts each have >= ${k} trusted keys (${reaching.map(c => c.artifact).join(', ')})`)
@@ -133,6 +229,16 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   if (reaching.length === 1) {
     const c = reaching[0]!
     const dissent = dissentFrom(c.artifact)
+    // A trusted key, at the policy's tier, that built this very job and got
+    // another artifact: the build is not reproducible or a builder is broken.
+    // k agreeing keys do not outvote it (this is not a majority vote), and it
+    // may come after acceptance: a rebuilder's later spot check of the job.
+    // Dissent drawn from other jobs is evidence only (nonReproducible).
+    const onThisJob = trustedAnswers.filter(a => a.final && a.artifact !== undefined && a.artifact !== c.artifact && tierOk(a.successes))
+    if (onThisJob.length > 0) {
+      reasons.push(`disputed: ${c.artifact} has ${c.trusted.length} trusted keys but trusted key(s) ${onThisJob.map(a => a.signer.did).sort(byString).join(', ')} built ${judged !== undefined ? 'this job' : 'it'} and got a different artifact`)
+      return { status: 'disputed', ...base, counted: [], dissent, reasons }
+    }
     if (policy.required.size > 0) {
       const keyByDid = new Map([...signers.values()].map(s => [s.did, s.key]))
       const isRequired = (did: string): boolean => policy.required.has(keyByDid.get(did) ?? '')
@@ -148,28 +254,29 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
       }
     }
     reasons.push(`accepted: ${c.artifact} signed by ${c.trusted.length} distinct trusted keys (threshold ${k})`)
-    if (dissent.length > 0) reasons.push(`note: ${dissent.length} trusted attestation(s) name a different artifact (listed in dissent)`)
+    if (dissent.length > 0) reasons.push(`note: ${dissent.length} trusted key(s), on other jobs of this build or below the policy's tier, name a different artifact (listed in dissent)`)
     return { status: 'accepted', ...base, artifact: c.artifact, counted: c.trusted, dissent, reasons }
   }
 
   // Nothing reached k. "failed" needs k trusted keys saying so, and no trusted key saying otherwise.
-  const trustedHonest = honest.filter(s => s.trusted)
-  const anyTrustedSuccess = trustedHonest.some(s => s.successes.size > 0)
-  const failing = trustedHonest.filter(s => s.failures.length > 0 && tierOk(s.failures))
+  const anyTrustedSuccess = trustedAnswers.some(a => a.successes.length > 0)
+  const failing = trustedAnswers.filter(a => a.failures.length > 0 && tierOk(a.failures))
   if (!anyTrustedSuccess && failing.length >= k) {
     reasons.push(`failed: ${failing.length} distinct trusted keys report a failed build and none a success (threshold ${k})`)
-    return { status: 'failed', ...base, counted: failing.map(s => s.did).sort(byString), dissent: [], reasons }
+    return { status: 'failed', ...base, counted: failing.map(a => a.signer.did).sort(byString), dissent: [], reasons }
   }
   // Agreement impossible: even if every trusted key not heard from yet named
   // the leading CID (or a new one together), none could reach k. Waiting for
   // the job to expire would only hide a disagreement that is already final (a
   // build that is not reproducible, or a bad builder): it is disputed now.
-  // Every trusted key that attested anything has answered (a second CID would
-  // make it an equivocator, counting for nothing), so this never decides early.
+  // Only final answers count as heard: a key that answered the judged job
+  // (equivocators included: they have spoken and count for nothing). A key
+  // heard only on other jobs may still build this one, so it is outstanding.
   const trustedCids = candidates.filter(c => c.trusted.length + c.belowTier.length > 0)
-  const answered = [...signers.values()].filter(s => s.trusted).length
-  const outstanding = policy.trusted.size - answered
-  const best = Math.max(0, ...candidates.map(c => c.trusted.length))
+  const finalDids = new Set(trustedAnswers.filter(a => a.final).map(a => a.signer.did))
+  const equivocating = [...signers.values()].filter(s => s.trusted && !honest.includes(s) && (judged === undefined || s.jobs.has(judged))).length
+  const outstanding = policy.trusted.size - finalDids.size - equivocating
+  const best = Math.max(0, ...candidates.map(c => c.trusted.filter(d => finalDids.has(d)).length))
   if (trustedCids.length >= 2 && best + outstanding < k) {
     const lead = trustedCids[0]!
     reasons.push(`disputed: agreement is impossible: ${trustedCids.length} different artifacts from trusted keys (${trustedCids.map(c => `${c.artifact}: ${c.trusted.length + c.belowTier.length}`).join(', ')}), at most ${best} + ${outstanding} key(s) not heard from < ${k}`)
@@ -179,15 +286,14 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   // below minTier): untrusted keys are free to make, so letting them choose
   // would hand anyone who consumes provisional results the attacker's bytes
   // until the first trusted attestation arrives. They are shown, never chosen.
-  const withTrusted = candidates.filter(c => c.trusted.length + c.belowTier.length > 0)
-  if (withTrusted.length > 0) {
-    const lead = [...withTrusted].sort((a, b) => (b.trusted.length - a.trusted.length) || (b.belowTier.length - a.belowTier.length) || byString(a.artifact, b.artifact))[0]!
+  if (trustedCids.length > 0) {
+    const lead = [...trustedCids].sort((a, b) => (b.trusted.length - a.trusted.length) || (b.belowTier.length - a.belowTier.length) || byString(a.artifact, b.artifact))[0]!
     reasons.push(`provisional: ${lead.artifact} has ${lead.trusted.length} of ${k} trusted keys (${lead.untrusted.length} untrusted)`)
     return { status: 'provisional', ...base, artifact: lead.artifact, counted: lead.trusted, dissent: dissentFrom(lead.artifact), reasons }
   }
   const untrustedOnly = candidates.reduce((n, c) => n + c.untrusted.length, 0)
-  reasons.push(signers.size === 0
-    ? 'pending: no attestation for this build yet'
+  reasons.push(answers.length === 0 && equivocators.length === 0
+    ? `pending: no attestation for this ${onlyJob ? 'job' : 'build'} yet`
     : untrustedOnly > 0
       ? `pending: no trusted key has attested an artifact (${untrustedOnly} untrusted attestation(s) shown, never chosen)`
       : 'pending: no usable success attestation and fewer than k trusted failure reports')

@@ -3,7 +3,7 @@
  * routes that serve them, the CLI that renders them and the tests that check
  * them. The requester's views are src/requester's own types.
  */
-import type { BuildResult, ResourceAsk } from '../../protocol/index.ts'
+import type { BuildResult, JobVariation, ResourceAsk } from '../../protocol/index.ts'
 import type { GossipStats } from '../../src/net/gossip.ts'
 import type { StoreUsage } from '../../src/store/records.ts'
 import type { WorkerEvent } from '../../src/worker/worker.ts'
@@ -27,6 +27,8 @@ export interface SubmitBody {
   resources?: Partial<ResourceAsk>
   ttlSeconds?: number
   reuse?: boolean
+  /** what the replicas vary (PROTOCOL.md §5.1): ['clock'] asks each worker to build with its own clock offset */
+  vary?: JobVariation[]
 }
 
 export interface SubmitResponse {

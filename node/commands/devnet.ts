@@ -162,7 +162,7 @@ export const devnetCommand: Command = {
       say(`artifact        ${record.artifact ?? '(none)'}`)
       say('attestations:')
       for (const a of (result.attestations ?? []) as Array<{ worker: string, trusted: boolean, result: { status: string, artifact?: string, reason?: string } }>) {
-        const tag = !a.trusted ? 'untrusted, not counted' : a.result.artifact === record.artifact ? 'trusted, counted' : 'trusted, DISSENT'
+        const tag = !a.trusted ? 'untrusted, not counted' : a.result.artifact === record.artifact ? 'trusted, counted' : 'trusted, differs'
         // an attestation's fields are its signer's words: one line each, controls escaped
         const what = a.result.status === 'success' ? a.result.artifact ?? '' : `failed: ${a.result.reason ?? ''}`
         say(`  ${terminalSafe(a.worker, { singleLine: true })}  ${terminalSafe(what, { singleLine: true })}  (${tag})`)

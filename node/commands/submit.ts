@@ -10,6 +10,8 @@ import { UsageError } from '../errors.ts'
 import { parseBytes } from '../worker-options.ts'
 import { isSettled } from '../../src/requester/types.ts'
 import { EXIT, describeRequest, exitFor, oneLine, short } from '../render/request.ts'
+import { JOB_VARIATIONS } from '../../protocol/index.ts'
+import type { JobVariation } from '../../protocol/index.ts'
 
 /** the longest one long-poll of the event feed waits (the daemon caps it at 30 s) */
 const POLL_MS = 25_000
@@ -58,7 +60,13 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
 export const submitCommand: Command = {
   name: 'submit',
   summary: 'announce a build job for DIR; with --wait show progress and end with the verdict',
-  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--home DIR] [--json] -- CMD ARG…',
+  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock] [--home DIR] [--json] -- CMD ARG…',
+  notes: [
+    '  --vary clock  each replica builds with its own clock offset (+1 h..+72 h, derived from its key and the job), so a',
+    '                build that records the time differs between replicas instead of agreeing because they ran at once.',
+    '                Implies --no-reuse (earlier attestations were built with the real clock). Workers without libfaketime',
+    '                decline the job. Reaches dynamically linked programs only: not static binaries, not Go programs.'
+  ].join('\n'),
   options: {
     out: { type: 'string' },
     replicas: { type: 'string' },
@@ -71,7 +79,8 @@ export const submitCommand: Command = {
     wall: { type: 'string' },
     processes: { type: 'string' },
     'source-date-epoch': { type: 'string' },
-    'no-reuse': { type: 'boolean', default: false }
+    'no-reuse': { type: 'boolean', default: false },
+    vary: { type: 'string', multiple: true }
   },
   positionals: true,
   async run ({ positionals, values, global, rest }) {
@@ -79,6 +88,11 @@ export const submitCommand: Command = {
     if (dir == null) throw new UsageError('concur submit needs a source directory')
     if (values.out == null) throw new UsageError('concur submit needs --out PATH (the build\'s output directory, relative to the build dir)')
     if (rest.length === 0) throw new UsageError('concur submit needs the build command after --, e.g. -- sh build.sh')
+    // --vary clock (repeatable, or comma-separated): checked before the daemon is asked anything
+    const vary = ((values.vary as string[] | undefined) ?? []).flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+    for (const v of vary) {
+      if (!(JOB_VARIATIONS as readonly string[]).includes(v)) throw new UsageError(`--vary takes ${JOB_VARIATIONS.join(', ')} (got ${v})`)
+    }
     const home = resolveHome(global.home)
     const api = await connectApi(home)
     const timeoutS = values.timeout != null ? Number(values.timeout) : 600
@@ -101,7 +115,10 @@ export const submitCommand: Command = {
       resources,
       // the job is open exactly as long as we are prepared to wait for it
       ttlSeconds: Math.max(5, Math.ceil(timeoutS)),
-      reuse: values['no-reuse'] !== true
+      // earlier attestations were made without the variation: counting them
+      // would accept the build without the check the job asks for
+      reuse: values['no-reuse'] !== true && vary.length === 0,
+      ...(vary.length > 0 ? { vary: vary as JobVariation[] } : {})
     }
     const submitted = await api.post<SubmitResponse>('/v1/jobs', body)
     if (values.wait !== true) {

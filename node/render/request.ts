@@ -34,17 +34,26 @@ export function describeRequest (v: RequestView): string {
     `verdict   ${r.status.toUpperCase()}${r.status === 'provisional' ? ' (usable for testing only: not enough trusted keys agree yet)' : ''}${r.reused ? ' (from existing attestations: not rebuilt)' : ''}`
   ]
   if (r.artifact != null) lines.push(`artifact  ${r.artifact}`)
-  lines.push(`trusted   ${r.counted.length}/${v.threshold ?? '?'} agreeing keys`)
+  lines.push(`trusted   ${r.counted.length}/${v.threshold ?? '?'} agreeing keys${r.onlyThisJob === true ? ' (judged on this job\'s attestations only: --no-reuse)' : ''}`)
   if (v.attestations.length > 0) {
     lines.push('attestations:')
+    // every trusted key is equally trusted: a line says whether its key is
+    // trusted, and only against an artifact that is usable (accepted or
+    // provisional) whether it differs; in a dispute the CIDs speak for themselves
     for (const a of v.attestations) {
       const what = a.result.status === 'success' ? a.result.artifact : `FAILED: ${a.result.reason}`
       const built = a.result.status === 'success' ? a.result.artifact : undefined
-      const tag = !a.trusted ? 'untrusted' : r.artifact != null && built !== r.artifact ? 'DISSENT' : 'trusted'
-      lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(9)}  ${oneLine(what ?? '')}`)
+      const differs = a.trusted && r.artifact != null && built != null && built !== r.artifact
+      const tag = `${a.trusted ? 'trusted' : 'untrusted'}${differs ? ', differs' : ''}`
+      const job = a.thisJob ? '' : `  (job ${short(oneLine(a.jobId))})`
+      const varied = a.variation != null ? `  (clock +${a.variation.clockOffsetSeconds} s)` : ''
+      lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(17)}  ${oneLine(what ?? '')}${job}${varied}`)
     }
   }
   if (r.dissent.length > 0) lines.push(`dissent   ${r.dissent.map(d => `${short(oneLine(d.worker))} → ${oneLine(d.artifact)}`).join(', ')}`)
+  for (const n of v.verdict?.nonReproducible ?? []) {
+    lines.push(`not reproducible: ${short(oneLine(n.worker))}${n.trusted ? '' : ' (untrusted)'} built ${n.artifacts.map(x => `${oneLine(x.artifact)} (job ${x.jobs.map(j => short(oneLine(j))).join(', ')})`).join(' and ')}`)
+  }
   if (v.verdict?.equivocators != null && v.verdict.equivocators.length > 0) lines.push(`equivocating keys (not counted): ${v.verdict.equivocators.map(e => short(oneLine(e.worker))).join(', ')}`)
   for (const reason of r.reasons) lines.push(`  · ${oneLine(reason)}`)
   if (r.bundle != null) lines.push(`bundle    ${r.bundle}`)

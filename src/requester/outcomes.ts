@@ -13,7 +13,6 @@ import type { Blockstore } from 'interface-blockstore'
 import type { SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
-import { terminalSafe } from '../text/terminal-safe.ts'
 import { NoArtifactError, NoDisputeError } from './errors.ts'
 
 export interface OutcomeComponents {
@@ -49,16 +48,18 @@ export async function writeAcceptedBundle (components: OutcomeComponents, dirs: 
   return out
 }
 
-/** Diff the two best-supported artifacts of a dispute; report.txt and report.json go to `<disputes>/<jobId>/`. */
+/**
+ * Diff every artifact CID of a dispute against the best-supported one, each
+ * named with the workers that built it; report.txt and report.json go to
+ * `<disputes>/<jobId>/`. The summary (shown by `concur status`) names the
+ * CIDs, their workers and their first differences, one safe line each.
+ */
 export async function diagnoseDisputed (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions = {}): Promise<{ report: string, summary: string }> {
-  const [a, b] = [...verdict.candidates].sort((x, y) => y.trusted.length - x.trusted.length)
-  if (a == null || b == null) throw new NoDisputeError(`job ${job.jobId}: a dispute needs two artifacts`)
+  const [first, ...rest] = verdict.candidates
+  if (first == null || rest.length === 0) throw new NoDisputeError(`job ${job.jobId}: a dispute needs two artifacts`)
   const dir = join(dirs.disputes, job.jobId)
-  await mkdir(dir, { recursive: true })
   // loaded on first use: an idle daemon does not carry the diff code
-  const { diagnoseDispute } = await import('./diff/index.ts')
-  const report = await diagnoseDispute(components.blockstore, CID.parse(a.artifact), CID.parse(b.artifact), dir, options)
-  // paths are names from the artifacts' DAGs: one line each, whatever they hold
-  const summary = report.entries.map(e => `${e.change} ${terminalSafe(e.path, { singleLine: true })} (${e.sizeA ?? '-'} vs ${e.sizeB ?? '-'} bytes)`).join('\n')
-  return { report: join(dir, 'report.txt'), summary }
+  const { diagnoseDisputeSet, disputeSummary } = await import('./diff/index.ts')
+  const report = await diagnoseDisputeSet(components.blockstore, [first, ...rest], dir, options)
+  return { report: report.reportText, summary: disputeSummary(report) }
 }

@@ -25,7 +25,7 @@ import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
 import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, validateBuildDefinition } from '../../protocol/index.ts'
-import type { ResourceAsk, SignedAttestation, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
+import type { JobVariation, ResourceAsk, SignedAttestation, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
@@ -85,6 +85,8 @@ export interface SubmitOptions extends AbortOptions {
   ttlSeconds?: number
   /** accept at once from earlier attestations of the same buildId (default true) */
   reuse?: boolean
+  /** what the replicas vary (PROTOCOL.md §5.1), e.g. ['clock'] */
+  vary?: JobVariation[]
 }
 
 export interface Submitted { job: SignedJob, record: RequestRecord, source: string, threshold: number }
@@ -119,6 +121,23 @@ function reuseNote (n: number, buildId: string): string {
 }
 
 const FINAL: ReadonlySet<RequestStatus> = new Set(['failed', 'expired'])
+
+/** the CIDs trusted keys named (counted or below the tier), sorted: what a dispute report must cover */
+function trustedCids (v: Verdict): string[] {
+  return v.candidates.filter(c => c.trusted.length + c.belowTier.length > 0).map(c => c.artifact).sort()
+}
+
+/**
+ * A disputed job needs its report made again only when trusted keys named a
+ * CID it does not cover. Untrusted keys' CIDs do not count here: keys are
+ * free, and each new CID would cost another round of fetching and diffing;
+ * trusted keys are few, so this happens a bounded number of times.
+ */
+function needsDiagnosis (r: RequestRecord, v: Verdict): boolean {
+  if (r.dispute == null) return true
+  const covered = new Set(r.dispute.cids ?? [])
+  return trustedCids(v).some(c => !covered.has(c))
+}
 /** setTimeout's longest delay; a later expiry re-arms */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -246,7 +265,12 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   /** one evaluation: the policy read once, the verdict under it */
   private evaluate (r: RequestRecord): { verdict: Verdict, policy: TrustPolicy } {
     const policy = this.components.policy.current()
-    return { verdict: evaluateVerdict(policy, r.buildId, this.components.records.attestations(r.buildId)), policy }
+    // judged as this job (attempt): a worker's answer to it counts for it;
+    // its answers to other jobs of the build count only when this job reuses
+    // them, and are otherwise evidence (PROTOCOL.md §8)
+    const vary = this.components.records.getJob(r.jobId)?.job.vary
+    const options = { jobId: r.jobId, onlyJob: r.onlyThisJob === true, ...(vary != null ? { vary } : {}) }
+    return { verdict: evaluateVerdict(policy, r.buildId, this.components.records.attestations(r.buildId), options), policy }
   }
 
   private async update (jobId: string): Promise<void> {
@@ -274,16 +298,20 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     // the status (and artifact) is the history; who agrees, why and under
     // which policy is kept current with it, so the record always describes
     // its last evaluation
-    const moved = status !== r.status || (v.artifact != null && v.artifact !== r.artifact)
+    // an artifact is named only while one is usable: a disputed, failed or
+    // expired job has none, whatever an earlier evaluation named (history keeps it)
+    const artifact = status === 'accepted' || status === 'provisional' ? v.artifact : undefined
+    const moved = status !== r.status || artifact !== r.artifact
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
     if (!moved && same(r.counted, v.counted) && same(r.dissent, v.dissent) && same(r.reasons, reasons) && same(r.policy, evaluation.policy.input)) return
     r.counted = v.counted
     r.dissent = v.dissent
     r.reasons = reasons
-    if (v.artifact != null) r.artifact = v.artifact
+    if (artifact != null) r.artifact = artifact
+    else delete r.artifact
     r.policy = evaluation.policy.input
     r.status = status
-    if (moved) r.history.push({ at: new Date(this.now()).toISOString(), status, ...(v.artifact != null ? { artifact: v.artifact } : {}) })
+    if (moved) r.history.push({ at: new Date(this.now()).toISOString(), status, ...(artifact != null ? { artifact } : {}) })
     await this.save(r)
     this.safeDispatchEvent('verdict:changed', { detail: { jobId, status, previous, artifact: r.artifact, counted: r.counted, threshold: v.threshold } })
     this.settle(jobId)
@@ -321,13 +349,17 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
             await this.save(r)
             this.safeDispatchEvent('bundle:failed', { detail: { jobId, error: r.bundleError } })
           }
-        } else if (r.status === 'disputed' && r.dispute == null && !tried.has('dispute')) {
-          tried.add('dispute')
+        } else if (r.status === 'disputed' && needsDiagnosis(r, e.verdict) && !tried.has(`dispute:${trustedCids(e.verdict).join(',')}`)) {
+          // once per set of CIDs trusted keys named: a dispute can be decided
+          // before the last trusted key answers (agreement already
+          // impossible), and the report must still cover the CID it brings
+          const cids = trustedCids(e.verdict)
+          tried.add(`dispute:${cids.join(',')}`)
           try {
-            r.dispute = await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal })
+            r.dispute = { ...(await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal })), cids }
           } catch (err) {
             if (this.stopping.signal.aborted) return
-            r.dispute = { error: (err as Error).message }
+            r.dispute = { error: (err as Error).message, cids }
           }
           await this.save(r)
           this.safeDispatchEvent('dispute:diagnosed', { detail: { jobId, ...r.dispute } })
@@ -392,6 +424,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       requesterPeerId: peerId,
       replicas: options.replicas ?? DEFAULT_REPLICAS,
       ...buildersOf(policy),
+      ...(options.vary != null && options.vary.length > 0 ? { vary: options.vary } : {}),
       resources: { ...DEFAULT_RESOURCES, ...(options.resources ?? {}) },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + ttlMs).toISOString()
@@ -402,6 +435,10 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
 
   async submit (job: SignedJob, options: { reuse?: boolean } = {}): Promise<RequestRecord> {
     await this.components.records.putJob(job)
+    // a job that asks for a variation is judged on its own answers: earlier
+    // attestations of the build were made without it, and would accept it
+    // without the check it asks for
+    if ((job.job.vary?.length ?? 0) > 0) options = { ...options, reuse: false }
     const at = new Date(this.now()).toISOString()
     const r: RequestRecord = {
       jobId: job.jobId,
@@ -414,7 +451,9 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       counted: [],
       dissent: [],
       reasons: [],
-      history: [{ at, status: 'pending' }]
+      history: [{ at, status: 'pending' }],
+      // --no-reuse: judged on this job's own attestations only
+      ...(options.reuse === false ? { onlyThisJob: true } : {})
     }
     this.index(r)
     // reuse by buildId: the same definition already has enough trusted
@@ -453,10 +492,15 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     let policy: TrustPolicy | null = null
     try { policy = this.components.policy.current() } catch { policy = null }
     const v = this.evaluations.get(jobId)?.verdict
-    const attestations = this.components.records.attestations(record.buildId).map(a => ({
+    // a job judged on its own attestations lists only those: what other
+    // jobs of the build got is in the verdict's nonReproducible evidence
+    const listed = this.components.records.attestations(record.buildId).filter(a => record.onlyThisJob !== true || a.claim.jobId === jobId)
+    const attestations = listed.map(a => ({
       worker: a.claim.worker,
       trusted: policy != null && isTrustedSigner(policy, a.signer),
       jobId: a.claim.jobId,
+      thisJob: a.claim.jobId === jobId,
+      ...(a.claim.variation != null ? { variation: a.claim.variation } : {}),
       result: a.claim.result,
       log: a.claim.log,
       sandboxTier: a.claim.sandboxTier,

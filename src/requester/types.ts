@@ -4,7 +4,7 @@
  * tests read one definition.
  */
 import type { TypedEventTarget } from '@libp2p/interface'
-import type { BuildResult, SandboxTier, TrustPolicy, TrustPolicyInput, Verdict, VerdictStatus } from '../../protocol/index.ts'
+import type { BuildResult, BuildVariation, SandboxTier, TrustPolicy, TrustPolicyInput, Verdict, VerdictStatus } from '../../protocol/index.ts'
 
 export type RequestStatus = VerdictStatus | 'expired'
 
@@ -18,6 +18,8 @@ export interface RequestRecord {
   artifact?: string
   /** accepted from attestations that existed before this job: nothing was rebuilt */
   reused: boolean
+  /** `submit --no-reuse`: judged on this job's own attestations only (absent: false) */
+  onlyThisJob?: boolean
   published: boolean
   counted: string[]
   dissent: Array<{ worker: string, artifact: string }>
@@ -27,7 +29,8 @@ export interface RequestRecord {
   policy?: TrustPolicyInput
   bundle?: string
   bundleError?: string
-  dispute?: { report?: string, summary?: string, error?: string }
+  /** the dispute report; `cids`: the CIDs trusted keys had named when it was made (a new one makes it again) */
+  dispute?: { report?: string, summary?: string, error?: string, cids?: string[] }
 }
 
 /** A verdict as served: the equivocators' proof envelopes stay in the records. */
@@ -41,6 +44,10 @@ export interface AttestationView {
   worker: string
   trusted: boolean
   jobId: string
+  /** it answers this job (false: another job of the same build, read as reuse or evidence) */
+  thisJob: boolean
+  /** what the worker varied for this build (PROTOCOL.md §5.2), when the job asked */
+  variation?: BuildVariation
   result: BuildResult
   log: string | null
   sandboxTier: SandboxTier

@@ -13,6 +13,12 @@ import type { SandboxEnvironment } from './types.ts'
 export const BUILD_PATH = '/build'
 /** where the prepared source is bound read-only before it is copied into /build */
 export const INPUT_PATH = '/.concur/in'
+/**
+ * where libfaketime is bound read-only for a build with a clock offset: the
+ * same path in host and rootfs environments, under /.concur, which a rootfs
+ * cannot provide or shadow (RESERVED)
+ */
+export const FAKETIME_LIBRARY_PATH = '/.concur/libfaketime.so.1'
 export const SANDBOX_UID = 1000
 export const SANDBOX_GID = 1000
 export const SANDBOX_USER = 'builder'
@@ -46,6 +52,47 @@ export function normalizedEnv (env: Record<string, string>): Record<string, stri
     PYTHONHASHSEED: '0',
     PATH: '/usr/local/bin:/usr/bin:/bin',
     TMPDIR: '/tmp'
+  }
+}
+
+/**
+ * The variables that move a build's wall clock by `offsetSeconds`, with
+ * libfaketime preloaded (bound at FAKETIME_LIBRARY_PATH). They are set in the
+ * sandbox only: the worker, bwrap and the wrapper chain outside keep the real
+ * clock, and they win over the job's own env like normalizedEnv does.
+ *
+ * - FAKETIME "+N" / "-N": a relative offset in seconds (libfaketime README
+ *   §4d). Every process computes real time + N, so children agree with their
+ *   parents and time still runs: FAKETIME_DONT_RESET only matters for
+ *   "start at" times, which are not used.
+ * - FAKETIME_DONT_FAKE_MONOTONIC=1: only the wall clock moves. Monotonic
+ *   clocks measure durations (timeouts, make -j's load checks, JVM/Go
+ *   runtimes); moving them too gains nothing and hangs some runtimes.
+ * - NO_FAKE_STAT=1: stat() reports files' real times. libfaketime 0.9.10
+ *   otherwise adds the offset to the times some stat calls return (fstat,
+ *   not statx/fstatat), so `tar` would record the inputs' SOURCE_DATE_EPOCH
+ *   mtimes plus the offset: a reproducible build would differ between
+ *   replicas (measured: 1700000000 became 1700003600 in a tar member).
+ *
+ * What the offset reaches (measured, libfaketime 0.9.10, Debian 12): clock
+ * reads of dynamically linked programs through libc: `date`, python's
+ * time.time(), perl's time, Node's Date.now(), and files stamped from a clock
+ * read (`touch` without -d sets "now" through utimensat: the offset mtime is
+ * stored). What it does not reach: statically linked programs (busybox-static
+ * `date`: LD_PRELOAD needs the dynamic loader), Go programs (their runtime
+ * reads the vDSO itself, not libc), setuid programs, and the mtimes the
+ * kernel stamps on write(): a tar of files the build wrote, made without
+ * --mtime/--clamp-mtime, records the real time. Linux time namespaces
+ * (CLONE_NEWTIME) cannot help: they offset CLOCK_MONOTONIC and
+ * CLOCK_BOOTTIME only; a "realtime" line in /proc/self/timens_offsets is
+ * refused (EINVAL, measured on Linux 6.18).
+ */
+export function clockOffsetEnv (offsetSeconds: number): Record<string, string> {
+  return {
+    LD_PRELOAD: FAKETIME_LIBRARY_PATH,
+    FAKETIME: offsetSeconds < 0 ? String(offsetSeconds) : `+${offsetSeconds}`,
+    FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    NO_FAKE_STAT: '1'
   }
 }
 
@@ -103,6 +150,8 @@ export interface BwrapArgsInput {
   rootEntries: string[]
   /** the command bwrap executes (the inner wrapper) */
   command: string[]
+  /** run with the wall clock moved (clockOffsetEnv): the host's libfaketime and the offset */
+  clock?: { library: string, offsetSeconds: number }
 }
 
 /**
@@ -151,13 +200,15 @@ export function bwrapArgs (input: BwrapArgsInput): string[] {
   a.push('--dir', SANDBOX_HOME)
   a.push('--size', String(input.diskBytes), '--tmpfs', BUILD_PATH)
   a.push('--ro-bind', input.buildDir, INPUT_PATH)
+  if (input.clock != null) a.push('--ro-bind', input.clock.library, FAKETIME_LIBRARY_PATH)
   // bwrap's own root is a tmpfs writable by the sandbox uid; without this a
   // build could write unbounded data to / outside the sized tmpfs.
   a.push('--remount-ro', '/')
   a.push('--chdir', BUILD_PATH)
 
   a.push('--clearenv')
-  for (const [k, v] of Object.entries(normalizedEnv(input.env))) a.push('--setenv', k, v)
+  const env = { ...normalizedEnv(input.env), ...(input.clock != null ? clockOffsetEnv(input.clock.offsetSeconds) : {}) }
+  for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v)
 
   a.push('--json-status-fd', String(FD_JSON_STATUS))
   a.push('--block-fd', String(FD_BLOCK))

@@ -14,6 +14,7 @@
  */
 import { bwrapArgs, BUILD_PATH, INPUT_PATH } from './bwrap-args.ts'
 import { SandboxUnavailableError } from './errors.ts'
+import { INSTALL_FAKETIME } from './host-tools.ts'
 import type { HostTools } from './host-tools.ts'
 import type { SandboxSpec } from './types.ts'
 
@@ -85,7 +86,7 @@ export function requireSandboxTools (tools: HostTools, isRoot: boolean): Sandbox
 
 export interface CommandChainInput {
   tools: SandboxTools
-  spec: Pick<SandboxSpec, 'argv' | 'buildDir' | 'env' | 'environment' | 'limits'>
+  spec: Pick<SandboxSpec, 'argv' | 'buildDir' | 'env' | 'environment' | 'limits' | 'clockOffsetSeconds'>
   /**
    * the cgroup.procs files the outer shell writes its pid into before it
    * execs anything; null in the weak "namespaces" tier (no cgroup)
@@ -113,6 +114,10 @@ export interface CommandChain {
 export function commandChain (input: CommandChainInput): CommandChain {
   const { tools, spec } = input
   const limits = spec.limits
+  // never run a build asked to see another clock with the real one
+  if (spec.clockOffsetSeconds != null && tools.libfaketime == null) {
+    throw new SandboxUnavailableError('libfaketime is not installed: this worker cannot run a build with a clock offset', INSTALL_FAKETIME)
+  }
   const bargs = bwrapArgs({
     features: tools.bwrapFeatures,
     environment: spec.environment,
@@ -122,7 +127,8 @@ export function commandChain (input: CommandChainInput): CommandChain {
     ...(input.etcDir != null ? { etcDir: input.etcDir } : {}),
     seccomp: input.seccomp,
     rootEntries: input.rootEntries,
-    command: ['/bin/sh', '-c', INNER, 'concur-build', ...spec.argv]
+    command: ['/bin/sh', '-c', INNER, 'concur-build', ...spec.argv],
+    ...(spec.clockOffsetSeconds != null && tools.libfaketime != null ? { clock: { library: tools.libfaketime, offsetSeconds: spec.clockOffsetSeconds } } : {})
   })
 
   const chain: string[] = []

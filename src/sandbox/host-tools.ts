@@ -24,6 +24,29 @@ export interface HostTools {
   ionice?: string
   prlimit?: string
   setpriv?: string
+  /**
+   * libfaketime (Debian/Ubuntu package `faketime`): preloaded into a build
+   * that runs with a clock offset (SandboxSpec.clockOffsetSeconds). Absent:
+   * this host cannot vary a build's clock.
+   */
+  libfaketime?: string
+}
+
+/** how to get libfaketime, named wherever a clock offset is refused for want of it */
+export const INSTALL_FAKETIME = 'Install libfaketime: apt-get install faketime (Debian/Ubuntu), dnf install libfaketime (Fedora)'
+
+const MULTIARCH: Partial<Record<NodeJS.Architecture, string>> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }
+
+// Where distributions put the library (fixed paths, like SEARCH): Debian's
+// multiarch directory, Fedora's lib64, Arch's lib, `make install`'s /usr/local.
+function libfaketimeCandidates (): string[] {
+  const triplet = MULTIARCH[process.arch]
+  return [
+    ...(triplet != null ? [`/usr/lib/${triplet}/faketime/libfaketime.so.1`] : []),
+    '/usr/lib64/faketime/libfaketime.so.1',
+    '/usr/lib/faketime/libfaketime.so.1',
+    '/usr/local/lib/faketime/libfaketime.so.1'
+  ]
 }
 
 // Fixed system directories, not the caller's PATH: a worker must not pick up
@@ -73,6 +96,13 @@ export function detectHostTools (opts: { refresh?: boolean } = {}): Promise<Host
       for (const name of ['nice', 'ionice', 'prlimit', 'setpriv'] as const) {
         const p = await which(name)
         if (p != null) tools[name] = p
+      }
+      for (const p of libfaketimeCandidates()) {
+        try {
+          await access(p, constants.R_OK)
+          tools.libfaketime = p
+          break
+        } catch {}
       }
       return tools
     })()

@@ -11,7 +11,7 @@ import { mkdtemp, rm, chmod, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { findCgroupBackend } from './cgroup.ts'
 import type { FindCgroupBackendOptions } from './cgroup.ts'
-import { detectHostTools } from './host-tools.ts'
+import { INSTALL_FAKETIME, detectHostTools } from './host-tools.ts'
 import { runSandboxed } from './run.ts'
 import { seccompSupported } from './seccomp.ts'
 import type { ProbeMechanism, SandboxResult, SandboxTier } from './types.ts'
@@ -35,12 +35,20 @@ export interface SandboxProbe {
     rlimits: ProbeMechanism
     priority: ProbeMechanism
     cgroups: ProbeMechanism
+    /**
+     * a build can run with its wall clock moved (SandboxSpec.clockOffsetSeconds,
+     * libfaketime): what a worker needs to build jobs asking `vary: ['clock']`.
+     * Not part of the tier: a worker without it declines those jobs only.
+     */
+    clockOffset: ProbeMechanism
   }
   /** what to do when tier is null (or weaker than it could be) */
   remedy?: string
 }
 
 const PROBE_LIMITS = { memoryBytes: 256 * 1024 * 1024, cpus: 1, diskBytes: 16 * 1024 * 1024, wallSeconds: 30, processes: 64 }
+/** the offset the clock probe asks for: a day, far beyond the seconds a sandbox takes to start */
+const PROBE_CLOCK_OFFSET_SECONDS = 86_400
 
 // $1 = the port of the probe's loopback listener
 const PROBE_SCRIPT = [
@@ -70,6 +78,34 @@ function field (log: string, key: string): string | undefined {
   return m?.[1]?.trim()
 }
 
+/**
+ * Runs `date +%s` in a sandbox with a clock offset and checks it is the real
+ * time, read before and after the run, moved by the offset.
+ */
+async function probeClockOffset (buildDir: string, library: string, signal?: AbortSignal): Promise<ProbeMechanism> {
+  const before = Math.floor(Date.now() / 1000)
+  try {
+    const res = await runSandboxed({
+      argv: ['date', '+%s'],
+      buildDir,
+      env: {},
+      environment: { kind: 'host' },
+      limits: PROBE_LIMITS,
+      tier: 'namespaces',
+      clockOffsetSeconds: PROBE_CLOCK_OFFSET_SECONDS
+    }, signal != null ? { signal } : {})
+    const after = Math.ceil(Date.now() / 1000)
+    const log = res.log.toString('utf8').trim()
+    const seen = Number(/^\d+$/m.exec(log)?.[0]) - PROBE_CLOCK_OFFSET_SECONDS
+    if (res.reason === 'exited' && res.exitCode === 0 && seen >= before && seen <= after) {
+      return { ok: true, detail: `${library}: a build's \`date\` read the clock ${PROBE_CLOCK_OFFSET_SECONDS} s ahead (dynamically linked programs only)` }
+    }
+    return { ok: false, detail: `${library} did not move the build's clock (${res.reason} ${String(res.exitCode)}): ${log.slice(-300)}` }
+  } catch (caught) {
+    return { ok: false, detail: `${library}: ${String((caught as Error)?.message ?? caught)}` }
+  }
+}
+
 export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<SandboxProbe> {
   const no = (detail: string): ProbeMechanism => ({ ok: false, detail })
   const tools = await detectHostTools({ refresh: true })
@@ -83,7 +119,8 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
     tmpfsSize: tools.bwrapFeatures.tmpfsSize ? { ok: true, detail: 'bwrap --size for the /build tmpfs' } : no('bwrap lacks --size (< 0.6): no disk limit possible'),
     rlimits: tools.prlimit != null ? { ok: true, detail: `${tools.prlimit}: FSIZE, NOFILE, CORE=0` } : no('prlimit (util-linux) not found'),
     priority: { ok: tools.nice != null, detail: `${tools.nice != null ? 'nice -n 19' : 'no nice'}; ${tools.ionice != null ? 'ionice -c 3' : 'no ionice (I/O priority not lowered)'}` },
-    cgroups: no('not tested')
+    cgroups: no('not tested'),
+    clockOffset: tools.libfaketime != null ? no('not tested') : no(`libfaketime not found: builds cannot run with a clock offset. ${INSTALL_FAKETIME}`)
   }
   if (tools.bwrap == null) {
     return { tier: null, mechanisms, remedy: INSTALL_BWRAP }
@@ -141,6 +178,8 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
         if (!isolated) remedies.push('The network namespace did not isolate the build; check that bwrap runs with --unshare-net.')
       }
     }
+
+    if (nsOk && tools.libfaketime != null) mechanisms.clockOffset = await probeClockOffset(buildDir, tools.libfaketime, opts.signal)
 
     if (nsOk) {
       const found = await findCgroupBackend(opts)

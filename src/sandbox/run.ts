@@ -111,6 +111,9 @@ function validateSpec (spec: SandboxSpec): void {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || v.includes('\0')) throw new SandboxSpecError(`bad environment variable ${JSON.stringify(k)}`)
   }
   if (spec.tier !== 'namespaces+cgroups' && spec.tier !== 'namespaces') throw new SandboxSpecError(`unknown tier ${String(spec.tier)}`)
+  if (spec.clockOffsetSeconds != null && !Number.isSafeInteger(spec.clockOffsetSeconds)) {
+    throw new SandboxSpecError(`clockOffsetSeconds must be a whole number of seconds, got ${String(spec.clockOffsetSeconds)}`)
+  }
 }
 
 async function createCgroup (limits: SandboxLimits, opts: RunSandboxedOptions): Promise<BuildCgroup> {

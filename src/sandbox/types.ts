@@ -49,6 +49,13 @@ export interface SandboxSpec {
   environment: SandboxEnvironment
   limits: SandboxLimits
   tier: SandboxTier
+  /**
+   * Run the build with its wall clock moved by this many whole seconds
+   * (libfaketime preloaded inside the sandbox only; see clockOffsetEnv in
+   * bwrap-args.ts for what it reaches and what it does not). Absent: the
+   * real clock. Needs HostTools.libfaketime, else SandboxUnavailableError.
+   */
+  clockOffsetSeconds?: number
 }
 
 export type SandboxEndReason =

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { AbortOptions } from '@libp2p/interface'
-import { createAttestation } from '../../protocol/index.ts'
-import type { AttestationClaim, BuildResult, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import { clockOffsetFor, createAttestation } from '../../protocol/index.ts'
+import type { AttestationClaim, BuildResult, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
 import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
@@ -108,6 +108,12 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
 
     init.onProgress?.({ stage: 'building' })
     const r = job.job.resources
+    // vary: ['clock'] (PROTOCOL.md §5.1): this worker's own offset, derived
+    // from its key and the job, so replicas started together read different
+    // times; recorded in the attestation, where anyone can recompute it
+    const variation: BuildVariation | undefined = job.job.vary?.includes('clock') === true
+      ? { clockOffsetSeconds: clockOffsetFor(key.did, job.jobId) }
+      : undefined
     const sandboxResult = await components.runSandboxed({
       argv: def.command,
       buildDir: srcDir,
@@ -121,7 +127,8 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       },
       environment: rootfsDir != null ? { kind: 'rootfs', root: rootfsDir } : { kind: 'host' },
       limits: { memoryBytes: r.memoryBytes, cpus: r.cpus, diskBytes: r.diskBytes, wallSeconds: r.wallSeconds, processes: r.processes },
-      tier: init.tier === 'vm' ? 'namespaces+cgroups' : init.tier
+      tier: init.tier === 'vm' ? 'namespaces+cgroups' : init.tier,
+      ...(variation != null ? { clockOffsetSeconds: variation.clockOffsetSeconds } : {})
     }, options)
     if (sandboxResult.reason === 'aborted' || options.signal?.aborted === true) {
       throw new BuildAbortedError()
@@ -162,7 +169,8 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       startedAt,
       finishedAt: new Date(now()).toISOString(),
       result,
-      log: logCid.toString()
+      log: logCid.toString(),
+      ...(variation != null ? { variation } : {})
     }
     const att = createAttestation(claim, key)
     log('job %s: %s %s', job.jobId, result.status, result.status === 'success' ? result.artifact : result.reason)

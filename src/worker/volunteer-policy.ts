@@ -1,5 +1,6 @@
 import type { SandboxTier, SignedJob } from '../../protocol/index.ts'
 import { tierAtLeast } from '../../protocol/index.ts'
+import { INSTALL_FAKETIME } from '../sandbox/host-tools.ts'
 
 /** What a volunteer offers: ceilings per build, whom it serves, what it runs. */
 export interface VolunteerPolicy {
@@ -44,6 +45,13 @@ export interface VolunteerPolicy {
   maxInputBytes: number
   maxInputEntries: number
   maxInputDirectoryBytes: number
+  /**
+   * Whether this machine can run a build with its clock moved (libfaketime,
+   * the sandbox probe's clockOffset mechanism): a capability found at start,
+   * not a setting; node/worker-service.ts sets it from the probe. Unset:
+   * cannot, and jobs asking `vary: ['clock']` are declined.
+   */
+  canVaryClock?: boolean
 }
 
 export type PolicyDecision =
@@ -94,6 +102,11 @@ export function decideJob (job: SignedJob, policy: VolunteerPolicy, tier: Sandbo
   }
   if (!policy.environments.includes(definition.environment.kind)) {
     return { accept: false, reason: `environment ${definition.environment.kind} is not offered` }
+  }
+  // a build asked to run with a varied clock is never run with the real one:
+  // its replicas would agree for the reason the requester wants ruled out
+  if (job.job.vary?.includes('clock') === true && policy.canVaryClock !== true) {
+    return { accept: false, reason: `the job asks replicas to vary the clock and this worker cannot (no libfaketime). ${INSTALL_FAKETIME}` }
   }
   const over: string[] = []
   if (resources.memoryBytes > policy.memoryBytes) over.push(`memory ${Math.ceil(resources.memoryBytes / MiB)} MiB > ${Math.floor(policy.memoryBytes / MiB)} MiB`)

@@ -70,7 +70,40 @@ export interface WorkerInit {
    * replica count says (a rebuilder's attestation is extra evidence, not a
    * replica). With `only`, ordinary jobs are left to other workers.
    */
-  rebuild?: { requesters: string[], sample: number, only: boolean }
+  rebuild?: RebuildInit
+}
+
+export interface RebuildInit {
+  requesters: string[]
+  sample: number
+  only: boolean
+  /**
+   * Spot-check a job no earlier than this long after it was announced
+   * (createdAt). Replicas start within milliseconds of one another, so a
+   * build that embeds the time agrees with itself; a check minutes later
+   * does not, and its dissent disputes the job (PROTOCOL.md §8). Jobs that
+   * have expired but are still held (the store's grace) are checked too.
+   */
+  recheckAfterMs?: number
+  /** spot-check only jobs announced within this long (default: whatever the store holds) */
+  recheckWindowMs?: number
+}
+
+/** A job as a rebuilder sees it: not one of its checks, one not due yet, or one to check now. */
+export type SpotCheck = 'no' | 'later' | 'now'
+
+/**
+ * Whether, and when, a rebuilder spot-checks a job (pure; `now` passed in):
+ * its requester is followed or the job is in the sample; a job announced
+ * outside the window is not checked; one announced less than `recheckAfterMs`
+ * ago is checked later.
+ */
+export function spotCheckOf (rb: RebuildInit | undefined, job: Pick<SignedJob, 'jobId'> & { job: Pick<SignedJob['job'], 'requester' | 'createdAt'> }, did: string, now: number): SpotCheck {
+  if (rb == null || !(rb.requesters.includes(job.job.requester) || sampled(job.jobId, did, rb.sample))) return 'no'
+  const created = Date.parse(job.job.createdAt)
+  if (rb.recheckWindowMs != null && created < now - rb.recheckWindowMs) return 'no'
+  if (rb.recheckAfterMs != null && created + rb.recheckAfterMs > now) return 'later'
+  return 'now'
 }
 
 /**
@@ -240,15 +273,29 @@ export function worker (init: WorkerInit) {
       return false
     }
 
+    /** a rebuilder that rechecks later also checks jobs that expired while it waited (still held by the store) */
+    const rechecking = init.rebuild?.recheckAfterMs != null || init.rebuild?.recheckWindowMs != null
+
+    /** whether the job is for building now: 'no' (not at all), 'later', or how ('replica' / 'spot-check') */
+    const buildAs = (job: SignedJob): 'no' | 'later' | 'replica' | 'spot-check' => {
+      const spot = spotCheckOf(init.rebuild, job, init.key.did, now())
+      // a job chosen for a later check is not built as a replica meanwhile:
+      // the check is worth something only if it comes at another time
+      if (spot === 'later') return 'later'
+      const expired = Date.parse(job.job.expiresAt) <= now()
+      if (spot === 'now') return expired && !rechecking ? 'no' : 'spot-check'
+      if (expired || init.rebuild?.only === true) return 'no'
+      return 'replica'
+    }
+
     const consider = async (job: SignedJob): Promise<void> => {
       if (stopped || done.has(job.jobId) || running.has(job.jobId) || declined.has(job.jobId) || considering.has(job.jobId)) return
-      if (Date.parse(job.job.expiresAt) <= now()) return
+      const as = buildAs(job)
+      if (as === 'no' || as === 'later') return
       const decision = admit(job)
       if (decision == null) return
       if (running.size >= init.policy.maxConcurrent) return
-      const rb = init.rebuild
-      const spotCheck = rb != null && (rb.requesters.includes(job.job.requester) || sampled(job.jobId, init.key.did, rb.sample))
-      if (rb?.only === true && !spotCheck) return
+      const spotCheck = as === 'spot-check'
       // a job naming its builders: only they take replica slots (PROTOCOL.md §7 rule 3); a spot check is not a replica
       if (!spotCheck && (!countsAsBuilder(job.job.builders, init.key.did) || book.taken(job.jobId, attestedWorkers(job), now(), init.key.did, job.job.builders) >= job.job.replicas)) return
       considering.add(job.jobId)
@@ -307,7 +354,9 @@ export function worker (init: WorkerInit) {
      */
     const offer = (job: SignedJob): void => {
       if (stopped || done.has(job.jobId) || running.has(job.jobId) || declined.has(job.jobId) || considering.has(job.jobId)) return
-      if (Date.parse(job.job.expiresAt) <= now()) return
+      // not due yet ('later'): offered again at a later scan
+      const as = buildAs(job)
+      if (as === 'no' || as === 'later') return
       if ((inputRetry.get(job.jobId)?.notBefore ?? 0) > now()) return
       if (admit(job) == null) return
       queue.offer(job.job.requester, job.jobId)

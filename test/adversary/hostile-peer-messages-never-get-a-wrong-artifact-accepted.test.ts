@@ -75,6 +75,20 @@ describe('a hostile peer publishing through the real wire protocol', () => {
     return v
   }
 
+  /**
+   * A trusted key's other CID for the same job disputes it (PROTOCOL.md §8):
+   * the honest CID with its two keys, the other one with its one, nothing accepted.
+   */
+  const disputedAgainst = async (job: SignedJob, extra: (v: RequestView) => boolean = () => true): Promise<RequestView> => {
+    const v = await viewUntil(net.requester, job.jobId, v => v.record.status === 'disputed' && extra(v) &&
+      honestDids().every(d => v.attestations.some(a => a.worker === d)), `job ${job.jobId} disputed with both honest attestations`)
+    const honest = v.attestations.filter(a => honestDids().includes(a.worker))
+    expect(artifactOf(honest[0]!)).toBe(artifactOf(honest[1]!))
+    expect(v.verdict?.candidates.find(c => c.artifact === artifactOf(honest[0]!))?.trusted).toEqual([...honestDids()].sort())
+    expect(v.record.artifact).toBeUndefined()
+    return v
+  }
+
   /** no artifact other than `good` was ever accepted for this job, not even for a moment */
   const neverAcceptedOtherThan = (v: RequestView, good: string | undefined): void => {
     const accepted = v.record.history.filter(h => h.status === 'accepted').map(h => h.artifact)
@@ -105,13 +119,14 @@ describe('a hostile peer publishing through the real wire protocol', () => {
     await cleanupAll()
   })
 
-  it('wrong CID from a trusted key: one key is not k keys, the wrong CID is dissent and never accepted', async () => {
+  it('wrong CID from a trusted key: one key is not k keys; the wrong CID is never accepted, and the job is disputed', async () => {
     const job = await newJob()
     const X = wrongCid('trusted-wrong')
     await adv.publishRaw(ATTESTATIONS_TOPIC, adv.attest(job, { key: T, artifact: X }).bytes)
-    const v = await honestlyAccepted(job, v => v.attestations.some(a => a.worker === T.did))
-    neverAcceptedOtherThan(v, v.record.artifact)
+    const v = await disputedAgainst(job, v => v.attestations.some(a => a.worker === T.did))
+    neverAcceptedOtherThan(v, artifactOf(v.attestations.find(a => honestDids().includes(a.worker))!))
     expect(v.record.dissent).toEqual([{ worker: T.did, artifact: X }])
+    expect(v.record.reasons.join(' ')).toMatch(/built this job and got a different artifact/)
     expect(v.verdict?.candidates.find(c => c.artifact === X)?.trusted).toEqual([T.did])
   })
 
@@ -196,8 +211,8 @@ describe('a hostile peer publishing through the real wire protocol', () => {
     await adv.publishRaw(ATTESTATIONS_TOPIC, adv.rewrap(one, 'did:key:zAlice'))
     await adv.publishRaw(ATTESTATIONS_TOPIC, adv.rewrap(two, 'did:key:zBob'))
     await adv.publishRaw(ATTESTATIONS_TOPIC, adv.rewrap(one, 'did:key:zCarol'))
-    const v = await honestlyAccepted(job, v => v.attestations.filter(a => a.worker === T.did).length === 2)
-    neverAcceptedOtherThan(v, v.record.artifact)
+    const v = await disputedAgainst(job, v => v.attestations.filter(a => a.worker === T.did).length === 2)
+    neverAcceptedOtherThan(v, artifactOf(v.attestations.find(a => honestDids().includes(a.worker))!))
     expect(v.verdict?.candidates.find(c => c.artifact === X)?.trusted).toEqual([T.did])
   })
 

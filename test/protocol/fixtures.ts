@@ -63,6 +63,7 @@ export interface ClaimOpts {
   startedAt?: number
   finishedAt?: number
   buildId?: string
+  variation?: { clockOffsetSeconds: number }
 }
 
 export function claimFor (key: SigningKey, opts: ClaimOpts = {}): AttestationClaim {
@@ -83,7 +84,8 @@ export function claimFor (key: SigningKey, opts: ClaimOpts = {}): AttestationCla
     startedAt: iso(opts.startedAt ?? T0 + 60_000),
     finishedAt: iso(opts.finishedAt ?? T0 + 120_000),
     result,
-    log: opts.log === undefined ? fakeRawCid('log') : opts.log
+    log: opts.log === undefined ? fakeRawCid('log') : opts.log,
+    ...(opts.variation !== undefined ? { variation: opts.variation } : {})
   }
 }
 

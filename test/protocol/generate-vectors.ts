@@ -9,8 +9,8 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, base64Decode, base64Encode, createClaim,
-  didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
+  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation,
+  createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope } from '../../protocol/index.ts'
 import { attest, claimFor, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
@@ -53,6 +53,11 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const job = makeJob()
   // the same job naming its builders (PROTOCOL.md §5.1): only these keys' claims take its replica slots
   const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
+  // the same job asking its replicas to vary the clock (PROTOCOL.md §5.1): same definition, same buildId
+  const { definition, requester: did, requesterPeerId, replicas, resources, createdAt, expiresAt, nonce } = job.job
+  const jobVaryClock = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, vary: ['clock'], resources, createdAt, expiresAt, nonce }, requester)
+  // worker-1's attestation of that job, recording the clock offset it derived (PROTOCOL.md §5.2)
+  const varied = createAttestation({ ...claimFor(worker, { jobId: jobVaryClock.jobId }), variation: { clockOffsetSeconds: clockOffsetFor(worker.did, jobVaryClock.jobId) } }, worker)
   const success = attest(worker, { jobId: job.jobId })
   const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
   const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
@@ -104,6 +109,8 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const signature: Record<string, SignatureVector> = {
     'job-announcement-valid': v({ description: 'A job announcement signed by its requester.', publicKey: requester.did, envelope: job.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'job-announcement-builders-valid': v({ description: 'A job announcement naming its builders (worker-1, worker-2, sorted): only their claims take its replica slots.', publicKey: requester.did, envelope: jobWithBuilders.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'job-announcement-vary-clock-valid': v({ description: 'A job announcement asking its replicas to vary the clock (vary: ["clock"]); its buildId is that of the same definition without it.', publicKey: requester.did, envelope: jobVaryClock.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'attestation-clock-varied-valid': v({ description: 'worker-1\'s attestation of the vary-clock job, recording the clock offset it built with: clockOffsetSeconds = clockOffsetFor(worker-1 did, jobId).', publicKey: worker.did, envelope: varied.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-success-valid': v({ description: 'An in-toto/SLSA provenance attestation of a successful build, signed by the worker (builder.id).', publicKey: worker.did, envelope: success.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-valid': v({ description: 'An attestation of a failed build (exit code 2); its subject is the build log.', publicKey: worker.did, envelope: failure.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-no-log-valid': v({ description: 'An attestation of a build killed at the wall-clock limit, without a log; its subject is the job payload.', publicKey: other.did, envelope: failureNoLog.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),

@@ -3,7 +3,7 @@
  * (OpenSSL) for the signature, and PAE, base64 and did:key decoding re-written
  * here from the specs without calling protocol/ code.
  */
-import { createPublicKey, verify } from 'node:crypto'
+import { createHash, createPublicKey, verify } from 'node:crypto'
 
 const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 
@@ -70,4 +70,47 @@ export function independentlyValid (env: EnvelopeLike, expectedPayloadType: stri
   let key: Uint8Array
   try { key = rawKeyFromDid(did) } catch { return false }
   return nodeVerify(key, independentPae(env.payloadType, payload), sig)
+}
+
+/** The payload of an envelope as JSON (strict base64), read without protocol/. */
+export function payloadJson (env: EnvelopeLike): Record<string, unknown> {
+  const bytes = strictBase64(env.payload)
+  if (bytes == null) throw new Error('payload is not canonical base64')
+  return JSON.parse(bytes.toString('utf8')) as Record<string, unknown>
+}
+
+/**
+ * A job's `vary` (PROTOCOL.md §5.1), checked from the spec's words: absent,
+ * or 1..8 known variations ("clock"), strictly ascending.
+ */
+export function independentVary (job: Record<string, unknown>): string[] | undefined {
+  if (!Object.hasOwn(job, 'vary')) return undefined
+  const vary = job.vary
+  if (!Array.isArray(vary) || vary.length < 1 || vary.length > 8) throw new Error('vary: expected 1..8 entries')
+  for (const [i, v] of vary.entries()) {
+    if (v !== 'clock') throw new Error(`vary[${i}]: unknown variation ${JSON.stringify(v)}`)
+    if (i > 0 && !((vary[i - 1] as string) < v)) throw new Error(`vary[${i}]: not strictly ascending`)
+  }
+  return vary as string[]
+}
+
+/** The clock offset a worker derives for a job (PROTOCOL.md §5.1), with node:crypto: +3600..+259200 s from sha256(did "\n" jobId). */
+export function independentClockOffset (workerDid: string, jobId: string): number {
+  const h = createHash('sha256').update(`${workerDid}\n${jobId}`, 'utf8').digest()
+  return 3600 + Number(h.readUIntBE(0, 6) % (72 * 3600 - 3600 + 1))
+}
+
+/**
+ * An attestation statement's variation record (PROTOCOL.md §5.2):
+ * predicate.buildDefinition.internalParameters.variation, absent or exactly
+ * { clockOffsetSeconds: integer, |x| ≤ 10 years of 365 days }.
+ */
+export function independentVariation (statement: Record<string, unknown>): { clockOffsetSeconds: number } | undefined {
+  const internal = (((statement.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters) as Record<string, unknown>
+  if (!Object.hasOwn(internal, 'variation')) return undefined
+  const v = internal.variation as Record<string, unknown>
+  if (typeof v !== 'object' || v === null || Object.keys(v).join(',') !== 'clockOffsetSeconds') throw new Error('variation: expected exactly { clockOffsetSeconds }')
+  const s = v.clockOffsetSeconds
+  if (typeof s !== 'number' || !Number.isSafeInteger(s) || Math.abs(s) > 10 * 365 * 24 * 3600) throw new Error('variation.clockOffsetSeconds: expected an integer within ±10 years')
+  return { clockOffsetSeconds: s }
 }

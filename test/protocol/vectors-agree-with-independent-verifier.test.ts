@@ -8,7 +8,9 @@ import {
 import type { Envelope } from '../../protocol/index.ts'
 import { VECTORS_DIR } from './generate-vectors.ts'
 import type { PaeVector, SignatureVector } from './generate-vectors.ts'
-import { base58Encode, independentPae, independentlyValid, rawKeyFromDid } from './independent.ts'
+import {
+  base58Encode, independentClockOffset, independentPae, independentVariation, independentVary, independentlyValid, payloadJson, rawKeyFromDid
+} from './independent.ts'
 
 const files = readdirSync(VECTORS_DIR).filter(f => f.endsWith('.json')).sort()
 const vectors = files.map(f => [f, JSON.parse(readFileSync(resolve(VECTORS_DIR, f), 'utf8')) as SignatureVector] as const)
@@ -41,7 +43,8 @@ function decodeFull (v: SignatureVector): unknown {
 describe('signature vectors', () => {
   it('covers the required cases', () => {
     const names = files.map(f => f.replace(/\.json$/, ''))
-    for (const n of ['job-announcement-valid', 'job-announcement-builders-valid', 'attestation-success-valid', 'attestation-failure-valid', 'tampered-payload',
+    for (const n of ['job-announcement-valid', 'job-announcement-builders-valid', 'job-announcement-vary-clock-valid', 'attestation-success-valid',
+      'attestation-failure-valid', 'attestation-clock-varied-valid', 'tampered-payload',
       'wrong-key', 'wrong-payload-type-relabelled', 'wrong-payload-type-signed', 'non-canonical-signature']) {
       expect(names).toContain(n)
     }
@@ -93,6 +96,51 @@ describe('the job vector naming builders, read without protocol/ code', () => {
       // one text per key: re-encoding gives the same did
       expect('did:key:z' + base58Encode(Uint8Array.of(0xed, 0x01, ...key))).toBe(did)
       if (i > 0) expect(builders[i - 1]! < did).toBe(true)
+    }
+  })
+})
+
+describe('the vectors varying the clock, read without protocol/ code', () => {
+  const read = (name: string): SignatureVector => JSON.parse(readFileSync(resolve(VECTORS_DIR, `${name}.json`), 'utf8')) as SignatureVector
+  const valid = vectors.filter(([, v]) => v.valid)
+
+  it('the vary-clock job asks for ["clock"] right after replicas, and keeps the buildId of the same definition (PROTOCOL.md §5.1)', () => {
+    const job = payloadJson(read('job-announcement-vary-clock-valid').envelope)
+    expect(independentVary(job)).toEqual(['clock'])
+    expect(Object.keys(job).indexOf('vary')).toBe(Object.keys(job).indexOf('replicas') + 1)
+    const plain = payloadJson(read('job-announcement-valid').envelope)
+    expect(job.buildId).toBe(plain.buildId)
+    expect(job.definition).toEqual(plain.definition)
+    // our decoder reads the same list
+    expect(decodeJobAnnouncement(read('job-announcement-vary-clock-valid').envelope as Envelope, { now: Date.parse(read('job-announcement-vary-clock-valid').verifyAt) }).job.vary).toEqual(['clock'])
+  })
+
+  it('no other valid job vector asks for a variation', () => {
+    for (const [file, v] of valid) {
+      if (v.payloadType !== JOB_PAYLOAD_TYPE || file === 'job-announcement-vary-clock-valid.json') continue
+      expect(independentVary(payloadJson(v.envelope)), file).toBeUndefined()
+    }
+  })
+
+  it('the varied attestation records the offset its worker derives from its key and the job (PROTOCOL.md §5.2)', () => {
+    const v = read('attestation-clock-varied-valid')
+    const statement = payloadJson(v.envelope)
+    const variation = independentVariation(statement)
+    const predicate = statement.predicate as { buildDefinition: { externalParameters: { jobId: string } }, runDetails: { builder: { id: string } } }
+    const jobId = predicate.buildDefinition.externalParameters.jobId
+    expect(jobId).toBe(decodeJobAnnouncement(read('job-announcement-vary-clock-valid').envelope as Envelope, { now: Date.parse(v.verifyAt) }).jobId)
+    const offset = independentClockOffset(predicate.runDetails.builder.id, jobId)
+    expect(offset).toBeGreaterThanOrEqual(3600)
+    expect(offset).toBeLessThanOrEqual(72 * 3600)
+    expect(variation).toEqual({ clockOffsetSeconds: offset })
+    // our decoder reads the same record
+    expect(decodeAttestation(v.envelope as Envelope, { now: Date.parse(v.verifyAt) }).claim.variation).toEqual(variation)
+  })
+
+  it('no other valid attestation vector records a variation', () => {
+    for (const [file, v] of valid) {
+      if (v.payloadType !== ATTESTATION_PAYLOAD_TYPE || file === 'attestation-clock-varied-valid.json') continue
+      expect(independentVariation(payloadJson(v.envelope)), file).toBeUndefined()
     }
   })
 })

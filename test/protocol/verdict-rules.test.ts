@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PolicyError, buildIdOf, createPolicy, didFromPublicKey, evaluateVerdict, isTrustedSigner } from '../../protocol/index.ts'
+import { PolicyError, buildIdOf, clockOffsetFor, createPolicy, didFromPublicKey, evaluateVerdict, isTrustedSigner } from '../../protocol/index.ts'
 import type { SignedAttestation } from '../../protocol/index.ts'
 import { attest, definition, fakeTreeCid, fixedKey, rootfsDefinition } from './fixtures.ts'
 
@@ -84,10 +84,15 @@ describe('verdict rules', () => {
     expect(v.equivocators.map(e => e.worker)).toEqual([t[3]!.did])
   })
 
-  it('accepted with a dissenting trusted key (no required keys): dissent is listed, not voted away', () => {
+  it('a trusted key that built the same job and got another artifact disputes it: k agreeing keys do not outvote it', () => {
     const v = verdict(policy(2), [ok(0, A), ok(1, A), ok(2, B)])
-    expect(v.status).toBe('accepted')
+    expect(v.status).toBe('disputed')
+    expect(v.artifact).toBeUndefined()
     expect(v.dissent).toEqual([{ worker: t[2]!.did, artifact: B }])
+    // the same whichever came first: a rebuilder's late spot check is no different
+    expect(verdict(policy(2), [ok(2, B), ok(0, A), ok(1, A)]).status).toBe('disputed')
+    // an untrusted dissent is shown, never counted either way
+    expect(verdict(policy(2), [ok(0, A), ok(1, A), attest(u[0]!, { artifact: B })]).status).toBe('accepted')
   })
 
   it('required key: accepted only when a required key is among the agreeing ones', () => {
@@ -99,8 +104,7 @@ describe('verdict rules', () => {
     const v = verdict(policy(2, { required: [3] }), [ok(0, A), ok(1, A), ok(2, A), ok(3, B)])
     expect(v.status).toBe('disputed')
     expect(v.dissent).toContainEqual({ worker: t[3]!.did, artifact: B })
-    // The same dissent from a non-required key does not block acceptance.
-    expect(verdict(policy(2, { required: [0] }), [ok(0, A), ok(1, A), ok(3, B)]).status).toBe('accepted')
+    expect(v.reasons.join(' ')).toMatch(/different artifact/)
   })
 
   it('minTier: trusted keys below the tier are listed but not counted', () => {
@@ -171,5 +175,85 @@ describe('createPolicy', () => {
     expect(code(() => createPolicy({ trusted: [...dids, 'did:key:zzz'], threshold: 1 }))).toBe('ERR_POLICY')
     expect(code(() => createPolicy({ trusted: dids, threshold: 1, minTier: 'chroot' as 'vm' }))).toBe('ERR_POLICY')
     expect(createPolicy({ trusted: dids, threshold: 4, required: [dids[0]!], minTier: 'vm' }).trusted.size).toBe(4)
+  })
+})
+
+describe('attempts: a key answers each job once', () => {
+  const J1 = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
+  const J2 = 'bafkreie7ohywtosou76tasm7j63yigtzxe7d5zqus4zu3j6oltvgtibeom'
+  const on = (i: number, jobId: string, artifact = A) => attest(t[i]!, { artifact, jobId })
+  // an honest rerun of a build that embeds the time: the same three keys, a new CID
+  const first = [on(0, J1, A), on(1, J1, A), on(2, J1, A)]
+  const rerun = [on(0, J2, B), on(1, J2, B), on(2, J2, B)]
+
+  it('one key, two CIDs on two jobs is a non-reproducible build, not equivocation', () => {
+    const v = evaluateVerdict(policy(3), buildId, [...first, ...rerun], { jobId: J1 })
+    expect(v.equivocators).toEqual([])
+    expect(v.nonReproducible.map(n => n.worker)).toEqual([t[0]!.did, t[1]!.did, t[2]!.did].sort())
+    expect(v.nonReproducible[0]!.artifacts).toEqual([{ artifact: A, jobs: [J1] }, { artifact: B, jobs: [J2] }].sort((x, y) => x.artifact < y.artifact ? -1 : 1))
+    expect(v.reasons.join(' ')).toMatch(/not reproducible/)
+  })
+
+  it('an earlier acceptance stands when a rerun differs: each job is judged on its own answers', () => {
+    const earlier = evaluateVerdict(policy(3), buildId, [...first, ...rerun], { jobId: J1 })
+    expect(earlier.status).toBe('accepted')
+    expect(earlier.artifact).toBe(A)
+    const later = evaluateVerdict(policy(3), buildId, [...first, ...rerun], { jobId: J2, onlyJob: true })
+    expect(later.status).toBe('accepted')
+    expect(later.artifact).toBe(B)
+  })
+
+  it('a key is never counted for two CIDs in one verdict: with no answer to the judged job, a key with two answers counts for neither', () => {
+    const J3 = 'bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy'
+    const v = evaluateVerdict(policy(2), buildId, [...first, ...rerun], { jobId: J3 })
+    expect(v.status).toBe('pending')
+    expect(v.counted).toEqual([])
+    expect(v.candidates).toEqual([])
+    // and with no job named at all
+    expect(evaluateVerdict(policy(2), buildId, [...first, ...rerun]).counted).toEqual([])
+  })
+
+  it('onlyJob judges only the fresh attestations: answers to earlier jobs neither count nor dissent', () => {
+    const fresh = evaluateVerdict(policy(3), buildId, [...first, on(0, J2, B)], { jobId: J2, onlyJob: true })
+    expect(fresh.status).toBe('provisional')
+    expect(fresh.counted).toEqual([t[0]!.did])
+    expect(fresh.dissent).toEqual([])
+    // without onlyJob the earlier job's answers of keys 1 and 2 are read (reuse)
+    const reused = evaluateVerdict(policy(3), buildId, [...first, on(0, J2, B)], { jobId: J2 })
+    expect(reused.candidates.find(c => c.artifact === A)?.trusted).toEqual([t[1]!.did, t[2]!.did].sort())
+  })
+
+  it('two CIDs from one key on one job is still equivocation, and it is not believed on any other job', () => {
+    const v = evaluateVerdict(policy(2), buildId, [on(0, J1, A), on(0, J1, B), on(0, J2, A), on(1, J2, A)], { jobId: J2 })
+    expect(v.equivocators.map(e => e.worker)).toEqual([t[0]!.did])
+    expect(v.counted).toEqual([t[1]!.did])
+    expect(v.status).toBe('provisional')
+  })
+
+  it('dissent drawn from another job is evidence, not a dispute of this one', () => {
+    const v = evaluateVerdict(policy(2), buildId, [on(0, J1, A), on(1, J1, A), on(3, J2, B)], { jobId: J1 })
+    expect(v.status).toBe('accepted')
+    expect(v.dissent).toEqual([{ worker: t[3]!.did, artifact: B }])
+  })
+
+  it('a key heard only on another job is still outstanding: it may build this one', () => {
+    // k = 3 of 4; on J2 keys 0 and 1 disagree; keys 2 and 3 answered only J1, with a third CID
+    const C = fakeTreeCid('artifact-C')
+    const v = evaluateVerdict(policy(3), buildId, [on(2, J1, C), on(3, J1, C), on(0, J2, A), on(1, J2, B)], { jobId: J2 })
+    expect(v.status).toBe('provisional')
+    // once they build J2 too, and side with A, A has 3
+    expect(evaluateVerdict(policy(3), buildId, [on(2, J1, C), on(3, J1, C), on(0, J2, A), on(1, J2, B), on(2, J2, A), on(3, J2, A)], { jobId: J2 }).status).toBe('disputed')
+  })
+
+  it('a job that asks to vary the clock counts only answers that record the offset their worker owed it', () => {
+    const varied = (i: number, offset?: number) => attest(t[i]!, { artifact: A, jobId: J1, ...(offset !== undefined ? { variation: { clockOffsetSeconds: offset } } : {}) })
+    const owed = (i: number) => clockOffsetFor(t[i]!.did, J1)
+    const v = evaluateVerdict(policy(2), buildId, [varied(0, owed(0)), varied(1), varied(2, owed(2) + 1)], { jobId: J1, vary: ['clock'] })
+    expect(v.counted).toEqual([t[0]!.did])
+    expect(v.status).toBe('provisional')
+    expect(v.reasons.join(' ')).toMatch(/ignored 2 attestation\(s\) of this job without the clock offset/)
+    expect(evaluateVerdict(policy(2), buildId, [varied(0, owed(0)), varied(1, owed(1))], { jobId: J1, vary: ['clock'] }).status).toBe('accepted')
+    // a job that did not ask: the record is not required
+    expect(evaluateVerdict(policy(2), buildId, [varied(0), varied(1)], { jobId: J1 }).status).toBe('accepted')
   })
 })

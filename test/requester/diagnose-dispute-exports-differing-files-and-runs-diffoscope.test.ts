@@ -1,8 +1,9 @@
 /**
  * diagnoseDispute exports exactly the differing files (by CID) and writes
- * report.json + report.txt; with diffoscope installed its reports name the
- * differing bytes. diffoscopeReport's exit handling (not installed, exit 2,
- * timeout) is proven with stand-in executables, so it runs everywhere.
+ * report.json + report.txt with a hint per recognised difference; with
+ * diffoscope installed its reports name the differing bytes. diffoscopeReport's
+ * exit handling (not installed, exit 2, timeout) is proven with stand-in
+ * executables, so it runs everywhere.
  */
 import { chmod, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -36,6 +37,8 @@ describe('diagnoseDispute', () => {
       expect(f.path).toBe('bin/version.txt')
       expect(await readFile(join(work, f.fileA!), 'utf8')).toBe('hello 1.0 built 1980-01-01\n')
       expect(await readFile(join(work, f.fileB!), 'utf8')).toBe('hello 1.0 built 2025-06-01\n')
+      // the hint is read from the bytes, diffoscope or not (hints.ts)
+      expect(f.hints?.map(h => h.kind)).toEqual(['embedded-date'])
       // nothing but the differing pair was exported
       expect(await readdir(join(work, 'files'))).toEqual(['0001'])
       expect(report.diffoscope).toEqual({ installed: false, hint: 'apt-get install --no-install-recommends diffoscope-minimal' })
@@ -48,6 +51,7 @@ describe('diagnoseDispute', () => {
       expect(text).toMatch(/modified\s+bin\/version\.txt \(27 vs 27 bytes\)/)
       expect(text).toMatch(/added\s+planted/)
       expect(text).toContain('apt-get install --no-install-recommends diffoscope-minimal')
+      expect(text).toContain('hint (embedded-date): a date/time is embedded: "hello 1.0 built 1980-01-01" vs "hello 1.0 built 2025-06-01"')
     })
   })
 

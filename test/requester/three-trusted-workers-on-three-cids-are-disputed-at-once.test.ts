@@ -7,7 +7,9 @@
  * later with no report.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { cleanupAll } from '../helpers/processes.ts'
+import { readFile } from 'node:fs/promises'
+import { cleanupAll, runConcur } from '../helpers/processes.ts'
+import { short } from '../../node/render/request.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { artifactOf, submitJob, viewUntil } from '../adversary/adversary.ts'
@@ -30,7 +32,23 @@ describe('k trusted keys on k different CIDs', () => {
     expect(three.record.status).toBe('disputed')
     expect(three.verdict?.artifact).toBeUndefined()
     expect(three.verdict?.reasons.join(' ')).toMatch(/agreement is impossible/)
-    const diagnosed = await viewUntil(net.requester, jobId, v => (v.record as { dispute?: unknown }).dispute != null, 'the dispute report')
-    expect(JSON.stringify((diagnosed.record as { dispute?: unknown }).dispute)).toMatch(/random/)
+    // (agreement may already be impossible at the second CID: the report is made again when the third comes)
+    const diagnosed = await viewUntil(net.requester, jobId, v => v.record.dispute?.cids?.length === 3, 'the dispute report over three CIDs')
+    const summary = diagnosed.record.dispute?.summary ?? ''
+    // the report compares every CID and names the worker behind each
+    for (const a of three.attestations) {
+      const line = summary.split('\n').find(l => l.includes(artifactOf(a)!))
+      expect(line, `a summary line for ${artifactOf(a)!}`).toBeDefined()
+      expect(line).toContain(short(a.worker))
+    }
+    expect(summary).toMatch(/hint: random/)
+    // and `status` says so: every key equally trusted, no artifact, the dispute exit code
+    const status = await runConcur(['status', jobId], { home: net.requester.home, json: false })
+    expect(status.code).toBe(3)
+    expect(status.stdout).not.toMatch(/DISSENT|differs/)
+    expect(status.stdout).not.toMatch(/^artifact/m)
+    const report = await readFile(diagnosed.record.dispute!.report!, 'utf8')
+    for (const a of three.attestations) expect(report).toContain(artifactOf(a)!)
+    for (const a of three.attestations) expect(report).toContain(a.worker)
   })
 })

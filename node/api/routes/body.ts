@@ -1,6 +1,8 @@
 /** Reading a request's JSON body: each field checked, with a 400 that names it. */
 import { isAbsolute } from 'node:path'
 import { CID } from 'multiformats/cid'
+import { JOB_VARIATIONS } from '../../../protocol/index.ts'
+import type { JobVariation } from '../../../protocol/index.ts'
 import { HttpError } from '../server.ts'
 
 export function str (body: unknown, key: string, required = true): string | undefined {
@@ -27,6 +29,16 @@ export function record (body: unknown, key: string): Record<string, unknown> | u
   if (v == null) return undefined
   if (typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'ERR_BAD_REQUEST', `"${key}" must be an object`)
   return v as Record<string, unknown>
+}
+
+/** a list of known job variations (PROTOCOL.md §5.1), refused before the source is imported */
+export function variations (body: unknown, key: string): JobVariation[] | undefined {
+  const v = (body as Record<string, unknown> | undefined)?.[key]
+  if (v == null) return undefined
+  if (!Array.isArray(v) || !v.every((x): x is JobVariation => typeof x === 'string' && (JOB_VARIATIONS as readonly string[]).includes(x))) {
+    throw new HttpError(400, 'ERR_BAD_REQUEST', `"${key}" must be a list of ${JOB_VARIATIONS.map(x => `"${x}"`).join(', ')}`)
+  }
+  return v
 }
 
 export function parseCid (text: string): CID {

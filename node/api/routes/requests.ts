@@ -4,7 +4,7 @@ import type { EventHub } from '../../events.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import type { LogsView, RequestView, RequestsResponse, SubmitResponse } from '../types.ts'
-import { absPath, optNum, record, str } from './body.ts'
+import { absPath, optNum, record, str, variations } from './body.ts'
 
 export interface RequestRouteDeps {
   requester: Requester
@@ -23,6 +23,7 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
     const resources = record(body, 'resources')
     const replicas = optNum(body, 'replicas')
     const ttlSeconds = optNum(body, 'ttlSeconds')
+    const vary = variations(body, 'vary')
     const submitted = await requester.submitDirectory(absPath(str(body, 'source') as string, 'source'), {
       // the definition's own checks (protocol/) say what is wrong with these
       command: (body as { command?: string[] } | undefined)?.command as string[],
@@ -34,6 +35,7 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
       ...(replicas != null ? { replicas } : {}),
       ...(ttlSeconds != null ? { ttlSeconds } : {}),
       ...(resources != null ? { resources } : {}),
+      ...(vary != null ? { vary } : {}),
       reuse: (body as { reuse?: unknown } | undefined)?.reuse !== false
     })
     const { job, record: r, source, threshold } = submitted

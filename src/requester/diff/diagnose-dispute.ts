@@ -10,6 +10,7 @@ import { ContentTooLargeError } from '../../content/errors.ts'
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { ReadableStorage } from 'ipfs-unixfs-exporter'
@@ -18,6 +19,8 @@ import { diffTrees } from './diff-trees.ts'
 import type { TreeDiffEntry } from './diff-trees.ts'
 import { DIFFOSCOPE_HINT, diffoscopeReport, findExecutable } from './diffoscope.ts'
 import { NotAFileError } from './errors.ts'
+import { hintsFor, hintsFromDiffoscopeText } from './hints.ts'
+import type { Hint } from './hints.ts'
 import { terminalSafe } from '../../text/terminal-safe.ts'
 
 export interface DiagnoseOptions {
@@ -36,7 +39,21 @@ export interface DiagnoseOptions {
   maxEntries?: number
   /** lines of each diffoscope text report copied into report.txt (default 200) */
   excerptLines?: number
+  /** set false to skip the hints (hints.ts) */
+  hints?: boolean
+  /** at most this many bytes of each file are read for the hints (default {@link HINT_MAX_BYTES}) */
+  hintMaxBytes?: number
 }
+
+/**
+ * The hints read at most this much of each exported file (64 MiB): headers
+ * (gzip, tar, ELF program headers) come first, and two files of the largest
+ * exported size (256 MiB) must not take half a gigabyte of memory each.
+ */
+export const HINT_MAX_BYTES = 64 * 1024 * 1024
+
+/** diffoscope's text report is read for hints up to this size (4 MiB); it is on disk in full. */
+const DIFFOSCOPE_HINT_BYTES = 4 * 1024 * 1024
 
 export interface DisputeFileReport {
   path: string
@@ -48,6 +65,8 @@ export interface DisputeFileReport {
   fileA?: string
   fileB?: string
   diffoscope?: { differ: boolean, text: string, json: string }
+  /** known causes of unreproducible builds seen in this pair, with their usual remedy (hints.ts) */
+  hints?: Hint[]
   /** why this pair was not exported or diffed */
   skipped?: string
   error?: string
@@ -128,32 +147,74 @@ function describeEntry (e: TreeDiffEntry): string {
   return `${e.change.padEnd(12)} ${printable(e.path)}${kinds} (${size(e.sizeA)} vs ${size(e.sizeB)} bytes)`
 }
 
-async function renderText (report: DisputeReport, workDir: string, excerptLines: number): Promise<string> {
+export function diffoscopeMissing (hint = DIFFOSCOPE_HINT): string {
+  return `diffoscope is not installed; for a byte-level explanation: ${hint}`
+}
+
+/** One line per hint: what was seen, then the likely cause and remedy. */
+export function describeHint (h: Hint): string {
+  return `hint (${h.kind}): ${printable(h.detail)}; ${printable(h.remedy)} [${h.see}]`
+}
+
+/**
+ * The body of a comparison's text report (differences, then each exported
+ * pair with its hints and diffoscope excerpt), its paths shown relative to
+ * `shownFrom` (the directory the reader is in). `workDir` is the
+ * comparison's own directory, which the report's file paths are relative to.
+ */
+export async function renderComparison (report: DisputeReport, workDir: string, shownFrom: string, excerptLines: number): Promise<string[]> {
+  const shown = (p: string): string => relative(shownFrom, join(workDir, p))
   const lines: string[] = [
-    'concur dispute report',
-    `A: ${report.a}`,
-    `B: ${report.b}`,
     `${report.entries.length} difference(s)${report.truncated ? ' (listing truncated)' : ''}; ${report.blocksRead} block(s) read`,
     ''
   ]
   for (const e of report.entries) lines.push(describeEntry(e))
   lines.push('')
-  if (!report.diffoscope.installed) lines.push(`diffoscope is not installed; for a byte-level explanation: ${report.diffoscope.hint ?? DIFFOSCOPE_HINT}`)
   for (const f of report.files) {
     lines.push(`--- ${printable(f.path)} ---`)
-    if (f.fileA !== undefined && f.fileB !== undefined) lines.push(`exported: ${f.fileA}  ${f.fileB}`)
+    if (f.fileA !== undefined && f.fileB !== undefined) lines.push(`exported: ${shown(f.fileA)}  ${shown(f.fileB)}`)
     if (f.skipped !== undefined) lines.push(`skipped: ${f.skipped}`)
     if (f.error !== undefined) lines.push(`error: ${printable(f.error)}`)
+    for (const h of f.hints ?? []) lines.push(describeHint(h))
     if (f.diffoscope !== undefined) {
-      lines.push(`diffoscope: ${relative(workDir, f.diffoscope.text)} (${f.diffoscope.differ ? 'files differ' : 'no difference found'})`)
+      lines.push(`diffoscope: ${relative(shownFrom, f.diffoscope.text)} (${f.diffoscope.differ ? 'files differ' : 'no difference found'})`)
       const text = await readFile(f.diffoscope.text, 'utf8').catch(() => '')
       const all = text.split('\n')
       lines.push(...all.slice(0, excerptLines).map(printable))
-      if (all.length > excerptLines) lines.push(`[... ${all.length - excerptLines} more lines in ${relative(workDir, f.diffoscope.text)}]`)
+      if (all.length > excerptLines) lines.push(`[... ${all.length - excerptLines} more lines in ${relative(shownFrom, f.diffoscope.text)}]`)
     }
     lines.push('')
   }
-  return lines.join('\n')
+  return lines
+}
+
+async function renderText (report: DisputeReport, workDir: string, excerptLines: number): Promise<string> {
+  return [
+    'concur dispute report',
+    `A: ${report.a}`,
+    `B: ${report.b}`,
+    ...await renderComparison(report, workDir, workDir, excerptLines),
+    ...report.diffoscope.installed ? [] : [diffoscopeMissing(report.diffoscope.hint), '']
+  ].join('\n')
+}
+
+/** The first `maxBytes` bytes of a file (all of it when smaller). */
+async function readPrefix (path: string, maxBytes: number): Promise<Uint8Array> {
+  let handle: FileHandle | undefined
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    const size = Math.min((await handle.stat()).size, maxBytes)
+    const buf = new Uint8Array(size)
+    let at = 0
+    while (at < size) {
+      const { bytesRead } = await handle.read(buf, at, size - at, at)
+      if (bytesRead === 0) break
+      at += bytesRead
+    }
+    return buf.subarray(0, at)
+  } finally {
+    await handle?.close()
+  }
 }
 
 /**
@@ -196,13 +257,29 @@ export async function diagnoseDispute (blockstore: ReadableStorage, a: CID, b: C
       await exportFile(blockstore, CID.parse(f.cidB), pathB, maxFileBytes, signal)
       f.fileA = relative(workDir, pathA)
       f.fileB = relative(workDir, pathB)
+      if (options.hints !== false) {
+        const hintMax = options.hintMaxBytes ?? HINT_MAX_BYTES
+        const hints = hintsFor(await readPrefix(pathA, hintMax), await readPrefix(pathB, hintMax))
+        if (hints.length > 0) f.hints = hints
+      }
       if (installed) {
         const r = await diffoscopeReport(pathA, pathB, pairDir, {
           ...(signal !== undefined ? { signal } : {}),
           ...(options.diffoscopeTimeoutMs !== undefined ? { timeoutMs: options.diffoscopeTimeoutMs } : {}),
           ...(options.diffoscopeCommand !== undefined ? { command: options.diffoscopeCommand } : {})
         })
-        if (r.installed) f.diffoscope = { differ: r.differ, text: r.text, json: r.json }
+        if (r.installed) {
+          f.diffoscope = { differ: r.differ, text: r.text, json: r.json }
+          if (options.hints !== false && r.differ) {
+            // diffoscope sees inside formats hints.ts reads only as bytes (xz, .deb, class files…)
+            const text = Buffer.from(await readPrefix(r.text, DIFFOSCOPE_HINT_BYTES).catch(() => new Uint8Array())).toString('utf8')
+            // a timestamp already named from the archive's own header is what file(1)'s
+            // "last modified" line in diffoscope's output shows: not a second cause
+            const stamped = (f.hints ?? []).some(x => x.kind === 'gzip-mtime' || x.kind === 'tar-mtime' || x.kind === 'zip-timestamp')
+            const more = hintsFromDiffoscopeText(text).filter(h => !(f.hints ?? []).some(x => x.kind === h.kind) && !(stamped && h.kind === 'embedded-date'))
+            if (more.length > 0) f.hints = [...(f.hints ?? []), ...more]
+          }
+        }
       }
     } catch (err) {
       signal?.throwIfAborted()

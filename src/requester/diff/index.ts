@@ -1,8 +1,12 @@
-/** Dispute diagnosis: compare two artifact trees by CID, explain differing files with diffoscope. */
+/** Dispute diagnosis: compare the artifact trees of a dispute by CID, explain differing files with hints and diffoscope. */
 export { diffTrees } from './diff-trees.ts'
 export type { DiffTreesOptions, DiffTreesResult, NodeKind, TreeChange, TreeDiffEntry } from './diff-trees.ts'
 export { DEFAULT_DIFFOSCOPE_TIMEOUT_MS, DIFFOSCOPE_HINT, diffoscopeReport, findExecutable } from './diffoscope.ts'
 export type { DiffoscopeOptions, DiffoscopeResult } from './diffoscope.ts'
 export { diagnoseDispute } from './diagnose-dispute.ts'
 export type { DiagnoseOptions, DisputeFileReport, DisputeReport } from './diagnose-dispute.ts'
+export { DEFAULT_COMPARISON_TIMEOUT_MS, MAX_COMPARED_CIDS, diagnoseDisputeSet, disputeSummary, orderCandidates, shortDid } from './dispute-set.ts'
+export type { DiagnoseSetOptions, DisputeCandidate, DisputeComparison, DisputeSetReport } from './dispute-set.ts'
+export { hintsFor, hintsFromDiffoscopeText } from './hints.ts'
+export type { Hint, HintKind } from './hints.ts'
 export * from './errors.ts'
