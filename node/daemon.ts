@@ -264,6 +264,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       requesterService.addEventListener('bundle:written', ({ detail: d }) => { events.emit({ type: 'request:bundle', ...d }) })
       requesterService.addEventListener('bundle:failed', ({ detail: d }) => { events.emit({ type: 'request:bundle-failed', ...d }) })
       requesterService.addEventListener('dispute:diagnosed', ({ detail: d }) => { events.emit({ type: 'request:dispute', ...d }) })
+      requesterService.addEventListener('non-reproducible:diagnosed', ({ detail: d }) => { events.emit({ type: 'request:non-reproducible', jobId: d.jobId, ...(d.report != null ? { report: d.report } : {}), ...(d.error != null ? { error: d.error } : {}) }) })
       await life.start('requester', requesterService)
       requestRoutes(router, { requester: requesterService, events })
       policyRoutes(router, { policy })

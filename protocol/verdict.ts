@@ -258,6 +258,17 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
     return { status: 'accepted', ...base, artifact: c.artifact, counted: c.trusted, dissent, reasons }
   }
 
+  // Two trusted keys (at the policy's tier) that built this very job got
+  // different artifacts: whichever CID later reaches k, the other key's
+  // dissent disputes it (above), so the outcome is already fixed. Said now,
+  // not at expiry: this is also "every replica answered and they differ".
+  const finalCids = [...new Set(trustedAnswers.filter(a => a.final && a.artifact !== undefined && tierOk(a.successes)).map(a => a.artifact!))].sort(byString)
+  if (finalCids.length >= 2) {
+    const lead = candidates.find(c => finalCids.includes(c.artifact))!
+    reasons.push(`disputed: trusted keys that built ${judged !== undefined ? 'this job' : 'it'} got ${finalCids.length} different artifacts (${candidates.filter(c => finalCids.includes(c.artifact)).map(c => `${c.artifact}: ${c.trusted.join(', ')}`).join('; ')})`)
+    return { status: 'disputed', ...base, counted: [], dissent: dissentFrom(lead.artifact), reasons }
+  }
+
   // Nothing reached k. "failed" needs k trusted keys saying so, and no trusted key saying otherwise.
   const anyTrustedSuccess = trustedAnswers.some(a => a.successes.length > 0)
   const failing = trustedAnswers.filter(a => a.failures.length > 0 && tierOk(a.failures))

@@ -69,6 +69,7 @@ export type FeedEvent =
   | { type: 'request:bundle', jobId: string, path: string }
   | { type: 'request:bundle-failed', jobId: string, error: string }
   | { type: 'request:dispute', jobId: string, report?: string, error?: string }
+  | { type: 'request:non-reproducible', jobId: string, report?: string, error?: string }
   | { type: 'policy:changed', threshold: number | null, trusted: number }
   | { type: 'content:add', cid: string, bytes: number }
   | (WorkerEvent & { worker: string })

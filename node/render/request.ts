@@ -60,6 +60,8 @@ export function describeRequest (v: RequestView): string {
   if (r.bundleError != null) lines.push(`bundle    not written: ${oneLine(r.bundleError)}`)
   if (r.dispute?.report != null) lines.push(`dispute   ${r.dispute.report}`, ...(r.dispute.summary ?? '').split('\n').filter(Boolean).map(l => `  ${oneLine(l)}`))
   if (r.dispute?.error != null) lines.push(`dispute   diagnosis failed: ${oneLine(r.dispute.error)}`)
+  if (r.nonReproducible?.report != null) lines.push(`not reproducible: the diff of what trusted keys built for different jobs: ${r.nonReproducible.report}`, ...(r.nonReproducible.summary ?? '').split('\n').filter(Boolean).map(l => `  ${oneLine(l)}`))
+  if (r.nonReproducible?.error != null) lines.push(`not reproducible: diff failed: ${oneLine(r.nonReproducible.error)}`)
   return lines.join('\n')
 }
 

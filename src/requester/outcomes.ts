@@ -63,3 +63,27 @@ export async function diagnoseDisputed (components: Pick<OutcomeComponents, 'blo
   const report = await diagnoseDisputeSet(components.blockstore, [first, ...rest], dir, options)
   return { report: report.reportText, summary: disputeSummary(report) }
 }
+
+/**
+ * The diff behind a non-reproducible record: the CIDs trusted keys built for
+ * different jobs of this build (an honest rerun that differs), compared like
+ * a dispute's, into `<disputes>/<jobId>/non-reproducible/`. Untrusted keys'
+ * records are left out: keys are free, and each CID costs a fetch and a diff.
+ */
+export async function diagnoseNonReproducible (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions = {}): Promise<{ report: string, summary: string }> {
+  const byArtifact = new Map<string, { artifact: string, trusted: string[], untrusted: string[], belowTier: string[] }>()
+  for (const n of verdict.nonReproducible) {
+    if (!n.trusted) continue
+    for (const { artifact } of n.artifacts) {
+      const c = byArtifact.get(artifact) ?? { artifact, trusted: [], untrusted: [], belowTier: [] }
+      c.trusted.push(n.worker)
+      byArtifact.set(artifact, c)
+    }
+  }
+  const [first, ...rest] = [...byArtifact.values()]
+  if (first == null || rest.length === 0) throw new NoDisputeError(`job ${job.jobId}: no trusted key built two artifacts of this build`)
+  const dir = join(dirs.disputes, job.jobId, 'non-reproducible')
+  const { diagnoseDisputeSet, disputeSummary } = await import('./diff/index.ts')
+  const report = await diagnoseDisputeSet(components.blockstore, [first, ...rest], dir, options)
+  return { report: report.reportText, summary: disputeSummary(report) }
+}

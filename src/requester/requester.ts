@@ -33,7 +33,7 @@ import { pin } from '../store/pin.ts'
 import { DEFAULT_RESOURCES, DEFAULT_SOURCE_DATE_EPOCH, DEFAULT_TTL_SECONDS, DEFAULT_REPLICAS, hostPlatform } from './defaults.ts'
 import { BadSourceError, JobTooLongError, NoPolicyError, UnknownJobError } from './errors.ts'
 import { DEFAULT_STORE_LIMITS } from '../store/limits.ts'
-import { diagnoseDisputed, writeAcceptedBundle } from './outcomes.ts'
+import { diagnoseDisputed, diagnoseNonReproducible, writeAcceptedBundle } from './outcomes.ts'
 import type { OutcomeDirs } from './outcomes.ts'
 import { readLogs } from './read-logs.ts'
 import type { ReadLogsOptions } from './read-logs.ts'
@@ -127,6 +127,11 @@ function trustedCids (v: Verdict): string[] {
   return v.candidates.filter(c => c.trusted.length + c.belowTier.length > 0).map(c => c.artifact).sort()
 }
 
+/** the CIDs of trusted keys' non-reproducible records, sorted: what that diff must cover */
+function nonReproducibleCids (v: Verdict): string[] {
+  return [...new Set(v.nonReproducible.filter(n => n.trusted).flatMap(n => n.artifacts.map(a => a.artifact)))].sort()
+}
+
 /**
  * A disputed job needs its report made again only when trusted keys named a
  * CID it does not cover. Untrusted keys' CIDs do not count here: keys are
@@ -193,10 +198,9 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     // catch up on whatever arrived, or expired, while we were down; and make
     // the bundles and diagnoses a stop interrupted
     for (const r of this.requests.values()) this.schedule(r.jobId)
+    // (settle looks at each record's last evaluation and returns at once when nothing is owed)
     for (const r of this.requests.values()) {
-      if ((r.status === 'accepted' && r.bundle == null && r.bundleError == null) || (r.status === 'disputed' && r.dispute == null)) {
-        void this.busy.get(r.jobId)?.then(() => { this.settle(r.jobId) })
-      }
+      void this.busy.get(r.jobId)?.then(() => { this.settle(r.jobId) })
     }
     this.catchUp()
   }
@@ -363,6 +367,19 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
           }
           await this.save(r)
           this.safeDispatchEvent('dispute:diagnosed', { detail: { jobId, ...r.dispute } })
+        } else if (nonReproducibleCids(e.verdict).some(c => !(r.nonReproducible?.cids ?? []).includes(c)) && !tried.has(`non-reproducible:${nonReproducibleCids(e.verdict).join(',')}`)) {
+          // a rerun that differs: the build is shown as not reproducible,
+          // with the diff of what its trusted builders got each time
+          const cids = nonReproducibleCids(e.verdict)
+          tried.add(`non-reproducible:${cids.join(',')}`)
+          try {
+            r.nonReproducible = { ...(await diagnoseNonReproducible(this.components, dirs, job, e.verdict, { signal })), cids }
+          } catch (err) {
+            if (this.stopping.signal.aborted) return
+            r.nonReproducible = { error: (err as Error).message, cids }
+          }
+          await this.save(r)
+          this.safeDispatchEvent('non-reproducible:diagnosed', { detail: { jobId, ...r.nonReproducible } })
         } else {
           return
         }

@@ -31,6 +31,8 @@ export interface RequestRecord {
   bundleError?: string
   /** the dispute report; `cids`: the CIDs trusted keys had named when it was made (a new one makes it again) */
   dispute?: { report?: string, summary?: string, error?: string, cids?: string[] }
+  /** the diff of a non-reproducible build (trusted keys' different CIDs on different jobs); `cids`: what it covers */
+  nonReproducible?: { report?: string, summary?: string, error?: string, cids: string[] }
 }
 
 /** A verdict as served: the equivocators' proof envelopes stay in the records. */
@@ -87,6 +89,7 @@ export interface RequesterEvents {
   'bundle:written': CustomEvent<{ jobId: string, path: string }>
   'bundle:failed': CustomEvent<{ jobId: string, error: string }>
   'dispute:diagnosed': CustomEvent<{ jobId: string, report?: string, error?: string }>
+  'non-reproducible:diagnosed': CustomEvent<{ jobId: string, report?: string, error?: string }>
 }
 
 /**

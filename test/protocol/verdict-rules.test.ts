@@ -54,17 +54,15 @@ describe('verdict rules', () => {
     expect(v.dissent.length).toBe(2)
   })
 
-  it('disputed as soon as agreement is impossible: no CID can reach k even if every trusted key not heard from joins it', () => {
+  it('disputed as soon as two trusted keys that built the job got different artifacts: the outcome is already fixed', () => {
     const C = fakeTreeCid('artifact-C')
     const D = fakeTreeCid('artifact-D')
-    // 4 trusted, k = 4: two keys on two CIDs already rule it out
-    const early = verdict(policy(4), [ok(0, A), ok(1, B)])
+    // 4 trusted, k = 3: keys 0 and 1 disagree; whichever CID later reaches 3, the other key's dissent disputes it
+    const early = verdict(policy(3), [ok(0, A), ok(1, B)])
     expect(early.status).toBe('disputed')
-    expect(early.reasons.join(' ')).toMatch(/agreement is impossible/)
+    expect(early.reasons.join(' ')).toMatch(/got 2 different artifacts/)
     expect(early.counted).toEqual([])
     expect(early.artifact).toBeUndefined()
-    // k = 3: A has 1, two keys not heard from: 1 + 2 = 3 is still possible
-    expect(verdict(policy(3), [ok(0, A), ok(1, B)]).status).toBe('provisional')
     // every key answered, each with its own CID (a build that is not reproducible)
     const all = verdict(policy(3), [ok(0, A), ok(1, B), ok(2, C), ok(3, D)])
     expect(all.status).toBe('disputed')
@@ -74,6 +72,17 @@ describe('verdict rules', () => {
     expect(verdict(policy(4), [ok(0, A), bad(1), bad(2)]).status).toBe('provisional')
     // untrusted keys neither make nor count towards it
     expect(verdict(policy(2), [ok(0, A), attest(u[0]!, { artifact: B }), attest(u[1]!, { artifact: C })]).status).toBe('provisional')
+  })
+
+  it('disputed as soon as agreement is impossible, also when a differing key is below the tier', () => {
+    const weak = (i: number, artifact: string) => attest(t[i]!, { artifact, tier: 'namespaces' })
+    const p = (k: number) => policy(k, { minTier: 'namespaces+cgroups' })
+    // k = 4: key 1's CID does not count (below the tier), but key 1 has answered: 1 + 2 keys not heard from < 4
+    const v = verdict(p(4), [ok(0, A), weak(1, B)])
+    expect(v.status).toBe('disputed')
+    expect(v.reasons.join(' ')).toMatch(/agreement is impossible/)
+    // k = 3: 1 + 2 = 3 is still possible
+    expect(verdict(p(3), [ok(0, A), weak(1, B)]).status).toBe('provisional')
   })
 
   it('an equivocator has answered: it shrinks what the keys not heard from can still reach', () => {
@@ -237,12 +246,13 @@ describe('attempts: a key answers each job once', () => {
   })
 
   it('a key heard only on another job is still outstanding: it may build this one', () => {
-    // k = 3 of 4; on J2 keys 0 and 1 disagree; keys 2 and 3 answered only J1, with a third CID
+    // k = 3 of 4; on J2 only key 0 answered (A); keys 1 and 2 answered J1 only, with B and C
     const C = fakeTreeCid('artifact-C')
-    const v = evaluateVerdict(policy(3), buildId, [on(2, J1, C), on(3, J1, C), on(0, J2, A), on(1, J2, B)], { jobId: J2 })
+    const v = evaluateVerdict(policy(3), buildId, [on(1, J1, B), on(2, J1, C), on(0, J2, A)], { jobId: J2 })
+    // counting their J1 answers as final would make it impossible (1 + 1 key not heard from < 3); they may still build J2
     expect(v.status).toBe('provisional')
-    // once they build J2 too, and side with A, A has 3
-    expect(evaluateVerdict(policy(3), buildId, [on(2, J1, C), on(3, J1, C), on(0, J2, A), on(1, J2, B), on(2, J2, A), on(3, J2, A)], { jobId: J2 }).status).toBe('disputed')
+    // once they build J2 and side with A, A has 3
+    expect(evaluateVerdict(policy(3), buildId, [on(1, J1, B), on(2, J1, C), on(0, J2, A), on(1, J2, A), on(2, J2, A)], { jobId: J2 }).status).toBe('accepted')
   })
 
   it('a job that asks to vary the clock counts only answers that record the offset their worker owed it', () => {

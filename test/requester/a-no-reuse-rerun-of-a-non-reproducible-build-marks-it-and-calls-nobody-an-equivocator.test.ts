@@ -75,10 +75,18 @@ describe('a --no-reuse rerun of a build that embeds the time', () => {
     }
     expect(after.record.reasons.join('\n')).not.toMatch(/equivocat/)
 
+    // with the diff of what the keys built each time: both CIDs, the file that differs
+    const diffed = await viewUntil(net.requester, j1, v => v.record.nonReproducible?.report != null, 'the diff of the non-reproducible build')
+    const summary = diffed.record.nonReproducible?.summary ?? ''
+    expect(summary).toContain(a1)
+    for (const cid of rerunCids) expect(summary).toContain(cid)
+    expect(summary).toMatch(/stamp/)
+
     // and a person reading `status` sees it, with the right exit code
     const status = await runConcur(['status', j1], { home: net.requester.home, json: false })
     expect(status.code).toBe(0)
     expect(status.stdout).toMatch(/not reproducible: /)
+    expect(status.stdout).toMatch(/not reproducible: the diff of what trusted keys built for different jobs: /)
     expect(status.stdout).not.toMatch(/equivocat/i)
   })
 })
