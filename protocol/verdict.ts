@@ -98,7 +98,10 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   const k = policy.threshold
   const reasons: string[] = []
   const judged = options.jobId
-  const onlyJob = options.onlyJob === true && judged !== undefined
+  // a job that asks for a variation is judged on its own answers: answers
+  // to other jobs of the build were not made under it, so reusing them would
+  // accept the build without the check the job asks for
+  const onlyJob = (options.onlyJob === true || (options.vary?.length ?? 0) > 0) && judged !== undefined
 
   const clock = judged !== undefined && options.vary?.includes('clock') === true
 

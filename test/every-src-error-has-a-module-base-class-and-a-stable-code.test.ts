@@ -61,6 +61,7 @@ const cases: Record<string, ModuleCase> = {
     make: {
       UnsupportedNodeError: () => new diff.UnsupportedNodeError('a/b', 'a object node'),
       NotAFileError: () => new diff.NotAFileError('bafy', 'a directory node'),
+      NotADisputeError: () => new diff.NotADisputeError('one CID trusted keys named'),
       DiffoscopeTimeoutError: () => new diff.DiffoscopeTimeoutError(1000),
       DiffoscopeFailedError: () => new diff.DiffoscopeFailedError(2, null, 'boom\n'),
       AbortError: () => new diff.AbortError('stop')

@@ -46,7 +46,7 @@ export function describeRequest (v: RequestView): string {
       const differs = a.trusted && r.artifact != null && built != null && built !== r.artifact
       const tag = `${a.trusted ? 'trusted' : 'untrusted'}${differs ? ', differs' : ''}`
       const job = a.thisJob ? '' : `  (job ${short(oneLine(a.jobId))})`
-      const varied = a.variation != null ? `  (clock +${a.variation.clockOffsetSeconds} s)` : ''
+      const varied = a.variation != null ? `  (clock ${a.variation.clockOffsetSeconds >= 0 ? '+' : ''}${a.variation.clockOffsetSeconds} s)` : ''
       lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(17)}  ${oneLine(what ?? '')}${job}${varied}`)
     }
   }
@@ -58,6 +58,7 @@ export function describeRequest (v: RequestView): string {
   for (const reason of r.reasons) lines.push(`  · ${oneLine(reason)}`)
   if (r.bundle != null) lines.push(`bundle    ${r.bundle}`)
   if (r.bundleError != null) lines.push(`bundle    not written: ${oneLine(r.bundleError)}`)
+  if (r.revokedBundle != null && r.bundle == null) lines.push(`bundle    revoked: the job is no longer accepted (set aside as ${r.revokedBundle})`)
   if (r.dispute?.report != null) lines.push(`dispute   ${r.dispute.report}`, ...(r.dispute.summary ?? '').split('\n').filter(Boolean).map(l => `  ${oneLine(l)}`))
   if (r.dispute?.error != null) lines.push(`dispute   diagnosis failed: ${oneLine(r.dispute.error)}`)
   if (r.nonReproducible?.report != null) lines.push(`not reproducible: the diff of what trusted keys built for different jobs: ${r.nonReproducible.report}`, ...(r.nonReproducible.summary ?? '').split('\n').filter(Boolean).map(l => `  ${oneLine(l)}`))

@@ -54,7 +54,7 @@ export async function writeAcceptedBundle (components: OutcomeComponents, dirs: 
  * `<disputes>/<jobId>/`. The summary (shown by `concur status`) names the
  * CIDs, their workers and their first differences, one safe line each.
  */
-export async function diagnoseDisputed (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions = {}): Promise<{ report: string, summary: string }> {
+export async function diagnoseDisputed (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions & { budgetMs?: number } = {}): Promise<{ report: string, summary: string }> {
   const [first, ...rest] = verdict.candidates
   if (first == null || rest.length === 0) throw new NoDisputeError(`job ${job.jobId}: a dispute needs two artifacts`)
   const dir = join(dirs.disputes, job.jobId)
@@ -70,7 +70,7 @@ export async function diagnoseDisputed (components: Pick<OutcomeComponents, 'blo
  * a dispute's, into `<disputes>/<jobId>/non-reproducible/`. Untrusted keys'
  * records are left out: keys are free, and each CID costs a fetch and a diff.
  */
-export async function diagnoseNonReproducible (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions = {}): Promise<{ report: string, summary: string }> {
+export async function diagnoseNonReproducible (components: Pick<OutcomeComponents, 'blockstore'>, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, options: AbortOptions & { budgetMs?: number } = {}): Promise<{ report: string, summary: string }> {
   const byArtifact = new Map<string, { artifact: string, trusted: string[], untrusted: string[], belowTier: string[] }>()
   for (const n of verdict.nonReproducible) {
     if (!n.trusted) continue

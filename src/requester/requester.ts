@@ -15,7 +15,7 @@
  * recorded. `expired` is decided here (not in the pure verdict) because it
  * depends on the clock.
  */
-import { stat } from 'node:fs/promises'
+import { rename, stat } from 'node:fs/promises'
 import { isAbsolute } from 'node:path'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
@@ -316,9 +316,31 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     r.policy = evaluation.policy.input
     r.status = status
     if (moved) r.history.push({ at: new Date(this.now()).toISOString(), status, ...(artifact != null ? { artifact } : {}) })
+    if (status !== 'accepted') await this.revokeBundle(r)
     await this.save(r)
     this.safeDispatchEvent('verdict:changed', { detail: { jobId, status, previous, artifact: r.artifact, counted: r.counted, threshold: v.threshold } })
     this.settle(jobId)
+  }
+
+  /**
+   * A job that is no longer accepted (a later dissent, an equivocating
+   * counted key) has no valid proof: its bundle would still verify offline,
+   * since it holds only the statements known at acceptance. It is renamed
+   * `<jobId>.revoked.car` and no longer named as the job's bundle; a later
+   * acceptance writes a new one.
+   */
+  private async revokeBundle (r: RequestRecord): Promise<void> {
+    if (r.bundle == null) return
+    const revoked = r.bundle.replace(/\.car$/, '') + '.revoked.car'
+    try {
+      await rename(r.bundle, revoked)
+      r.revokedBundle = revoked
+    } catch (err) {
+      log.error('could not set aside the bundle of %s: %e', r.jobId, err)
+      r.revokedBundle = r.bundle
+    }
+    delete r.bundle
+    delete r.bundleError
   }
 
   /**
@@ -336,13 +358,16 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
         const r = this.requests.get(jobId)
         const e = this.evaluations.get(jobId)
         if (r == null || e == null) return
-        const timeout = AbortSignal.timeout(this.init.outcomeTimeoutMs ?? 10 * 60_000)
+        const budgetMs = this.init.outcomeTimeoutMs ?? 10 * 60_000
+        const timeout = AbortSignal.timeout(budgetMs)
         const signal = AbortSignal.any([timeout, this.stopping.signal])
         if (r.status === 'accepted' && r.bundle == null && !tried.has('bundle')) {
           tried.add('bundle')
           try {
             r.bundle = await writeAcceptedBundle(this.components, dirs, job, e.verdict, e.policy, { signal })
             delete r.bundleError
+            // disputed (a late dissent) while the bundle was being written
+            if (r.status !== 'accepted') await this.revokeBundle(r)
             await this.save(r)
             this.safeDispatchEvent('bundle:written', { detail: { jobId, path: r.bundle } })
           } catch (err) {
@@ -360,7 +385,9 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
           const cids = trustedCids(e.verdict)
           tried.add(`dispute:${cids.join(',')}`)
           try {
-            r.dispute = { ...(await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal })), cids }
+            // its own time budget, shared among the comparisons, so a CID
+            // whose blocks never come leaves a partial report, not an error
+            r.dispute = { ...(await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal: this.stopping.signal, budgetMs })), cids }
           } catch (err) {
             if (this.stopping.signal.aborted) return
             r.dispute = { error: (err as Error).message, cids }
@@ -373,7 +400,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
           const cids = nonReproducibleCids(e.verdict)
           tried.add(`non-reproducible:${cids.join(',')}`)
           try {
-            r.nonReproducible = { ...(await diagnoseNonReproducible(this.components, dirs, job, e.verdict, { signal })), cids }
+            r.nonReproducible = { ...(await diagnoseNonReproducible(this.components, dirs, job, e.verdict, { signal: this.stopping.signal, budgetMs })), cids }
           } catch (err) {
             if (this.stopping.signal.aborted) return
             r.nonReproducible = { error: (err as Error).message, cids }

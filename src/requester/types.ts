@@ -29,6 +29,8 @@ export interface RequestRecord {
   policy?: TrustPolicyInput
   bundle?: string
   bundleError?: string
+  /** the bundle written when the job was accepted, set aside once it no longer was (it would still verify offline) */
+  revokedBundle?: string
   /** the dispute report; `cids`: the CIDs trusted keys had named when it was made (a new one makes it again) */
   dispute?: { report?: string, summary?: string, error?: string, cids?: string[] }
   /** the diff of a non-reproducible build (trusted keys' different CIDs on different jobs); `cids`: what it covers */

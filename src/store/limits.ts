@@ -26,8 +26,16 @@ export interface StoreLimits {
    */
   maxUntrustedPerBuild: number
   /**
-   * Attestations one key may have here for one buildId: two are the proof
-   * that it equivocated (PROTOCOL.md §8); a third adds nothing.
+   * Attestations one key may have here for one job: two are the proof that
+   * it equivocated (PROTOCOL.md §8); a third adds nothing.
+   */
+  maxPerSignerPerJob: number
+  /**
+   * Attestations one trusted key may have here for one buildId, over its
+   * jobs: every job is an attempt, and a rerun (`--no-reuse`, `--vary`, a
+   * rebuilder's later check) must still be heard after earlier ones. Per
+   * build, not per job, so a key cannot fill a build with invented jobs. An
+   * untrusted key keeps `maxPerSignerPerJob` per build: it is free to make.
    */
   maxPerSignerPerBuild: number
   /** attestations kept from one untrusted key, over every build */
@@ -51,7 +59,8 @@ export const DEFAULT_STORE_LIMITS: Readonly<StoreLimits> = Object.freeze({
   maxJobLifetimeMs: 7 * 24 * 3600_000,
   expiredGraceMs: 3600_000,
   maxUntrustedPerBuild: 32,
-  maxPerSignerPerBuild: 2,
+  maxPerSignerPerJob: 2,
+  maxPerSignerPerBuild: 32,
   maxUntrustedPerSigner: 1024,
   maxUntrustedAttestationBytes: 64 * MiB,
   blockstoreQuotaBytes: 16 * 1024 * MiB

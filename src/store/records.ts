@@ -109,7 +109,7 @@ export function recordStore (init: RecordStoreInit = {}) {
   return (components: RecordStoreComponents): RecordStore => new Records(init, components)
 }
 
-interface AttEntry { signer: string, trusted: boolean, bytes: number }
+interface AttEntry { signer: string, trusted: boolean, bytes: number, job: string }
 
 const signerOf = (att: SignedAttestation): string => Buffer.from(att.signer).toString('hex')
 const jobKey = (jobId: string): Key => new Key(`${JOBS}/${jobId}`)
@@ -209,12 +209,20 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
     const entries = this.attsOf.get(buildId)
     const signer = signerOf(att)
     let sameSigner = 0
+    let sameJob = 0
     let untrusted = 0
     for (const e of entries?.values() ?? []) {
-      if (e.signer === signer) sameSigner++
+      if (e.signer === signer) {
+        sameSigner++
+        if (e.job === att.claim.jobId) sameJob++
+      }
       if (!e.trusted) untrusted++
     }
-    if (sameSigner >= l.maxPerSignerPerBuild) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `key already has ${sameSigner} attestations of build ${buildId}` }
+    // per job first: a key's answers to earlier jobs of the build (replayed
+    // by anyone: they are genuine) must not shut out its answer to this one
+    if (sameJob >= l.maxPerSignerPerJob) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `key already has ${sameJob} attestations of job ${att.claim.jobId}` }
+    const perBuild = trusted ? l.maxPerSignerPerBuild : Math.min(l.maxPerSignerPerBuild, l.maxPerSignerPerJob)
+    if (sameSigner >= perBuild) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `key already has ${sameSigner} attestations of build ${buildId}` }
     if (trusted) return undefined
     if (untrusted >= l.maxUntrustedPerBuild) return { code: 'ERR_BUILD_FULL', charged: false, reason: `build ${buildId} already has ${untrusted} attestations from untrusted keys` }
     if ((this.perSigner.get(signer) ?? 0) >= l.maxUntrustedPerSigner) return { code: 'ERR_SIGNER_FULL', charged: false, reason: `untrusted key already has ${l.maxUntrustedPerSigner} attestations here` }
@@ -304,7 +312,7 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
     const { buildId } = att.claim
     let m = this.attsOf.get(buildId)
     if (m == null) { m = new Map(); this.attsOf.set(buildId, m) }
-    const e: AttEntry = { signer: signerOf(att), trusted, bytes: att.bytes.byteLength }
+    const e: AttEntry = { signer: signerOf(att), trusted, bytes: att.bytes.byteLength, job: att.claim.jobId }
     m.set(att.id, e)
     this.perSigner.set(e.signer, (this.perSigner.get(e.signer) ?? 0) + 1)
     this.attCount++

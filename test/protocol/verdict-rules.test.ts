@@ -263,6 +263,12 @@ describe('attempts: a key answers each job once', () => {
     expect(v.status).toBe('provisional')
     expect(v.reasons.join(' ')).toMatch(/ignored 2 attestation\(s\) of this job without the clock offset/)
     expect(evaluateVerdict(policy(2), buildId, [varied(0, owed(0)), varied(1, owed(1))], { jobId: J1, vary: ['clock'] }).status).toBe('accepted')
+    // and it is judged on its own answers: unvaried answers to another job of the build are not reused
+    const J0 = 'bafkreie7ohywtosou76tasm7j63yigtzxe7d5zqus4zu3j6oltvgtibeom'
+    const earlier = [0, 1, 2].map(i => attest(t[i]!, { artifact: A, jobId: J0 }))
+    const reused = evaluateVerdict(policy(2), buildId, earlier, { jobId: J1, vary: ['clock'] })
+    expect(reused.status).toBe('pending')
+    expect(reused.counted).toEqual([])
     // a job that did not ask: the record is not required
     expect(evaluateVerdict(policy(2), buildId, [varied(0), varied(1)], { jobId: J1 }).status).toBe('accepted')
   })

@@ -8,6 +8,7 @@
  * `disputed`, with the report. Before: "DISSENT" with a note, verdict still
  * `accepted`, exit 0, no report; and rebuilders only checked at once.
  */
+import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanupAll, runConcur } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
@@ -55,6 +56,10 @@ describe('a rebuilder that checks jobs later', () => {
     expect(Date.parse(check!.finishedAt) - Date.parse(v.record.submittedAt)).toBeGreaterThanOrEqual(RECHECK_AFTER_S * 1000 - 1000)
     expect(v.record.history.map(h => h.status)).toEqual(expect.arrayContaining(['accepted', 'disputed']))
     expect(v.record.artifact).toBeUndefined()
+    // the proof written at acceptance would still verify offline: it is set aside, not named
+    expect(v.record.bundle).toBeUndefined()
+    expect(v.record.revokedBundle).toMatch(/\.revoked\.car$/)
+    expect(existsSync(v.record.revokedBundle!)).toBe(true)
     expect(v.record.reasons.join(' ')).toMatch(/built this job and got a different artifact/)
     expect(v.verdict?.dissent).toEqual([{ worker: rebuilder, artifact: artifactOf(check!) }])
 

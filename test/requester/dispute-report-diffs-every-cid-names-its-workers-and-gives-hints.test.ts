@@ -16,13 +16,14 @@ import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { ReadableStorage } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import { describe, expect, it } from 'vitest'
-import { CODEC_RAW, buildIdOf, cidOf, evaluateVerdict, utf8Encode } from '../../protocol/index.ts'
+import { CODEC_RAW, buildIdOf, cidOf, createPolicy, evaluateVerdict, utf8Encode } from '../../protocol/index.ts'
 import type { Verdict, VerdictCandidate } from '../../protocol/index.ts'
 import { addDirectory } from '../../src/content/index.ts'
 import { diagnoseDisputed } from '../../src/requester/outcomes.ts'
 import { MAX_COMPARED_CIDS, diagnoseDisputeSet, orderCandidates, shortDid } from '../../src/requester/diff/index.ts'
 import type { DisputeSetReport } from '../../src/requester/diff/index.ts'
-import { attestFor, makeJob, noise, trustedPolicy, trustedWorkers, untrustedWorkers, withTempDir, writeTree } from './helpers.ts'
+import { attestFor, makeJob, noise, trustedWorkers, untrustedWorkers, withTempDir, writeTree } from './helpers.ts'
+import { fixedKey } from '../protocol/fixtures.ts'
 
 /** a gzip stream of `data` whose header records `mtime` (what `gzip` without -n does) */
 function gzipAt (data: string, mtime: number): Uint8Array {
@@ -53,14 +54,20 @@ describe('the dispute report over every CID of a verdict', () => {
       const late = await tree(tmp, 'late', { ...shared, 'bin/version.txt': 'hello 1.0 built 2025-06-01\n', 'share/hello.txt.gz': gzipAt('hello\n', 1748779200), 'share/seed.bin': seed }, bs)
       const rand = await tree(tmp, 'rand', { ...shared, 'bin/version.txt': 'hello 1.0 built 1980-01-01\n', 'share/hello.txt.gz': gzipAt('hello\n', 315532800), 'share/seed.bin': randomBytes(32) }, bs)
 
-      // a real verdict: two trusted keys on ref, one on late (k = 1: both reach it), two untrusted on rand, one untrusted on ref
+      // a CID only an untrusted key named: listed, never fetched (no peer need have it)
+      const junk = cidOf(CODEC_RAW, utf8Encode('only a stranger says so'))
+
+      // a real verdict (k = 1: every trusted CID reaches it): two trusted keys and one untrusted on ref,
+      // one trusted and one untrusted on late, one trusted on rand, one untrusted alone on junk
       const job = makeJob()
       const [w1, w2, w3] = trustedWorkers
+      const w4 = fixedKey('worker-4')
       const [s1, s2, s3] = untrustedWorkers
-      const attestations = [attestFor(w1, job, ref), attestFor(w2, job, ref), attestFor(w3, job, late), attestFor(s1, job, ref), attestFor(s2, job, rand), attestFor(s3, job, rand)]
-      const verdict = evaluateVerdict(trustedPolicy(1), buildIdOf(job.job.definition), attestations, { jobId: job.jobId })
+      const attestations = [attestFor(w1, job, ref), attestFor(w2, job, ref), attestFor(w3, job, late), attestFor(s1, job, ref), attestFor(s2, job, late), attestFor(w4, job, rand), attestFor(s3, job, junk)]
+      const policy = createPolicy({ trusted: [...trustedWorkers.map(k => k.did), w4.did], threshold: 1 })
+      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations, { jobId: job.jobId })
       expect(verdict.status).toBe('disputed')
-      expect(verdict.candidates).toHaveLength(3)
+      expect(verdict.candidates).toHaveLength(4)
       // the report does not depend on the order the verdict lists its CIDs in
       verdict.candidates.reverse()
 
@@ -73,10 +80,11 @@ describe('the dispute report over every CID of a verdict', () => {
       expect(json.version).toBe(2)
       expect(json.reference).toEqual({ artifact: ref.toString(), trusted: [w1.did, w2.did].sort(), untrusted: [s1.did], belowTier: [] })
       expect(json.comparisons.map(c => c.candidate)).toEqual([
-        { artifact: late.toString(), trusted: [w3.did], untrusted: [], belowTier: [] },
-        { artifact: rand.toString(), trusted: [], untrusted: [s2.did, s3.did].sort(), belowTier: [] }
+        { artifact: late.toString(), trusted: [w3.did], untrusted: [s2.did], belowTier: [] },
+        { artifact: rand.toString(), trusted: [w4.did], untrusted: [], belowTier: [] }
       ])
       expect(json.omitted).toEqual([])
+      expect(json.untrustedOnly).toEqual([{ artifact: junk.toString(), trusted: [], untrusted: [s3.did], belowTier: [] }])
 
       // each comparison has its own directory with its exported pair(s)
       const [toLate, toRand] = json.comparisons
@@ -97,11 +105,12 @@ describe('the dispute report over every CID of a verdict', () => {
 
       // report.txt: every CID with its workers in full, each comparison, the hints
       const text = await readFile(join(work, 'report.txt'), 'utf8')
-      expect(text).toContain('3 distinct artifact CID(s)')
+      expect(text).toContain('4 distinct artifact CID(s)')
+      expect(text).toContain(`untrusted only, not fetched: ${junk.toString()}`)
       expect(text).toContain(`reference ${ref.toString()}`)
       expect(text).toContain(`CID 2     ${late.toString()}`)
       expect(text).toContain(`CID 3     ${rand.toString()}`)
-      for (const k of [w1, w2, w3, s1, s2, s3]) expect(text).toContain(k.did)
+      for (const k of [w1, w2, w3, w4, s1, s2, s3]) expect(text).toContain(k.did)
       expect(text).toContain(`=== reference vs CID 2: ${late.toString()}`)
       expect(text).toMatch(/hint \(embedded-date\): a date\/time is embedded: "hello 1\.0 built 1980-01-01" vs "hello 1\.0 built 2025-06-01"; .*SOURCE_DATE_EPOCH/)
       expect(text).toContain('hint (gzip-mtime): gzip header timestamp differs: 315532800 (1980-01-01T00:00:00Z) vs 1748779200 (2025-06-01T12:00:00Z)')
@@ -112,8 +121,9 @@ describe('the dispute report over every CID of a verdict', () => {
       // the summary `concur status` prints: short dids, one line per fact, hints by kind
       const lines = summary.split('\n')
       expect(lines[0]).toBe(`reference ${ref.toString()} built by trusted: ${shortDid(w1.did) < shortDid(w2.did) ? `${shortDid(w1.did)}, ${shortDid(w2.did)}` : `${shortDid(w2.did)}, ${shortDid(w1.did)}`}; untrusted: ${shortDid(s1.did)}`)
-      expect(summary).toContain(`CID 2 ${late.toString()} built by trusted: ${shortDid(w3.did)}: 2 difference(s) from the reference`)
-      expect(summary).toContain(`CID 3 ${rand.toString()} built by untrusted: `)
+      expect(summary).toContain(`CID 2 ${late.toString()} built by trusted: ${shortDid(w3.did)}; untrusted: ${shortDid(s2.did)}: 2 difference(s) from the reference`)
+      expect(summary).toContain(`CID 3 ${rand.toString()} built by trusted: ${shortDid(w4.did)}: 1 difference(s) from the reference`)
+      expect(summary).toContain('1 CID(s) only untrusted keys named: listed in the report, not fetched')
       expect(summary).toMatch(/ {2}modified bin\/version\.txt \(27 vs 27 bytes\); hint: embedded-date/)
       expect(summary).toMatch(/ {2}modified share\/seed\.bin \(32 vs 32 bytes\); hint: random/)
       expect(shortDid(w1.did)).toMatch(/^did:key:z6Mk.{4}….{6}$/)
@@ -134,7 +144,8 @@ describe('the dispute report over every CID of a verdict', () => {
       const candidates: VerdictCandidate[] = []
       for (let i = 0; i < n; i++) {
         const cid = await tree(tmp, `t${i}`, { [`only-${String(i).padStart(2, '0')}`]: `${i}\n` }, bs)
-        candidates.push({ artifact: cid.toString(), trusted: i < 2 ? [trustedWorkers[i]!.did] : [], untrusted: i >= 2 ? [`did:key:z6MkHostile${String(i).padStart(40, '0')}`] : [], belowTier: [] })
+        // trusted keys naming many CIDs (a bad build farm, or stolen keys): only CIDs trusted keys named are ever fetched
+        candidates.push({ artifact: cid.toString(), trusted: i < 2 ? [trustedWorkers[i]!.did, trustedWorkers[2].did] : [`did:key:z6MkHostile${String(i).padStart(40, '0')}`], untrusted: [], belowTier: [] })
       }
       const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
       const job = makeJob()
@@ -143,8 +154,8 @@ describe('the dispute report over every CID of a verdict', () => {
       const json = JSON.parse(await readFile(join(work, 'report.json'), 'utf8')) as DisputeSetReport
       expect(json.comparisons).toHaveLength(MAX_COMPARED_CIDS - 1)
       expect(json.omitted).toHaveLength(3)
-      // the trusted CIDs are among those compared; what is left out has the fewest keys
-      expect([json.reference, ...json.comparisons.map(c => c.candidate)].filter(c => c.trusted.length > 0)).toHaveLength(2)
+      // the best supported CIDs are among those compared; what is left out has the fewest keys
+      expect([json.reference, ...json.comparisons.map(c => c.candidate)].filter(c => c.trusted.length === 2)).toHaveLength(2)
       expect(await readdir(join(work, 'comparisons'))).toHaveLength(MAX_COMPARED_CIDS - 1)
       const text = await readFile(join(work, 'report.txt'), 'utf8')
       expect(text).toContain(`${n} distinct artifact CID(s)`)
@@ -162,16 +173,16 @@ describe('the dispute report over every CID of a verdict', () => {
       const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
       const job = makeJob()
       const { summary } = await diagnoseDisputed({ blockstore: bs }, dirs, job, disputed([
-        { artifact: a.toString(), trusted: [trustedWorkers[0].did], untrusted: [], belowTier: [] },
-        { artifact: b.toString(), trusted: [], untrusted: [evil], belowTier: [] },
-        // not a CID (sorts first of the one-key CIDs): never used as a path, recorded as not compared
-        { artifact: '../../../escaped', trusted: [], untrusted: ['did:key:z6MkX'], belowTier: [] }
+        { artifact: a.toString(), trusted: [trustedWorkers[0].did, trustedWorkers[1].did], untrusted: [], belowTier: [] },
+        { artifact: b.toString(), trusted: [trustedWorkers[2].did], untrusted: [evil], belowTier: [] },
+        // not a CID (sorts first of the two-key CIDs): never used as a path, recorded as not compared
+        { artifact: '../../../escaped', trusted: ['did:key:z6MkT'], untrusted: ['did:key:z6MkX'], belowTier: [] }
       ]))
       const json = JSON.parse(await readFile(join(dirs.disputes, job.jobId, 'report.json'), 'utf8')) as DisputeSetReport
       expect(json.comparisons.map(c => [c.dir, c.error])).toEqual([['comparisons/2-invalid-cid', 'not a CID'], [`comparisons/3-${b.toString()}`, undefined]])
       expect(await readdir(join(dirs.disputes, job.jobId, 'comparisons'))).toEqual([`3-${b.toString()}`])
       expect(await readdir(tmp)).not.toContain('escaped')
-      expect(summary).toContain('CID 2 ../../../escaped built by untrusted: did:key:z6MkX: not compared: not a CID')
+      expect(summary).toContain('CID 2 ../../../escaped built by trusted: did:key:z6MkT; untrusted: did:key:z6MkX: not compared: not a CID')
       const lines = summary.split('\n')
       expect(lines.filter(l => l.startsWith('reference '))).toHaveLength(1)
       expect(lines.some(l => hasControl(l))).toBe(false)
@@ -203,13 +214,41 @@ describe('the dispute report over every CID of a verdict', () => {
       const report = await diagnoseDisputeSet(hanging, [
         { artifact: a.toString(), trusted: ['did:key:z6MkA', 'did:key:z6MkB'], untrusted: [], belowTier: [] },
         { artifact: missing.toString(), trusted: ['did:key:z6MkC'], untrusted: [], belowTier: [] },
-        { artifact: b.toString(), trusted: [], untrusted: ['did:key:z6MkD'], belowTier: [] }
+        { artifact: b.toString(), trusted: ['did:key:z6MkD'], untrusted: [], belowTier: [] }
       ], join(tmp, 'dispute'), { comparisonTimeoutMs: 300, diffoscope: false })
       expect(report.comparisons.map(c => c.candidate.artifact)).toEqual([missing.toString(), b.toString()])
       expect(report.comparisons[0]!.error).toBe('not finished within 300 ms')
       expect(report.comparisons[1]!.report!.entries.map(e => e.path)).toEqual(['f'])
       const text = await readFile(report.reportText, 'utf8')
       expect(text).toContain('not compared: not finished within 300 ms')
+    })
+  })
+
+  it('the whole report has a time budget, shared among its comparisons: a CID that never comes leaves a partial report, not an error', async () => {
+    await withTempDir(async tmp => {
+      const bs = new MemoryBlockstore()
+      const a = await tree(tmp, 'a', { f: 'a\n' }, bs)
+      const b = await tree(tmp, 'b', { f: 'b\n' }, bs)
+      const missing = cidOf(CODEC_RAW, utf8Encode('never delivered'))
+      const hanging: ReadableStorage = {
+        get (cid, options) {
+          if (!cid.equals(missing)) return bs.get(cid, options)
+          return (async function * () {
+            await new Promise((_resolve, reject) => { options?.signal?.addEventListener('abort', () => { reject(options.signal?.reason) }, { once: true }) })
+            yield new Uint8Array()
+          })()
+        }
+      }
+      // the per-comparison limit alone (20 min by default) would outlast any caller's patience
+      const report = await diagnoseDisputeSet(hanging, [
+        { artifact: a.toString(), trusted: ['did:key:z6MkA', 'did:key:z6MkB'], untrusted: [], belowTier: [] },
+        { artifact: missing.toString(), trusted: ['did:key:z6MkC'], untrusted: [], belowTier: [] },
+        { artifact: b.toString(), trusted: ['did:key:z6MkD'], untrusted: [], belowTier: [] }
+      ], join(tmp, 'dispute'), { budgetMs: 2000, diffoscope: false })
+      expect(report.comparisons[0]!.error).toMatch(/^not finished within \d+ ms$/)
+      // the stalled CID had at most its fair share (half of the time): the next one is still compared
+      expect(Number(/within (\d+) ms/.exec(report.comparisons[0]!.error!)![1])).toBeLessThanOrEqual(1000)
+      expect(report.comparisons[1]!.report!.entries.map(e => e.path)).toEqual(['f'])
     })
   })
 })

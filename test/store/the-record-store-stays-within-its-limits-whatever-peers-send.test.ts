@@ -91,7 +91,24 @@ describe('attestations', () => {
     expect(records.jobs()).toHaveLength(4)
   })
 
-  it('one key keeps two per build (the proof of equivocation), not more', async () => {
+  it('a trusted key\'s answer to a new job of a build is kept though its genuine answers to two earlier jobs were replayed first', async () => {
+    const trusted = fixedKey('rerun-builder')
+    const { records } = open({ trusts: a => a.claim.worker === trusted.did })
+    const jobs = [1, 2, 3].map(i => makeJob({ createdAt: T0 + i }))
+    for (const j of jobs) await records.putJob(j)
+    // anyone may replay the key's (genuine) answers to the first two jobs, e.g. just as a rerun is submitted
+    expect(await records.putAttestation(attest(trusted, { jobId: jobs[0]!.jobId, artifact: fakeTreeCid('run-1') }))).toBe(true)
+    expect(await records.putAttestation(attest(trusted, { jobId: jobs[1]!.jobId, artifact: fakeTreeCid('run-2') }))).toBe(true)
+    // its answer to the third job (the rerun) must still be heard
+    expect(await records.putAttestation(attest(trusted, { jobId: jobs[2]!.jobId, artifact: fakeTreeCid('run-3') }))).toBe(true)
+    // an untrusted key keeps two per build, whatever jobs it names
+    const stranger = fixedKey('rerun-stranger')
+    const kept = []
+    for (const j of jobs) kept.push(await records.putAttestation(attest(stranger, { jobId: j.jobId, artifact: fakeTreeCid(`s-${j.jobId}`) })))
+    expect(kept).toEqual([true, true, false])
+  })
+
+  it('one key keeps two per job (the proof of equivocation), not more', async () => {
     const { records } = open()
     const job = makeJob()
     await records.putJob(job)

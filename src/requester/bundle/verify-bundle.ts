@@ -15,7 +15,7 @@ import {
   CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, MH_SHA2_256, SignatureError, bytesEqual, decodeAttestation,
   decodeJobAnnouncement, envelopePayload, evaluateVerdict, isProtocolError, parseEnvelope, parseJson
 } from '../../../protocol/index.ts'
-import type { SignedAttestation, TrustPolicy, TrustPolicyInput, Verdict } from '../../../protocol/index.ts'
+import type { JobVariation, SignedAttestation, TrustPolicy, TrustPolicyInput, Verdict } from '../../../protocol/index.ts'
 import { parseCar } from './car-reader.ts'
 import type { CarBlock } from './car-reader.ts'
 import { CarFormatError, ManifestSchemaError } from './errors.ts'
@@ -241,11 +241,15 @@ export function verifyBundle (bytes: Uint8Array, opts: VerifyBundleOptions): Bun
 
     // the job: what was asked for, and by whom
     let buildId = manifest.buildId
+    // the job the verdict is judged as (its own answers count for it; a job
+    // that asked for variations counts only varied answers to itself)
+    let judged: { jobId: string, vary?: JobVariation[] } | undefined
     const jobBytes = c.blockFor(manifest.job, 'the job envelope')
     if (jobBytes !== undefined) {
       try {
         const job = decodeJobAnnouncement(jobBytes, { now: opts.now, allowExpired: true })
         report.jobId = job.jobId
+        judged = { jobId: job.jobId, ...(job.job.vary != null ? { vary: job.job.vary } : {}) }
         buildId = job.job.buildId
         report.buildId = buildId
         if (manifest.buildId !== buildId) c.add('ERR_BUILD_ID_MISMATCH', `manifest says build ${manifest.buildId}, the job is for ${buildId}`)
@@ -289,7 +293,7 @@ export function verifyBundle (bytes: Uint8Array, opts: VerifyBundleOptions): Bun
       if (extra.length > 0) c.add('ERR_UNREFERENCED_BLOCK', `${extra.length} block(s) are not referenced by the manifest: ${listed(extra)}`)
     }
 
-    const verdict = evaluateVerdict(opts.policy, buildId, valid)
+    const verdict = evaluateVerdict(opts.policy, buildId, valid, judged ?? {})
     report.verdict = verdict
     if (verdict.status !== 'accepted') {
       c.add('ERR_POLICY_NOT_MET', `verdict under the given policy is "${verdict.status}" (threshold ${verdict.threshold}, ${valid.length} valid attestation(s)): ${verdict.reasons.join('; ')}`)

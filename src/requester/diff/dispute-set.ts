@@ -15,6 +15,7 @@ import { terminalSafe } from '../../text/terminal-safe.ts'
 import { diagnoseDispute, diffoscopeMissing, renderComparison } from './diagnose-dispute.ts'
 import type { DiagnoseOptions, DisputeReport } from './diagnose-dispute.ts'
 import { DIFFOSCOPE_HINT, findExecutable } from './diffoscope.ts'
+import { NotADisputeError } from './errors.ts'
 
 /** One artifact CID of a verdict and the keys behind it (protocol/verdict.ts VerdictCandidate). */
 export interface DisputeCandidate {
@@ -42,6 +43,12 @@ export interface DisputeSetReport {
   comparisons: DisputeComparison[]
   /** CIDs past {@link MAX_COMPARED_CIDS}, not compared (fewest keys first out) */
   omitted: DisputeCandidate[]
+  /**
+   * CIDs only untrusted keys named: listed, never fetched or diffed. Keys
+   * are free: each such CID would cost a fetch (of blocks that may never
+   * come) and a diff, and could push trusted CIDs out of the comparisons.
+   */
+  untrustedOnly: DisputeCandidate[]
   maxCids: number
   diffoscope: { installed: boolean, hint?: string }
   /** absolute paths of the written reports */
@@ -76,6 +83,13 @@ export interface DiagnoseSetOptions extends DiagnoseOptions {
   maxCids?: number
   /** per comparison (default {@link DEFAULT_COMPARISON_TIMEOUT_MS}) */
   comparisonTimeoutMs?: number
+  /**
+   * The whole report's time. Each comparison gets at most a fair share of
+   * what is left (left / comparisons still to make), so one CID whose blocks
+   * never come cannot use up the time of the others; what is not compared
+   * when it runs out is recorded as such, and the report is still written.
+   */
+  budgetMs?: number
 }
 
 const byString = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
@@ -121,7 +135,7 @@ async function atomicWrite (path: string, data: string): Promise<void> {
 }
 
 async function renderSetText (report: DisputeSetReport, workDir: string, excerptLines: number): Promise<string> {
-  const total = report.comparisons.length + 1 + report.omitted.length
+  const total = report.comparisons.length + 1 + report.omitted.length + report.untrustedOnly.length
   const lines: string[] = [
     'concur dispute report',
     `${total} distinct artifact CID(s); each is compared with the reference, the CID with the most trusted keys`,
@@ -132,6 +146,8 @@ async function renderSetText (report: DisputeSetReport, workDir: string, excerpt
     lines.push(`CID ${i + 2}     ${printable(c.candidate.artifact)}`, `  built by ${describeWorkers(c.candidate, { max: LISTED_KEYS, short: false })}`)
   })
   if (report.omitted.length > 0) lines.push(`${report.omitted.length} more CID(s) not compared (at most ${report.maxCids} are; the full list is in report.json)`)
+  for (const c of report.untrustedOnly.slice(0, LISTED_KEYS)) lines.push(`untrusted only, not fetched: ${printable(c.artifact)} (${describeWorkers(c, { max: SUMMARY_KEYS, short: false })})`)
+  if (report.untrustedOnly.length > LISTED_KEYS) lines.push(`… and ${report.untrustedOnly.length - LISTED_KEYS} more CID(s) only untrusted keys named (report.json)`)
   if (!report.diffoscope.installed) lines.push(diffoscopeMissing(report.diffoscope.hint))
   lines.push('')
   for (const [i, c] of report.comparisons.entries()) {
@@ -157,8 +173,11 @@ export async function diagnoseDisputeSet (blockstore: ReadableStorage, candidate
   const timeoutMs = comparisonTimeoutMs ?? DEFAULT_COMPARISON_TIMEOUT_MS
   const excerptLines = options.excerptLines ?? 200
   const ordered = orderCandidates(candidates)
-  const reference = ordered[0]!
-  const others = ordered.slice(1)
+  const fetchable = ordered.filter(c => c.trusted.length + c.belowTier.length > 0)
+  const untrustedOnly = ordered.filter(c => c.trusted.length + c.belowTier.length === 0)
+  if (fetchable.length < 2) throw new NotADisputeError(`a dispute report compares CIDs trusted keys named: ${fetchable.length} here`)
+  const reference = fetchable[0]!
+  const others = fetchable.slice(1)
   // CIDs are parsed before anything is fetched: a malformed one is not compared
   const referenceCid = CID.parse(reference.artifact)
   await mkdir(workDir, { recursive: true })
@@ -171,6 +190,7 @@ export async function diagnoseDisputeSet (blockstore: ReadableStorage, candidate
     reference,
     comparisons: [],
     omitted: others.slice(maxCids - 1),
+    untrustedOnly,
     maxCids,
     diffoscope: installed ? { installed: true } : { installed: false, hint: DIFFOSCOPE_HINT },
     reportJson: join(workDir, 'report.json'),
@@ -181,8 +201,11 @@ export async function diagnoseDisputeSet (blockstore: ReadableStorage, candidate
     await atomicWrite(report.reportText, await renderSetText(report, workDir, excerptLines))
   }
 
-  for (const [i, candidate] of others.slice(0, maxCids - 1).entries()) {
+  const started = Date.now()
+  const toCompare = others.slice(0, maxCids - 1)
+  for (const [i, candidate] of toCompare.entries()) {
     signal?.throwIfAborted()
+    const left = options.budgetMs === undefined ? Infinity : options.budgetMs - (Date.now() - started)
     let cid: CID | undefined
     try { cid = CID.parse(candidate.artifact) } catch {}
     // named by the parsed CID (multibase letters and digits), never by the
@@ -195,7 +218,13 @@ export async function diagnoseDisputeSet (blockstore: ReadableStorage, candidate
       await write()
       continue
     }
-    const timeout = AbortSignal.timeout(timeoutMs)
+    if (left <= 0) {
+      comparison.error = `not compared: the report's time (${options.budgetMs ?? 0} ms) ran out`
+      await write()
+      continue
+    }
+    const share = Math.min(timeoutMs, Math.max(1, Math.floor(left / (toCompare.length - i))))
+    const timeout = AbortSignal.timeout(share)
     try {
       comparison.report = await diagnoseDispute(blockstore, referenceCid, cid, join(workDir, dir), {
         ...pairOptions,
@@ -203,7 +232,7 @@ export async function diagnoseDisputeSet (blockstore: ReadableStorage, candidate
       })
     } catch (err) {
       signal?.throwIfAborted()
-      comparison.error = timeout.aborted ? `not finished within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err)
+      comparison.error = timeout.aborted ? `not finished within ${share} ms` : err instanceof Error ? err.message : String(err)
     }
     await write()
   }
@@ -232,5 +261,6 @@ export function disputeSummary (report: DisputeSetReport): string {
     if (r.entries.length > SUMMARY_ENTRIES) lines.push(`  … ${r.entries.length - SUMMARY_ENTRIES} more in the report`)
   })
   if (report.omitted.length > 0) lines.push(`${report.omitted.length} more CID(s) not compared (at most ${report.maxCids})`)
+  if (report.untrustedOnly.length > 0) lines.push(`${report.untrustedOnly.length} CID(s) only untrusted keys named: listed in the report, not fetched`)
   return lines.join('\n')
 }

@@ -12,7 +12,8 @@ export const DIFF_ERROR_CODES = [
   'ERR_NOT_A_FILE',
   'ERR_DIFFOSCOPE_TIMEOUT',
   'ERR_DIFFOSCOPE_FAILED',
-  'ERR_ABORTED'
+  'ERR_ABORTED',
+  'ERR_NOT_A_DISPUTE'
 ] as const
 
 export type DiffErrorCode = typeof DIFF_ERROR_CODES[number]
@@ -49,6 +50,16 @@ export class NotAFileError extends DiffError {
   constructor (cid: string, found: string) {
     super('ERR_NOT_A_FILE', `${cid} is not a file (found ${found})`)
     this.cid = cid
+  }
+}
+
+/** a dispute report was asked for fewer than two CIDs that trusted keys named: nothing to compare (untrusted CIDs are never fetched) */
+export class NotADisputeError extends DiffError {
+  override readonly code = 'ERR_NOT_A_DISPUTE' as const
+  override name = 'NotADisputeError'
+
+  constructor (message: string) {
+    super('ERR_NOT_A_DISPUTE', message)
   }
 }
 
