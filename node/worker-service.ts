@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { Helia } from '@helia/interface'
 import type { PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { SandboxUnavailableError, probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
+import { SandboxUnavailableError, allowedCpus, probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
 import type { SandboxProbe } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
 import type { Worker, WorkerComponents, WorkerEvent } from '../src/worker/worker.ts'
@@ -80,6 +80,9 @@ export class WorkerService implements Startable {
     if (tier == null) throw new SandboxUnavailableError('refusing to run as a worker: no safe sandbox on this machine.', probe.remedy ?? 'install bubblewrap: apt-get install bubblewrap')
     // a capability, found by the probe, never taken from config.json: without it jobs asking to vary the clock are declined
     policy.canVaryClock = probe.mechanisms.clockOffset.ok
+    policy.canVaryHostname = probe.mechanisms.hostname.ok
+    policy.canVaryTimezone = probe.mechanisms.timezone.ok
+    policy.cpusForVariation = probe.mechanisms.cpuAffinity.ok ? (await allowedCpus()).length : 0
     // builds run as an unprivileged uid: the work dir must be searchable by it,
     // and it lives outside the home so the build can never see the keys
     const scratch = await sandboxScratchRoot()

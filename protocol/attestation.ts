@@ -18,7 +18,8 @@ import { base64Encode, hexEncode, utf8Encode } from './encoding.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
-import { PEER_ID_PATTERN } from './job.ts'
+import { MAX_VARIED_CPUS, PEER_ID_PATTERN, VARIED_HOSTNAME_PATTERN, VARIED_TIMEZONES } from './job.ts'
+import type { BuildVariation } from './job.ts'
 import { expectArray, expectInteger, expectLiteral, expectObject, expectString, firstDifference, isRecord, join } from './schema.ts'
 import { DEFAULT_MAX_FUTURE_SKEW_MS, parseTime } from './time.ts'
 
@@ -36,13 +37,6 @@ const MAX_PARALLELISM = 1024
  * recorded offset a plausible clock, far inside a safe integer and any time_t.
  */
 export const MAX_CLOCK_OFFSET_SECONDS = 10 * 365 * 24 * 3600
-
-/**
- * What a worker varied in the build it attests (PROTOCOL.md §5.2), asked for
- * by the job's `vary`. clockOffsetSeconds: the whole seconds the build's
- * wall clock was moved by (for a job asking 'clock').
- */
-export interface BuildVariation { clockOffsetSeconds: number }
 
 export type BuildResult =
   | { status: 'success'; artifact: string; exitCode: 0 }
@@ -144,7 +138,7 @@ export function statementOf (claim: AttestationClaim): ProvenanceStatement {
           sandboxTier: claim.sandboxTier,
           parallelism: claim.parallelism,
           workerPeerId: claim.workerPeerId,
-          ...(claim.variation !== undefined ? { variation: { clockOffsetSeconds: claim.variation.clockOffsetSeconds } } : {})
+          ...(claim.variation !== undefined ? { variation: validateVariation(claim.variation, 'variation') } : {})
         },
         resolvedDependencies: deps
       },
@@ -172,9 +166,25 @@ function validateResult (x: unknown, path: string): BuildResult {
   throw new SchemaError(join(path, 'status'), 'expected "success" or "failure"')
 }
 
+/** the keys of a variation record, in their one order (the order of JOB_VARIATIONS) */
+const VARIATION_KEYS = ['clockOffsetSeconds', 'cpus', 'hostname', 'timezone'] as const
+
+/**
+ * Shapes only: which keys may appear depends on the job's `vary`, which an
+ * attestation does not carry, so that is the verdict's check. An empty
+ * record is refused: "nothing varied" has one spelling, no record.
+ */
 function validateVariation (x: unknown, path: string): BuildVariation {
-  const o = expectObject(x, path, ['clockOffsetSeconds'])
-  return { clockOffsetSeconds: expectInteger(o.clockOffsetSeconds, join(path, 'clockOffsetSeconds'), -MAX_CLOCK_OFFSET_SECONDS, MAX_CLOCK_OFFSET_SECONDS) }
+  const o = expectObject(x, path, [], VARIATION_KEYS)
+  if (VARIATION_KEYS.every(k => o[k] === undefined)) throw new SchemaError(path, 'must record at least one variation (absent when nothing was varied)')
+  const timezone = o.timezone === undefined ? undefined : expectString(o.timezone, join(path, 'timezone'), { min: 1, max: 64 })
+  if (timezone !== undefined && !VARIED_TIMEZONES.includes(timezone)) throw new SchemaError(join(path, 'timezone'), 'not one of the zones workers vary to')
+  return {
+    ...(o.clockOffsetSeconds !== undefined ? { clockOffsetSeconds: expectInteger(o.clockOffsetSeconds, join(path, 'clockOffsetSeconds'), -MAX_CLOCK_OFFSET_SECONDS, MAX_CLOCK_OFFSET_SECONDS) } : {}),
+    ...(o.cpus !== undefined ? { cpus: expectInteger(o.cpus, join(path, 'cpus'), 1, MAX_VARIED_CPUS) } : {}),
+    ...(o.hostname !== undefined ? { hostname: expectString(o.hostname, join(path, 'hostname'), { min: 1, max: 15, pattern: VARIED_HOSTNAME_PATTERN }) } : {}),
+    ...(timezone !== undefined ? { timezone } : {})
+  }
 }
 
 /** Schema of a claim (not the buildId hash: that is its own error class). Returns a fresh copy. */

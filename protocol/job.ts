@@ -34,14 +34,30 @@ export const MAX_BUILDERS = 128
 /** libp2p peer ids as text: base58btc multihash (12D3Koo…, Qm…) or a CIDv1 (b…/z…). */
 export const PEER_ID_PATTERN = /^[1-9A-HJ-NP-Za-km-z]{1,128}$|^b[a-z2-7]{1,127}$/
 /**
- * What a job may ask its replicas to vary (PROTOCOL.md §5.1, `vary`).
- * 'clock': each worker runs the build with its wall clock moved by an offset
- * of its own (clockOffsetFor), so a build that records the time differs
- * between replicas instead of agreeing because they all started at once.
+ * What a job may ask its replicas to vary (PROTOCOL.md §5.1, `vary`). Each
+ * worker derives its own value from its key and the job (owedVariation), so
+ * replicas that started together still see different things, and anyone can
+ * recompute what a worker owed from its attestation.
+ * - 'clock': the wall clock moved by an offset (clockOffsetFor), so a build
+ *   that records the time differs between replicas instead of agreeing
+ *   because they all started at once.
+ * - 'cpus': the number of CPUs the build may run on (sched_setaffinity, so
+ *   `nproc`, os.cpu_count-style affinity reads, Go's NumCPU), cpusFor: 1..the
+ *   attested parallelism. Catches output that depends on the thread count
+ *   (xz -T0 block splits, per-thread output order).
+ * - 'hostname': the sandbox's hostname (hostnameFor), for builds that embed
+ *   `uname -n` / `hostname` (compilers' banners, Java manifests, logs).
+ * - 'timezone': TZ (UTC when not varied) set to one of VARIED_TIMEZONES
+ *   (timezoneFor), for builds that format local time.
+ * Not the build path: /build is the one path every worker builds in, and the
+ * worker's handle on that mount is how it copies the output out without
+ * following anything the build planted (src/sandbox/build-mount.ts); moving
+ * it per replica would mean a second, per-build mount layout to secure, so
+ * build-path variation is left to reprotest-style tools run by hand.
  */
-export type JobVariation = 'clock'
-export const JOB_VARIATIONS: readonly JobVariation[] = ['clock']
-/** Most entries in `vary`: room for future variations, never an unbounded list to check. */
+export type JobVariation = 'clock' | 'cpus' | 'hostname' | 'timezone'
+/** sorted: a job's `vary` lists them in this order */
+export const JOB_VARIATIONS: readonly JobVariation[] = ['clock', 'cpus', 'hostname', 'timezone']
 export const MAX_VARIATIONS = 8
 /**
  * The clock offsets a worker derives (clockOffsetFor): +1 h to +72 h.
@@ -58,6 +74,44 @@ export const MAX_VARIATIONS = 8
  */
 export const CLOCK_OFFSET_MIN_SECONDS = 3600
 export const CLOCK_OFFSET_MAX_SECONDS = 72 * 3600
+/**
+ * The zones a worker sets TZ to for a job asking 'timezone' (timezoneFor).
+ * None is UTC+0 at any time of year (that is what an unvaried build sees);
+ * no two share an offset at any time of year, summer or winter (measured
+ * with tzdata 2025b), so two replicas in different zones differ in `%z` and
+ * the local time; seven are not a whole hour off UTC (-3:30, +3:30, +5:30,
+ * +5:45, +9:30, +12:45, -9:30), so a build that formats only hours and
+ * minutes still differs; five keep DST, north (Los Angeles, St John's,
+ * Berlin) and south (Adelaide, Chatham), so which replicas are on summer
+ * time changes through the year. Every name is in Debian 12's tzdata
+ * (2025b). Two replicas pick the same zone with probability 1/12, three all
+ * the same 1/144. Changing this list changes what workers owe: it is part of
+ * the protocol (PROTOCOL.md §5.1).
+ */
+export const VARIED_TIMEZONES: readonly string[] = [
+  'America/Los_Angeles', // -8/-7, northern DST
+  'America/St_Johns', // -3:30/-2:30
+  'America/Sao_Paulo', // -3, no DST
+  'Asia/Kathmandu', // +5:45
+  'Asia/Kolkata', // +5:30
+  'Asia/Tehran', // +3:30, no DST
+  'Asia/Tokyo', // +9
+  'Australia/Adelaide', // +9:30/+10:30, southern DST
+  'Europe/Berlin', // +1/+2
+  'Pacific/Chatham', // +12:45/+13:45, southern DST
+  'Pacific/Kiritimati', // +14: a different date from UTC most of the day
+  'Pacific/Marquesas' // -9:30
+]
+/**
+ * Hostnames a worker gives the sandbox for a job asking 'hostname'
+ * (hostnameFor): `concur-` and 8 hex digits (32 bits: two replicas collide
+ * ~1 in 4 billion). Never the unvaried SANDBOX_HOSTNAME `concur`, a valid
+ * RFC 1123 label, and bounded (15 characters) so an attestation cannot carry
+ * an arbitrary string in it.
+ */
+export const VARIED_HOSTNAME_PATTERN = /^concur-[0-9a-f]{8}$/
+/** Most CPUs an attestation may record (the bound of its parallelism). */
+export const MAX_VARIED_CPUS = 1024
 const NONCE = /^(?:[0-9a-f]{2}){16,64}$/
 const DID_KEY = /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/
 
@@ -174,6 +228,78 @@ export function clockOffsetFor (workerDid: string, jobId: string): number {
   let n = 0
   for (let i = 0; i < 6; i++) n = n * 256 + h[i]!
   return CLOCK_OFFSET_MIN_SECONDS + n % (CLOCK_OFFSET_MAX_SECONDS - CLOCK_OFFSET_MIN_SECONDS + 1)
+}
+
+/**
+ * What a worker varied in the build it attests (PROTOCOL.md §5.2), asked for
+ * by the job's `vary`: one key per variation asked, in this order, never
+ * empty. The decoder checks shapes only (it has no job to say what was
+ * asked); the verdict checks each value is the one the worker owed
+ * (owedVariation).
+ */
+export interface BuildVariation {
+  /** 'clock': the whole seconds the build's wall clock was moved by */
+  clockOffsetSeconds?: number
+  /** 'cpus': how many CPUs the build could run on (its affinity mask) */
+  cpus?: number
+  /** 'hostname': the sandbox's hostname, `concur-` and 8 hex digits */
+  hostname?: string
+  /** 'timezone': the zone the build's TZ named, one of VARIED_TIMEZONES */
+  timezone?: string
+}
+
+/**
+ * The digest a variation other than the clock is drawn from:
+ * sha256("concur-vary-" kind "\n" workerDid "\n" jobId). The kind is in the
+ * hash so the values of one worker are independent of each other (and of
+ * clockOffsetFor, which predates this and hashes without a prefix).
+ */
+function variationDigest (kind: Exclude<JobVariation, 'clock'>, workerDid: string, jobId: string): Uint8Array {
+  return sha256(utf8Encode(`concur-vary-${kind}\n${workerDid}\n${jobId}`))
+}
+
+/** the first 6 bytes of a digest as an integer (exact in a double; bias mod anything here < 2^-36) */
+function digestInteger (h: Uint8Array): number {
+  let n = 0
+  for (let i = 0; i < 6; i++) n = n * 256 + h[i]!
+  return n
+}
+
+/** The hostname a worker gives a build of a job asking 'hostname': `concur-` + the digest's first 4 bytes in hex. */
+export function hostnameFor (workerDid: string, jobId: string): string {
+  return `concur-${hexEncode(variationDigest('hostname', workerDid, jobId).slice(0, 4))}`
+}
+
+/** The zone a worker sets TZ to for a job asking 'timezone': one of VARIED_TIMEZONES. */
+export function timezoneFor (workerDid: string, jobId: string): string {
+  return VARIED_TIMEZONES[digestInteger(variationDigest('timezone', workerDid, jobId)) % VARIED_TIMEZONES.length]!
+}
+
+/**
+ * The CPUs a build of a job asking 'cpus' may run on: 1..parallelism (the
+ * parallelism the worker attests, which an honest worker takes from the
+ * job's resources.cpus), so a build never sees more CPUs than it asked for
+ * and a job asking one CPU varies nothing (`submit --vary cpus` refuses it).
+ */
+export function cpusFor (workerDid: string, jobId: string, parallelism: number): number {
+  const p = Math.max(1, Math.min(MAX_VARIED_CPUS, Math.floor(parallelism)))
+  return 1 + digestInteger(variationDigest('cpus', workerDid, jobId)) % p
+}
+
+/**
+ * Everything a worker owes a job asking `vary` (PROTOCOL.md §5.1): the
+ * attestation's `variation` must be exactly this (same keys, same values),
+ * in this key order. Undefined when nothing is asked. The one definition
+ * the worker applies and the verdict checks.
+ */
+export function owedVariation (vary: readonly JobVariation[] | undefined, workerDid: string, jobId: string, parallelism: number): BuildVariation | undefined {
+  if (vary === undefined || vary.length === 0) return undefined
+  return {
+    ...(vary.includes('clock') ? { clockOffsetSeconds: clockOffsetFor(workerDid, jobId) } : {}),
+    ...(vary.includes('cpus') ? { cpus: cpusFor(workerDid, jobId, parallelism) } : {}),
+    ...(vary.includes('hostname') ? { hostname: hostnameFor(workerDid, jobId) } : {}),
+    ...(vary.includes('timezone') ? { timezone: timezoneFor(workerDid, jobId) } : {})
+  }
 }
 
 /** did:key:z + base58btc(0xed 0x01 ‖ 32 bytes), in the one spelling didFromPublicKey gives (no point check: see validateBuilders) */

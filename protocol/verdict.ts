@@ -19,8 +19,8 @@ import type { SignedAttestation } from './attestation.ts'
 import { tierAtLeast } from './build.ts'
 import { didFromPublicKey, keyHex } from './keys.ts'
 import { isTrustedSigner } from './policy.ts'
-import { clockOffsetFor } from './job.ts'
-import type { JobVariation } from './job.ts'
+import { owedVariation } from './job.ts'
+import type { BuildVariation, JobVariation } from './job.ts'
 import type { TrustPolicy } from './policy.ts'
 
 export type VerdictStatus = 'pending' | 'provisional' | 'accepted' | 'disputed' | 'failed'
@@ -59,10 +59,11 @@ export interface VerdictOptions {
   onlyJob?: boolean
   /**
    * What the judged job asked its replicas to vary (its `vary`). An answer
-   * to it that does not record the variation its worker owed it (for
-   * `clock`: `clockOffsetFor(worker, jobId)`) is not counted: agreement is
-   * to mean "reproducible under variation", and a worker that built with
-   * the real clock, or says it varied something else, did not check that.
+   * to it whose `variation` is not exactly what its worker owed
+   * (`owedVariation(vary, worker, jobId, parallelism)`: every asked key with
+   * the derived value, no other key) is not counted: agreement is to mean
+   * "reproducible under variation", and a worker that built with the real
+   * clock or hostname, or says it varied something else, did not check that.
    */
   vary?: readonly JobVariation[]
 }
@@ -94,6 +95,17 @@ interface Answer {
 
 const byString = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
+/** how a reason names what a job asked to vary */
+const VARIATION_NAMES: Record<JobVariation, string> = { clock: 'clock offset', cpus: 'CPU count', hostname: 'hostname', timezone: 'timezone' }
+
+/** the same keys with the same values (a variation record holds only numbers and strings) */
+function sameVariation (said: BuildVariation | undefined, owed: BuildVariation | undefined): boolean {
+  if (said === undefined || owed === undefined) return said === owed
+  const keys = (v: BuildVariation): string[] => Object.keys(v).filter(k => v[k as keyof BuildVariation] !== undefined).sort(byString)
+  const a = keys(said)
+  return a.join('\n') === keys(owed).join('\n') && a.every(k => said[k as keyof BuildVariation] === owed[k as keyof BuildVariation])
+}
+
 export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestations: SignedAttestation[], options: VerdictOptions = {}): Verdict {
   const k = policy.threshold
   const reasons: string[] = []
@@ -103,7 +115,7 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   // accept the build without the check the job asks for
   const onlyJob = (options.onlyJob === true || (options.vary?.length ?? 0) > 0) && judged !== undefined
 
-  const clock = judged !== undefined && options.vary?.includes('clock') === true
+  const varied = judged !== undefined && (options.vary?.length ?? 0) > 0
 
   // 1. Only this build. Attestations are reusable across jobs, never across buildIds.
   let otherBuilds = 0
@@ -112,7 +124,7 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   const seen = new Set<string>()
   for (const a of attestations) {
     if (a.claim.buildId !== buildId) { otherBuilds++; continue }
-    if (clock && a.claim.jobId === judged && a.claim.variation?.clockOffsetSeconds !== clockOffsetFor(a.claim.worker, judged)) { unvaried++; continue }
+    if (varied && a.claim.jobId === judged && !sameVariation(a.claim.variation, owedVariation(options.vary, a.claim.worker, judged, a.claim.parallelism))) { unvaried++; continue }
     const key = keyHex(a.signer)
     // 2. The same signed statement seen twice (re-gossiped, re-wrapped) is one statement.
     const dedupe = `${key}:${a.id}`
@@ -134,7 +146,7 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
     }
   }
   if (otherBuilds > 0) reasons.push(`ignored ${otherBuilds} attestation(s) for other buildIds`)
-  if (unvaried > 0) reasons.push(`ignored ${unvaried} attestation(s) of this job without the clock offset it asked its workers for`)
+  if (unvaried > 0) reasons.push(`ignored ${unvaried} attestation(s) of this job without the ${options.vary!.map(v => VARIATION_NAMES[v]).join(', ')} it asked its workers for`)
 
   // 3. Equivocation: one key, two different artifacts for one job. Both
   // envelopes are the proof. A key proven to lie about one job of this build

@@ -60,12 +60,18 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
 export const submitCommand: Command = {
   name: 'submit',
   summary: 'announce a build job for DIR; with --wait show progress and end with the verdict',
-  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock] [--home DIR] [--json] -- CMD ARG…',
+  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock,cpus,hostname,timezone] [--home DIR] [--json] -- CMD ARG…',
   notes: [
-    '  --vary clock  each replica builds with its own clock offset (+1 h..+72 h, derived from its key and the job), so a',
-    '                build that records the time differs between replicas instead of agreeing because they ran at once.',
-    '                Implies --no-reuse (earlier attestations were built with the real clock). Workers without libfaketime',
-    '                decline the job. Reaches dynamically linked programs only: not static binaries, not Go programs.'
+    '  --vary LIST   each replica builds with what it sees varied, each value derived from its key and the job, so a',
+    '                build that records it differs between replicas instead of agreeing because they ran alike.',
+    '                Comma-separated or repeated; implies --no-reuse (earlier attestations were built unvaried).',
+    '    clock       its own clock offset (+1 h..+72 h). Workers without libfaketime decline the job. Reaches',
+    '                dynamically linked programs only: not static binaries, not Go programs.',
+    '    cpus        its own CPU count, 1..--cpus (sched_setaffinity: nproc, thread pools). Needs --cpus 2 or more; the',
+    '                build may run on fewer cores than it asked for, so size --wall for one.',
+    '    hostname    its own hostname, concur-<8 hex> (uname -n, /etc/hostname).',
+    '    timezone    its own TZ, one of 12 zones, none UTC, most not a whole hour off it. A rootfs (--env CID) must',
+    '                ship tzdata (/usr/share/zoneinfo), else its builds fail saying so.'
   ].join('\n'),
   options: {
     out: { type: 'string' },
@@ -93,6 +99,8 @@ export const submitCommand: Command = {
     for (const v of vary) {
       if (!(JOB_VARIATIONS as readonly string[]).includes(v)) throw new UsageError(`--vary takes ${JOB_VARIATIONS.join(', ')} (got ${v})`)
     }
+    // a job of one CPU is owed 1..1 CPUs: every replica would see the same count
+    if (vary.includes('cpus') && !(Number(values.cpus) >= 2)) throw new UsageError('--vary cpus needs --cpus 2 or more: with one CPU there is no count to vary')
     const home = resolveHome(global.home)
     const api = await connectApi(home)
     const timeoutS = values.timeout != null ? Number(values.timeout) : 600

@@ -26,6 +26,16 @@ export function oneLine (text: string): string {
   return terminalSafe(text, { singleLine: true })
 }
 
+/** what a worker says it varied, e.g. `clock +3600 s, 1 cpu, host concur-0a1b2c3d, TZ Asia/Kolkata` */
+function variationText (v: NonNullable<RequestView['attestations'][number]['variation']>): string {
+  const parts: string[] = []
+  if (v.clockOffsetSeconds != null) parts.push(`clock ${v.clockOffsetSeconds >= 0 ? '+' : ''}${v.clockOffsetSeconds} s`)
+  if (v.cpus != null) parts.push(`${v.cpus} cpu${v.cpus === 1 ? '' : 's'}`)
+  if (v.hostname != null) parts.push(`host ${oneLine(v.hostname)}`)
+  if (v.timezone != null) parts.push(`TZ ${oneLine(v.timezone)}`)
+  return parts.join(', ')
+}
+
 export function describeRequest (v: RequestView): string {
   const r = v.record
   const lines = [
@@ -46,7 +56,7 @@ export function describeRequest (v: RequestView): string {
       const differs = a.trusted && r.artifact != null && built != null && built !== r.artifact
       const tag = `${a.trusted ? 'trusted' : 'untrusted'}${differs ? ', differs' : ''}`
       const job = a.thisJob ? '' : `  (job ${short(oneLine(a.jobId))})`
-      const varied = a.variation != null ? `  (clock ${a.variation.clockOffsetSeconds >= 0 ? '+' : ''}${a.variation.clockOffsetSeconds} s)` : ''
+      const varied = a.variation != null ? `  (${variationText(a.variation)})` : ''
       lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(17)}  ${oneLine(what ?? '')}${job}${varied}`)
     }
   }

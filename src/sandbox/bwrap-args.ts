@@ -40,10 +40,11 @@ export const FD_BLOCK = 5
  * always win: a job cannot choose its PATH, HOME or locale, which is what
  * makes two workers' builds comparable.
  */
-export function normalizedEnv (env: Record<string, string>): Record<string, string> {
+export function normalizedEnv (env: Record<string, string>, timezone?: string): Record<string, string> {
   return {
     ...env,
-    TZ: 'UTC',
+    // UTC unless the job asks replicas to vary the timezone (SandboxSpec.timezone)
+    TZ: timezone ?? 'UTC',
     LC_ALL: 'C.UTF-8',
     LANG: 'C.UTF-8',
     HOME: SANDBOX_HOME,
@@ -96,13 +97,17 @@ export function clockOffsetEnv (offsetSeconds: number): Record<string, string> {
   }
 }
 
-/** /etc/passwd etc. written to a host temp dir and bound read-only (host environment only) */
-export function generatedEtc (): Record<string, string> {
+/**
+ * /etc/passwd etc. written to a host temp dir and bound read-only (host
+ * environment only). `hostname`: the sandbox's (SandboxSpec.hostname), so
+ * /etc/hostname, /etc/hosts and uname agree.
+ */
+export function generatedEtc (hostname: string = SANDBOX_HOSTNAME): Record<string, string> {
   return {
     passwd: `root:x:0:0:root:/root:/bin/sh\n${SANDBOX_USER}:x:${SANDBOX_UID}:${SANDBOX_GID}:${SANDBOX_USER}:${SANDBOX_HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
     group: `root:x:0:\n${SANDBOX_USER}:x:${SANDBOX_GID}:\nnogroup:x:65534:\n`,
-    hosts: `127.0.0.1\tlocalhost ${SANDBOX_HOSTNAME}\n::1\tlocalhost\n`,
-    hostname: `${SANDBOX_HOSTNAME}\n`
+    hosts: `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost\n`,
+    hostname: `${hostname}\n`
   }
 }
 
@@ -152,6 +157,10 @@ export interface BwrapArgsInput {
   command: string[]
   /** run with the wall clock moved (clockOffsetEnv): the host's libfaketime and the offset */
   clock?: { library: string, offsetSeconds: number }
+  /** the sandbox's hostname; default SANDBOX_HOSTNAME */
+  hostname?: string
+  /** the zone TZ names; default UTC */
+  timezone?: string
 }
 
 /**
@@ -175,7 +184,7 @@ export function bwrapArgs (input: BwrapArgsInput): string[] {
     '--die-with-parent',
     // setsid(): the build cannot push keystrokes into a terminal (TIOCSTI)
     '--new-session',
-    '--hostname', SANDBOX_HOSTNAME,
+    '--hostname', input.hostname ?? SANDBOX_HOSTNAME,
     '--uid', String(SANDBOX_UID),
     '--gid', String(SANDBOX_GID)
   ]
@@ -207,7 +216,7 @@ export function bwrapArgs (input: BwrapArgsInput): string[] {
   a.push('--chdir', BUILD_PATH)
 
   a.push('--clearenv')
-  const env = { ...normalizedEnv(input.env), ...(input.clock != null ? clockOffsetEnv(input.clock.offsetSeconds) : {}) }
+  const env = { ...normalizedEnv(input.env, input.timezone), ...(input.clock != null ? clockOffsetEnv(input.clock.offsetSeconds) : {}) }
   for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v)
 
   a.push('--json-status-fd', String(FD_JSON_STATUS))

@@ -8,18 +8,21 @@
  *   sh (joins the cgroups: `echo $$ > cgroup.procs`, so nothing runs unconfined)
  *   -> nice -n 19 -> ionice -c 3 (lowest CPU and idle I/O priority)
  *   -> prlimit (RLIMIT_FSIZE = disk, NOFILE, CORE = 0)
+ *   -> taskset (only for a build asked to see fewer CPUs: SandboxSpec.cpus)
  *   -> setpriv (only when the worker is root: bwrap then runs as an unprivileged
  *      host uid, so even an escape from every namespace lands on a nobody uid)
  *   -> bwrap -> [pid namespace init] -> sh wrapper -> the build's argv
  */
 import { bwrapArgs, BUILD_PATH, INPUT_PATH } from './bwrap-args.ts'
 import { SandboxUnavailableError } from './errors.ts'
-import { INSTALL_FAKETIME } from './host-tools.ts'
+import { INSTALL_FAKETIME, INSTALL_TASKSET } from './host-tools.ts'
 import type { HostTools } from './host-tools.ts'
 import type { SandboxSpec } from './types.ts'
 
 /** the wrapper's exit status when it could not copy the source in (its log says so) */
 export const SOURCE_COPY_FAILED = 125
+/** the wrapper's exit status when the environment lacks the zone the job's TZ names (its log says so) */
+export const ZONE_MISSING = 125
 /** the outer shell's PATH (host programs are named by absolute path anyway) */
 export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 /** RLIMIT_NOFILE when the caller sets none */
@@ -42,6 +45,10 @@ export const INNER = [
   // sources fetched by CID carry no mtimes: give every input SOURCE_DATE_EPOCH
   // so a build that records timestamps (tar, zip, make) records the same ones
   `if [ -n "\${SOURCE_DATE_EPOCH:-}" ]; then find ${BUILD_PATH} -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} + 2>/dev/null || true; fi`,
+  // TZ names a zone only when the job asked to vary the timezone. Without its
+  // file libc silently uses UTC: the build would agree with every other
+  // replica for the reason the requester wanted ruled out, so it fails here.
+  `case "\${TZ:-UTC}" in UTC) ;; *) if [ ! -e "/usr/share/zoneinfo/$TZ" ]; then echo "concur-sandbox: this environment has no /usr/share/zoneinfo/$TZ: a build asked to vary the timezone needs tzdata" >&2; exit ${ZONE_MISSING}; fi ;; esac`,
   'exec "$@" </dev/null'
 ].join('\n')
 
@@ -86,7 +93,13 @@ export function requireSandboxTools (tools: HostTools, isRoot: boolean): Sandbox
 
 export interface CommandChainInput {
   tools: SandboxTools
-  spec: Pick<SandboxSpec, 'argv' | 'buildDir' | 'env' | 'environment' | 'limits' | 'clockOffsetSeconds'>
+  spec: Pick<SandboxSpec, 'argv' | 'buildDir' | 'env' | 'environment' | 'limits' | 'clockOffsetSeconds' | 'hostname' | 'timezone' | 'cpus'>
+  /**
+   * the CPU numbers the build is pinned to (taskset -c) when spec.cpus is
+   * set: spec.cpus of them, chosen by the caller from the worker's own
+   * affinity mask
+   */
+  cpuList?: readonly number[]
   /**
    * the cgroup.procs files the outer shell writes its pid into before it
    * execs anything; null in the weak "namespaces" tier (no cgroup)
@@ -128,7 +141,9 @@ export function commandChain (input: CommandChainInput): CommandChain {
     seccomp: input.seccomp,
     rootEntries: input.rootEntries,
     command: ['/bin/sh', '-c', INNER, 'concur-build', ...spec.argv],
-    ...(spec.clockOffsetSeconds != null && tools.libfaketime != null ? { clock: { library: tools.libfaketime, offsetSeconds: spec.clockOffsetSeconds } } : {})
+    ...(spec.clockOffsetSeconds != null && tools.libfaketime != null ? { clock: { library: tools.libfaketime, offsetSeconds: spec.clockOffsetSeconds } } : {}),
+    ...(spec.hostname != null ? { hostname: spec.hostname } : {}),
+    ...(spec.timezone != null ? { timezone: spec.timezone } : {})
   })
 
   const chain: string[] = []
@@ -146,6 +161,16 @@ export function commandChain (input: CommandChainInput): CommandChain {
     chain.push(`--as=${limits.memoryBytes}`, `--nproc=${limits.processes}`)
   }
   chain.push('--')
+  if (spec.cpus != null) {
+    // never run a build asked to see fewer CPUs on all of them
+    if (tools.taskset == null) throw new SandboxUnavailableError('taskset is not installed: this worker cannot run a build on fewer CPUs', INSTALL_TASKSET)
+    if (input.cpuList?.length !== spec.cpus) throw new SandboxUnavailableError(`a build asked to run on ${spec.cpus} CPU(s) needs that many CPU numbers to pin it to, got ${input.cpuList?.length ?? 0}`, 'Give the worker at least as many CPUs as the job asks for')
+    // sched_setaffinity, inherited by bwrap and every process of the build.
+    // Not a limit (a build may widen its own mask again; the cgroup quota is
+    // the limit): it is what `nproc` and affinity-reading runtimes report.
+    // (no `--`: taskset takes none; the next word is an absolute path)
+    chain.push(tools.taskset, '-c', input.cpuList.join(','))
+  }
   if (input.dropTo != null) {
     // never run bwrap as root because setpriv went missing
     if (tools.setpriv == null) throw new SandboxUnavailableError('setpriv is needed to drop root before bwrap', 'Install util-linux (apt-get install util-linux)')

@@ -25,6 +25,11 @@ export interface HostTools {
   prlimit?: string
   setpriv?: string
   /**
+   * util-linux taskset: pins a build to fewer CPUs (SandboxSpec.cpus).
+   * Absent: this host cannot vary the CPUs a build sees.
+   */
+  taskset?: string
+  /**
    * libfaketime (Debian/Ubuntu package `faketime`): preloaded into a build
    * that runs with a clock offset (SandboxSpec.clockOffsetSeconds). Absent:
    * this host cannot vary a build's clock.
@@ -34,6 +39,9 @@ export interface HostTools {
 
 /** how to get libfaketime, named wherever a clock offset is refused for want of it */
 export const INSTALL_FAKETIME = 'Install libfaketime: apt-get install faketime (Debian/Ubuntu), dnf install libfaketime (Fedora)'
+
+/** how to get taskset, named wherever a CPU count is refused for want of it */
+export const INSTALL_TASKSET = 'Install util-linux (apt-get install util-linux)'
 
 const MULTIARCH: Partial<Record<NodeJS.Architecture, string>> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }
 
@@ -93,7 +101,7 @@ export function detectHostTools (opts: { refresh?: boolean } = {}): Promise<Host
           jsonStatusFd: help.includes('--json-status-fd')
         }
       }
-      for (const name of ['nice', 'ionice', 'prlimit', 'setpriv'] as const) {
+      for (const name of ['nice', 'ionice', 'prlimit', 'setpriv', 'taskset'] as const) {
         const p = await which(name)
         if (p != null) tools[name] = p
       }

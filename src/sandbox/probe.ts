@@ -7,12 +7,13 @@
 import { sandboxScratchRoot } from './scratch.ts'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { mkdtemp, rm, chmod, readFile } from 'node:fs/promises'
+import { access, constants, mkdtemp, rm, chmod, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { findCgroupBackend } from './cgroup.ts'
 import type { FindCgroupBackendOptions } from './cgroup.ts'
-import { INSTALL_FAKETIME, detectHostTools } from './host-tools.ts'
+import { INSTALL_FAKETIME, INSTALL_TASKSET, detectHostTools } from './host-tools.ts'
 import { runSandboxed } from './run.ts'
+import { VARIED_TIMEZONES } from '../../protocol/index.ts'
 import { seccompSupported } from './seccomp.ts'
 import type { ProbeMechanism, SandboxResult, SandboxTier } from './types.ts'
 
@@ -41,6 +42,16 @@ export interface SandboxProbe {
      * Not part of the tier: a worker without it declines those jobs only.
      */
     clockOffset: ProbeMechanism
+    /**
+     * a build can run with a hostname, a TZ zone and a CPU count of the
+     * job's (SandboxSpec.hostname / timezone / cpus): what a worker needs to
+     * build jobs asking `vary` 'hostname', 'timezone' and 'cpus'. timezone
+     * also needs every zone of VARIED_TIMEZONES in the host's tzdata, cpus
+     * util-linux taskset. Not part of the tier, like clockOffset.
+     */
+    hostname: ProbeMechanism
+    timezone: ProbeMechanism
+    cpuAffinity: ProbeMechanism
   }
   /** what to do when tier is null (or weaker than it could be) */
   remedy?: string
@@ -106,6 +117,52 @@ async function probeClockOffset (buildDir: string, library: string, signal?: Abo
   }
 }
 
+/** what the variations probe asks for: a hostname of the varied shape, a zone 5:45 off UTC, one CPU */
+const PROBE_HOSTNAME = 'concur-0123abcd'
+const PROBE_ZONE = 'Asia/Kathmandu'
+
+/**
+ * Runs `uname -n; date +%z; nproc` in a sandbox with a hostname, a zone and
+ * (with taskset) one CPU, and checks each is what the build saw. The zone
+ * counts only when the host's tzdata holds every zone a job may be owed:
+ * a host-environment build reads the host's /usr/share/zoneinfo.
+ */
+async function probeVariations (buildDir: string, taskset: boolean, signal?: AbortSignal): Promise<Pick<SandboxProbe['mechanisms'], 'hostname' | 'timezone' | 'cpuAffinity'>> {
+  const missing: string[] = []
+  for (const zone of VARIED_TIMEZONES) await access(join('/usr/share/zoneinfo', zone), constants.R_OK).catch(() => missing.push(zone))
+  try {
+    const res = await runSandboxed({
+      argv: ['/bin/sh', '-c', 'echo "host=$(uname -n)"; echo "zone=$(date +%z)"; echo "cpus=$(nproc)"'],
+      buildDir,
+      env: {},
+      environment: { kind: 'host' },
+      limits: PROBE_LIMITS,
+      tier: 'namespaces',
+      hostname: PROBE_HOSTNAME,
+      timezone: PROBE_ZONE,
+      ...(taskset ? { cpus: 1 } : {})
+    }, signal != null ? { signal } : {})
+    const log = res.log.toString('utf8')
+    const ran = res.reason === 'exited' && res.exitCode === 0
+    const tail = `(${res.reason} ${String(res.exitCode)}): ${log.trim().slice(-300)}`
+    const host = field(log, 'host')
+    const zone = field(log, 'zone')
+    const cpus = field(log, 'cpus')
+    return {
+      hostname: ran && host === PROBE_HOSTNAME ? { ok: true, detail: `bwrap --hostname: a build's uname -n read ${host}` } : { ok: false, detail: `the build's hostname was ${host ?? '?'} ${tail}` },
+      timezone: missing.length > 0
+        ? { ok: false, detail: `the host's tzdata lacks ${missing.join(', ')}: builds cannot be given those zones. Install tzdata (apt-get install tzdata)` }
+        : ran && zone === '+0545' ? { ok: true, detail: `TZ=${PROBE_ZONE}: a build's date +%z read ${zone}` } : { ok: false, detail: `TZ=${PROBE_ZONE} read ${zone ?? '?'} ${tail}` },
+      cpuAffinity: !taskset
+        ? { ok: false, detail: `taskset not found: builds cannot run on fewer CPUs. ${INSTALL_TASKSET}` }
+        : ran && cpus === '1' ? { ok: true, detail: 'taskset: a build\'s nproc read 1' } : { ok: false, detail: `taskset -c: nproc read ${cpus ?? '?'} ${tail}` }
+    }
+  } catch (caught) {
+    const detail = String((caught as Error)?.message ?? caught)
+    return { hostname: { ok: false, detail }, timezone: { ok: false, detail }, cpuAffinity: { ok: false, detail } }
+  }
+}
+
 export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<SandboxProbe> {
   const no = (detail: string): ProbeMechanism => ({ ok: false, detail })
   const tools = await detectHostTools({ refresh: true })
@@ -120,7 +177,10 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
     rlimits: tools.prlimit != null ? { ok: true, detail: `${tools.prlimit}: FSIZE, NOFILE, CORE=0` } : no('prlimit (util-linux) not found'),
     priority: { ok: tools.nice != null, detail: `${tools.nice != null ? 'nice -n 19' : 'no nice'}; ${tools.ionice != null ? 'ionice -c 3' : 'no ionice (I/O priority not lowered)'}` },
     cgroups: no('not tested'),
-    clockOffset: tools.libfaketime != null ? no('not tested') : no(`libfaketime not found: builds cannot run with a clock offset. ${INSTALL_FAKETIME}`)
+    clockOffset: tools.libfaketime != null ? no('not tested') : no(`libfaketime not found: builds cannot run with a clock offset. ${INSTALL_FAKETIME}`),
+    hostname: no('not tested'),
+    timezone: no('not tested'),
+    cpuAffinity: tools.taskset != null ? no('not tested') : no(`taskset not found: builds cannot run on fewer CPUs. ${INSTALL_TASKSET}`)
   }
   if (tools.bwrap == null) {
     return { tier: null, mechanisms, remedy: INSTALL_BWRAP }
@@ -180,6 +240,7 @@ export async function probeSandbox (opts: ProbeSandboxOptions = {}): Promise<San
     }
 
     if (nsOk && tools.libfaketime != null) mechanisms.clockOffset = await probeClockOffset(buildDir, tools.libfaketime, opts.signal)
+    if (nsOk) Object.assign(mechanisms, await probeVariations(buildDir, tools.taskset != null, opts.signal))
 
     if (nsOk) {
       const found = await findCgroupBackend(opts)

@@ -17,7 +17,7 @@
  * cgroup - hence memoryBytes >= diskBytes is required.
  */
 import { sandboxScratchRoot } from './scratch.ts'
-import { mkdtemp, writeFile, rm, chmod, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile, rm, chmod, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
 import { randomBytes, randomInt } from 'node:crypto'
@@ -114,6 +114,48 @@ function validateSpec (spec: SandboxSpec): void {
   if (spec.clockOffsetSeconds != null && !Number.isSafeInteger(spec.clockOffsetSeconds)) {
     throw new SandboxSpecError(`clockOffsetSeconds must be a whole number of seconds, got ${String(spec.clockOffsetSeconds)}`)
   }
+  if (spec.hostname != null && !HOSTNAME.test(spec.hostname)) throw new SandboxSpecError(`hostname must be an RFC 1123 label, got ${JSON.stringify(spec.hostname)}`)
+  if (spec.timezone != null && !ZONE_NAME.test(spec.timezone)) throw new SandboxSpecError(`timezone must be a zone name such as Asia/Kolkata, got ${JSON.stringify(spec.timezone)}`)
+  if (spec.cpus != null && !(Number.isSafeInteger(spec.cpus) && spec.cpus >= 1)) throw new SandboxSpecError(`cpus must be a whole number >= 1, got ${String(spec.cpus)}`)
+}
+
+/** one DNS label: what sethostname and /etc/hosts take without surprises */
+const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
+/** an IANA zone name: path segments of [A-Za-z0-9_+-], never `..` or absolute (it is looked up under /usr/share/zoneinfo) */
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/
+
+/** Parses a Linux cpu list (`0-3,8,10-11`, as in /proc/self/status Cpus_allowed_list) into CPU numbers, ascending. */
+export function parseCpuList (text: string): number[] {
+  const out = new Set<number>()
+  for (const part of text.trim().split(',')) {
+    if (part === '') continue
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part)
+    if (m == null) throw new SandboxUnavailableError(`cannot read the CPU list ${JSON.stringify(text.slice(0, 100))}`, 'Run the worker on Linux with /proc mounted')
+    const lo = Number(m[1])
+    const hi = m[2] != null ? Number(m[2]) : lo
+    for (let c = lo; c <= hi && out.size <= 4096; c++) out.add(c)
+  }
+  return [...out].sort((a, b) => a - b)
+}
+
+/** The CPUs this process may run on (its affinity mask): what a build pinned with taskset can be given. */
+export async function allowedCpus (): Promise<number[]> {
+  const status = await readFile('/proc/self/status', 'utf8')
+  const line = /^Cpus_allowed_list:\s*(.*)$/m.exec(status)
+  if (line == null) throw new SandboxUnavailableError('/proc/self/status has no Cpus_allowed_list', 'Run the worker on Linux with /proc mounted')
+  return parseCpuList(line[1]!)
+}
+
+/**
+ * `count` of the allowed CPUs, a contiguous run starting at a random one (so
+ * concurrent builds asked for one CPU do not all land on the first). Which
+ * CPUs does not change what the build sees; how many does.
+ */
+async function pickCpus (count: number): Promise<number[]> {
+  const allowed = await allowedCpus()
+  if (allowed.length < count) throw new SandboxUnavailableError(`the build asks to run on ${count} CPUs and this worker may use ${allowed.length}`, 'Give the worker at least as many CPUs as the job asks for')
+  const start = randomInt(allowed.length)
+  return Array.from({ length: count }, (_, i) => allowed[(start + i) % allowed.length]!)
 }
 
 async function createCgroup (limits: SandboxLimits, opts: RunSandboxedOptions): Promise<BuildCgroup> {
@@ -127,11 +169,11 @@ async function createCgroup (limits: SandboxLimits, opts: RunSandboxedOptions): 
 }
 
 /** a host directory with the generatedEtc() files (host environment) */
-async function writeEtcDir (): Promise<string> {
+async function writeEtcDir (hostname: string | undefined): Promise<string> {
   const etcDir = await mkdtemp(join(await sandboxScratchRoot(), 'etc-'))
   // bwrap may run as an unprivileged uid: it must be able to reach these
   await chmod(etcDir, 0o755)
-  for (const [name, text] of Object.entries(generatedEtc())) await writeFile(join(etcDir, name), text, { mode: 0o644 })
+  for (const [name, text] of Object.entries(generatedEtc(hostname))) await writeFile(join(etcDir, name), text, { mode: 0o644 })
   return etcDir
 }
 
@@ -160,7 +202,7 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
   let etcDir: string | undefined
   let sandbox: SandboxProcess | undefined
   try {
-    if (spec.environment.kind === 'host') etcDir = await writeEtcDir()
+    if (spec.environment.kind === 'host') etcDir = await writeEtcDir(spec.hostname)
     const seccompFilter = opts.seccomp === false || !tools.bwrapFeatures.seccomp ? null : buildSeccompFilter()
     const ids = isRoot ? sandboxHostIds() : null
     const chain = commandChain({
@@ -171,7 +213,8 @@ export async function runSandboxed (spec: SandboxSpec, opts: RunSandboxedOptions
       rootEntries: await bwrapRootEntries(spec.environment),
       ...(etcDir != null ? { etcDir } : {}),
       seccomp: seccompFilter != null,
-      ...(opts.maxOpenFiles != null ? { maxOpenFiles: opts.maxOpenFiles } : {})
+      ...(opts.maxOpenFiles != null ? { maxOpenFiles: opts.maxOpenFiles } : {}),
+      ...(spec.cpus != null ? { cpuList: await pickCpus(spec.cpus) } : {})
     })
     sandbox = SandboxProcess.spawn(chain, {
       seccompFilter,

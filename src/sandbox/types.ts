@@ -56,6 +56,27 @@ export interface SandboxSpec {
    * real clock. Needs HostTools.libfaketime, else SandboxUnavailableError.
    */
   clockOffsetSeconds?: number
+  /**
+   * The sandbox's hostname (bwrap --hostname, and /etc/hostname and
+   * /etc/hosts in the host environment). Absent: SANDBOX_HOSTNAME. An RFC
+   * 1123 label (letters, digits, inner hyphens; at most 63 characters).
+   */
+  hostname?: string
+  /**
+   * The zone TZ names (an IANA name such as Asia/Kolkata). Absent: UTC. The
+   * build fails, saying so, when the environment has no
+   * /usr/share/zoneinfo/<zone> (a rootfs without tzdata): with no file,
+   * libc would quietly run it in UTC, the very thing not to be varied.
+   */
+  timezone?: string
+  /**
+   * Run the build on this many CPUs (its affinity mask, set with util-linux
+   * taskset before bwrap: `nproc` and every affinity read see it). Absent:
+   * every CPU the worker may use. Needs HostTools.taskset and at least this
+   * many CPUs in the worker's own affinity mask, else SandboxUnavailableError.
+   * The cgroup's CPU quota (limits.cpus) still applies on top.
+   */
+  cpus?: number
 }
 
 export type SandboxEndReason =

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { AbortOptions } from '@libp2p/interface'
-import { clockOffsetFor, createAttestation } from '../../protocol/index.ts'
+import { createAttestation, owedVariation } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildResult, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
 import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
@@ -108,12 +108,11 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
 
     init.onProgress?.({ stage: 'building' })
     const r = job.job.resources
-    // vary: ['clock'] (PROTOCOL.md §5.1): this worker's own offset, derived
-    // from its key and the job, so replicas started together read different
-    // times; recorded in the attestation, where anyone can recompute it
-    const variation: BuildVariation | undefined = job.job.vary?.includes('clock') === true
-      ? { clockOffsetSeconds: clockOffsetFor(key.did, job.jobId) }
-      : undefined
+    // vary (PROTOCOL.md §5.1): this worker's own clock offset, CPU count,
+    // hostname and zone, each derived from its key and the job, so replicas
+    // started together see different ones; recorded in the attestation,
+    // where anyone can recompute them
+    const variation: BuildVariation | undefined = owedVariation(job.job.vary, key.did, job.jobId, init.parallelism)
     const sandboxResult = await components.runSandboxed({
       argv: def.command,
       buildDir: srcDir,
@@ -128,7 +127,10 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       environment: rootfsDir != null ? { kind: 'rootfs', root: rootfsDir } : { kind: 'host' },
       limits: { memoryBytes: r.memoryBytes, cpus: r.cpus, diskBytes: r.diskBytes, wallSeconds: r.wallSeconds, processes: r.processes },
       tier: init.tier === 'vm' ? 'namespaces+cgroups' : init.tier,
-      ...(variation != null ? { clockOffsetSeconds: variation.clockOffsetSeconds } : {})
+      ...(variation?.clockOffsetSeconds != null ? { clockOffsetSeconds: variation.clockOffsetSeconds } : {}),
+      ...(variation?.cpus != null ? { cpus: variation.cpus } : {}),
+      ...(variation?.hostname != null ? { hostname: variation.hostname } : {}),
+      ...(variation?.timezone != null ? { timezone: variation.timezone } : {})
     }, options)
     if (sandboxResult.reason === 'aborted' || options.signal?.aborted === true) {
       throw new BuildAbortedError()

@@ -1,6 +1,6 @@
-import type { SandboxTier, SignedJob } from '../../protocol/index.ts'
+import type { ResourceAsk, SandboxTier, SignedJob } from '../../protocol/index.ts'
 import { tierAtLeast } from '../../protocol/index.ts'
-import { INSTALL_FAKETIME } from '../sandbox/host-tools.ts'
+import { INSTALL_FAKETIME, INSTALL_TASKSET } from '../sandbox/host-tools.ts'
 
 /** What a volunteer offers: ceilings per build, whom it serves, what it runs. */
 export interface VolunteerPolicy {
@@ -52,6 +52,15 @@ export interface VolunteerPolicy {
    * cannot, and jobs asking `vary: ['clock']` are declined.
    */
   canVaryClock?: boolean
+  /**
+   * Capabilities for the other variations, found the same way (the probe's
+   * hostname / timezone / cpuAffinity mechanisms). cpusForVariation: how
+   * many CPUs this worker can pin a build to (its own affinity mask), 0 or
+   * unset when it cannot (no taskset).
+   */
+  canVaryHostname?: boolean
+  canVaryTimezone?: boolean
+  cpusForVariation?: number
 }
 
 export type PolicyDecision =
@@ -87,6 +96,16 @@ export function admits (policy: Pick<VolunteerPolicy, 'requesters'>, requester: 
 }
 
 /**
+ * The parallelism a worker builds a job with (MAKEFLAGS -j, CONCUR_JOBS, the
+ * attestation's `parallelism`): the whole CPUs it asked for, at least one.
+ * From the job, not the host, so two hosts build alike; and the top of the
+ * CPU counts a job asking `vary: ['cpus']` may be given (cpusFor).
+ */
+export function jobParallelism (resources: Pick<ResourceAsk, 'cpus'>): number {
+  return Math.max(1, Math.floor(resources.cpus))
+}
+
+/**
  * Decide whether this volunteer runs a job. A job that asks for more than the
  * volunteer allows is declined as a whole: a build squeezed below what it
  * asked for would fail or differ, and a half-run build helps nobody.
@@ -108,6 +127,23 @@ export function decideJob (job: SignedJob, policy: VolunteerPolicy, tier: Sandbo
   if (job.job.vary?.includes('clock') === true && policy.canVaryClock !== true) {
     return { accept: false, reason: `the job asks replicas to vary the clock and this worker cannot (no libfaketime). ${INSTALL_FAKETIME}` }
   }
+  // likewise hostname, timezone and CPU count: never built unvaried
+  if (job.job.vary?.includes('hostname') === true && policy.canVaryHostname !== true) {
+    return { accept: false, reason: 'the job asks replicas to vary the hostname and this worker cannot (its sandbox probe could not set one)' }
+  }
+  if (job.job.vary?.includes('timezone') === true && policy.canVaryTimezone !== true) {
+    return { accept: false, reason: 'the job asks replicas to vary the timezone and this worker cannot (its tzdata lacks a zone it may owe). Install tzdata (apt-get install tzdata)' }
+  }
+  const parallelism = jobParallelism(resources)
+  // a worker owes a count of 1..parallelism CPUs (cpusFor): it must be able to pin to any of them
+  if (job.job.vary?.includes('cpus') === true && (policy.cpusForVariation ?? 0) < parallelism) {
+    return {
+      accept: false,
+      reason: (policy.cpusForVariation ?? 0) === 0
+        ? `the job asks replicas to vary the CPU count and this worker cannot (no taskset). ${INSTALL_TASKSET}`
+        : `the job asks replicas to vary the CPU count up to ${parallelism} and this worker can pin builds to ${policy.cpusForVariation} CPU(s)`
+    }
+  }
   const over: string[] = []
   if (resources.memoryBytes > policy.memoryBytes) over.push(`memory ${Math.ceil(resources.memoryBytes / MiB)} MiB > ${Math.floor(policy.memoryBytes / MiB)} MiB`)
   if (resources.cpus > policy.cpus) over.push(`cpus ${resources.cpus} > ${policy.cpus}`)
@@ -119,5 +155,5 @@ export function decideJob (job: SignedJob, policy: VolunteerPolicy, tier: Sandbo
   if (resources.diskBytes > resources.memoryBytes) {
     return { accept: false, reason: `disk ask ${resources.diskBytes} exceeds memory ask ${resources.memoryBytes} (tmpfs counts against memory)` }
   }
-  return { accept: true, parallelism: Math.max(1, Math.floor(resources.cpus)) }
+  return { accept: true, parallelism }
 }

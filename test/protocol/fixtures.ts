@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import {
   CODEC_DAG_PB, CODEC_RAW, buildIdOf, cidOf, createAttestation, createJobAnnouncement, signingKeyFromSeed, utf8Encode
 } from '../../protocol/index.ts'
-import type { AttestationClaim, BuildDefinition, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { AttestationClaim, BuildDefinition, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 
 /** Key i is derived from a fixed label, so every run (and every vector file) uses the same keys. */
 export function fixedKey (label: string): SigningKey {
@@ -63,7 +63,7 @@ export interface ClaimOpts {
   startedAt?: number
   finishedAt?: number
   buildId?: string
-  variation?: { clockOffsetSeconds: number }
+  variation?: BuildVariation
 }
 
 export function claimFor (key: SigningKey, opts: ClaimOpts = {}): AttestationClaim {

@@ -9,7 +9,7 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation,
+  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope } from '../../protocol/index.ts'
@@ -58,6 +58,11 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const jobVaryClock = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, vary: ['clock'], resources, createdAt, expiresAt, nonce }, requester)
   // worker-1's attestation of that job, recording the clock offset it derived (PROTOCOL.md §5.2)
   const varied = createAttestation({ ...claimFor(worker, { jobId: jobVaryClock.jobId }), variation: { clockOffsetSeconds: clockOffsetFor(worker.did, jobVaryClock.jobId) } }, worker)
+  // the same job asking for every variation, and worker-1's attestation of it, recording
+  // what it owed: owedVariation(vary, worker-1 did, jobId, its parallelism 2)
+  const jobVaryAll = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, vary: ['clock', 'cpus', 'hostname', 'timezone'], resources, createdAt, expiresAt, nonce }, requester)
+  const allClaim = claimFor(worker, { jobId: jobVaryAll.jobId })
+  const variedAll = createAttestation({ ...allClaim, variation: owedVariation(jobVaryAll.job.vary, worker.did, jobVaryAll.jobId, allClaim.parallelism)! }, worker)
   const success = attest(worker, { jobId: job.jobId })
   const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
   const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
@@ -111,6 +116,8 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'job-announcement-builders-valid': v({ description: 'A job announcement naming its builders (worker-1, worker-2, sorted): only their claims take its replica slots.', publicKey: requester.did, envelope: jobWithBuilders.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'job-announcement-vary-clock-valid': v({ description: 'A job announcement asking its replicas to vary the clock (vary: ["clock"]); its buildId is that of the same definition without it.', publicKey: requester.did, envelope: jobVaryClock.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'attestation-clock-varied-valid': v({ description: 'worker-1\'s attestation of the vary-clock job, recording the clock offset it built with: clockOffsetSeconds = clockOffsetFor(worker-1 did, jobId).', publicKey: worker.did, envelope: varied.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
+    'job-announcement-vary-all-valid': v({ description: 'A job announcement asking its replicas to vary the clock, the CPU count, the hostname and the timezone (vary: ["clock", "cpus", "hostname", "timezone"], sorted); same buildId.', publicKey: requester.did, envelope: jobVaryAll.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'attestation-all-varied-valid': v({ description: 'worker-1\'s attestation of the vary-all job, recording what it owed: clockOffsetSeconds, cpus (1..its parallelism 2), hostname (concur-<8 hex>) and timezone, each derived from worker-1\'s did and the jobId (PROTOCOL.md §5.1).', publicKey: worker.did, envelope: variedAll.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-success-valid': v({ description: 'An in-toto/SLSA provenance attestation of a successful build, signed by the worker (builder.id).', publicKey: worker.did, envelope: success.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-valid': v({ description: 'An attestation of a failed build (exit code 2); its subject is the build log.', publicKey: worker.did, envelope: failure.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-no-log-valid': v({ description: 'An attestation of a build killed at the wall-clock limit, without a log; its subject is the job payload.', publicKey: other.did, envelope: failureNoLog.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),

@@ -81,14 +81,15 @@ export function payloadJson (env: EnvelopeLike): Record<string, unknown> {
 
 /**
  * A job's `vary` (PROTOCOL.md §5.1), checked from the spec's words: absent,
- * or 1..8 known variations ("clock"), strictly ascending.
+ * or 1..8 known variations ("clock", "cpus", "hostname", "timezone"),
+ * strictly ascending.
  */
 export function independentVary (job: Record<string, unknown>): string[] | undefined {
   if (!Object.hasOwn(job, 'vary')) return undefined
   const vary = job.vary
   if (!Array.isArray(vary) || vary.length < 1 || vary.length > 8) throw new Error('vary: expected 1..8 entries')
   for (const [i, v] of vary.entries()) {
-    if (v !== 'clock') throw new Error(`vary[${i}]: unknown variation ${JSON.stringify(v)}`)
+    if (!['clock', 'cpus', 'hostname', 'timezone'].includes(v as string)) throw new Error(`vary[${i}]: unknown variation ${JSON.stringify(v)}`)
     if (i > 0 && !((vary[i - 1] as string) < v)) throw new Error(`vary[${i}]: not strictly ascending`)
   }
   return vary as string[]
@@ -101,16 +102,67 @@ export function independentClockOffset (workerDid: string, jobId: string): numbe
 }
 
 /**
- * An attestation statement's variation record (PROTOCOL.md §5.2):
- * predicate.buildDefinition.internalParameters.variation, absent or exactly
- * { clockOffsetSeconds: integer, |x| ≤ 10 years of 365 days }.
+ * The zones of the 'timezone' variation (PROTOCOL.md §5.1), copied from the
+ * spec's list, in its order.
  */
-export function independentVariation (statement: Record<string, unknown>): { clockOffsetSeconds: number } | undefined {
+export const INDEPENDENT_ZONES = ['America/Los_Angeles', 'America/St_Johns', 'America/Sao_Paulo', 'Asia/Kathmandu', 'Asia/Kolkata', 'Asia/Tehran',
+  'Asia/Tokyo', 'Australia/Adelaide', 'Europe/Berlin', 'Pacific/Chatham', 'Pacific/Kiritimati', 'Pacific/Marquesas']
+
+/** sha256("concur-vary-" kind "\n" did "\n" jobId), PROTOCOL.md §5.1 */
+function varyDigest (kind: string, workerDid: string, jobId: string): Buffer {
+  return createHash('sha256').update(`concur-vary-${kind}\n${workerDid}\n${jobId}`, 'utf8').digest()
+}
+
+/** hostname: "concur-" + hex of the digest's first 4 bytes */
+export function independentHostname (workerDid: string, jobId: string): string {
+  return `concur-${varyDigest('hostname', workerDid, jobId).subarray(0, 4).toString('hex')}`
+}
+
+/** timezone: the zone at (first 6 bytes, big-endian) mod 12 */
+export function independentTimezone (workerDid: string, jobId: string): string {
+  return INDEPENDENT_ZONES[varyDigest('timezone', workerDid, jobId).readUIntBE(0, 6) % INDEPENDENT_ZONES.length]!
+}
+
+/** cpus: 1 + (first 6 bytes, big-endian) mod parallelism */
+export function independentCpus (workerDid: string, jobId: string, parallelism: number): number {
+  return 1 + varyDigest('cpus', workerDid, jobId).readUIntBE(0, 6) % parallelism
+}
+
+export interface IndependentVariation { clockOffsetSeconds?: number, cpus?: number, hostname?: string, timezone?: string }
+
+/**
+ * An attestation statement's variation record (PROTOCOL.md §5.2):
+ * predicate.buildDefinition.internalParameters.variation, absent or a
+ * non-empty object of, in this order: clockOffsetSeconds (integer, |x| ≤ 10
+ * years of 365 days), cpus (integer 1..1024), hostname ("concur-" + 8
+ * lowercase hex), timezone (one of the listed zones).
+ */
+export function independentVariation (statement: Record<string, unknown>): IndependentVariation | undefined {
   const internal = (((statement.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters) as Record<string, unknown>
   if (!Object.hasOwn(internal, 'variation')) return undefined
   const v = internal.variation as Record<string, unknown>
-  if (typeof v !== 'object' || v === null || Object.keys(v).join(',') !== 'clockOffsetSeconds') throw new Error('variation: expected exactly { clockOffsetSeconds }')
-  const s = v.clockOffsetSeconds
-  if (typeof s !== 'number' || !Number.isSafeInteger(s) || Math.abs(s) > 10 * 365 * 24 * 3600) throw new Error('variation.clockOffsetSeconds: expected an integer within ±10 years')
-  return { clockOffsetSeconds: s }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('variation: expected an object')
+  const order = ['clockOffsetSeconds', 'cpus', 'hostname', 'timezone']
+  const keys = Object.keys(v)
+  if (keys.length === 0) throw new Error('variation: expected at least one key')
+  if (keys.some(k => !order.includes(k)) || keys.join(',') !== order.filter(k => keys.includes(k)).join(',')) throw new Error(`variation: unknown key or out of order: ${keys.join(',')}`)
+  const out: IndependentVariation = {}
+  if ('clockOffsetSeconds' in v) {
+    const s = v.clockOffsetSeconds
+    if (typeof s !== 'number' || !Number.isSafeInteger(s) || Math.abs(s) > 10 * 365 * 24 * 3600) throw new Error('variation.clockOffsetSeconds: expected an integer within ±10 years')
+    out.clockOffsetSeconds = s
+  }
+  if ('cpus' in v) {
+    if (typeof v.cpus !== 'number' || !Number.isInteger(v.cpus) || v.cpus < 1 || v.cpus > 1024) throw new Error('variation.cpus: expected an integer 1..1024')
+    out.cpus = v.cpus
+  }
+  if ('hostname' in v) {
+    if (typeof v.hostname !== 'string' || !/^concur-[0-9a-f]{8}$/.test(v.hostname)) throw new Error('variation.hostname: expected concur-<8 hex>')
+    out.hostname = v.hostname
+  }
+  if ('timezone' in v) {
+    if (typeof v.timezone !== 'string' || !INDEPENDENT_ZONES.includes(v.timezone)) throw new Error('variation.timezone: not a listed zone')
+    out.timezone = v.timezone
+  }
+  return out
 }

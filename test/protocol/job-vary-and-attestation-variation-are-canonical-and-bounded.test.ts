@@ -50,7 +50,8 @@ describe('job vary (PROTOCOL.md §5.1)', () => {
   })
 
   it('an unknown variation, a repeat, an empty or too long list, a non-list are refused with SchemaError at vary', () => {
-    expect(schemaPath(() => decodeJobAnnouncement(withVary(['hostname']), { now: NOW }))).toBe('vary[0]')
+    // the build path is deliberately not a variation (protocol/job.ts, JOB_VARIATIONS)
+    expect(schemaPath(() => decodeJobAnnouncement(withVary(['buildpath']), { now: NOW }))).toBe('vary[0]')
     expect(schemaPath(() => decodeJobAnnouncement(withVary(['clock', 'clock']), { now: NOW }))).toBe('vary[1]')
     expect(schemaPath(() => decodeJobAnnouncement(withVary(['Clock']), { now: NOW }))).toBe('vary[0]')
     expect(schemaPath(() => decodeJobAnnouncement(withVary([]), { now: NOW }))).toBe('vary')
@@ -58,7 +59,7 @@ describe('job vary (PROTOCOL.md §5.1)', () => {
     expect(schemaPath(() => decodeJobAnnouncement(withVary('clock'), { now: NOW }))).toBe('vary')
     expect(schemaPath(() => decodeJobAnnouncement(withVary([1]), { now: NOW }))).toBe('vary[0]')
     // and never emitted
-    expect(schemaPath(() => varyJob(['hostname']))).toBe('vary[0]')
+    expect(schemaPath(() => varyJob(['buildpath']))).toBe('vary[0]')
     expect(schemaPath(() => varyJob([]))).toBe('vary')
   })
 })
@@ -108,7 +109,9 @@ describe('attestation variation (PROTOCOL.md §5.2)', () => {
     expect(schemaPath(() => decodeAttestation(signed({ clockOffsetSeconds: 1.5 }), { now: NOW }))).toBe(`${path}.clockOffsetSeconds`)
     expect(schemaPath(() => decodeAttestation(signed({ clockOffsetSeconds: '3600' }), { now: NOW }))).toBe(`${path}.clockOffsetSeconds`)
     expect(schemaPath(() => decodeAttestation(signed({ clockOffsetSeconds: 3600, hostname: 'x' }), { now: NOW }))).toBe(`${path}.hostname`)
-    expect(schemaPath(() => decodeAttestation(signed({}), { now: NOW }))).toBe(`${path}.clockOffsetSeconds`)
+    expect(schemaPath(() => decodeAttestation(signed({ clockOffsetSeconds: 3600, buildPath: '/b' }), { now: NOW }))).toBe(`${path}.buildPath`)
+    // "nothing varied" is spelt by leaving the record out, never by an empty one
+    expect(schemaPath(() => decodeAttestation(signed({}), { now: NOW }))).toBe(path)
     expect(schemaPath(() => createAttestation({ ...claim, variation: { clockOffsetSeconds: MAX_CLOCK_OFFSET_SECONDS + 1 } }, worker))).toBe('variation.clockOffsetSeconds')
   })
 })

@@ -9,7 +9,7 @@ import type { Envelope } from '../../protocol/index.ts'
 import { VECTORS_DIR } from './generate-vectors.ts'
 import type { PaeVector, SignatureVector } from './generate-vectors.ts'
 import {
-  base58Encode, independentClockOffset, independentPae, independentVariation, independentVary, independentlyValid, payloadJson, rawKeyFromDid
+  base58Encode, independentClockOffset, independentCpus, independentHostname, independentPae, independentTimezone, independentVariation, independentVary, independentlyValid, payloadJson, rawKeyFromDid
 } from './independent.ts'
 
 const files = readdirSync(VECTORS_DIR).filter(f => f.endsWith('.json')).sort()
@@ -44,7 +44,7 @@ describe('signature vectors', () => {
   it('covers the required cases', () => {
     const names = files.map(f => f.replace(/\.json$/, ''))
     for (const n of ['job-announcement-valid', 'job-announcement-builders-valid', 'job-announcement-vary-clock-valid', 'attestation-success-valid',
-      'attestation-failure-valid', 'attestation-clock-varied-valid', 'tampered-payload',
+      'attestation-failure-valid', 'attestation-clock-varied-valid', 'job-announcement-vary-all-valid', 'attestation-all-varied-valid', 'tampered-payload',
       'wrong-key', 'wrong-payload-type-relabelled', 'wrong-payload-type-signed', 'non-canonical-signature']) {
       expect(names).toContain(n)
     }
@@ -117,7 +117,7 @@ describe('the vectors varying the clock, read without protocol/ code', () => {
 
   it('no other valid job vector asks for a variation', () => {
     for (const [file, v] of valid) {
-      if (v.payloadType !== JOB_PAYLOAD_TYPE || file === 'job-announcement-vary-clock-valid.json') continue
+      if (v.payloadType !== JOB_PAYLOAD_TYPE || file === 'job-announcement-vary-clock-valid.json' || file === 'job-announcement-vary-all-valid.json') continue
       expect(independentVary(payloadJson(v.envelope)), file).toBeUndefined()
     }
   })
@@ -139,9 +139,38 @@ describe('the vectors varying the clock, read without protocol/ code', () => {
 
   it('no other valid attestation vector records a variation', () => {
     for (const [file, v] of valid) {
-      if (v.payloadType !== ATTESTATION_PAYLOAD_TYPE || file === 'attestation-clock-varied-valid.json') continue
+      if (v.payloadType !== ATTESTATION_PAYLOAD_TYPE || file === 'attestation-clock-varied-valid.json' || file === 'attestation-all-varied-valid.json') continue
       expect(independentVariation(payloadJson(v.envelope)), file).toBeUndefined()
     }
+  })
+})
+
+describe('the vectors varying everything, read without protocol/ code', () => {
+  const read = (name: string): SignatureVector => JSON.parse(readFileSync(resolve(VECTORS_DIR, `${name}.json`), 'utf8')) as SignatureVector
+
+  it('the vary-all job asks for the four variations in ascending order and keeps the buildId (PROTOCOL.md §5.1)', () => {
+    const job = payloadJson(read('job-announcement-vary-all-valid').envelope)
+    expect(independentVary(job)).toEqual(['clock', 'cpus', 'hostname', 'timezone'])
+    expect(job.buildId).toBe(payloadJson(read('job-announcement-valid').envelope).buildId)
+  })
+
+  it('its attestation records exactly what its worker owed: every derivation recomputed with node:crypto (PROTOCOL.md §5.2)', () => {
+    const v = read('attestation-all-varied-valid')
+    const statement = payloadJson(v.envelope)
+    const predicate = statement.predicate as { buildDefinition: { externalParameters: { jobId: string }, internalParameters: { parallelism: number } }, runDetails: { builder: { id: string } } }
+    const jobId = predicate.buildDefinition.externalParameters.jobId
+    const did = predicate.runDetails.builder.id
+    const parallelism = predicate.buildDefinition.internalParameters.parallelism
+    expect(jobId).toBe(decodeJobAnnouncement(read('job-announcement-vary-all-valid').envelope as Envelope, { now: Date.parse(v.verifyAt) }).jobId)
+    const variation = independentVariation(statement)
+    expect(variation).toEqual({
+      clockOffsetSeconds: independentClockOffset(did, jobId),
+      cpus: independentCpus(did, jobId, parallelism),
+      hostname: independentHostname(did, jobId),
+      timezone: independentTimezone(did, jobId)
+    })
+    // our decoder reads the same record
+    expect(decodeAttestation(v.envelope as Envelope, { now: Date.parse(v.verifyAt) }).claim.variation).toEqual(variation)
   })
 })
 
