@@ -15,7 +15,7 @@ import { crc32, deflateRawSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import {
   buildPathHints, elfBuildId, elfBuildIdHints, embeddedDateHints, gzipHeaderHints, hintsFor, hintsFromDiffoscopeText,
-  parseGzipHeader, parseTar, parseZip, randomHints, tarHints, zipHints
+  parseGzipHeader, parseTar, paxRecords, parseZip, randomHints, tarHints, zipHints
 } from '../../src/requester/diff/hints.ts'
 import type { Hint } from '../../src/requester/diff/hints.ts'
 import { findExecutable } from '../../src/requester/diff/index.ts'
@@ -230,5 +230,34 @@ describe('randomness', () => {
     expect(randomHints(keyed(randomBytes(32)), keyed(randomBytes(32)))).toEqual([])
     expect(randomHints(utf8('hello 1.0 built 1980-01-01\n'), utf8('hello 1.0 built 2025-06-01\n'))).toEqual([])
     expect(randomHints(gzipSync(randomBytes(64)), gzipSync(randomBytes(64)))).toEqual([])
+  })
+
+  it('hostile bytes cost bounded work: a pax length of leading zeros, ELF headers listing one note area thousands of times', () => {
+    // "000…01 ": before, each step advanced one character and re-read the whole run (quadratic)
+    const work = { steps: 0 }
+    expect(paxRecords(new TextEncoder().encode('0'.repeat(20_000) + '1 '), work).size).toBe(0)
+    expect(work.steps).toBeLessThanOrEqual(1)
+    expect(paxRecords(new TextEncoder().encode('13 mtime=1.5\n')).get('mtime')).toBe('1.5')
+    // 1,000 PT_NOTE headers all pointing at the same 64 KiB of zeros (each 12 zero bytes is a valid empty note)
+    const n = 1000
+    const phoff = 64
+    const start = phoff + n * 56
+    const zeros = 64 * 1024
+    const f = new Uint8Array(start + zeros)
+    const v = new DataView(f.buffer)
+    f.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0)
+    v.setBigUint64(0x20, BigInt(phoff), true)
+    v.setUint16(0x36, 56, true)
+    v.setUint16(0x38, n, true)
+    for (let i = 0; i < n; i++) {
+      const p = phoff + i * 56
+      v.setUint32(p, 4, true)
+      v.setBigUint64(p + 8, BigInt(start), true)
+      v.setBigUint64(p + 0x20, BigInt(zeros), true)
+    }
+    const elfWork = { steps: 0 }
+    expect(elfBuildId(f, elfWork)).toBe('')
+    // one distinct area of 5,461 empty notes, walked once (before: 1,000 times, 5.4 million steps)
+    expect(elfWork.steps).toBeLessThanOrEqual(10_000)
   })
 })

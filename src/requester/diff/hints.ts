@@ -202,15 +202,24 @@ function validTarChecksum (bytes: Uint8Array, at: number): boolean {
   return sum === stored
 }
 
-function paxRecords (data: Uint8Array): Map<string, string> {
+/** Work counted by the parsers of untrusted bytes, so tests can see it is bounded (not how long it took). */
+export interface ParseWork { steps: number }
+
+export function paxRecords (data: Uint8Array, work: ParseWork = { steps: 0 }): Map<string, string> {
   const out = new Map<string, string>()
   const text = Buffer.from(data).toString('utf8')
   let at = 0
   while (at < text.length && out.size < 1000) {
+    work.steps++
     const space = text.indexOf(' ', at)
     if (space < 0) break
+    // a record's length field is a few decimal digits and covers the whole
+    // record (digits, space, newline included): anything else is not pax.
+    // Without these checks a run of leading zeros ("000…01 ") makes each
+    // step advance one character and re-read the run: quadratic on hostile bytes
+    if (space - at > 20) break
     const len = parseInt(text.slice(at, space), 10)
-    if (!Number.isFinite(len) || len <= 0) break
+    if (!Number.isFinite(len) || len <= space - at + 1 || at + len > text.length) break
     const record = text.slice(space + 1, at + len - 1)
     const eq = record.indexOf('=')
     if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1))
@@ -439,8 +448,13 @@ export function zipHints (a: Uint8Array, b: Uint8Array): Hint[] {
 
 // ---------------------------------------------------------------- ELF
 
+/** distinct note areas read (a linked binary has a few) */
+const MAX_NOTE_AREAS = 16
+/** notes read over every area: far above any real binary's, far below what hostile headers could ask */
+const MAX_NOTE_STEPS = 10_000
+
 /** The GNU build-id (hex) of an ELF file, '' when it has none, undefined when `bytes` is not ELF. */
-export function elfBuildId (bytes: Uint8Array): string | undefined {
+export function elfBuildId (bytes: Uint8Array, work: ParseWork = { steps: 0 }): string | undefined {
   if (!startsWith(bytes, [0x7f, 0x45, 0x4c, 0x46]) || bytes.length < 52) return undefined
   const is64 = bytes[4] === 2
   const le = bytes[5] !== 2
@@ -471,10 +485,22 @@ export function elfBuildId (bytes: Uint8Array): string | undefined {
       if (u32(s + 4) === 7) areas.push({ offset: word(s + (is64 ? 0x18 : 0x10)), size: word(s + (is64 ? 0x20 : 0x14)) })
     }
   }
+  // A real binary has a handful of note areas; hostile headers can list
+  // 65,535 that all point at the same megabytes of zeros (each a valid empty
+  // note), making the walk areas × size. Distinct areas only, at most
+  // MAX_NOTE_AREAS of them, and one step budget for the whole walk.
+  const seen = new Set<string>()
+  let steps = 0
   for (const { offset, size } of areas) {
+    const id = `${offset}:${size}`
+    if (seen.has(id)) continue
+    seen.add(id)
+    if (seen.size > MAX_NOTE_AREAS) break
     let at = offset
     const end = Math.min(bytes.length, offset + size)
     while (at + 12 <= end) {
+      work.steps++
+      if (++steps > MAX_NOTE_STEPS) return ''
       const namesz = u32(at)
       const descsz = u32(at + 4)
       const type = u32(at + 8)
