@@ -27,8 +27,19 @@ export interface SubmitBody {
   resources?: Partial<ResourceAsk>
   ttlSeconds?: number
   reuse?: boolean
+  /** keep version control directories (.git, .hg, …) in the source (default false) */
+  includeVcs?: boolean
   /** what the replicas vary (PROTOCOL.md §5.1): ['clock'] asks each worker to build with its own clock offset */
   vary?: JobVariation[]
+}
+
+/** POST /v1/content/add */
+export interface AddResponse {
+  cid: string
+  bytes: number
+  files: number
+  /** devices, sockets and FIFOs left out (`skipSpecial`): how many, and the first few paths */
+  skippedSpecial: { count: number, paths: string[] }
 }
 
 export interface SubmitResponse {
@@ -39,6 +50,12 @@ export interface SubmitResponse {
   threshold: number
   /** the event feed's position before the job was announced: wait from here and miss nothing */
   eventSeq: number
+  /** entries of the directory left out of the source (VCS directories, `.concurignore`) */
+  excluded: number
+  /** rules read from the source's `.concurignore` */
+  ignoreRules: number
+  /** whether VCS directories were left out */
+  vcsExcluded: boolean
 }
 
 /** GET /v1/requests */

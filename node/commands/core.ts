@@ -6,6 +6,8 @@ import { output, progress } from '../cli.ts'
 import type { Command } from '../cli.ts'
 import { UsageError } from '../errors.ts'
 import { terminalSafe } from '../../src/text/terminal-safe.ts'
+import { oneLine } from '../render/request.ts'
+import type { AddResponse } from '../api/types.ts'
 // the daemon (libp2p, helia, sandbox) is loaded only by the commands that run
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
 import { WORKER_ADMISSION_HELP, WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
@@ -163,17 +165,22 @@ export const peersCommand: Command = {
 export const addCommand: Command = {
   name: 'add',
   summary: 'add a directory to the store (unixfs-v1-2025 profile), pin it and print its CID',
-  usage: 'concur add DIR [--home DIR] [--json]',
-  options: {},
+  usage: 'concur add DIR [--skip-special] [--home DIR] [--json]',
+  notes: '  --skip-special  leave devices, sockets and FIFOs out (counted, the first few named) instead of refusing the\n                  tree: what a root filesystem made with mmdebstrap has in /dev, which the sandbox provides itself',
+  options: {
+    'skip-special': { type: 'boolean', default: false }
+  },
   positionals: true,
-  async run ({ positionals, global }) {
+  async run ({ positionals, values, global }) {
     const [dir] = positionals
     if (dir == null) throw new UsageError('concur add needs a directory')
     const path = resolve(dir)
     if (!existsSync(path)) throw new UsageError(`no such directory: ${path}`)
     const api = await connectApi(resolveHome(global.home))
-    const r = await api.post<{ cid: string, bytes: number }>('/v1/content/add', { path })
-    output(global, r, () => r.cid)
+    const r = await api.post<AddResponse>('/v1/content/add', { path, skipSpecial: values['skip-special'] === true })
+    output(global, r, () => r.skippedSpecial.count > 0
+      ? `${r.cid}\n(left out ${r.skippedSpecial.count} special file(s): ${r.skippedSpecial.paths.map(p => oneLine(p)).join(', ')}${r.skippedSpecial.count > r.skippedSpecial.paths.length ? ', …' : ''})`
+      : r.cid)
     return 0
   }
 }

@@ -60,7 +60,7 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
 export const submitCommand: Command = {
   name: 'submit',
   summary: 'announce a build job for DIR; with --wait show progress and end with the verdict',
-  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock,cpus,hostname,timezone] [--home DIR] [--json] -- CMD ARG…',
+  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock,cpus,hostname,timezone] [--include-vcs] [--home DIR] [--json] -- CMD ARG…',
   notes: [
     '  --vary LIST   each replica builds with what it sees varied, each value derived from its key and the job, so a',
     '                build that records it differs between replicas instead of agreeing because they ran alike.',
@@ -71,7 +71,9 @@ export const submitCommand: Command = {
     '                build may run on fewer cores than it asked for, so size --wall for one.',
     '    hostname    its own hostname, concur-<8 hex> (uname -n, /etc/hostname).',
     '    timezone    its own TZ, one of 12 zones, none UTC, most not a whole hour off it. A rootfs (--env CID) must',
-    '                ship tzdata (/usr/share/zoneinfo), else its builds fail saying so.'
+    '                ship tzdata (/usr/share/zoneinfo), else its builds fail saying so.',
+    '  The source is DIR without its version control directories (.git, .hg, .svn, …; --include-vcs keeps them)',
+    '  and without what a .concurignore at its root names (gitignore syntax; the file itself is kept).'
   ].join('\n'),
   options: {
     out: { type: 'string' },
@@ -86,6 +88,7 @@ export const submitCommand: Command = {
     processes: { type: 'string' },
     'source-date-epoch': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
+    'include-vcs': { type: 'boolean', default: false },
     vary: { type: 'string', multiple: true }
   },
   positionals: true,
@@ -126,14 +129,18 @@ export const submitCommand: Command = {
       // earlier attestations were made without the variation: counting them
       // would accept the build without the check the job asks for
       reuse: values['no-reuse'] !== true && vary.length === 0,
+      includeVcs: values['include-vcs'] === true,
       ...(vary.length > 0 ? { vary: vary as JobVariation[] } : {})
     }
     const submitted = await api.post<SubmitResponse>('/v1/jobs', body)
+    // what was left out of the source is said either way: a file the build needs may be among it
+    const left = submitted.excluded > 0 ? `left out of the source: ${submitted.excluded} entr${submitted.excluded === 1 ? 'y' : 'ies'} (${[submitted.vcsExcluded ? 'version control directories' : '', submitted.ignoreRules > 0 ? `${submitted.ignoreRules} rule(s) in .concurignore` : ''].filter(Boolean).join(', ')})` : ''
     if (values.wait !== true) {
+      if (left !== '') progress(global, left)
       output(global, submitted, () => submitted.jobId)
       return 0
     }
-    progress(global, `job ${submitted.jobId}\nbuild ${submitted.buildId} (source ${submitted.source})${submitted.record.reused ? '\nthis build already has enough trusted attestations: accepted without rebuilding' : ''}`)
+    progress(global, `job ${submitted.jobId}\nbuild ${submitted.buildId} (source ${submitted.source})${left !== '' ? `\n${left}` : ''}${submitted.record.reused ? '\nthis build already has enough trusted attestations: accepted without rebuilding' : ''}`)
     // a little grace past the expiry, so the requester's own clock marks it expired
     const { view, timedOut } = await waitForVerdict(api, submitted.jobId, submitted.eventSeq, global, timeoutS * 1000 + 3000)
     output(global, { ...view, timedOut }, () => describeRequest(view) + (timedOut ? '\n(timed out waiting for a final verdict)' : ''))

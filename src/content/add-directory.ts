@@ -11,7 +11,11 @@
  * - symlinks become UnixFS symlink nodes holding the target text, as kubo
  *   stores them, and are never followed;
  * - hidden files are included: they are part of the build output;
- * - devices, sockets and FIFOs are refused with UnsupportedFileTypeError;
+ * - devices, sockets and FIFOs are refused with UnsupportedFileTypeError,
+ *   or skipped and counted with `specialFiles: 'skip'` (a build environment's
+ *   /dev: the sandbox provides its own);
+ * - entries the caller's `exclude` names are left out (a source's VCS
+ *   directories and .concurignore: src/requester/source-filter.ts);
  * - no mtime/mode is stored (see profile.ts).
  */
 import { constants } from 'node:fs'
@@ -36,6 +40,16 @@ export interface AddOptions extends ImportTuning {
   onProgress?: (evt: ImporterProgressEvents) => void
   /** fail with ContentTooLargeError once more file bytes than this have been read */
   maxBytes?: number
+  /** devices, sockets and FIFOs: refused (default) or skipped and counted */
+  specialFiles?: 'refuse' | 'skip'
+  /** added to the message of a refused special file: how the caller skips them */
+  specialFilesRemedy?: string
+  /**
+   * Leave an entry (and, for a directory, everything under it) out. `path`
+   * is relative to the added root, "/"-separated. Asked before the entry is
+   * read, so nothing of it is opened.
+   */
+  exclude?: (path: string, isDirectory: boolean) => boolean
 }
 
 export interface AddDirectoryResult {
@@ -47,7 +61,14 @@ export interface AddDirectoryResult {
   /** directories below the root */
   directories: number
   symlinks: number
+  /** special files skipped (`specialFiles: 'skip'`): how many, and the first few paths */
+  skippedSpecial: { count: number, paths: string[] }
+  /** entries `exclude` left out (a directory counts once) */
+  excluded: number
 }
+
+/** how many skipped special files are named in AddDirectoryResult (the rest are counted) */
+const LISTED_SKIPPED = 16
 
 export interface AddFileResult {
   cid: CID
@@ -62,6 +83,11 @@ interface WalkState {
   symlinks: number
   maxBytes: number | undefined
   signal: AbortSignal | undefined
+  specialFiles: 'refuse' | 'skip'
+  specialFilesRemedy: string | undefined
+  exclude: ((path: string, isDirectory: boolean) => boolean) | undefined
+  skippedSpecial: { count: number, paths: string[] }
+  excluded: number
   // handles of files being read; closed on failure, when the importer
   // abandons its in-flight readers without finishing them
   open: Set<FileHandle>
@@ -91,7 +117,21 @@ function fileTypeOf (st: Stats): string {
 }
 
 function newState (options: AddOptions): WalkState {
-  return { bytes: 0, declaredBytes: 0, files: 0, directories: 0, symlinks: 0, maxBytes: options.maxBytes, signal: options.signal, open: new Set() }
+  return {
+    bytes: 0,
+    declaredBytes: 0,
+    files: 0,
+    directories: 0,
+    symlinks: 0,
+    maxBytes: options.maxBytes,
+    signal: options.signal,
+    open: new Set(),
+    specialFiles: options.specialFiles ?? 'refuse',
+    specialFilesRemedy: options.specialFilesRemedy,
+    exclude: options.exclude,
+    skippedSpecial: { count: 0, paths: [] },
+    excluded: 0
+  }
 }
 
 function checkDeclaredSize (state: WalkState, size: number): void {
@@ -161,30 +201,44 @@ async function * walk (root: string, state: WalkState): AsyncGenerator<ImportCan
       continue
     }
     const subdirs: string[] = []
+    // what of this directory goes into the DAG: one whose every entry was
+    // left out (skipped, excluded) is still there, empty, as on disk
+    let kept = 0
     for (const raw of names) {
       state.signal?.throwIfAborted()
       const name = decodeName(raw, join(abs, raw.toString('latin1')), 'file name')
       const childRel = rel === '' ? name : `${rel}/${name}`
       const childAbs = join(abs, name)
       const st = await lstat(childAbs)
+      if (state.exclude?.(childRel, st.isDirectory()) === true) {
+        state.excluded++
+        continue
+      }
       if (st.isDirectory()) {
         // the importer splits paths on "/" not preceded by "\": a directory
         // named "x\" would swallow its children's separator
         if (name.endsWith('\\')) throw new UnsupportedNameError(childAbs, 'directory names ending in a backslash are not supported')
         state.directories++
         subdirs.push(childRel)
+        kept++
       } else if (st.isFile()) {
         checkDeclaredSize(state, st.size)
         state.files++
+        kept++
         yield { path: childRel, content: readRegularFile(childAbs, st, state) }
       } else if (st.isSymbolicLink()) {
         const target = decodeName(await readlink(childAbs, { encoding: 'buffer' }), childAbs, 'symlink target')
         state.symlinks++
+        kept++
         yield { path: childRel, link: target }
+      } else if (state.specialFiles === 'skip') {
+        state.skippedSpecial.count++
+        if (state.skippedSpecial.paths.length < LISTED_SKIPPED) state.skippedSpecial.paths.push(childRel)
       } else {
-        throw new UnsupportedFileTypeError(childAbs, fileTypeOf(st))
+        throw new UnsupportedFileTypeError(childAbs, fileTypeOf(st), state.specialFilesRemedy)
       }
     }
+    if (kept === 0 && rel !== '') yield { path: rel }
     // reversed so that subdirectories are popped in sorted order
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i] as string)
   }
@@ -217,7 +271,7 @@ export async function addDirectory (blockstore: WritableBlockstore, dir: string,
     const opts = importerOptions(options, { wrapWithDirectory: true, onProgress: options.onProgress })
     const result = await lastResult(importer(walk(root, state), writer, opts))
     await writer.flush()
-    return { cid: result.cid, bytes: state.bytes, files: state.files, directories: state.directories, symlinks: state.symlinks }
+    return { cid: result.cid, bytes: state.bytes, files: state.files, directories: state.directories, symlinks: state.symlinks, skippedSpecial: state.skippedSpecial, excluded: state.excluded }
   } finally {
     await closeAll(state)
   }

@@ -41,8 +41,8 @@ export class UnsupportedFileTypeError extends ContentError {
   readonly path: string
   readonly fileType: string
 
-  constructor (path: string, fileType: string) {
-    super('ERR_UNSUPPORTED_FILE_TYPE', `Unsupported file type "${fileType}" at ${JSON.stringify(path)}: only regular files, directories and symlinks can be added`)
+  constructor (path: string, fileType: string, remedy?: string) {
+    super('ERR_UNSUPPORTED_FILE_TYPE', `Unsupported file type "${fileType}" at ${JSON.stringify(path)}: only regular files, directories and symlinks can be added${remedy != null ? `; ${remedy}` : ''}`)
     this.path = path
     this.fileType = fileType
   }

@@ -36,6 +36,7 @@ import { DEFAULT_STORE_LIMITS } from '../store/limits.ts'
 import { diagnoseDisputed, diagnoseNonReproducible, writeAcceptedBundle } from './outcomes.ts'
 import type { OutcomeDirs } from './outcomes.ts'
 import { readLogs } from './read-logs.ts'
+import { sourceFilter } from './source-filter.ts'
 import type { ReadLogsOptions } from './read-logs.ts'
 import { verdictView } from './types.ts'
 import type { LogsView, PolicySource, RequestRecord, RequestStatus, RequestView, RequesterEvents } from './types.ts'
@@ -85,11 +86,24 @@ export interface SubmitOptions extends AbortOptions {
   ttlSeconds?: number
   /** accept at once from earlier attestations of the same buildId (default true) */
   reuse?: boolean
+  /** keep version control directories (.git, .hg, …) in the source (default: left out) */
+  includeVcs?: boolean
   /** what the replicas vary (PROTOCOL.md §5.1), e.g. ['clock'] */
   vary?: JobVariation[]
 }
 
-export interface Submitted { job: SignedJob, record: RequestRecord, source: string, threshold: number }
+export interface Submitted {
+  job: SignedJob
+  record: RequestRecord
+  source: string
+  threshold: number
+  /** entries of the directory left out of the source (VCS directories, `.concurignore`) */
+  excluded: number
+  /** rules read from the source's `.concurignore` */
+  ignoreRules: number
+  /** whether VCS directories were left out */
+  vcsExcluded: boolean
+}
 
 export interface Requester extends Startable, TypedEventTarget<RequesterEvents> {
   /** add the directory, sign the job and announce it (or accept it from existing attestations) */
@@ -443,7 +457,8 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     if ((await stat(dir).catch(() => null))?.isDirectory() !== true) throw new BadSourceError(`not a directory: ${dir}`)
     // loaded on first use: a requester that only follows jobs does not carry the importer
     const { addDirectory } = await import('../content/add-directory.ts')
-    const added = await addDirectory(this.components.blockstore, dir, { signal: options.signal ?? AbortSignal.timeout(30 * 60_000) })
+    const filter = await sourceFilter(dir, { includeVcs: options.includeVcs === true })
+    const added = await addDirectory(this.components.blockstore, dir, { signal: options.signal ?? AbortSignal.timeout(30 * 60_000), exclude: filter.exclude })
     await pin(this.components.pins, added.cid, options)
     const environment = definition.environment ?? 'host'
     const platform = definition.platform ?? hostPlatform()
@@ -474,7 +489,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       expiresAt: new Date(now + ttlMs).toISOString()
     }, signing)
     const record = await this.submit(job, { reuse: options.reuse })
-    return { job, record, source: added.cid.toString(), threshold: policy.threshold }
+    return { job, record, source: added.cid.toString(), threshold: policy.threshold, excluded: added.excluded, ignoreRules: filter.rules.length, vcsExcluded: filter.vcs }
   }
 
   async submit (job: SignedJob, options: { reuse?: boolean } = {}): Promise<RequestRecord> {

@@ -1,7 +1,10 @@
 /**
  * Entries with no UnixFS form are refused with a typed error naming the path
- * (never skipped: a CID of a silently different tree would be worse), and
- * names that cannot be stored faithfully are refused too.
+ * (never skipped silently: a CID of a silently different tree would be
+ * worse), unless the caller asks to skip them (`specialFiles: 'skip'`, `concur
+ * add --skip-special`: a root filesystem's /dev, which the sandbox provides):
+ * then they are counted and the first few named. Names that cannot be stored
+ * faithfully are refused too.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -22,6 +25,27 @@ describe('special files', () => {
       expect(err).toBeInstanceOf(UnsupportedFileTypeError)
       expect(err).toMatchObject({ code: 'ERR_UNSUPPORTED_FILE_TYPE', fileType: 'fifo', path: join(dir, 'sub', 'pipe') })
       expect((err as Error).message).toContain(join(dir, 'sub', 'pipe'))
+    })
+  })
+
+  it('skipped on request: counted and named, and the CID is that of the tree without them', async () => {
+    await withTempDir(async tmp => {
+      const dir = join(tmp, 'rootfs')
+      await mkdir(join(dir, 'dev'), { recursive: true })
+      await mkdir(join(dir, 'bin'), { recursive: true })
+      await writeFile(join(dir, 'bin', 'sh'), 'not really a shell')
+      execFileSync('mkfifo', [join(dir, 'dev', 'initctl')])
+      execFileSync('mkfifo', [join(dir, 'dev', 'xconsole')])
+      const refused = await addDirectory(new MemoryBlockstore(), dir, { specialFilesRemedy: 'use --skip-special' }).catch((e: unknown) => e)
+      expect((refused as Error).message).toMatch(/; use --skip-special$/)
+      const skipped = await addDirectory(new MemoryBlockstore(), dir, { specialFiles: 'skip' })
+      expect(skipped.skippedSpecial).toEqual({ count: 2, paths: ['dev/initctl', 'dev/xconsole'] })
+      // the same tree with an empty dev/: one CID
+      const clean = join(tmp, 'clean')
+      await mkdir(join(clean, 'dev'), { recursive: true })
+      await mkdir(join(clean, 'bin'), { recursive: true })
+      await writeFile(join(clean, 'bin', 'sh'), 'not really a shell')
+      expect(skipped.cid.toString()).toBe((await addDirectory(new MemoryBlockstore(), clean)).cid.toString())
     })
   })
 

@@ -2,6 +2,7 @@
 import type { Helia } from '@helia/interface'
 import { pin } from '../../../src/store/pin.ts'
 import type { EventHub } from '../../events.ts'
+import type { AddResponse } from '../types.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import { absPath, num, parseCid, str } from './body.ts'
@@ -25,12 +26,18 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
 
   router.on('POST', '/v1/content/add', async (req) => {
     const path = absPath(str(req.body, 'path') as string, 'path')
+    const skipSpecial = (req.body as { skipSpecial?: unknown } | undefined)?.skipSpecial === true
     // through helia's blockstore, so peers that already want these blocks hear of them
     const { addDirectory } = await import('../../../src/content/add-directory.ts')
-    const result = await addDirectory(helia.blockstore, path, { signal: AbortSignal.timeout(30 * 60_000) })
+    const result = await addDirectory(helia.blockstore, path, {
+      signal: AbortSignal.timeout(30 * 60_000),
+      specialFiles: skipSpecial ? 'skip' : 'refuse',
+      specialFilesRemedy: 'a root filesystem\'s /dev is provided by the sandbox: leave special files out with `concur add --skip-special` ("skipSpecial": true)'
+    })
     await pin(helia.pins, result.cid)
     events.emit({ type: 'content:add', cid: result.cid.toString(), bytes: result.bytes })
-    return { cid: result.cid.toString(), bytes: result.bytes, files: result.files }
+    const answer: AddResponse = { cid: result.cid.toString(), bytes: result.bytes, files: result.files, skippedSpecial: result.skippedSpecial }
+    return answer
   })
 
   router.on('POST', '/v1/content/get', async (req) => {

@@ -36,10 +36,11 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
       ...(ttlSeconds != null ? { ttlSeconds } : {}),
       ...(resources != null ? { resources } : {}),
       ...(vary != null ? { vary } : {}),
-      reuse: (body as { reuse?: unknown } | undefined)?.reuse !== false
+      reuse: (body as { reuse?: unknown } | undefined)?.reuse !== false,
+      includeVcs: (body as { includeVcs?: unknown } | undefined)?.includeVcs === true
     })
-    const { job, record: r, source, threshold } = submitted
-    return { jobId: job.jobId, buildId: job.job.buildId, source, record: r, threshold, eventSeq }
+    const { job, record: r, source, threshold, excluded, ignoreRules, vcsExcluded } = submitted
+    return { jobId: job.jobId, buildId: job.job.buildId, source, record: r, threshold, eventSeq, excluded, ignoreRules, vcsExcluded }
   })
 
   router.on('GET', '/v1/requests', async (): Promise<RequestsResponse> => ({ requests: requester.list() }))
