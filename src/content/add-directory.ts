@@ -16,7 +16,8 @@
  *   /dev: the sandbox provides its own);
  * - entries the caller's `exclude` names are left out (a source's VCS
  *   directories and .concurignore: src/requester/source-filter.ts);
- * - no mtime/mode is stored (see profile.ts).
+ * - no mtime is stored, and no mode except that a file is executable
+ *   (EXECUTABLE_MODE, see profile.ts).
  */
 import { constants } from 'node:fs'
 import { lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises'
@@ -24,7 +25,7 @@ import { join } from 'node:path'
 import { importer } from 'ipfs-unixfs-importer'
 import { BlockWriter } from './block-writer.ts'
 import { ContentTooLargeError, ImportFailedError, UnsupportedFileTypeError, UnsupportedNameError, UnsafePathError, NotADirectoryError } from './errors.ts'
-import { CHUNK_SIZE, importerOptions } from './profile.ts'
+import { CHUNK_SIZE, importedMode, importerOptions } from './profile.ts'
 import type { WritableBlockstore } from './block-writer.ts'
 import type { ImportTuning } from './profile.ts'
 import type { Stats } from 'node:fs'
@@ -225,7 +226,8 @@ async function * walk (root: string, state: WalkState): AsyncGenerator<ImportCan
         checkDeclaredSize(state, st.size)
         state.files++
         kept++
-        yield { path: childRel, content: readRegularFile(childAbs, st, state) }
+        const mode = importedMode(st.mode)
+        yield { path: childRel, content: readRegularFile(childAbs, st, state), ...(mode != null ? { mode } : {}) }
       } else if (st.isSymbolicLink()) {
         const target = decodeName(await readlink(childAbs, { encoding: 'buffer' }), childAbs, 'symlink target')
         state.symlinks++
@@ -286,7 +288,8 @@ export async function addFile (blockstore: WritableBlockstore, path: string, opt
   const writer = new BlockWriter(blockstore, { signal: options.signal })
   try {
     const opts = importerOptions(options, { onProgress: options.onProgress })
-    const result = await lastResult(importer([{ content: readRegularFile(path, st, state) }], writer, opts))
+    const mode = importedMode(st.mode)
+    const result = await lastResult(importer([{ content: readRegularFile(path, st, state), ...(mode != null ? { mode } : {}) }], writer, opts))
     await writer.flush()
     return { cid: result.cid, bytes: state.bytes }
   } finally {

@@ -23,8 +23,9 @@
  *   place only when complete: a failed export (a cap, a bad name, an abort)
  *   leaves no partial tree, and an existing target is replaced only by a
  *   complete export, never emptied by a failed one.
- * Nothing is stored about mtime/mode: files get 0644, directories 0755
- * (minus umask).
+ * No mtime is stored, and of modes only whether a file is executable
+ * (profile.ts): files get 0755 if so, else 0644, whatever the umask;
+ * directories 0755 (minus umask).
  */
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
@@ -41,6 +42,7 @@ import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, Un
 import type { FileHandle } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { EXECUTABLE_MODE, isExecutableMode } from './profile.ts'
 
 export { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES }
 export type { FetchLimits }
@@ -58,9 +60,10 @@ export interface ExportOptions extends Partial<FetchLimits> {
   /** replace a non-empty target (once the export is complete) instead of failing with TargetNotEmptyError */
   overwrite?: boolean
   /**
-   * Mode of every regular file written (default 0o644). Modes are not part of
-   * the CID (unixfs-v1-2025 without metadata), so a tree that must hold
-   * programs, such as a rootfs environment, is exported with 0o755.
+   * Mode of every regular file written, instead of the tree's own (0o755 for
+   * a file the DAG marks executable, else 0o644). A root filesystem added
+   * before executables were marked (issue 18) holds programs with no mark:
+   * environments are still exported with 0o755 throughout.
    */
   fileMode?: number
 }
@@ -182,7 +185,7 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
   if (state.bytes + Number(entry.size) > state.limits.maxBytes) throw overLimit(state, 'bytes')
   let handle: FileHandle
   try {
-    handle = await open(path, FILE_FLAGS, state.options.fileMode ?? 0o644)
+    handle = await open(path, FILE_FLAGS, 0o600)
   } catch (err) {
     if (isExists(err)) throw new UnsafePathError(path, 'already exists (duplicate entry name?)')
     throw err
@@ -199,6 +202,10 @@ async function writeFileEntry (entry: UnixFSFile | RawNode | IdentityNode, path:
       countBytes(state, chunk.byteLength)
       await writeAll(handle, chunk)
     }
+    // set explicitly, not through open()'s mode: the worker's umask must not
+    // decide whether a program in a source or an environment can run
+    const executable = entry.type === 'file' && isExecutableMode(entry.unixfs.mode)
+    await handle.chmod(state.options.fileMode ?? (executable ? EXECUTABLE_MODE : 0o644))
   } finally {
     await handle.close()
   }

@@ -14,9 +14,20 @@
  * IPIP-499 `unixfs-v1-2025`: CIDv1, sha2-256, raw leaves, 1 MiB fixed chunks,
  * balanced DAG with at most 1024 links per node, HAMT sharding once the
  * serialized directory block would exceed 256 KiB (measured as the real
- * block size), 256-way shards. No mtime/mode: build outputs get fresh
- * timestamps and umask-dependent modes on every machine, storing them would
- * make honest builds diverge.
+ * block size), 256-way shards. No mtime, and no mode but one: build
+ * outputs get fresh timestamps and umask-dependent modes on every machine,
+ * storing them would make honest builds diverge.
+ *
+ * The one mode kept (issue 18): whether a regular file is executable. A
+ * `./configure` that cannot run, or a fetched `usr/bin/hello` that cannot,
+ * is a different artifact, and two outputs that differ only in it must not
+ * share a CID. So a file with any execute bit is imported with UnixFS mode
+ * EXECUTABLE_MODE (0755), normalised: only "executable or not" is
+ * identity, never the umask. A file without one carries no mode, so its
+ * CID is exactly kubo's unixfs-v1-2025 CID (the published vectors have no
+ * executables and still match); an executable one is what kubo gives with
+ * `--preserve-mode` for a 0755 file (a single-block file then becomes a
+ * dag-pb node, since a raw block has nowhere to hold the mode).
  */
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
@@ -28,6 +39,18 @@ export const CHUNK_SIZE = 1 << 20
 export const MAX_CHILDREN_PER_NODE = 1024
 export const SHARD_SPLIT_THRESHOLD_BYTES = 262_144
 export const SHARD_FANOUT_BITS = 8
+/** the UnixFS mode of every executable regular file, whatever its bits on disk (see above) */
+export const EXECUTABLE_MODE = 0o755
+
+/** the mode to import a regular file with: EXECUTABLE_MODE if any execute bit is set, else none */
+export function importedMode (statMode: number): number | undefined {
+  return (statMode & 0o111) !== 0 ? EXECUTABLE_MODE : undefined
+}
+
+/** whether an exported file (its UnixFS mode, if any) is to be executable */
+export function isExecutableMode (mode: number | undefined): boolean {
+  return mode != null && (mode & 0o111) !== 0
+}
 
 /** Options that change throughput only, never the resulting CIDs. */
 export interface ImportTuning {

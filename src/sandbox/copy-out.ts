@@ -49,6 +49,7 @@ interface Budget { entries: number, bytes: number, maxEntries: number, maxBytes:
  */
 const DIR_MODE = 0o700
 const FILE_MODE = 0o600
+const EXECUTABLE_FILE_MODE = 0o700
 
 export async function copyTreeNoFollow (root: FileHandle, dest: string, opts: CopyOutOptions = {}): Promise<void> {
   const st = await root.stat()
@@ -101,7 +102,9 @@ async function walk (src: string, dest: string, budget: Budget, depth: number, s
           budget.bytes += st.size
           if (budget.bytes > budget.maxBytes) throw new SandboxOutputError(`the build left more than ${budget.maxBytes} bytes in its directory (hard links and sparse files count in full): not copied`)
           await copyFile(s, d, constants.COPYFILE_EXCL)
-          await chmod(d, FILE_MODE)
+          // private to the worker, but whether it is executable is kept: it
+          // is part of the artifact's identity (src/content/profile.ts)
+          await chmod(d, (st.mode & 0o111) !== 0 ? EXECUTABLE_FILE_MODE : FILE_MODE)
           await utimes(d, st.atime, st.mtime)
         }
       } catch (caught) {
