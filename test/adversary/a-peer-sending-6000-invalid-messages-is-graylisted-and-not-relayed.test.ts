@@ -55,19 +55,22 @@ describe('a peer sending 6,000 invalid messages', () => {
     const rejectedBefore = await Promise.all(honest.map(gossipStats))
     const flood = await api<{ published: number }>(adv.node.api, 'POST', '/v1/gossip/publish-raw', { topic: JOBS_TOPIC, data: randomBytes(48).toString('base64'), repeat: 6000 })
     expect(flood.published).toBe(6000)
-    // the flood has been dealt with by each honest node it reached: graylisted
-    // its sender, or (without scoring) read and rejected every message
+    // the flood has been dealt with by each honest node it reached: every
+    // honest node scores, so each one that rejected some of it (the rest is
+    // dropped unread past the per-peer budget) has graylisted its sender. A
+    // node the flooder links to only after the flood saw none of it (score 0)
     const reached = await waitFor(async () => {
       const out: Array<{ node: Node, score: number }> = []
       for (const [i, node] of honest.entries()) {
         const link = (await peersOf(node)).find(p => p.peerId === adv.node.peerId)
         if (link == null) continue
         const rejected = (await gossipStats(node)).rejected - (rejectedBefore[i]?.rejected ?? 0)
-        if (link.score >= GRAYLIST && rejected < 6000) return null
+        if (rejected === 0) continue
+        if (link.score >= GRAYLIST) return null
         out.push({ node, score: link.score })
       }
       return out.length > 0 ? out : null
-    }, 'each honest node that the flooder reaches dealing with the flood')
+    }, 'each honest node that the flood reached graylisting the flooder')
 
     // its next message is valid, and nobody takes it
     const after = advJob()
@@ -75,7 +78,20 @@ describe('a peer sending 6,000 invalid messages', () => {
     // a barrier: an honest job announced after it has reached every node
     const { jobId } = await submitJob(net.requester, { label: `after-flood-${process.pid}`, replicas: 1, script: 'mkdir out; cp label out/' })
     await waitFor(async () => (await Promise.all(stores.map(async s => await holds(s, jobId)))).every(Boolean), 'the honest job reaching every node')
-    for (const s of stores) expect(await holds(s, after.jobId), `${s.did.slice(-8)} holds the flooder's next job`).toBe(false)
+    const dealt = new Set(reached.map(r => r.node.did))
+    for (const s of stores) {
+      const held = await holds(s, after.jobId)
+      if (dealt.has(s.did)) {
+        expect(held, `${s.did.slice(-8)} holds the flooder's next job`).toBe(false)
+      } else if (held) {
+        // a node the flooder was not linked to during the flood has no reason
+        // to distrust it: it may take the job straight from the flooder over a
+        // link made since (peer exchange), but never relayed by a node that
+        // graylisted it (seen once in CI: the worker linked after the flood)
+        const linked = (await peersOf(s)).some(p => p.peerId === adv.node.peerId)
+        expect(linked, `${s.did.slice(-8)} holds the flooder's next job with no link to the flooder: it was relayed`).toBe(true)
+      }
+    }
     // because each of them scored the flooder below the graylist threshold
     expect(reached.map(r => r.score).every(s => s < GRAYLIST), `scores of the flooder: ${reached.map(r => r.score.toFixed(0)).join(', ')}`).toBe(true)
   })

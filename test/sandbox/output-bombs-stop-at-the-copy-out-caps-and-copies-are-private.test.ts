@@ -9,7 +9,8 @@ import { expectNoLeftovers, limits, makeBuildDir, marker, MiB, processesWithMark
  * tmpfs can stand for far more than its size: millions of empty files, hard
  * links to one big file, sparse files. The copy-out stops at its caps (entries;
  * bytes = the job's disk limit, counted per name) and leaves nothing behind;
- * and what it copies is private to the worker, whatever modes the build chose.
+ * and what it copies is private to the worker, whatever modes the build chose
+ * (only whether a file is executable is kept: owner-only, 0700).
  */
 describe('copy-out of a hostile output', () => {
   let buildDir = ''
@@ -69,7 +70,7 @@ describe('copy-out of a hostile output', () => {
     await expect(access(outputDir)).rejects.toThrow()
   })
 
-  it('copies are private to the worker: no mode the build chose (0777, 0500) survives the copy', async () => {
+  it('copies are private to the worker: no mode the build chose (0777, 0500) survives the copy but whether a file is executable', async () => {
     const mark = marker('modes')
     const outputDir = join(outParent, 'modes')
     const script = 'mkdir open locked && echo x > open/f && echo y > locked/g && chmod 0777 open open/f && chmod 0500 locked && chmod 0444 locked/g'
@@ -84,7 +85,8 @@ describe('copy-out of a hostile output', () => {
       }
     }
     await walk(outputDir, '')
-    expect(modes).toEqual({ open: 0o700, 'open/f': 0o600, locked: 0o700, 'locked/g': 0o600 })
+    // open/f was 0777: executable, so 0700 (the bit is part of the artifact's identity); locked/g 0444: 0600
+    expect(modes).toEqual({ open: 0o700, 'open/f': 0o700, locked: 0o700, 'locked/g': 0o600 })
     await expectNoLeftovers(mark, res)
   })
 })
