@@ -147,16 +147,24 @@ function nonReproducibleCids (v: Verdict): string[] {
 }
 
 /**
- * A disputed job needs its report made again only when trusted keys named a
- * CID it does not cover. Untrusted keys' CIDs do not count here: keys are
- * free, and each new CID would cost another round of fetching and diffing;
- * trusted keys are few, so this happens a bounded number of times.
+ * The report a job owes, if any: a dispute report once disputed, a diff
+ * once trusted keys built different CIDs for different jobs of its build,
+ * each made again when trusted keys name a CID it does not cover (a dispute
+ * can be decided before the last trusted key answers). Untrusted keys' CIDs
+ * never count here: keys are free, and each new CID would cost another
+ * round of fetching and diffing; trusted keys are few, so this is bounded.
  */
-function needsDiagnosis (r: RequestRecord, v: Verdict): boolean {
-  if (r.dispute == null) return true
-  const covered = new Set(r.dispute.cids ?? [])
-  return trustedCids(v).some(c => !covered.has(c))
+function owedReport (r: RequestRecord, v: Verdict): { kind: 'dispute' | 'non-reproducible', cids: string[] } | undefined {
+  const uncovered = (cids: string[], made: { cids?: string[] } | undefined): boolean => made == null || cids.some(c => !(made.cids ?? []).includes(c))
+  if (r.status === 'disputed') {
+    const cids = trustedCids(v)
+    if (uncovered(cids, r.dispute)) return { kind: 'dispute', cids }
+  }
+  const cids = nonReproducibleCids(v)
+  if (cids.length > 0 && uncovered(cids, r.nonReproducible)) return { kind: 'non-reproducible', cids }
+  return undefined
 }
+
 /** setTimeout's longest delay; a later expiry re-arms */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -392,37 +400,24 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
             await this.save(r)
             this.safeDispatchEvent('bundle:failed', { detail: { jobId, error: r.bundleError } })
           }
-        } else if (r.status === 'disputed' && needsDiagnosis(r, e.verdict) && !tried.has(`dispute:${trustedCids(e.verdict).join(',')}`)) {
-          // once per set of CIDs trusted keys named: a dispute can be decided
-          // before the last trusted key answers (agreement already
-          // impossible), and the report must still cover the CID it brings
-          const cids = trustedCids(e.verdict)
-          tried.add(`dispute:${cids.join(',')}`)
+        } else {
+          const owed = owedReport(r, e.verdict)
+          if (owed == null || tried.has(`${owed.kind}:${owed.cids.join(',')}`)) return
+          tried.add(`${owed.kind}:${owed.cids.join(',')}`)
+          let made: { report?: string, summary?: string, error?: string, cids: string[] }
           try {
             // its own time budget, shared among the comparisons, so a CID
             // whose blocks never come leaves a partial report, not an error
-            r.dispute = { ...(await diagnoseDisputed(this.components, dirs, job, e.verdict, { signal: this.stopping.signal, budgetMs })), cids }
+            const diagnose = owed.kind === 'dispute' ? diagnoseDisputed : diagnoseNonReproducible
+            made = { ...(await diagnose(this.components, dirs, job, e.verdict, { signal: this.stopping.signal, budgetMs })), cids: owed.cids }
           } catch (err) {
             if (this.stopping.signal.aborted) return
-            r.dispute = { error: (err as Error).message, cids }
+            made = { error: (err as Error).message, cids: owed.cids }
           }
+          if (owed.kind === 'dispute') r.dispute = made
+          else r.nonReproducible = made
           await this.save(r)
-          this.safeDispatchEvent('dispute:diagnosed', { detail: { jobId, ...r.dispute } })
-        } else if (nonReproducibleCids(e.verdict).some(c => !(r.nonReproducible?.cids ?? []).includes(c)) && !tried.has(`non-reproducible:${nonReproducibleCids(e.verdict).join(',')}`)) {
-          // a rerun that differs: the build is shown as not reproducible,
-          // with the diff of what its trusted builders got each time
-          const cids = nonReproducibleCids(e.verdict)
-          tried.add(`non-reproducible:${cids.join(',')}`)
-          try {
-            r.nonReproducible = { ...(await diagnoseNonReproducible(this.components, dirs, job, e.verdict, { signal: this.stopping.signal, budgetMs })), cids }
-          } catch (err) {
-            if (this.stopping.signal.aborted) return
-            r.nonReproducible = { error: (err as Error).message, cids }
-          }
-          await this.save(r)
-          this.safeDispatchEvent('non-reproducible:diagnosed', { detail: { jobId, ...r.nonReproducible } })
-        } else {
-          return
+          this.safeDispatchEvent(owed.kind === 'dispute' ? 'dispute:diagnosed' : 'non-reproducible:diagnosed', { detail: { jobId, ...made } })
         }
       }
     }

@@ -8,7 +8,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createJobAnnouncement, decodeAttestation, generateSigningKey, owedVariation } from '../../protocol/index.ts'
+import { decodeAttestation, generateSigningKey, owedVariation } from '../../protocol/index.ts'
 import type { JobVariation, SignedJob } from '../../protocol/index.ts'
 import { addDirectory, DEFAULT_FETCH_LIMITS } from '../../src/content/index.ts'
 import { runSandboxed } from '../../src/sandbox/index.ts'
@@ -18,7 +18,7 @@ import { runBuild } from '../../src/worker/run-build.ts'
 import { decideJob } from '../../src/worker/volunteer-policy.ts'
 import { cleanupAll, tempDir } from '../helpers/processes.ts'
 import { sandboxTier } from '../sandbox/helpers.ts'
-import { POLICY } from './in-process-worker.ts'
+import { POLICY, jobOf } from './in-process-worker.ts'
 
 const MiB = 1024 * 1024
 const tools = await detectHostTools()
@@ -26,23 +26,11 @@ const requester = generateSigningKey()
 const SOURCE = 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354'
 
 function job (source: string, vary: JobVariation[] | undefined, cpus = 2): SignedJob {
-  const t = Date.now()
-  return createJobAnnouncement({
-    definition: {
-      version: 1,
-      source,
-      environment: { kind: 'host', platform: 'linux/amd64' },
-      command: ['sh', '-c', 'mkdir -p out && { uname -n; date +%z; nproc; } > out/seen && echo "seen=$(tr "\\n" " " < out/seen)"'],
-      env: { SOURCE_DATE_EPOCH: '1700000000' },
-      output: 'out'
-    },
-    requester: requester.did,
+  return jobOf(requester, source, 0, { command: ['sh', '-c', 'mkdir -p out && { uname -n; date +%z; nproc; } > out/seen && echo "seen=$(tr "\\n" " " < out/seen)"'] }, {
     replicas: 3,
     ...(vary != null ? { vary } : {}),
-    resources: { memoryBytes: 256 * MiB, cpus, diskBytes: 64 * MiB, wallSeconds: 60, processes: 64 },
-    createdAt: new Date(t).toISOString(),
-    expiresAt: new Date(t + 3_600_000).toISOString()
-  }, requester)
+    resources: { memoryBytes: 256 * MiB, cpus, diskBytes: 64 * MiB, wallSeconds: 60, processes: 64 }
+  })
 }
 
 describe('a job asking to vary the hostname, the timezone or the CPU count', () => {

@@ -9,7 +9,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, describe, expect, it } from 'vitest'
-import { clockOffsetFor, createJobAnnouncement, decodeAttestation, generateSigningKey } from '../../protocol/index.ts'
+import { clockOffsetFor, decodeAttestation, generateSigningKey } from '../../protocol/index.ts'
 import type { JobVariation, SignedJob } from '../../protocol/index.ts'
 import { addDirectory, DEFAULT_FETCH_LIMITS } from '../../src/content/index.ts'
 import { runSandboxed } from '../../src/sandbox/index.ts'
@@ -19,7 +19,7 @@ import { runBuild } from '../../src/worker/run-build.ts'
 import { decideJob } from '../../src/worker/volunteer-policy.ts'
 import { cleanupAll, tempDir } from '../helpers/processes.ts'
 import { sandboxTier } from '../sandbox/helpers.ts'
-import { POLICY } from './in-process-worker.ts'
+import { POLICY, jobOf } from './in-process-worker.ts'
 
 const MiB = 1024 * 1024
 const tools = await detectHostTools()
@@ -27,23 +27,11 @@ const NO_FAKETIME = tools.libfaketime == null ? 'libfaketime is not installed (a
 const requester = generateSigningKey()
 
 function job (source: string, vary?: JobVariation[]): SignedJob {
-  const t = Date.now()
-  return createJobAnnouncement({
-    definition: {
-      version: 1,
-      source,
-      environment: { kind: 'host', platform: 'linux/amd64' },
-      command: ['sh', '-c', 'mkdir -p out && date +%s > out/now && echo "now=$(cat out/now)"'],
-      env: { SOURCE_DATE_EPOCH: '1700000000' },
-      output: 'out'
-    },
-    requester: requester.did,
+  return jobOf(requester, source, 0, { command: ['sh', '-c', 'mkdir -p out && date +%s > out/now && echo "now=$(cat out/now)"'] }, {
     replicas: 3,
     ...(vary != null ? { vary } : {}),
-    resources: { memoryBytes: 256 * MiB, cpus: 1, diskBytes: 64 * MiB, wallSeconds: 60, processes: 64 },
-    createdAt: new Date(t).toISOString(),
-    expiresAt: new Date(t + 3_600_000).toISOString()
-  }, requester)
+    resources: { memoryBytes: 256 * MiB, cpus: 1, diskBytes: 64 * MiB, wallSeconds: 60, processes: 64 }
+  })
 }
 
 /** builds `j` with runBuild on a real sandbox; returns the attestation, the spec the sandbox got and the time the build read */

@@ -11,7 +11,7 @@ import { MemoryBlockstore } from 'blockstore-core/memory'
 import { MemoryDatastore } from 'datastore-core/memory'
 import type { CID } from 'multiformats/cid'
 import { createJobAnnouncement, decodeClaim, generateSigningKey } from '../../protocol/index.ts'
-import type { BuildDefinition, SignedAttestation, SignedClaim, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { BuildDefinition, JobInput, SignedAttestation, SignedClaim, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { ClaimBook } from '../../src/store/claim-book.ts'
 import { worker } from '../../src/worker/worker.ts'
 import type { Worker, WorkerComponents, WorkerEvent, WorkerInit } from '../../src/worker/worker.ts'
@@ -147,8 +147,12 @@ export async function inProcessWorker (opts: { policy?: Partial<VolunteerPolicy>
 /** what the fake sandbox answers: the build ran and failed (attested as a failure, which is all a scheduling test needs) */
 const FAILED: SandboxResult = { exitCode: 1, signal: null, reason: 'exited', log: Buffer.from('fake build\n'), logTruncated: false, durationMs: 1, oomKilled: false, pidsLimitHit: false, cgroupPaths: [], tier: 'namespaces+cgroups' }
 
-/** a job of `key` that this worker's policy accepts; `n` makes its build (and so its id) differ */
-export function jobOf (key: SigningKey, source: string, n: number, def: Partial<BuildDefinition> = {}): SignedJob {
+/**
+ * A job of `key` that this worker's policy accepts; `n` makes its build (and
+ * so its id) differ; `ask` overrides the announcement's own fields (replicas,
+ * resources, vary).
+ */
+export function jobOf (key: SigningKey, source: string, n: number, def: Partial<BuildDefinition> = {}, ask: Partial<Pick<JobInput, 'replicas' | 'resources' | 'vary'>> = {}): SignedJob {
   const t = Date.now()
   return createJobAnnouncement({
     definition: {
@@ -164,6 +168,7 @@ export function jobOf (key: SigningKey, source: string, n: number, def: Partial<
     replicas: 1,
     resources: { memoryBytes: 64 * MiB, cpus: 1, diskBytes: 16 * MiB, wallSeconds: 60, processes: 64 },
     createdAt: new Date(t).toISOString(),
-    expiresAt: new Date(t + 3 * 3_600_000).toISOString()
+    expiresAt: new Date(t + 3 * 3_600_000).toISOString(),
+    ...ask
   }, key)
 }

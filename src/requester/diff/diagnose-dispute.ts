@@ -103,11 +103,12 @@ function safeName (path: string): string {
  * report.txt is read with `cat`: a hostile name (or a diffoscope line quoting
  * a file's bytes) could otherwise forge lines of it or drive the terminal.
  */
-function printable (s: string): string {
+export function printable (s: string): string {
   return terminalSafe(s, { singleLine: true })
 }
 
-async function atomicWrite (path: string, data: string): Promise<void> {
+/** write-then-rename: a report is never seen half written */
+export async function atomicWrite (path: string, data: string): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
     await writeFile(tmp, data, { flag: 'wx', mode: 0o644 })

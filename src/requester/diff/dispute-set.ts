@@ -6,13 +6,11 @@
  * and report.txt (for people) go to `workDir`; each comparison also leaves
  * its own pair report (diagnose-dispute.ts, version 1) in its directory.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ReadableStorage } from 'ipfs-unixfs-exporter'
 import { CID } from 'multiformats/cid'
-import { terminalSafe } from '../../text/terminal-safe.ts'
-import { diagnoseDispute, diffoscopeMissing, renderComparison } from './diagnose-dispute.ts'
+import { atomicWrite, diagnoseDispute, diffoscopeMissing, printable, renderComparison } from './diagnose-dispute.ts'
 import type { DiagnoseOptions, DisputeReport } from './diagnose-dispute.ts'
 import { DIFFOSCOPE_HINT, findExecutable } from './diffoscope.ts'
 import { NotADisputeError } from './errors.ts'
@@ -109,10 +107,6 @@ export function shortDid (did: string): string {
   return did.length > 24 ? `${did.slice(0, 16)}…${did.slice(-6)}` : did
 }
 
-function printable (s: string): string {
-  return terminalSafe(s, { singleLine: true })
-}
-
 /** "trusted: a, b; below tier: c; untrusted: d", at most `max` keys per group. */
 export function describeWorkers (c: DisputeCandidate, options: { max: number, short: boolean }): string {
   const group = (label: string, dids: string[]): string | undefined => {
@@ -121,17 +115,6 @@ export function describeWorkers (c: DisputeCandidate, options: { max: number, sh
     return `${label}: ${shown.join(', ')}${dids.length > options.max ? ` and ${dids.length - options.max} more` : ''}`
   }
   return [group('trusted', c.trusted), group('below tier', c.belowTier), group('untrusted', c.untrusted)].filter(g => g !== undefined).join('; ') || 'no keys'
-}
-
-async function atomicWrite (path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
-  try {
-    await writeFile(tmp, data, { flag: 'wx', mode: 0o644 })
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
 }
 
 async function renderSetText (report: DisputeSetReport, workDir: string, excerptLines: number): Promise<string> {

@@ -277,13 +277,18 @@ function byName (members: TarMember[]): Map<string, TarMember> {
   return out
 }
 
-function sameOrder (a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
-}
-
-/** The first position where two orders of the same names part, for the hint's text. */
-function firstOrderDifference (a: string[], b: string[]): string {
+/**
+ * How the members both archives hold are ordered in each: undefined when
+ * alike, else the text saying where they first part (archive members added
+ * or removed are other differences, not order).
+ */
+function orderDifference (namesA: string[], namesB: string[]): string | undefined {
+  const inB = new Set(namesB)
+  const common = new Set(namesA.filter(n => inB.has(n)))
+  const a = namesA.filter(n => common.has(n))
+  const b = namesB.filter(n => common.has(n))
   const i = a.findIndex((x, j) => x !== b[j])
+  if (i < 0 && a.length === b.length) return undefined
   return i < 0 ? '' : `: member ${i + 1} is ${quote(a[i] ?? '')} vs ${quote(b[i] ?? '')}`
 }
 
@@ -301,13 +306,11 @@ export function tarHints (a: Uint8Array, b: Uint8Array): Hint[] {
   const ia = byName(ma)
   const ib = byName(mb)
   const common = [...ia.keys()].filter(n => ib.has(n))
-  const commonSet = new Set(common)
-  const orderA = ma.map(m => m.name).filter(n => commonSet.has(n))
-  const orderB = mb.map(m => m.name).filter(n => commonSet.has(n))
-  if (!sameOrder(orderA, orderB)) {
+  const order = orderDifference(ma.map(m => m.name), mb.map(m => m.name))
+  if (order !== undefined) {
     hints.push({
       kind: 'tar-order',
-      detail: `tar members are stored in a different order${firstOrderDifference(orderA, orderB)}`,
+      detail: `tar members are stored in a different order${order}`,
       remedy: 'tar stores files in the order the file system lists them: use `tar --sort=name` (GNU tar >= 1.28), or feed it a sorted list (`find . -print0 | LC_ALL=C sort -z | tar --null -T - …`)',
       see: SEE.archives
     })
@@ -417,13 +420,11 @@ export function zipHints (a: Uint8Array, b: Uint8Array): Hint[] {
   const hints: Hint[] = []
   const ib = new Map(zb.map(e => [e.name, e]))
   const common = za.filter(e => ib.has(e.name))
-  const commonSet = new Set(common.map(e => e.name))
-  const orderA = za.map(e => e.name).filter(n => commonSet.has(n))
-  const orderB = zb.map(e => e.name).filter(n => commonSet.has(n))
-  if (!sameOrder(orderA, orderB)) {
+  const order = orderDifference(za.map(e => e.name), zb.map(e => e.name))
+  if (order !== undefined) {
     hints.push({
       kind: 'zip-order',
-      detail: `zip members are stored in a different order${firstOrderDifference(orderA, orderB)}`,
+      detail: `zip members are stored in a different order${order}`,
       remedy: 'zip keeps the order files were added in: add them in a sorted order (`find . | LC_ALL=C sort | zip -X -@ out.zip`), or post-process with strip-nondeterminism',
       see: SEE.archives
     })
