@@ -95,6 +95,16 @@ interface Answer {
 
 const byString = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
+/**
+ * Whether a trusted key (counted, or below the policy's tier) named this
+ * artifact. Only such CIDs may be chosen as provisional, make a dispute, or
+ * be fetched and diffed for a report: untrusted keys are free to make, so
+ * what they alone name is shown, never acted on.
+ */
+export function namedByTrustedKey (c: Pick<VerdictCandidate, 'trusted' | 'belowTier'>): boolean {
+  return c.trusted.length + c.belowTier.length > 0
+}
+
 /** how a reason names what a job asked to vary */
 const VARIATION_NAMES: Record<JobVariation, string> = { clock: 'clock offset', cpus: 'CPU count', hostname: 'hostname', timezone: 'timezone' }
 
@@ -298,7 +308,7 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
   // Only final answers count as heard: a key that answered the judged job
   // (equivocators included: they have spoken and count for nothing). A key
   // heard only on other jobs may still build this one, so it is outstanding.
-  const trustedCids = candidates.filter(c => c.trusted.length + c.belowTier.length > 0)
+  const trustedCids = candidates.filter(namedByTrustedKey)
   const finalDids = new Set(trustedAnswers.filter(a => a.final).map(a => a.signer.did))
   const equivocating = [...signers.values()].filter(s => s.trusted && !honest.includes(s) && (judged === undefined || s.jobs.has(judged))).length
   const outstanding = policy.trusted.size - finalDids.size - equivocating

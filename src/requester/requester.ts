@@ -24,7 +24,7 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, validateBuildDefinition } from '../../protocol/index.ts'
+import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, validateBuildDefinition } from '../../protocol/index.ts'
 import type { JobVariation, ResourceAsk, SignedAttestation, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
@@ -138,7 +138,7 @@ const FINAL: ReadonlySet<RequestStatus> = new Set(['failed', 'expired'])
 
 /** the CIDs trusted keys named (counted or below the tier), sorted: what a dispute report must cover */
 function trustedCids (v: Verdict): string[] {
-  return v.candidates.filter(c => c.trusted.length + c.belowTier.length > 0).map(c => c.artifact).sort()
+  return v.candidates.filter(namedByTrustedKey).map(c => c.artifact).sort()
 }
 
 /** the CIDs of trusted keys' non-reproducible records, sorted: what that diff must cover */

@@ -11,7 +11,7 @@ import type { CID } from 'multiformats/cid'
 import {
   CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, buildIdOf, cidOf, createAttestation, createJobAnnouncement, createPolicy, signingKeyFromSeed, utf8Encode
 } from '../../protocol/index.ts'
-import type { BuildDefinition, SignedAttestation, SignedJob, SigningKey, TrustPolicy } from '../../protocol/index.ts'
+import type { BuildDefinition, BuildVariation, JobVariation, SignedAttestation, SignedJob, SigningKey, TrustPolicy } from '../../protocol/index.ts'
 import { addDirectory } from '../../src/content/index.ts'
 
 export function key (label: string): SigningKey {
@@ -42,18 +42,19 @@ export function definitionFor (label: string): BuildDefinition {
   }
 }
 
-export function makeJob (def: BuildDefinition = definitionFor('hello')): SignedJob {
+export function makeJob (def: BuildDefinition = definitionFor('hello'), vary?: JobVariation[]): SignedJob {
   return createJobAnnouncement({
     definition: def,
     requester: requesterKey.did,
     replicas: 3,
+    ...(vary != null ? { vary } : {}),
     resources: { memoryBytes: 2 ** 29, cpus: 1, diskBytes: 2 ** 28, wallSeconds: 600, processes: 256 },
     createdAt: iso(T0),
     expiresAt: iso(T0 + 3_600_000)
   }, requesterKey)
 }
 
-export function attestFor (worker: SigningKey, job: SignedJob, artifact: CID, def: BuildDefinition = job.job.definition): SignedAttestation {
+export function attestFor (worker: SigningKey, job: SignedJob, artifact: CID, def: BuildDefinition = job.job.definition, variation?: BuildVariation): SignedAttestation {
   return createAttestation({
     buildId: buildIdOf(def),
     jobId: job.jobId,
@@ -67,7 +68,8 @@ export function attestFor (worker: SigningKey, job: SignedJob, artifact: CID, de
     startedAt: iso(T0 + 60_000),
     finishedAt: iso(T0 + 120_000),
     result: { status: 'success', artifact: artifact.toString(), exitCode: 0 },
-    log: null
+    log: null,
+    ...(variation != null ? { variation } : {})
   }, worker)
 }
 

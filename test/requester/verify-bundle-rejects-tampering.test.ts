@@ -15,7 +15,7 @@ import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { CODEC_RAW, base64Decode, base64Encode, cidOf, parseEnvelope, utf8Decode, utf8Encode } from '../../protocol/index.ts'
+import { CODEC_RAW, base64Decode, clockOffsetFor, base64Encode, cidOf, parseEnvelope, utf8Decode, utf8Encode } from '../../protocol/index.ts'
 import type { SignedAttestation, SignedJob } from '../../protocol/index.ts'
 import { walkDag } from '../../src/content/index.ts'
 import { verifyBundle, writeBundle } from '../../src/requester/bundle/index.ts'
@@ -222,5 +222,20 @@ describe('verifyBundle rejects tampering', () => {
       expect(r.ok).toBe(false)
       expect(r.problems.length).toBeGreaterThan(0)
     }), { numRuns: 200 })
+  })
+
+  it('a bundle of a job that asked to vary the clock verifies only with attestations recording the offsets their workers owed', async () => {
+    await withTempDir(async tmp => {
+      const { blockstore, artifact } = await makeArtifact(tmp)
+      const job = makeJob(definitionFor('varied'), ['clock'])
+      const unvaried = trustedWorkers.slice(0, 2).map(w => attestFor(w, job, artifact))
+      await writeBundle(blockstore, { job, attestations: unvaried, artifact }, join(tmp, 'unvaried.car'))
+      const bad = verify(new Uint8Array(await readFile(join(tmp, 'unvaried.car'))))
+      expect(codes(bad)).toContain('ERR_POLICY_NOT_MET')
+      expect(problem(bad, 'ERR_POLICY_NOT_MET')).toMatch(/without the clock offset/)
+      const varied = trustedWorkers.slice(0, 2).map(w => attestFor(w, job, artifact, job.job.definition, { clockOffsetSeconds: clockOffsetFor(w.did, job.jobId) }))
+      await writeBundle(blockstore, { job, attestations: varied, artifact }, join(tmp, 'varied.car'))
+      expect(verify(new Uint8Array(await readFile(join(tmp, 'varied.car')))).problems).toEqual([])
+    })
   })
 })

@@ -10,6 +10,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ReadableStorage } from 'ipfs-unixfs-exporter'
 import { CID } from 'multiformats/cid'
+import { namedByTrustedKey } from '../../../protocol/index.ts'
 import { atomicWrite, diagnoseDispute, diffoscopeMissing, printable, renderComparison } from './diagnose-dispute.ts'
 import type { DiagnoseOptions, DisputeReport } from './diagnose-dispute.ts'
 import { DIFFOSCOPE_HINT, findExecutable } from './diffoscope.ts'
@@ -156,8 +157,8 @@ export async function diagnoseDisputeSet (blockstore: ReadableStorage, candidate
   const timeoutMs = comparisonTimeoutMs ?? DEFAULT_COMPARISON_TIMEOUT_MS
   const excerptLines = options.excerptLines ?? 200
   const ordered = orderCandidates(candidates)
-  const fetchable = ordered.filter(c => c.trusted.length + c.belowTier.length > 0)
-  const untrustedOnly = ordered.filter(c => c.trusted.length + c.belowTier.length === 0)
+  const fetchable = ordered.filter(namedByTrustedKey)
+  const untrustedOnly = ordered.filter(c => !namedByTrustedKey(c))
   if (fetchable.length < 2) throw new NotADisputeError(`a dispute report compares CIDs trusted keys named: ${fetchable.length} here`)
   const reference = fetchable[0]!
   const others = fetchable.slice(1)
