@@ -5,6 +5,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { PEERS_TOPIC } from './topics.ts'
+import { isGraylisted } from './score.ts'
 import { peerExchange } from './peer-exchange.ts'
 
 const log = logger('concur:discovery')
@@ -158,8 +159,11 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
 
     return {
       async start () {
-        pubsub.topicValidators.set(PEERS_TOPIC, (_peer, msg) =>
-          parseAnnouncement(msg.data) == null ? TopicValidatorResult.Reject : TopicValidatorResult.Accept)
+        pubsub.topicValidators.set(PEERS_TOPIC, (peer, msg) => {
+          // dropped unread like every concur topic (score.ts isGraylisted)
+          if (isGraylisted(pubsub, peer.toString())) return TopicValidatorResult.Ignore
+          return parseAnnouncement(msg.data) == null ? TopicValidatorResult.Reject : TopicValidatorResult.Accept
+        })
         pubsub.subscribe(PEERS_TOPIC)
         pubsub.addEventListener('message', onMessage as EventListener)
         if (init.servePeers === true) await px.serve()

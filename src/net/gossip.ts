@@ -9,6 +9,7 @@ import type { MessageKind } from './topics.ts'
 import { createMessageValidator } from './validate.ts'
 import type { ConcurMessage, MessageValidatorInit } from './validate.ts'
 import { PeerBudget } from './peer-budget.ts'
+import { isGraylisted } from './score.ts'
 import type { PeerBudgetInit } from './peer-budget.ts'
 
 const log = logger('concur:gossip')
@@ -23,6 +24,8 @@ export interface GossipStats {
   verified: number
   /** messages IGNOREd unread because their sender had spent its budget of useless ones (peer-budget.ts) */
   rateLimited: number
+  /** messages IGNOREd unread because their sender is graylisted (score.ts isGraylisted) */
+  graylisted: number
   lastRejections: Array<{ at: number, topic: string, code: string, reason: string, from: string }>
   /** the latest IGNOREd messages (at most 50): duplicates, stale claims, expired ones */
   lastIgnored: Array<{ at: number, topic: string, code: string, from: string }>
@@ -65,7 +68,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
     const budget = new PeerBudget(init.budget)
     const listeners = new Set<(message: ConcurMessage, from: PeerId | null) => void>()
     const decoded = new Map<string, ConcurMessage>()
-    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, rateLimited: 0, lastRejections: [], lastIgnored: [] }
+    const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, rateLimited: 0, graylisted: 0, lastRejections: [], lastIgnored: [] }
 
     const deliver = (message: ConcurMessage, from: PeerId | null): void => {
       for (const l of listeners) {
@@ -81,6 +84,11 @@ export function concurGossip (init: ConcurGossipInit = {}) {
       pubsub.topicValidators.set(topic, (peer, msg) => {
         const from = peer.toString()
         // checked before decoding: the point is not to spend a signature check on it
+        if (isGraylisted(pubsub, from)) {
+          stats.graylisted++
+          stats.ignored++
+          return TopicValidatorResult.Ignore
+        }
         if (!budget.allows(from)) {
           stats.rateLimited++
           stats.ignored++

@@ -21,7 +21,7 @@ import { concurGossip } from './gossip.ts'
 import type { ConcurGossipInit } from './gossip.ts'
 import type { ConcurGossip } from './gossip.ts'
 import { DialGate, dialPolicyFor } from './dial-policy.ts'
-import { concurScoreParams } from './score.ts'
+import { GRAYLIST_THRESHOLD, concurScoreParams, scoreOf } from './score.ts'
 import type { DialPolicy } from './dial-policy.ts'
 import { peerDiscovery } from './discovery.ts'
 import type { PeerDiscoveryService } from './discovery.ts'
@@ -104,7 +104,8 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       // subscriptions ignored (measured: 20 workers, the requester saw 14 of 21
       // peers subscribed, 3-4 workers heard no gossip at all). Loopback peers
       // are on this machine: exempt them, keep the penalty everywhere else.
-      scoreParams: concurScoreParams()
+      scoreParams: concurScoreParams(),
+      scoreThresholds: { graylistThreshold: GRAYLIST_THRESHOLD }
     })
   }
   if (init.relayServer === true) {
@@ -153,8 +154,7 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     discovery,
     dialGate,
     scoreOf (peerId) {
-      // the implementation has it; the exported GossipSub interface does not say so
-      return (libp2p.services.pubsub as unknown as { getScore: (id: string) => number }).getScore(peerId)
+      return scoreOf(libp2p.services.pubsub, peerId)
     },
     async stop () {
       await discovery.stop()

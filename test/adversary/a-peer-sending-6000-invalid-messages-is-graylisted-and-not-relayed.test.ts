@@ -5,6 +5,11 @@
  * unread: its next message, a perfectly valid job announcement, is stored and
  * relayed by no one. Before the flood, the same peer's valid announcement
  * reaches everyone (the control).
+ *
+ * gossipsub alone failed this about 1 run in 2: it lets a peer it last scored
+ * at 0 through for up to 128 RPCs or 1 s, so the valid message sent just
+ * after the flood reached the validator; the validators now drop the message
+ * of a graylisted sender themselves (src/net/score.ts isGraylisted).
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -45,6 +50,14 @@ describe('a peer sending 6,000 invalid messages', () => {
   it('is graylisted by the honest nodes it reaches, and its next valid message is relayed by none', async () => {
     const stores = [net.requester, ...net.workers]
     const honest = [net.bootstrap, ...stores]
+    // the flooder is linked to every honest node before it floods (peer
+    // exchange links it to the workers and the requester after it joins the
+    // bootstrap): a node it linked to only after the flood would have no
+    // reason to distrust it, would take its next job and relay it to the rest
+    // legitimately (seen in CI), which is not what this test is about
+    await waitFor(async () => (await Promise.all(honest.map(async n => (await peersOf(n)).some(p => p.peerId === adv.node.peerId)))).every(Boolean),
+      'the flooder being linked to every honest node')
+
     // control: before the flood its valid announcement reaches every node that stores jobs
     const before = advJob()
     await waitFor(async () => {
@@ -55,22 +68,19 @@ describe('a peer sending 6,000 invalid messages', () => {
     const rejectedBefore = await Promise.all(honest.map(gossipStats))
     const flood = await api<{ published: number }>(adv.node.api, 'POST', '/v1/gossip/publish-raw', { topic: JOBS_TOPIC, data: randomBytes(48).toString('base64'), repeat: 6000 })
     expect(flood.published).toBe(6000)
-    // the flood has been dealt with by each honest node it reached: every
-    // honest node scores, so each one that rejected some of it (the rest is
-    // dropped unread past the per-peer budget) has graylisted its sender. A
-    // node the flooder links to only after the flood saw none of it (score 0)
+    // the flood has been dealt with by every honest node (each is linked to
+    // the flooder): each rejected some of it (the rest is dropped unread past
+    // the per-peer budget) and has graylisted its sender
     const reached = await waitFor(async () => {
       const out: Array<{ node: Node, score: number }> = []
       for (const [i, node] of honest.entries()) {
         const link = (await peersOf(node)).find(p => p.peerId === adv.node.peerId)
-        if (link == null) continue
         const rejected = (await gossipStats(node)).rejected - (rejectedBefore[i]?.rejected ?? 0)
-        if (rejected === 0) continue
-        if (link.score >= GRAYLIST) return null
+        if (link == null || rejected === 0 || link.score >= GRAYLIST) return null
         out.push({ node, score: link.score })
       }
-      return out.length > 0 ? out : null
-    }, 'each honest node that the flood reached graylisting the flooder')
+      return out
+    }, 'every honest node rejecting some of the flood and graylisting the flooder')
 
     // its next message is valid, and nobody takes it
     const after = advJob()
@@ -80,17 +90,8 @@ describe('a peer sending 6,000 invalid messages', () => {
     await waitFor(async () => (await Promise.all(stores.map(async s => await holds(s, jobId)))).every(Boolean), 'the honest job reaching every node')
     const dealt = new Set(reached.map(r => r.node.did))
     for (const s of stores) {
-      const held = await holds(s, after.jobId)
-      if (dealt.has(s.did)) {
-        expect(held, `${s.did.slice(-8)} holds the flooder's next job`).toBe(false)
-      } else if (held) {
-        // a node the flooder was not linked to during the flood has no reason
-        // to distrust it: it may take the job straight from the flooder over a
-        // link made since (peer exchange), but never relayed by a node that
-        // graylisted it (seen once in CI: the worker linked after the flood)
-        const linked = (await peersOf(s)).some(p => p.peerId === adv.node.peerId)
-        expect(linked, `${s.did.slice(-8)} holds the flooder's next job with no link to the flooder: it was relayed`).toBe(true)
-      }
+      expect(dealt.has(s.did), `${s.did.slice(-8)} was linked to the flooder during the flood but did not reject any of it`).toBe(true)
+      expect(await holds(s, after.jobId), `${s.did.slice(-8)} holds the flooder's next job`).toBe(false)
     }
     // because each of them scored the flooder below the graylist threshold
     expect(reached.map(r => r.score).every(s => s < GRAYLIST), `scores of the flooder: ${reached.map(r => r.score.toFixed(0)).join(', ')}`).toBe(true)
