@@ -219,7 +219,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, result: c.result })
       })
       const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
-      inbox.addEventListener('claim:recorded', ({ detail: { claim: c } }) => { events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq }) })
+      inbox.addEventListener('claim:recorded', ({ detail: { claim: c } }) => { events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq, ...(c.release != null ? { release: c.release } : {}) }) })
 
       // every peer answers catch-up requests for the attestations it holds;
       // what it is answered it verifies only within its budget (src/net/sync.ts):
@@ -258,9 +258,11 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         pins: peer.helia.pins,
         identity: { signing: identity.signing, peerId: identity.peerId },
         sync,
-        connections: peer.libp2p
+        connections: peer.libp2p,
+        claims: inbox
       })
       requesterService.addEventListener('verdict:changed', ({ detail: d }) => { events.emit({ type: 'request:verdict', ...d }) })
+      requesterService.addEventListener('release:recorded', ({ detail: d }) => { events.emit({ type: 'request:release', ...d }) })
       requesterService.addEventListener('bundle:written', ({ detail: d }) => { events.emit({ type: 'request:bundle', ...d }) })
       requesterService.addEventListener('bundle:failed', ({ detail: d }) => { events.emit({ type: 'request:bundle-failed', ...d }) })
       requesterService.addEventListener('dispute:diagnosed', ({ detail: d }) => { events.emit({ type: 'request:dispute', ...d }) })

@@ -1,5 +1,6 @@
 import { isSandboxTier, publicKeyFromDid } from '../protocol/index.ts'
 import { DEFAULT_MAX_PER_REQUESTER_PER_HOUR } from '../src/worker/volunteer-policy.ts'
+import { DEFAULT_FETCH_TIMEOUT_MS } from '../src/worker/worker.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import { UsageError } from './errors.ts'
 import type { WorkerConfig } from './home.ts'
@@ -22,6 +23,8 @@ export const WORKER_OPTIONS = {
   'max-input-bytes': { type: 'string' },
   'max-input-entries': { type: 'string' },
   'max-input-dir-bytes': { type: 'string' },
+  // how long a job's source or environment may take to arrive before the worker gives the job up (and says so)
+  'fetch-timeout': { type: 'string' },
   'allow-weak-sandbox': { type: 'boolean', default: false },
   // rebuilder mode: spot-check jobs of these requesters / a random sample
   'rebuild-for': { type: 'string', multiple: true },
@@ -41,8 +44,17 @@ export const WORKER_ADMISSION_HELP = [
   '  --max-per-requester N       builds of one requester at once [--max-concurrent minus 1, at least 1]',
   `  --max-per-requester-hour N  builds of one requester started in any hour [${DEFAULT_MAX_PER_REQUESTER_PER_HOUR}]`,
   '  jobs are taken round-robin over requesters, the least recently served first; a job is',
-  '  claimed only once the root blocks of its source (and rootfs) could be fetched'
+  '  claimed only once the root blocks of its source (and rootfs) could be fetched',
+  `  --fetch-timeout S           the longest a job's source or environment may take to arrive [${DEFAULT_FETCH_TIMEOUT_MS / 1000}]`,
+  '  a job this worker declines, or whose inputs do not come, is released with the reason',
+  '  (a signed claim the requester shows): declines only on jobs that name this worker'
 ].join('\n')
+
+/** --fetch-timeout S in milliseconds, or undefined when not given */
+export function fetchTimeoutMs (values: Record<string, unknown>): number | undefined {
+  const v = values['fetch-timeout']
+  return typeof v === 'string' ? Math.round(positive(v, 'fetch-timeout') * 1000) : undefined
+}
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }
 

@@ -19,7 +19,7 @@ import { pin } from '../src/store/pin.ts'
 import { LEASE_MS } from '../protocol/index.ts'
 import type { SandboxTier, SigningKey } from '../protocol/index.ts'
 import type { NodeConfig } from './home.ts'
-import { rebuildOptions, volunteerPolicy } from './worker-options.ts'
+import { fetchTimeoutMs, rebuildOptions, volunteerPolicy } from './worker-options.ts'
 
 const log = logger('concur:worker')
 
@@ -95,6 +95,7 @@ export class WorkerService implements Startable {
       policy,
       tier,
       workDir: this.workDir,
+      fetchTimeoutMs: fetchTimeoutMs(this.values),
       tamperOutput: this.values['tamper-output'] === true,
       rebuild: rebuildOptions(this.values),
       onEvent: c.onEvent

@@ -43,9 +43,36 @@ export interface Claim {
    * a spot check never displaces a replica the requester asked for.
    */
   purpose?: ClaimPurpose
+  /**
+   * The worker is not building the job (now), and says why (PROTOCOL.md
+   * §5.3, §7 rule 6): it takes no replica slot whatever its lease, and a
+   * later claim with a higher `seq` (a retry) replaces it. Without it a
+   * requester whose workers all declined, or could not fetch the inputs,
+   * saw nothing until the job expired.
+   */
+  release?: ClaimRelease
 }
 
 export type ClaimPurpose = 'replica' | 'spot-check'
+
+/**
+ * Why a worker is not building a job:
+ * - `declined`: the volunteer's limits, policy or capabilities refuse it; it will not build it;
+ * - `inputs-unavailable`: the source or environment did not come; it may try again later;
+ * - `gave-up`: the build could not be run for a reason of the worker's own (not a build failure).
+ */
+export type ReleaseKind = 'declined' | 'inputs-unavailable' | 'gave-up'
+export const RELEASE_KINDS: readonly ReleaseKind[] = ['declined', 'inputs-unavailable', 'gave-up']
+/** the longest release reason, in characters (as a failure attestation's reason) */
+export const MAX_RELEASE_REASON = 1024
+
+export interface ClaimRelease { kind: ReleaseKind, reason: string }
+
+function validateRelease (x: unknown): ClaimRelease {
+  const o = expectObject(x, 'release', ['kind', 'reason'], [])
+  if (typeof o.kind !== 'string' || !(RELEASE_KINDS as readonly string[]).includes(o.kind)) throw new SchemaError('release.kind', `expected one of ${RELEASE_KINDS.join(', ')}`)
+  return { kind: o.kind as ReleaseKind, reason: expectString(o.reason, 'release.reason', { min: 1, max: MAX_RELEASE_REASON }) }
+}
 
 export interface SignedClaim { envelope: Envelope; claim: Claim; signer: Uint8Array; bytes: Uint8Array }
 
@@ -57,7 +84,7 @@ export function validateClaim (x: unknown): Claim {
     if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type)) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
     throw new SchemaError('_type', `expected ${CLAIM_TYPE}`)
   }
-  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq'], ['purpose'])
+  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq'], ['purpose', 'release'])
   if (o.purpose !== undefined && o.purpose !== 'replica' && o.purpose !== 'spot-check') throw new SchemaError('purpose', 'expected "replica" or "spot-check"')
   const issuedAt = o.issuedAt as string
   const leaseUntil = o.leaseUntil as string
@@ -74,7 +101,8 @@ export function validateClaim (x: unknown): Claim {
     issuedAt,
     leaseUntil,
     seq: expectInteger(o.seq, 'seq', 0, Number.MAX_SAFE_INTEGER),
-    ...(o.purpose !== undefined ? { purpose: o.purpose } : {})
+    ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
+    ...(o.release !== undefined ? { release: validateRelease(o.release) } : {})
   }
 }
 
@@ -152,7 +180,8 @@ export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>,
   let taken = 0
   for (const [worker, c] of latest) {
     if (worker === except || c.purpose === 'spot-check') continue
-    if (parseTime(c.leaseUntil, 'leaseUntil') > now || attesters.has(worker)) taken++
+    // a release takes no slot, whatever its lease: the worker said it is not building
+    if ((c.release === undefined && parseTime(c.leaseUntil, 'leaseUntil') > now) || attesters.has(worker)) taken++
   }
   return taken
 }

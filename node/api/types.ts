@@ -3,7 +3,7 @@
  * routes that serve them, the CLI that renders them and the tests that check
  * them. The requester's views are src/requester's own types.
  */
-import type { BuildResult, JobVariation, ResourceAsk } from '../../protocol/index.ts'
+import type { BuildResult, ClaimRelease, JobVariation, ReleaseKind, ResourceAsk } from '../../protocol/index.ts'
 import type { GossipStats } from '../../src/net/gossip.ts'
 import type { StoreUsage } from '../../src/store/records.ts'
 import type { WorkerEvent } from '../../src/worker/worker.ts'
@@ -81,7 +81,8 @@ export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage
 export type FeedEvent =
   | { type: 'job', jobId: string, buildId: string, requester: string }
   | { type: 'attestation', id: string, jobId: string, buildId: string, worker: string, result: BuildResult }
-  | { type: 'claim', jobId: string, worker: string, leaseUntil: string, seq: number }
+  | { type: 'claim', jobId: string, worker: string, leaseUntil: string, seq: number, release?: ClaimRelease }
+  | { type: 'request:release', jobId: string, worker: string, kind: ReleaseKind, reason: string, at: string, trusted: boolean }
   | { type: 'request:verdict', jobId: string, status: string, previous: string | null, artifact?: string, counted: string[], threshold: number }
   | { type: 'request:bundle', jobId: string, path: string }
   | { type: 'request:bundle-failed', jobId: string, error: string }

@@ -9,7 +9,7 @@ import type { Command, GlobalFlags } from '../cli.ts'
 import { UsageError } from '../errors.ts'
 import { parseBytes } from '../worker-options.ts'
 import { isSettled } from '../../src/requester/types.ts'
-import { EXIT, describeRequest, exitFor, oneLine, short } from '../render/request.ts'
+import { EXIT, describeRequest, exitFor, oneLine, releaseText, short } from '../render/request.ts'
 import { JOB_VARIATIONS } from '../../protocol/index.ts'
 import type { JobVariation } from '../../protocol/index.ts'
 
@@ -44,8 +44,11 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
     for (const { seq, event } of ev.events) {
       after = Math.max(after, seq)
       let text = ''
-      if (event.type === 'claim') text = `claimed by ${short(oneLine(event.worker))} (lease until ${oneLine(event.leaseUntil)})`
-      else if (event.type === 'attestation') {
+      if (event.type === 'claim') {
+        text = event.release != null
+          ? `not building, says ${short(oneLine(event.worker))}: ${releaseText(event.release)}`
+          : `claimed by ${short(oneLine(event.worker))} (lease until ${oneLine(event.leaseUntil)})`
+      } else if (event.type === 'attestation') {
         const res = event.result
         text = `attestation from ${short(oneLine(event.worker))}: ${oneLine(res.status === 'success' ? res.artifact : `failed (${res.reason})`)}`
       } else if (event.type.startsWith('request:')) changed = true

@@ -36,6 +36,12 @@ function variationText (v: NonNullable<RequestView['attestations'][number]['vari
   return parts.join(', ')
 }
 
+/** a release as one line: `declined: asks for more than this volunteer allows: cpus 2 > 1` */
+export function releaseText (n: { kind: string, reason: string }): string {
+  const what = n.kind === 'declined' ? 'declined' : n.kind === 'inputs-unavailable' ? 'inputs did not come' : n.kind === 'gave-up' ? 'gave up' : n.kind
+  return `${oneLine(what)}: ${oneLine(n.reason)}`
+}
+
 export function describeRequest (v: RequestView): string {
   const r = v.record
   const lines = [
@@ -59,6 +65,12 @@ export function describeRequest (v: RequestView): string {
       const varied = a.variation != null ? `  (${variationText(a.variation)})` : ''
       lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(17)}  ${oneLine(what ?? '')}${job}${varied}`)
     }
+  }
+  const releases = [...(r.releases ?? [])].sort((a, b) => Number(b.trusted) - Number(a.trusted))
+  if (releases.length > 0) {
+    // signed by the workers, never counted: why a job is not being built (PROTOCOL.md §7 rule 6)
+    lines.push('not building (signed releases):')
+    for (const n of releases) lines.push(`  ${short(oneLine(n.worker))}  ${(n.trusted ? 'trusted' : 'untrusted').padEnd(17)}  ${releaseText(n)}`)
   }
   if (r.dissent.length > 0) lines.push(`dissent   ${r.dissent.map(d => `${short(oneLine(d.worker))} → ${oneLine(d.artifact)}`).join(', ')}`)
   for (const n of v.verdict?.nonReproducible ?? []) {

@@ -24,8 +24,8 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, validateBuildDefinition } from '../../protocol/index.ts'
-import type { JobVariation, ResourceAsk, SignedAttestation, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
+import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, validateBuildDefinition } from '../../protocol/index.ts'
+import type { JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
@@ -39,7 +39,7 @@ import { readLogs } from './read-logs.ts'
 import { sourceFilter } from './source-filter.ts'
 import type { ReadLogsOptions } from './read-logs.ts'
 import { verdictView } from './types.ts'
-import type { LogsView, PolicySource, RequestRecord, RequestStatus, RequestView, RequesterEvents } from './types.ts'
+import type { LogsView, PolicySource, ReleaseNote, RequestRecord, RequestStatus, RequestView, RequesterEvents } from './types.ts'
 
 const log = logger('concur:requester')
 
@@ -57,6 +57,8 @@ export interface RequesterComponents {
   sync?: Pick<AttestationSync, 'pull'>
   /** 'peer:identify' starts a catch-up with the peer that just joined */
   connections?: TypedEventTarget<{ 'peer:identify': CustomEvent<unknown> }>
+  /** the claims this node validated and recorded (src/store/ingest.ts): releases of our jobs are kept */
+  claims?: TypedEventTarget<{ 'claim:recorded': CustomEvent<SignedClaim> }>
 }
 
 export interface RequesterInit {
@@ -165,6 +167,40 @@ function owedReport (r: RequestRecord, v: Verdict): { kind: 'dispute' | 'non-rep
   return undefined
 }
 
+/**
+ * Release notes kept per job: trusted keys' (as many as the policy names,
+ * within this) before untrusted ones, of which at most MAX_UNTRUSTED_RELEASES.
+ * Releases cost a throw-away key nothing to sign: they must not grow a
+ * record, nor push a trusted worker's reason out of it.
+ */
+export const MAX_RELEASES_KEPT = 64
+export const MAX_UNTRUSTED_RELEASES = 8
+
+/**
+ * `notes` with `note` in place of its worker's earlier one, bounded as
+ * MAX_RELEASES_KEPT and MAX_UNTRUSTED_RELEASES say (the oldest untrusted
+ * note goes first; a note that does not fit is not kept).
+ */
+export function keepRelease (notes: readonly ReleaseNote[], note: ReleaseNote): ReleaseNote[] {
+  const out = notes.filter(n => n.worker !== note.worker)
+  out.push(note)
+  const untrusted = out.filter(n => !n.trusted)
+  while (untrusted.length > MAX_UNTRUSTED_RELEASES || (out.length > MAX_RELEASES_KEPT && untrusted.length > 0)) {
+    const drop = untrusted.shift() as ReleaseNote
+    out.splice(out.indexOf(drop), 1)
+  }
+  // all trusted and still over: the newest does not fit
+  return out.length > MAX_RELEASES_KEPT ? out.filter(n => n !== note) : out
+}
+
+function trustsDid (policy: TrustPolicy, did: string): boolean {
+  try {
+    return isTrustedSigner(policy, publicKeyFromDid(did))
+  } catch {
+    return false
+  }
+}
+
 /** setTimeout's longest delay; a later expiry re-arms */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -209,6 +245,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     this.components.records.addEventListener('attestation:stored', this.onAttestation)
     this.components.policy.addEventListener('policy:changed', this.onPolicy)
     this.components.connections?.addEventListener('peer:identify', this.onPeer)
+    this.components.claims?.addEventListener('claim:recorded', this.onClaim)
     const every = this.init.catchUpMs ?? 5000
     if (every > 0 && this.components.sync != null) {
       // gossip is best-effort: while a job is open, ask peers now and then for
@@ -232,6 +269,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     this.components.records.removeEventListener('attestation:stored', this.onAttestation)
     this.components.policy.removeEventListener('policy:changed', this.onPolicy)
     this.components.connections?.removeEventListener('peer:identify', this.onPeer)
+    this.components.claims?.removeEventListener('claim:recorded', this.onClaim)
     if (this.catchUpTimer != null) clearInterval(this.catchUpTimer)
     for (const t of this.expiries.values()) clearTimeout(t)
     this.expiries.clear()
@@ -248,6 +286,30 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   }
 
   private readonly onPeer = (): void => { this.catchUp() }
+
+  /**
+   * A worker's release of one of our open jobs (PROTOCOL.md §7 rule 6): kept
+   * in the record with its reason, so `status` shows at once why a job is
+   * not being built (a decline, inputs that did not come), not only when it
+   * expires. Queued with the job's evaluations, so a record is never written
+   * by two at once.
+   */
+  private readonly onClaim = (evt: CustomEvent<SignedClaim>): void => {
+    const { claim, signer } = evt.detail
+    const release = claim.release
+    const r = this.requests.get(claim.jobId)
+    if (release == null || r == null || FINAL.has(r.status)) return
+    let trusted = false
+    try { trusted = isTrustedSigner(this.components.policy.current(), signer) } catch { /* no usable policy: untrusted */ }
+    const note: ReleaseNote = { worker: claim.worker, kind: release.kind, reason: release.reason, at: claim.issuedAt, trusted }
+    this.enqueue(claim.jobId, async () => {
+      const kept = keepRelease(r.releases ?? [], note)
+      if (!kept.includes(note)) return
+      r.releases = kept
+      await this.save(r)
+      this.safeDispatchEvent('release:recorded', { detail: { jobId: r.jobId, ...note } })
+    })
+  }
 
   private readonly catchUp = (): void => {
     const sync = this.components.sync
@@ -434,11 +496,16 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   private schedule (jobId: string): void {
     if (this.waiting.has(jobId)) return
     this.waiting.add(jobId)
-    const prev = this.busy.get(jobId) ?? Promise.resolve()
-    const next = prev.then(async () => {
+    this.enqueue(jobId, async () => {
       this.waiting.delete(jobId)
       await this.update(jobId)
-    }).catch((err: Error) => { log.error('evaluating %s: %e', jobId, err) })
+    })
+  }
+
+  /** run `fn` after everything already queued for the job: one change to its record at a time */
+  private enqueue (jobId: string, fn: () => Promise<void>): void {
+    const prev = this.busy.get(jobId) ?? Promise.resolve()
+    const next = prev.then(fn).catch((err: Error) => { log.error('updating %s: %e', jobId, err) })
     this.busy.set(jobId, next)
     void next.finally(() => { if (this.busy.get(jobId) === next) this.busy.delete(jobId) })
   }
@@ -560,7 +627,9 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       sandboxTier: a.claim.sandboxTier,
       finishedAt: a.claim.finishedAt
     }))
-    return { record, verdict: v == null ? null : verdictView(v), attestations, threshold: policy?.threshold ?? null }
+    // whether a releasing key is trusted is said under the policy of now, as for attestations
+    const releases = record.releases?.map(n => ({ ...n, trusted: policy != null && trustsDid(policy, n.worker) }))
+    return { record: releases != null ? { ...record, releases } : record, verdict: v == null ? null : verdictView(v), attestations, threshold: policy?.threshold ?? null }
   }
 
   async logs (jobId: string, options: Omit<ReadLogsOptions, 'policy'> = {}): Promise<LogsView> {

@@ -4,7 +4,7 @@
  * tests read one definition.
  */
 import type { TypedEventTarget } from '@libp2p/interface'
-import type { BuildResult, BuildVariation, SandboxTier, TrustPolicy, TrustPolicyInput, Verdict, VerdictStatus } from '../../protocol/index.ts'
+import type { BuildResult, BuildVariation, ReleaseKind, SandboxTier, TrustPolicy, TrustPolicyInput, Verdict, VerdictStatus } from '../../protocol/index.ts'
 
 export type RequestStatus = VerdictStatus | 'expired'
 
@@ -35,6 +35,22 @@ export interface RequestRecord {
   dispute?: { report?: string, summary?: string, error?: string, cids?: string[] }
   /** the diff of a non-reproducible build (trusted keys' different CIDs on different jobs); `cids`: what it covers */
   nonReproducible?: { report?: string, summary?: string, error?: string, cids: string[] }
+  /**
+   * Workers that said they are not building this job, and why (signed
+   * releases, PROTOCOL.md §7 rule 6): each worker's latest, trusted keys'
+   * kept first (MAX_RELEASES_KEPT in requester.ts).
+   */
+  releases?: ReleaseNote[]
+}
+
+/** One worker's signed release of a job, as kept: who, what kind, why, when (its claim's issuedAt) */
+export interface ReleaseNote {
+  worker: string
+  kind: ReleaseKind
+  reason: string
+  at: string
+  /** whether its key was trusted when it came (the view says so again under the current policy) */
+  trusted: boolean
 }
 
 /** A verdict as served: the equivocators' proof envelopes stay in the records. */
@@ -92,6 +108,8 @@ export interface RequesterEvents {
   'bundle:failed': CustomEvent<{ jobId: string, error: string }>
   'dispute:diagnosed': CustomEvent<{ jobId: string, report?: string, error?: string }>
   'non-reproducible:diagnosed': CustomEvent<{ jobId: string, report?: string, error?: string }>
+  /** a worker released one of our jobs (its note is in the record) */
+  'release:recorded': CustomEvent<{ jobId: string } & ReleaseNote>
 }
 
 /**

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
-import { countsAsBuilder, createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS } from '../../protocol/index.ts'
-import type { ClaimPurpose, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import { countsAsBuilder, createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
+import type { ClaimPurpose, ClaimRelease, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
 import type { ClaimBook } from '../store/claim-book.ts'
@@ -16,6 +16,20 @@ import { runBuild } from './run-build.ts'
 import type { BuildComponents, BuildProgress } from './run-build.ts'
 
 const log = logger('concur:worker')
+
+/**
+ * Releases (PROTOCOL.md §7 rule 6) a worker publishes per minute at most, and
+ * at once: a flood of jobs this worker declines, or whose inputs never come,
+ * must not become a flood of its releases on the claims topic.
+ */
+export const RELEASES_PER_MINUTE = 30
+
+/**
+ * How long a job's source or environment may take to arrive, by default
+ * (`--fetch-timeout`). It was 120 s: a 555 MB build environment from one
+ * provider did not make it, and every worker gave the job up at ~80 MB.
+ */
+export const DEFAULT_FETCH_TIMEOUT_MS = 600_000
 
 /** the longest stop() waits for aborted builds to end */
 const STOP_BOUND_MS = 10_000
@@ -33,6 +47,10 @@ export type WorkerEvent =
   | { type: 'build:attested', jobId: string, buildId: string, result: SignedAttestation['claim']['result'] }
   | { type: 'build:abandoned', jobId: string, reason: string }
   | { type: 'build:error', jobId: string, message: string }
+  /** a signed release told the network (and the requester) why this worker is not building the job */
+  | { type: 'job:released', jobId: string, release: ClaimRelease }
+  /** a release that was due but not published: over RELEASES_PER_MINUTE */
+  | { type: 'job:release-suppressed', jobId: string, release: ClaimRelease }
 
 export interface WorkerComponents extends BuildComponents {
   gossip: Pick<ConcurGossip, 'publish'>
@@ -187,6 +205,44 @@ export function worker (init: WorkerInit) {
       await components.gossip.publish('claim', signed.bytes)
     }
 
+    /** the release budget: RELEASES_PER_MINUTE, refilled continuously */
+    let releaseTokens = RELEASES_PER_MINUTE
+    let releaseRefilledAt = now()
+    /**
+     * Tell the network, with a signed release, why this worker is not building
+     * the job (PROTOCOL.md §5.3, §7 rule 6). Its seq is above every claim this
+     * worker made, so it replaces its lease and frees the slot at once.
+     */
+    const publishRelease = async (job: SignedJob, release: ClaimRelease): Promise<void> => {
+      const t = now()
+      releaseTokens = Math.min(RELEASES_PER_MINUTE, releaseTokens + (t - releaseRefilledAt) * RELEASES_PER_MINUTE / 60_000)
+      releaseRefilledAt = t
+      const reason = release.reason.length > MAX_RELEASE_REASON ? release.reason.slice(0, MAX_RELEASE_REASON - 1) + '…' : release.reason
+      const r: ClaimRelease = { kind: release.kind, reason: reason === '' ? release.kind : reason }
+      if (releaseTokens < 1) {
+        emit({ type: 'job:release-suppressed', jobId: job.jobId, release: r })
+        return
+      }
+      releaseTokens--
+      const signed = createClaim({
+        jobId: job.jobId,
+        buildId: job.job.buildId,
+        worker: init.key.did,
+        workerPeerId: init.peerId,
+        issuedAt: new Date(t).toISOString(),
+        // a lease of the usual length: a release must still be live when it arrives (it takes no slot anyway)
+        leaseUntil: new Date(t + leaseMs).toISOString(),
+        seq: ++seq,
+        release: r
+      }, init.key)
+      book.record(signed)
+      emit({ type: 'job:released', jobId: job.jobId, release: r })
+      await components.gossip.publish('claim', signed.bytes)
+    }
+    const release = (job: SignedJob, r: ClaimRelease): void => {
+      void publishRelease(job, r).catch((err: Error) => { log('could not publish the release of %s: %s', job.jobId, err.message) })
+    }
+
     const attestedWorkers = (job: SignedJob): string[] =>
       components.records.attestations(job.job.buildId).filter(a => a.claim.jobId === job.jobId).map(a => a.claim.worker)
 
@@ -209,7 +265,7 @@ export function worker (init: WorkerInit) {
           parallelism,
           workDir: init.workDir,
           inputLimits: { maxBytes: init.policy.maxInputBytes, maxEntries: init.policy.maxInputEntries, maxDirectoryBytes: init.policy.maxInputDirectoryBytes },
-          fetchTimeoutMs: init.fetchTimeoutMs ?? 120_000,
+          fetchTimeoutMs: init.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
           now,
           tamperOutput: init.tamperOutput,
           onProgress: (progress) => { emit({ type: 'build:progress', jobId: job.jobId, progress }) }
@@ -218,11 +274,15 @@ export function worker (init: WorkerInit) {
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
         emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, result: att.claim.result })
       } catch (err) {
+        // no renewal after the release: it must be this worker's last claim on the job
+        clearInterval(renew)
         if (isWorkerError(err) && err.code === 'ERR_INPUT_FETCH') {
           emit({ type: 'build:abandoned', jobId: job.jobId, reason: err.message })
+          release(job, { kind: 'inputs-unavailable', reason: err.message })
         } else if (!stopped) {
           log.error('build of %s failed: %e', job.jobId, err)
           emit({ type: 'build:error', jobId: job.jobId, message: (err as Error).message })
+          release(job, { kind: 'gave-up', reason: (err as Error).message })
         }
       } finally {
         clearInterval(renew)
@@ -233,10 +293,22 @@ export function worker (init: WorkerInit) {
       }
     }
 
+    /**
+     * Decline a job, once. Said aloud (a signed release) only to a requester
+     * waiting for this key, whose job names it in `builders`: a job naming no
+     * builders would otherwise be answered by every volunteer with other
+     * limits (PROTOCOL.md §7 rule 6).
+     */
     const decline = (job: SignedJob, reason: string): void => {
       declined.add(job.jobId)
       log('declined job %s: %s', job.jobId, reason)
       emit({ type: 'job:declined', jobId: job.jobId, reason })
+      if (job.job.builders?.includes(init.key.did) === true) release(job, { kind: 'declined', reason })
+    }
+
+    /** inputs that did not come: said to a requester that may wait for this key (named, or an open job) */
+    const inputsMissing = (job: SignedJob, reason: string): void => {
+      if (countsAsBuilder(job.job.builders, init.key.did)) release(job, { kind: 'inputs-unavailable', reason })
     }
 
     /** the volunteer's policy on this job: how to run it, or undefined (declined, once) */
@@ -262,7 +334,11 @@ export function worker (init: WorkerInit) {
       const attempt = (inputRetry.get(job.jobId)?.failures ?? 0) + 1
       if (attempt >= maxProbes) {
         inputRetry.delete(job.jobId)
-        decline(job, `its inputs could not be fetched in ${attempt} tries: ${r.reason}`)
+        const reason = `its inputs could not be fetched in ${attempt} tries: ${r.reason}`
+        declined.add(job.jobId)
+        log('declined job %s: %s', job.jobId, reason)
+        emit({ type: 'job:declined', jobId: job.jobId, reason })
+        inputsMissing(job, `${r.reason} (tried ${attempt} times; not trying again)`)
         return false
       }
       // doubling, up to 16 times the first wait
@@ -270,6 +346,7 @@ export function worker (init: WorkerInit) {
       inputRetry.set(job.jobId, { failures: attempt, notBefore: now() + retryInMs })
       log('job %s not claimed: %s (try %d of %d, again in %d ms)', job.jobId, r.reason, attempt, maxProbes, retryInMs)
       emit({ type: 'job:inputs-unavailable', jobId: job.jobId, attempt, retryInMs, reason: r.reason })
+      inputsMissing(job, `${r.reason} (try ${attempt} of ${maxProbes}; trying again in ${Math.round(retryInMs / 1000)} s)`)
       return false
     }
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, countsAsBuilder, createClaim, generateSigningKey, replacesClaim, takenSlots } from '../../protocol/index.ts'
-import type { Claim, ClaimPurpose, SigningKey } from '../../protocol/index.ts'
+import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, MAX_RELEASE_REASON, ProtocolError, countsAsBuilder, createClaim, decodeClaim, generateSigningKey, replacesClaim, takenSlots, validateClaim } from '../../protocol/index.ts'
+import type { Claim, ClaimPurpose, ClaimRelease, SigningKey } from '../../protocol/index.ts'
 import { fixedKey, iso, makeJob, T0 } from './fixtures.ts'
 
 const job = makeJob()
 const w = [1, 2, 3].map(i => fixedKey(`lease-worker-${i}`))
 const did = (i: number): string => w[i]!.did
-const claim = (key: SigningKey, issued: number, seq: number, lease = LEASE_MS, purpose?: ClaimPurpose): Claim => createClaim({
+const claim = (key: SigningKey, issued: number, seq: number, lease = LEASE_MS, purpose?: ClaimPurpose, release?: ClaimRelease): Claim => createClaim({
   jobId: job.jobId,
   buildId: job.job.buildId,
   worker: key.did,
@@ -15,7 +15,8 @@ const claim = (key: SigningKey, issued: number, seq: number, lease = LEASE_MS, p
   issuedAt: iso(issued),
   leaseUntil: iso(issued + lease),
   seq,
-  ...(purpose != null ? { purpose } : {})
+  ...(purpose != null ? { purpose } : {}),
+  ...(release != null ? { release } : {})
 }, key).claim
 
 describe('claim leases', () => {
@@ -173,5 +174,46 @@ describe('replica slots on a job that names its builders (takenSlots with builde
         }
       }
     ))
+  })
+})
+
+describe('releases (PROTOCOL.md §5.3, §7 rule 6)', () => {
+  const declined: ClaimRelease = { kind: 'declined', reason: 'asks for more than this volunteer allows: cpus 2 > 1' }
+
+  it('a live release takes no slot, and replaces the worker\'s claim (a higher seq), freeing its slot at once', () => {
+    const held = claim(w[0]!, T0, 0)
+    expect(takenSlots([held], [], T0 + 1_000)).toBe(1)
+    const released = claim(w[0]!, T0 + 2_000, 1, LEASE_MS, undefined, { kind: 'inputs-unavailable', reason: 'could not fetch the rootfs' })
+    expect(takenSlots([held, released], [], T0 + 3_000)).toBe(0)
+    expect(takenSlots([released, held], [], T0 + 3_000)).toBe(0)
+    // a later claim (a retry) replaces the release and takes the slot again
+    const retry = claim(w[0]!, T0 + 60_000, 2)
+    expect(takenSlots([held, released, retry], [], T0 + 61_000)).toBe(1)
+  })
+
+  it('a release from a worker that attested the job does not give its slot back', () => {
+    expect(takenSlots([claim(w[0]!, T0, 0), claim(w[0]!, T0 + 1_000, 1, LEASE_MS, undefined, declined)], [did(0)], T0 + 2_000)).toBe(1)
+  })
+
+  it('decodes with its kind and reason, and its signature covers them', () => {
+    const key = w[1]!
+    const signed = createClaim({ jobId: job.jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: iso(T0), leaseUntil: iso(T0 + LEASE_MS), seq: 3, release: declined }, key)
+    expect(decodeClaim(signed.bytes, { now: T0 + 1_000 }).claim.release).toEqual(declined)
+  })
+
+  it('refuses an unknown kind, an empty or over-long reason, and unknown fields inside', () => {
+    const base = { _type: 'https://concur.dev/Claim/v1', jobId: job.jobId, buildId: job.job.buildId, worker: did(0), workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: iso(T0), leaseUntil: iso(T0 + LEASE_MS), seq: 1 }
+    expect(validateClaim({ ...base, release: declined }).release).toEqual(declined)
+    for (const release of [
+      { kind: 'bored', reason: 'x' },
+      { kind: 'declined', reason: '' },
+      { kind: 'declined', reason: 'x'.repeat(MAX_RELEASE_REASON + 1) },
+      { kind: 'declined', reason: 'x', extra: 1 },
+      { kind: 'declined' },
+      'declined'
+    ]) {
+      expect(() => validateClaim({ ...base, release }), JSON.stringify(release).slice(0, 60)).toThrow(ProtocolError)
+    }
+    expect(validateClaim({ ...base, release: { kind: 'gave-up', reason: 'x'.repeat(MAX_RELEASE_REASON) } }).release?.kind).toBe('gave-up')
   })
 })

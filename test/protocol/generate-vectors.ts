@@ -75,6 +75,17 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     leaseUntil: iso(T0 + 290_000 + 30_000),
     seq: 0
   }, worker)
+  // the same worker's release of the job (a higher seq): it declines it, and says why
+  const release = createClaim({
+    jobId: job.jobId,
+    buildId: job.job.buildId,
+    worker: worker.did,
+    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+    issuedAt: iso(T0 + 291_000),
+    leaseUntil: iso(T0 + 291_000 + 30_000),
+    seq: 1,
+    release: { kind: 'declined', reason: 'asks for more than this volunteer allows: cpus 2 > 1' }
+  }, worker)
 
   // Tampered: the payload says 9 replicas, the signature was made over 2.
   const tamperedPayload = utf8Encode(new TextDecoder().decode(envelopePayload(job.envelope)).replace('"replicas":2', '"replicas":9'))
@@ -122,6 +133,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'attestation-failure-valid': v({ description: 'An attestation of a failed build (exit code 2); its subject is the build log.', publicKey: worker.did, envelope: failure.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-no-log-valid': v({ description: 'An attestation of a build killed at the wall-clock limit, without a log; its subject is the job payload.', publicKey: other.did, envelope: failureNoLog.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'claim-valid': v({ description: 'A 30 s lease claim on the job by worker-1.', publicKey: worker.did, envelope: claim.envelope, valid: true, payloadType: CLAIM_PAYLOAD_TYPE }),
+    'claim-release-valid': v({ description: 'worker-1 releases the job (seq 1): it declines it, with the reason. A release takes no replica slot.', publicKey: worker.did, envelope: release.envelope, valid: true, payloadType: CLAIM_PAYLOAD_TYPE }),
     'tampered-payload': v({ description: 'The job payload was changed after signing (replicas 2 -> 9).', publicKey: requester.did, envelope: tampered, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'signature does not cover the modified payload', error: 'ERR_BAD_SIGNATURE' }),
     'wrong-key': v({ description: 'An attestation naming worker-1 as builder but signed by worker-2.', publicKey: worker.did, envelope: wrongKey, valid: false, payloadType: ATTESTATION_PAYLOAD_TYPE, reason: 'signature is by another key than the builder', error: 'ERR_BAD_SIGNATURE' }),
     'wrong-payload-type-relabelled': v({ description: 'A job envelope whose payloadType was rewritten to the in-toto type after signing.', publicKey: requester.did, envelope: relabelled, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'PAE binds the payloadType: the signature does not verify for the new type, and it is not the job type', error: 'ERR_PAYLOAD_TYPE' }),

@@ -73,7 +73,7 @@ export interface InProcessWorker {
   events: WorkerEvent[]
   /** every claim the worker published, in order */
   claims: SignedClaim[]
-  /** first claims only (a lease renewal is not a new start), in order */
+  /** jobs claimed, in order of their first claim (a lease renewal is not a new start; a release is no claim of a slot) */
   claimedJobs: () => string[]
   /** builds waiting in the fake sandbox; `finish()` ends the oldest */
   inSandbox: () => number
@@ -129,7 +129,7 @@ export async function inProcessWorker (opts: { policy?: Partial<VolunteerPolicy>
     records,
     events,
     claims,
-    claimedJobs: () => [...new Set(claims.map(c => c.claim.jobId))],
+    claimedJobs: () => [...new Set(claims.filter(c => c.claim.release == null).map(c => c.claim.jobId))],
     inSandbox: () => waiting.length,
     finish: () => { waiting.shift()?.(FAILED) },
     until: async (ok, what, timeoutMs = 20_000) => {
@@ -150,9 +150,9 @@ const FAILED: SandboxResult = { exitCode: 1, signal: null, reason: 'exited', log
 /**
  * A job of `key` that this worker's policy accepts; `n` makes its build (and
  * so its id) differ; `ask` overrides the announcement's own fields (replicas,
- * resources, vary).
+ * resources, vary, builders).
  */
-export function jobOf (key: SigningKey, source: string, n: number, def: Partial<BuildDefinition> = {}, ask: Partial<Pick<JobInput, 'replicas' | 'resources' | 'vary'>> = {}): SignedJob {
+export function jobOf (key: SigningKey, source: string, n: number, def: Partial<BuildDefinition> = {}, ask: Partial<Pick<JobInput, 'replicas' | 'resources' | 'vary' | 'builders'>> = {}): SignedJob {
   const t = Date.now()
   return createJobAnnouncement({
     definition: {
