@@ -1,6 +1,7 @@
 import { isSandboxTier, publicKeyFromDid } from '../protocol/index.ts'
 import { DEFAULT_MAX_PER_REQUESTER_PER_HOUR } from '../src/worker/volunteer-policy.ts'
 import { DEFAULT_FETCH_TIMEOUT_MS } from '../src/worker/worker.ts'
+import { DEFAULT_ENV_CACHE_BYTES } from '../src/worker/env-cache.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import { UsageError } from './errors.ts'
 import type { WorkerConfig } from './home.ts'
@@ -25,6 +26,8 @@ export const WORKER_OPTIONS = {
   'max-input-dir-bytes': { type: 'string' },
   // how long a job's source or environment may take to arrive before the worker gives the job up (and says so)
   'fetch-timeout': { type: 'string' },
+  // the most disk the environments kept by CID may take (0: export each job's environment anew)
+  'env-cache': { type: 'string' },
   'allow-weak-sandbox': { type: 'boolean', default: false },
   // rebuilder mode: spot-check jobs of these requesters / a random sample
   'rebuild-for': { type: 'string', multiple: true },
@@ -46,9 +49,16 @@ export const WORKER_ADMISSION_HELP = [
   '  jobs are taken round-robin over requesters, the least recently served first; a job is',
   '  claimed only once the root blocks of its source (and rootfs) could be fetched',
   `  --fetch-timeout S           the longest a job's source or environment may take to arrive [${DEFAULT_FETCH_TIMEOUT_MS / 1000}]`,
+  `  --env-cache SIZE            disk for build environments kept by CID, shared read-only by jobs [${DEFAULT_ENV_CACHE_BYTES / 1024 ** 3}G; 0: none]`,
   '  a job this worker declines, or whose inputs do not come, is released with the reason',
   '  (a signed claim the requester shows): declines only on jobs that name this worker'
 ].join('\n')
+
+/** --env-cache SIZE in bytes (0 allowed: no cache), or the default */
+export function envCacheBytes (values: Record<string, unknown>): number {
+  const v = values['env-cache']
+  return typeof v === 'string' ? parseBytes(v, 'env-cache') : DEFAULT_ENV_CACHE_BYTES
+}
 
 /** --fetch-timeout S in milliseconds, or undefined when not given */
 export function fetchTimeoutMs (values: Record<string, unknown>): number | undefined {

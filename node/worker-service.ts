@@ -3,6 +3,7 @@
  * config, the sandbox probe (no safe sandbox: refuse to start), a private
  * work directory, the worker (src/worker) and job catch-up from peers.
  */
+import { createHash } from 'node:crypto'
 import { mkdtemp, chmod, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Helia } from '@helia/interface'
@@ -19,7 +20,9 @@ import { pin } from '../src/store/pin.ts'
 import { LEASE_MS } from '../protocol/index.ts'
 import type { SandboxTier, SigningKey } from '../protocol/index.ts'
 import type { NodeConfig } from './home.ts'
-import { fetchTimeoutMs, rebuildOptions, volunteerPolicy } from './worker-options.ts'
+import { envCacheBytes, fetchTimeoutMs, rebuildOptions, volunteerPolicy } from './worker-options.ts'
+import { EnvCache } from '../src/worker/env-cache.ts'
+import type { EnvEntry } from '../src/worker/env-cache.ts'
 
 const log = logger('concur:worker')
 
@@ -51,7 +54,14 @@ export interface WorkerServiceComponents extends Pick<WorkerComponents, 'gossip'
   onEvent: (e: WorkerEvent) => void
 }
 
-export interface WorkerInfo { tier: SandboxTier, policy: VolunteerPolicy, probe: SandboxProbe, running: string[] }
+export interface WorkerInfo {
+  tier: SandboxTier
+  policy: VolunteerPolicy
+  probe: SandboxProbe
+  running: string[]
+  /** build environments kept by CID (env-cache.ts), and the bound on their bytes (0: none kept) */
+  environments: { maxBytes: number, entries: EnvEntry[] }
+}
 
 export class WorkerService implements Startable {
   private readonly values: Record<string, unknown>
@@ -59,7 +69,8 @@ export class WorkerService implements Startable {
   private worker: Worker | undefined
   private workDir: string | undefined
   private timer: ReturnType<typeof setInterval> | undefined
-  private state: Omit<WorkerInfo, 'running'> | undefined
+  private state: Omit<WorkerInfo, 'running' | 'environments'> | undefined
+  private envs: EnvCache | undefined
 
   constructor (values: Record<string, unknown>, components: WorkerServiceComponents) {
     this.values = values
@@ -89,6 +100,11 @@ export class WorkerService implements Startable {
     await sweepStaleWorkDirs(scratch)
     this.workDir = await mkdtemp(join(scratch, `work-${process.pid}-`))
     await chmod(this.workDir, 0o711)
+    // one cache per worker key (several workers may share a machine and its
+    // scratch root; none may evict what another is building in)
+    const envDir = join(scratch, `envs-${createHash('sha256').update(c.identity.signing.did).digest('hex').slice(0, 16)}`)
+    this.envs = new EnvCache({ dir: envDir, maxBytes: envCacheBytes(this.values) })
+    await this.envs.start()
     this.worker = worker({
       key: c.identity.signing,
       peerId: c.identity.peerId,
@@ -106,7 +122,8 @@ export class WorkerService implements Startable {
       claims: c.claims,
       blockstore: c.helia.blockstore,
       pin: async (cid, options) => { await pin(c.helia.pins, cid, options) },
-      runSandboxed: async (spec, options) => await runSandboxed(spec, options)
+      runSandboxed: async (spec, options) => await runSandboxed(spec, options),
+      envs: this.envs
     })
     this.state = { tier, policy, probe }
     await this.worker.start()
@@ -126,7 +143,7 @@ export class WorkerService implements Startable {
   }
 
   info (): WorkerInfo | null {
-    return this.state == null ? null : { ...this.state, running: this.worker?.running() ?? [] }
+    return this.state == null ? null : { ...this.state, running: this.worker?.running() ?? [], environments: { maxBytes: envCacheBytes(this.values), entries: this.envs?.list() ?? [] } }
   }
 
   private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId }>): void => { this.pull(evt.detail.peerId) }

@@ -83,7 +83,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] [--home DIR] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },

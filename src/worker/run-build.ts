@@ -10,11 +10,14 @@ import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
 import { BuildAbortedError, InputFetchError } from './errors.ts'
 import { checkOutputTree } from './output-check.ts'
+import type { EnvCache, EnvLease } from './env-cache.ts'
 
 const log = logger('concur:worker:build')
 
 export type BuildProgress =
   | { stage: 'fetching', what: 'source' | 'rootfs', cid: string }
+  /** the rootfs is ready: `cached`, it was already on disk from an earlier job (nothing fetched or written) */
+  | { stage: 'environment', cid: string, cached: boolean, ms: number }
   | { stage: 'building' }
   | { stage: 'importing' }
   | { stage: 'attesting', result: BuildResult }
@@ -23,6 +26,8 @@ export interface BuildComponents {
   blockstore: ReadableBlockstore & WritableBlockstore
   pin: (cid: CID, options?: AbortOptions) => Promise<void>
   runSandboxed: (spec: SandboxSpec, options?: AbortOptions) => Promise<SandboxResult>
+  /** environments by CID, exported once and shared read-only (env-cache.ts); none or disabled: exported per job */
+  envs?: Pick<EnvCache, 'acquire' | 'enabled'>
 }
 
 export interface BuildInit {
@@ -83,18 +88,23 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
   const srcDir = join(jobDir, 'src')
   const resultDir = join(jobDir, 'result')
   const startedAt = new Date(now()).toISOString()
+  let envLease: EnvLease | undefined
   try {
     const fetch = async (cid: string, dir: string, what: 'source' | 'rootfs'): Promise<void> => {
       init.onProgress?.({ stage: 'fetching', what, cid })
       const signal = AbortSignal.any([AbortSignal.timeout(init.fetchTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
+      const started = now()
       try {
-        // a rootfs holds programs: modes are not in the CID, so its files are made executable
-        await exportToDirectory(components.blockstore, CID.parse(cid), dir, {
-          signal,
-          ...init.inputLimits,
-          remedy: INPUT_LIMIT_REMEDY,
-          ...(what === 'rootfs' ? { fileMode: 0o755 } : {})
-        })
+        // a rootfs holds programs: older environments carry no modes, so its files are made executable
+        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
+        if (what === 'rootfs' && components.envs?.enabled === true) {
+          // exported once per CID and shared read-only (the sandbox binds it so), not once per job
+          envLease = await components.envs.acquire(components.blockstore, cid, exportOptions)
+          init.onProgress?.({ stage: 'environment', cid, cached: envLease.cached, ms: now() - started })
+          return
+        }
+        await exportToDirectory(components.blockstore, CID.parse(cid), dir, exportOptions)
+        if (what === 'rootfs') init.onProgress?.({ stage: 'environment', cid, cached: false, ms: now() - started })
       } catch (err) {
         throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`, { cause: err })
       }
@@ -104,6 +114,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
     if (def.environment.kind === 'rootfs') {
       rootfsDir = join(jobDir, 'rootfs')
       await fetch(def.environment.rootfs, rootfsDir, 'rootfs')
+      if (envLease != null) rootfsDir = envLease.path
     }
 
     init.onProgress?.({ stage: 'building' })
@@ -178,6 +189,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
     log('job %s: %s %s', job.jobId, result.status, result.status === 'success' ? result.artifact : result.reason)
     return att
   } finally {
+    envLease?.release()
     await rm(jobDir, { recursive: true, force: true }).catch(() => {})
   }
 }
