@@ -18,6 +18,16 @@ import { DEFAULT_MAX_FUTURE_SKEW_MS, parseTime } from './time.ts'
 
 export const CLAIM_PAYLOAD_TYPE = 'application/vnd.concur.claim+json; version=1'
 export const CLAIM_TYPE = 'https://concur.dev/Claim/v1'
+/**
+ * A release (PROTOCOL.md §5.3) is a claim of version 2: the same fields and
+ * a required `release`. A new version, not a field added to version 1: a
+ * node that predates releases IGNOREs an unknown version (§9), where an
+ * unknown field in version 1 would be REJECTed and score down every honest
+ * peer relaying it (nine such REJECTs graylist a peer).
+ */
+export const RELEASE_PAYLOAD_TYPE = 'application/vnd.concur.claim+json; version=2'
+export const RELEASE_TYPE = 'https://concur.dev/Claim/v2'
+const CLAIM_PAYLOAD_TYPES: readonly string[] = [CLAIM_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE]
 const CLAIM_TYPE_FAMILY = /^https:\/\/concur\.dev\/Claim\/v[0-9]+$/
 /** Lease length a worker asks for. */
 export const LEASE_MS = 30_000
@@ -29,7 +39,8 @@ export const MAX_LEASE_MS = 120_000
 export const CLAIM_JITTER_MAX_MS = 2_000
 
 export interface Claim {
-  _type: 'https://concur.dev/Claim/v1'
+  /** v1: a claim of a slot; v2: a release (with `release`) */
+  _type: typeof CLAIM_TYPE | typeof RELEASE_TYPE
   jobId: string
   buildId: string
   worker: string
@@ -78,13 +89,21 @@ export interface SignedClaim { envelope: Envelope; claim: Claim; signer: Uint8Ar
 
 export interface DecodeClaimOptions { now: number; maxFutureSkewMs?: number; allowExpired?: boolean }
 
-export function validateClaim (x: unknown): Claim {
+/**
+ * A claim's fields checked. `payloadType` (when the claim came in an
+ * envelope) decides the version it must be: version 1 without `release`,
+ * version 2 with it.
+ */
+export function validateClaim (x: unknown, payloadType?: string): Claim {
   if (!isRecord(x)) throw new SchemaError('', 'expected an object')
-  if (x._type !== CLAIM_TYPE) {
-    if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type)) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
-    throw new SchemaError('_type', `expected ${CLAIM_TYPE}`)
+  const expected = payloadType === RELEASE_PAYLOAD_TYPE ? RELEASE_TYPE : payloadType === CLAIM_PAYLOAD_TYPE ? CLAIM_TYPE : undefined
+  const known = expected === undefined ? (x._type === CLAIM_TYPE || x._type === RELEASE_TYPE) : x._type === expected
+  if (!known) {
+    if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type) && x._type !== CLAIM_TYPE && x._type !== RELEASE_TYPE) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
+    throw new SchemaError('_type', `expected ${expected ?? CLAIM_TYPE}`)
   }
-  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq'], ['purpose', 'release'])
+  const isRelease = x._type === RELEASE_TYPE
+  const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq', ...(isRelease ? ['release'] : [])], ['purpose'])
   if (o.purpose !== undefined && o.purpose !== 'replica' && o.purpose !== 'spot-check') throw new SchemaError('purpose', 'expected "replica" or "spot-check"')
   const issuedAt = o.issuedAt as string
   const leaseUntil = o.leaseUntil as string
@@ -93,7 +112,7 @@ export function validateClaim (x: unknown): Claim {
   if (!(issued < until)) throw new SchemaError('leaseUntil', 'must be after issuedAt')
   if (until - issued > MAX_LEASE_MS) throw new SchemaError('leaseUntil', `lease longer than ${MAX_LEASE_MS} ms`)
   return {
-    _type: CLAIM_TYPE,
+    _type: isRelease ? RELEASE_TYPE : CLAIM_TYPE,
     jobId: parseCid(o.jobId, 'jobId', [CODEC_RAW]).toString(),
     buildId: parseCid(o.buildId, 'buildId', [CODEC_DAG_CBOR]).toString(),
     worker: expectString(o.worker, 'worker', { min: 1, max: 128, pattern: /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/ }),
@@ -102,23 +121,29 @@ export function validateClaim (x: unknown): Claim {
     leaseUntil,
     seq: expectInteger(o.seq, 'seq', 0, Number.MAX_SAFE_INTEGER),
     ...(o.purpose !== undefined ? { purpose: o.purpose } : {}),
-    ...(o.release !== undefined ? { release: validateRelease(o.release) } : {})
+    ...(isRelease ? { release: validateRelease(o.release) } : {})
   }
 }
 
 export function createClaim (input: Omit<Claim, '_type'>, key: SigningKey): SignedClaim {
-  const claim = validateClaim({ _type: CLAIM_TYPE, ...input })
+  const release = input.release !== undefined
+  const claim = validateClaim({ _type: release ? RELEASE_TYPE : CLAIM_TYPE, ...input })
   if (claim.worker !== key.did) throw new SchemaError('worker', 'must be the did:key of the signing key')
-  const envelope = signEnvelope(CLAIM_PAYLOAD_TYPE, utf8Encode(JSON.stringify(claim)), key)
+  const envelope = signEnvelope(release ? RELEASE_PAYLOAD_TYPE : CLAIM_PAYLOAD_TYPE, utf8Encode(JSON.stringify(claim)), key)
   return { envelope, claim, signer: key.publicKey, bytes: envelopeBytes(envelope) }
+}
+
+/** the payloadType a claim envelope is opened with: either version (openEnvelope refuses any other) */
+function claimPayloadType (payloadType: string): string {
+  return CLAIM_PAYLOAD_TYPES.includes(payloadType) ? payloadType : CLAIM_PAYLOAD_TYPE
 }
 
 /** Order: size → envelope → payloadType → JSON → version → schema → time window → key → signature. */
 export function decodeClaim (input: Uint8Array | Envelope, opts: DecodeClaimOptions): SignedClaim {
   return guard(() => {
     const envelope = readEnvelope(input)
-    const { json } = openEnvelope(envelope, CLAIM_PAYLOAD_TYPE)
-    const claim = validateClaim(json)
+    const { json } = openEnvelope(envelope, claimPayloadType(envelope.payloadType))
+    const claim = validateClaim(json, envelope.payloadType)
     const skew = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS
     if (parseTime(claim.issuedAt, 'issuedAt') > opts.now + skew) throw new FutureError(`issuedAt ${claim.issuedAt} is in the future`)
     if (opts.allowExpired !== true && parseTime(claim.leaseUntil, 'leaseUntil') <= opts.now) throw new ExpiredError(`lease ended at ${claim.leaseUntil}`)
@@ -199,7 +224,8 @@ export interface ClaimPeek { jobId: string, worker: string }
  */
 export function peekClaim (input: Uint8Array): ClaimPeek {
   return guard(() => {
-    const { json } = openEnvelope(readEnvelope(input), CLAIM_PAYLOAD_TYPE)
+    const envelope = readEnvelope(input)
+    const { json } = openEnvelope(envelope, claimPayloadType(envelope.payloadType))
     if (!isRecord(json)) throw new SchemaError('', 'expected an object')
     return {
       jobId: expectString(json.jobId, 'jobId', { min: 1, max: 128 }),

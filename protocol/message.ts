@@ -4,7 +4,7 @@ import { isProtocolError, MalformedError, PayloadTypeError } from './errors.ts'
 import type { ProtocolError, ProtocolErrorCode } from './errors.ts'
 import { ATTESTATION_PAYLOAD_TYPE, decodeAttestation } from './attestation.ts'
 import type { SignedAttestation } from './attestation.ts'
-import { CLAIM_PAYLOAD_TYPE, decodeClaim } from './claim.ts'
+import { CLAIM_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, decodeClaim } from './claim.ts'
 import type { SignedClaim } from './claim.ts'
 import { guard } from './decode.ts'
 import { parseEnvelope } from './dsse.ts'
@@ -48,7 +48,8 @@ export function decodeMessage (bytes: Uint8Array, opts: DecodeMessageOptions): D
     switch (env.payloadType) {
       case JOB_PAYLOAD_TYPE: return { kind: 'job', value: decodeJobAnnouncement(env, opts) }
       case ATTESTATION_PAYLOAD_TYPE: return { kind: 'attestation', value: decodeAttestation(env, opts) }
-      case CLAIM_PAYLOAD_TYPE: return { kind: 'claim', value: decodeClaim(env, opts) }
+      case CLAIM_PAYLOAD_TYPE:
+      case RELEASE_PAYLOAD_TYPE: return { kind: 'claim', value: decodeClaim(env, opts) }
       default: throw new PayloadTypeError(`unknown payloadType ${JSON.stringify(env.payloadType.slice(0, 100))}`)
     }
   })

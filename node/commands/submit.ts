@@ -44,15 +44,17 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
     for (const { seq, event } of ev.events) {
       after = Math.max(after, seq)
       let text = ''
-      if (event.type === 'claim') {
-        text = event.release != null
-          ? `not building, says ${short(oneLine(event.worker))}: ${releaseText(event.release)}`
-          : `claimed by ${short(oneLine(event.worker))} (lease until ${oneLine(event.leaseUntil)})`
+      // releases are shown from the requester's own events: those it kept, tagged trusted or not
+      if (event.type === 'claim' && event.release == null) text = `claimed by ${short(oneLine(event.worker))} (lease until ${oneLine(event.leaseUntil)})`
+      else if (event.type === 'request:release') {
+        text = `not building, says ${short(oneLine(event.worker))} (${event.trusted ? 'trusted' : 'untrusted'}): ${releaseText(event)}`
+        changed = true
       } else if (event.type === 'attestation') {
         const res = event.result
         text = `attestation from ${short(oneLine(event.worker))}: ${oneLine(res.status === 'success' ? res.artifact : `failed (${res.reason})`)}`
       } else if (event.type.startsWith('request:')) changed = true
-      if (text !== '' && !seen.has(text)) { seen.add(text); progress(global, `  ${text}`) }
+      // (bounded: a long wait on a busy job must not grow it for ever)
+      if (text !== '' && !seen.has(text)) { if (seen.size < 10_000) seen.add(text); progress(global, `  ${text}`) }
     }
     // every event of this job up to `last` was in this answer
     after = Math.max(after, ev.last)

@@ -39,8 +39,16 @@ function variationText (v: NonNullable<RequestView['attestations'][number]['vari
 /** a release as one line: `declined: asks for more than this volunteer allows: cpus 2 > 1` */
 export function releaseText (n: { kind: string, reason: string }): string {
   const what = n.kind === 'declined' ? 'declined' : n.kind === 'inputs-unavailable' ? 'inputs did not come' : n.kind === 'gave-up' ? 'gave up' : n.kind
-  return `${oneLine(what)}: ${oneLine(n.reason)}`
+  // a stranger's words: whitespace runs collapsed (1,024 characters of
+  // padding soft-wrapped into what looked like another worker's line) and
+  // cut short; `--json` has them whole
+  const reason = n.reason.replace(/\s+/g, ' ').trim()
+  const chars = Array.from(reason)
+  return `${oneLine(what)}: ${oneLine(chars.length > RELEASE_SHOWN ? chars.slice(0, RELEASE_SHOWN - 1).join('') + '…' : reason)}`
 }
+
+/** characters of a release's reason shown on a line (the rest: --json) */
+export const RELEASE_SHOWN = 200
 
 export function describeRequest (v: RequestView): string {
   const r = v.record

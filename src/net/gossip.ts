@@ -9,7 +9,7 @@ import type { MessageKind } from './topics.ts'
 import { createMessageValidator } from './validate.ts'
 import type { ConcurMessage, MessageValidatorInit } from './validate.ts'
 import { PeerBudget } from './peer-budget.ts'
-import { isGraylisted } from './score.ts'
+import { RejectTally, isGraylisted } from './score.ts'
 import type { PeerBudgetInit } from './peer-budget.ts'
 
 const log = logger('concur:gossip')
@@ -66,6 +66,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
     const { pubsub } = components
     const validate = createMessageValidator(init)
     const budget = new PeerBudget(init.budget)
+    const rejects = new RejectTally()
     const listeners = new Set<(message: ConcurMessage, from: PeerId | null) => void>()
     const decoded = new Map<string, ConcurMessage>()
     const stats: GossipStats = { accepted: 0, ignored: 0, rejected: 0, verified: 0, rateLimited: 0, graylisted: 0, lastRejections: [], lastIgnored: [] }
@@ -84,7 +85,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
       pubsub.topicValidators.set(topic, (peer, msg) => {
         const from = peer.toString()
         // checked before decoding: the point is not to spend a signature check on it
-        if (isGraylisted(pubsub, from)) {
+        if (isGraylisted(pubsub, from, rejects)) {
           stats.graylisted++
           stats.ignored++
           return TopicValidatorResult.Ignore
@@ -115,6 +116,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
           return TopicValidatorResult.Ignore
         }
         stats.rejected++
+        rejects.reject(from, topic)
         stats.lastRejections.push({ at: Date.now(), topic, code: outcome.code, reason: outcome.reason, from: peer.toString() })
         if (stats.lastRejections.length > 50) stats.lastRejections.shift()
         log('REJECTED message on %s from %p: %s (%s)', topic, peer, outcome.reason, outcome.code)

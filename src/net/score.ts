@@ -11,9 +11,14 @@
  * topics (a few jobs a minute) would penalise honest peers for traffic that
  * never existed; time in mesh (P1) would let a patient attacker bank credit.
  *
- * P4 is the square of the count: 9 invalid messages are forgiven (-81 needs
- * 10), so a peer that relayed a few messages that later turned invalid for
- * us (clock skew) is not cut off. The count decays by half every 10 minutes.
+ * P4 is the square of the count: 8 invalid messages are forgiven (-64; 9
+ * give -81, under the threshold), so a peer that relayed a few messages that
+ * later turned invalid for us (clock skew) is not cut off. The count decays
+ * by half every 10 minutes.
+ *
+ * gossipsub's own defaults still weight two peer terms, not set here: the
+ * IP-colocation factor (P6: more than 10 peers behind one IP are penalised,
+ * loopback exempt below) and behaviour penalties (P7: broken IWANT promises).
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score'
@@ -34,8 +39,61 @@ export const GRAYLIST_THRESHOLD = -80
  * slipped through that window and was relayed (seen in CI, about 1 run in 3
  * locally). So every concur validator asks this first, per message.
  */
-export function isGraylisted (pubsub: GossipSub, from: string): boolean {
-  return scoreOf(pubsub, from) < GRAYLIST_THRESHOLD
+export function isGraylisted (pubsub: GossipSub, from: string, tally?: RejectTally): boolean {
+  return tally?.graylisted(from) === true || scoreOf(pubsub, from) < GRAYLIST_THRESHOLD
+}
+
+/**
+ * concur's own count of the messages it REJECTed from each peer, per topic,
+ * decayed as gossipsub's P4 is (INVALID_DECAY a second) and summed as it
+ * sums them (the square of each topic's count). Why a second count: the
+ * score gossipsub answers is cached for a heartbeat (1 s), so a burst of
+ * fewer than 128 invalid messages and a valid one right after, all within a
+ * second, read a score of 0 and the valid one was relayed. This count moves
+ * with each REJECT. Bounded: at most `maxPeers` peers (the oldest forgotten).
+ */
+export class RejectTally {
+  private readonly peers = new Map<string, Map<string, { n: number, at: number }>>()
+  private readonly maxPeers: number
+  private readonly now: () => number
+
+  constructor (opts: { maxPeers?: number, now?: () => number } = {}) {
+    this.maxPeers = opts.maxPeers ?? 10_000
+    this.now = opts.now ?? Date.now
+  }
+
+  private decayed (c: { n: number, at: number }, t: number): number {
+    const n = c.n * Math.pow(INVALID_DECAY, Math.max(0, t - c.at) / 1000)
+    // gossipsub's decayToZero: what is left below it counts as nothing
+    return n < 0.1 ? 0 : n
+  }
+
+  reject (peer: string, topic: string): void {
+    const t = this.now()
+    let topics = this.peers.get(peer)
+    if (topics == null) {
+      topics = new Map()
+      this.peers.set(peer, topics)
+      if (this.peers.size > this.maxPeers) {
+        const oldest = this.peers.keys().next().value
+        if (oldest != null) this.peers.delete(oldest)
+      }
+    }
+    const c = topics.get(topic)
+    topics.set(topic, { n: (c == null ? 0 : this.decayed(c, t)) + 1, at: t })
+  }
+
+  /** the invalid-message score this count gives the peer (≤ 0) */
+  score (peer: string): number {
+    const t = this.now()
+    let sum = 0
+    for (const c of this.peers.get(peer)?.values() ?? []) sum += this.decayed(c, t) ** 2
+    return -sum
+  }
+
+  graylisted (peer: string): boolean {
+    return this.score(peer) < GRAYLIST_THRESHOLD
+  }
 }
 
 /** gossipsub's score of a peer (the method is on its class, not on its exported interface) */

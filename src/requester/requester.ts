@@ -298,15 +298,31 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     const { claim, signer } = evt.detail
     const release = claim.release
     const r = this.requests.get(claim.jobId)
-    if (release == null || r == null || FINAL.has(r.status)) return
+    if (r == null || FINAL.has(r.status)) return
     let trusted = false
     try { trusted = isTrustedSigner(this.components.policy.current(), signer) } catch { /* no usable policy: untrusted */ }
+    if (release == null) {
+      // a newer claim of a slot: that worker is building after all, its note no longer says what it does
+      const stale = r.releases?.find(n => n.worker === claim.worker && n.at < claim.issuedAt)
+      if (stale == null) return
+      this.enqueue(claim.jobId, async () => {
+        r.releases = (r.releases ?? []).filter(n => n !== stale)
+        if (stale.trusted) await this.save(r)
+      })
+      return
+    }
     const note: ReleaseNote = { worker: claim.worker, kind: release.kind, reason: release.reason, at: claim.issuedAt, trusted }
     this.enqueue(claim.jobId, async () => {
+      const before = r.releases?.find(n => n.worker === note.worker)
+      // the same words again (a worker's next try says the same): nothing to write
+      if (before != null && before.kind === note.kind && before.reason === note.reason) return
       const kept = keepRelease(r.releases ?? [], note)
       if (!kept.includes(note)) return
       r.releases = kept
-      await this.save(r)
+      // written at once only for a trusted key: a throw-away key raising its
+      // seq must not cost a record write per message; its note is kept in
+      // memory and goes to disk with the record's next write
+      if (trusted) await this.save(r)
       this.safeDispatchEvent('release:recorded', { detail: { jobId: r.jobId, ...note } })
     })
   }
@@ -627,8 +643,10 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       sandboxTier: a.claim.sandboxTier,
       finishedAt: a.claim.finishedAt
     }))
-    // whether a releasing key is trusted is said under the policy of now, as for attestations
-    const releases = record.releases?.map(n => ({ ...n, trusted: policy != null && trustsDid(policy, n.worker) }))
+    // whether a releasing key is trusted is said under the policy of now, as
+    // for attestations; a worker that has since attested this job is not "not building" it
+    const answered = new Set(listed.filter(a => a.claim.jobId === jobId).map(a => a.claim.worker))
+    const releases = record.releases?.filter(n => !answered.has(n.worker)).map(n => ({ ...n, trusted: policy != null && trustsDid(policy, n.worker) }))
     return { record: releases != null ? { ...record, releases } : record, verdict: v == null ? null : verdictView(v), attestations, threshold: policy?.threshold ?? null }
   }
 

@@ -106,6 +106,8 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
         await exportToDirectory(components.blockstore, CID.parse(cid), dir, exportOptions)
         if (what === 'rootfs') init.onProgress?.({ stage: 'environment', cid, cached: false, ms: now() - started })
       } catch (err) {
+        // stopped by the worker (its own abort), not a fetch that timed out
+        if (options.signal?.aborted === true) throw new BuildAbortedError()
         throw new InputFetchError(`could not fetch the ${what} ${cid}: ${signal.aborted ? `no peer delivered it within ${init.fetchTimeoutMs} ms` : (err as Error).message}`, { cause: err })
       }
     }

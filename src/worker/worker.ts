@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { homedir } from 'node:os'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
@@ -23,6 +24,54 @@ const log = logger('concur:worker')
  * must not become a flood of its releases on the claims topic.
  */
 export const RELEASES_PER_MINUTE = 30
+/**
+ * Of those, at most this many for one requester's jobs: a requester naming
+ * this worker in many jobs it cannot take must not use up what the others'
+ * releases need (a suppressed release is not sent later).
+ */
+export const RELEASES_PER_REQUESTER_PER_MINUTE = 10
+
+/** a token bucket: `rate` a minute, at most `rate` at once */
+class Bucket {
+  private readonly rate: number
+  private tokens: number
+  private at: number
+  constructor (rate: number, now: number) {
+    this.rate = rate
+    this.tokens = rate
+    this.at = now
+  }
+
+  level (t: number): number {
+    this.tokens = Math.min(this.rate, this.tokens + (t - this.at) * this.rate / 60_000)
+    this.at = t
+    return this.tokens
+  }
+
+  take (): void { this.tokens-- }
+}
+
+/**
+ * A reason as it may go on the network: whole characters (a cut through a
+ * surrogate pair made the claim refuse it, and the release was lost), no
+ * NUL, at most MAX_RELEASE_REASON characters, and none of this machine's
+ * paths (the volunteer's work directory and home).
+ */
+export function releaseReason (text: string, paths: { workDir?: string, home?: string } = {}): string {
+  let t = text.toWellFormed().replaceAll('\u0000', '')
+  if (paths.workDir != null && paths.workDir !== '') t = t.replaceAll(paths.workDir, '<work>')
+  if (paths.home != null && paths.home.length > 1) t = t.replaceAll(paths.home, '~')
+  if (t.length > MAX_RELEASE_REASON) {
+    // the limit counts UTF-16 units (as the claim's check does); the cut keeps whole characters
+    let kept = ''
+    for (const ch of t) {
+      if (kept.length + ch.length > MAX_RELEASE_REASON - 1) break
+      kept += ch
+    }
+    t = kept + '…'
+  }
+  return t === '' ? 'no reason given' : t
+}
 
 /**
  * How long a job's source or environment may take to arrive, by default
@@ -205,9 +254,9 @@ export function worker (init: WorkerInit) {
       await components.gossip.publish('claim', signed.bytes)
     }
 
-    /** the release budget: RELEASES_PER_MINUTE, refilled continuously */
-    let releaseTokens = RELEASES_PER_MINUTE
-    let releaseRefilledAt = now()
+    /** the release budgets: RELEASES_PER_MINUTE in all, RELEASES_PER_REQUESTER_PER_MINUTE per requester */
+    const allReleases = new Bucket(RELEASES_PER_MINUTE, now())
+    const requesterReleases = new Map<string, Bucket>()
     /**
      * Tell the network, with a signed release, why this worker is not building
      * the job (PROTOCOL.md §5.3, §7 rule 6). Its seq is above every claim this
@@ -215,15 +264,20 @@ export function worker (init: WorkerInit) {
      */
     const publishRelease = async (job: SignedJob, release: ClaimRelease): Promise<void> => {
       const t = now()
-      releaseTokens = Math.min(RELEASES_PER_MINUTE, releaseTokens + (t - releaseRefilledAt) * RELEASES_PER_MINUTE / 60_000)
-      releaseRefilledAt = t
-      const reason = release.reason.length > MAX_RELEASE_REASON ? release.reason.slice(0, MAX_RELEASE_REASON - 1) + '…' : release.reason
-      const r: ClaimRelease = { kind: release.kind, reason: reason === '' ? release.kind : reason }
-      if (releaseTokens < 1) {
+      const r: ClaimRelease = { kind: release.kind, reason: releaseReason(release.reason, { workDir: init.workDir, home: homedir() }) }
+      let mine = requesterReleases.get(job.job.requester)
+      if (mine == null) {
+        mine = new Bucket(RELEASES_PER_REQUESTER_PER_MINUTE, t)
+        requesterReleases.set(job.job.requester, mine)
+        // bounded: a requester not heard of for long starts again with a full bucket anyway
+        if (requesterReleases.size > 1024) requesterReleases.delete(requesterReleases.keys().next().value as string)
+      }
+      if (allReleases.level(t) < 1 || mine.level(t) < 1) {
         emit({ type: 'job:release-suppressed', jobId: job.jobId, release: r })
         return
       }
-      releaseTokens--
+      allReleases.take()
+      mine.take()
       const signed = createClaim({
         jobId: job.jobId,
         buildId: job.job.buildId,
@@ -251,6 +305,8 @@ export function worker (init: WorkerInit) {
       running.set(job.jobId, ac)
       queue.started(job.jobId, now())
       const renew = setInterval(() => { void publishClaim(job, purpose).catch(() => {}) }, renewMs)
+      /** from the moment its attestation exists, the build is answered: no release after it */
+      let attested = false
       try {
         await publishClaim(job, purpose)
         emit({ type: 'job:claimed', jobId: job.jobId, buildId: job.job.buildId })
@@ -270,19 +326,21 @@ export function worker (init: WorkerInit) {
           tamperOutput: init.tamperOutput,
           onProgress: (progress) => { emit({ type: 'build:progress', jobId: job.jobId, progress }) }
         }, { signal: ac.signal })
+        attested = true
         await components.gossip.publish('attestation', att.bytes)
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
         emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, result: att.claim.result })
       } catch (err) {
         // no renewal after the release: it must be this worker's last claim on the job
         clearInterval(renew)
+        // (a worker stopping, or a build already attested, owes no release)
         if (isWorkerError(err) && err.code === 'ERR_INPUT_FETCH') {
           emit({ type: 'build:abandoned', jobId: job.jobId, reason: err.message })
-          release(job, { kind: 'inputs-unavailable', reason: err.message })
+          if (!stopped && !attested) release(job, { kind: 'inputs-unavailable', reason: err.message })
         } else if (!stopped) {
           log.error('build of %s failed: %e', job.jobId, err)
           emit({ type: 'build:error', jobId: job.jobId, message: (err as Error).message })
-          release(job, { kind: 'gave-up', reason: (err as Error).message })
+          if (!attested) release(job, { kind: 'gave-up', reason: (err as Error).message })
         }
       } finally {
         clearInterval(renew)
@@ -306,9 +364,14 @@ export function worker (init: WorkerInit) {
       if (job.job.builders?.includes(init.key.did) === true) release(job, { kind: 'declined', reason })
     }
 
-    /** inputs that did not come: said to a requester that may wait for this key (named, or an open job) */
+    /**
+     * inputs that did not come, before claiming: said only to a requester
+     * waiting for this key (its job names it). On a job naming no builders
+     * every worker would say it, each try: one job whose source nobody holds
+     * would cost the network a release per worker per try
+     */
     const inputsMissing = (job: SignedJob, reason: string): void => {
-      if (countsAsBuilder(job.job.builders, init.key.did)) release(job, { kind: 'inputs-unavailable', reason })
+      if (job.job.builders?.includes(init.key.did) === true) release(job, { kind: 'inputs-unavailable', reason })
     }
 
     /** the volunteer's policy on this job: how to run it, or undefined (declined, once) */

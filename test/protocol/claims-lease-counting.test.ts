@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, MAX_RELEASE_REASON, ProtocolError, countsAsBuilder, createClaim, decodeClaim, generateSigningKey, replacesClaim, takenSlots, validateClaim } from '../../protocol/index.ts'
+import { CLAIMS_TOPIC, CLAIM_PAYLOAD_TYPE, CLAIM_TYPE, LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, MAX_RELEASE_REASON, ProtocolError, RELEASE_PAYLOAD_TYPE, RELEASE_TYPE, SchemaError, countsAsBuilder, createClaim, decodeClaim, envelopeBytes, generateSigningKey, replacesClaim, signEnvelope, takenSlots, utf8Encode, validateClaim, validateTopicMessage } from '../../protocol/index.ts'
 import type { Claim, ClaimPurpose, ClaimRelease, SigningKey } from '../../protocol/index.ts'
 import { fixedKey, iso, makeJob, T0 } from './fixtures.ts'
 
@@ -201,8 +201,25 @@ describe('releases (PROTOCOL.md §5.3, §7 rule 6)', () => {
     expect(decodeClaim(signed.bytes, { now: T0 + 1_000 }).claim.release).toEqual(declined)
   })
 
+  it('is a claim of version 2: a release field in version 1, or version 2 without one, is refused; version 3 is IGNOREd on gossip', () => {
+    const fields = { jobId: job.jobId, buildId: job.job.buildId, worker: did(0), workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: iso(T0), leaseUntil: iso(T0 + LEASE_MS), seq: 1 }
+    const signed = createClaim({ ...fields, release: declined }, w[0]!)
+    expect(signed.envelope.payloadType).toBe(RELEASE_PAYLOAD_TYPE)
+    expect(signed.claim._type).toBe(RELEASE_TYPE)
+    expect(createClaim(fields, w[0]!).envelope.payloadType).toBe(CLAIM_PAYLOAD_TYPE)
+    expect(() => validateClaim({ _type: CLAIM_TYPE, ...fields, release: declined })).toThrow(SchemaError)
+    expect(() => validateClaim({ _type: RELEASE_TYPE, ...fields })).toThrow(SchemaError)
+    // the version the envelope says is the version the payload must be
+    const asV1 = envelopeBytes(signEnvelope(CLAIM_PAYLOAD_TYPE, utf8Encode(JSON.stringify(signed.claim)), w[0]!))
+    expect(() => decodeClaim(asV1, { now: T0 + 1_000 })).toThrow(ProtocolError)
+    // what a node that predates releases does with one, as this node does with a version it does not know: IGNORE, not REJECT
+    const v3 = envelopeBytes(signEnvelope('application/vnd.concur.claim+json; version=3', utf8Encode(JSON.stringify({ ...signed.claim, _type: 'https://concur.dev/Claim/v3' })), w[0]!))
+    expect(validateTopicMessage(CLAIMS_TOPIC, v3, { now: T0 + 1_000 }).action).toBe('ignore')
+    expect(validateTopicMessage(CLAIMS_TOPIC, signed.bytes, { now: T0 + 1_000 }).action).toBe('accept')
+  })
+
   it('refuses an unknown kind, an empty or over-long reason, and unknown fields inside', () => {
-    const base = { _type: 'https://concur.dev/Claim/v1', jobId: job.jobId, buildId: job.job.buildId, worker: did(0), workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: iso(T0), leaseUntil: iso(T0 + LEASE_MS), seq: 1 }
+    const base = { _type: RELEASE_TYPE, jobId: job.jobId, buildId: job.job.buildId, worker: did(0), workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: iso(T0), leaseUntil: iso(T0 + LEASE_MS), seq: 1 }
     expect(validateClaim({ ...base, release: declined }).release).toEqual(declined)
     for (const release of [
       { kind: 'bored', reason: 'x' },

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   ProtocolError, decodeAttestation, decodeClaim, decodeJobAnnouncement, pae, publicKeyFromDid,
-  validateEnvelope, verifyEnvelopeSignature, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE
+  validateEnvelope, verifyEnvelopeSignature, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE
 } from '../../protocol/index.ts'
 import type { Envelope } from '../../protocol/index.ts'
 import { VECTORS_DIR } from './generate-vectors.ts'
@@ -35,7 +35,8 @@ function decodeFull (v: SignatureVector): unknown {
   switch (v.payloadType) {
     case JOB_PAYLOAD_TYPE: return decodeJobAnnouncement(env, { now })
     case ATTESTATION_PAYLOAD_TYPE: return decodeAttestation(env, { now })
-    case CLAIM_PAYLOAD_TYPE: return decodeClaim(env, { now })
+    case CLAIM_PAYLOAD_TYPE:
+    case RELEASE_PAYLOAD_TYPE: return decodeClaim(env, { now })
     default: throw new Error(`vector has unknown payloadType ${v.payloadType}`)
   }
 }

@@ -11,9 +11,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, describe, expect, it } from 'vitest'
-import { generateSigningKey, takenSlots } from '../../protocol/index.ts'
+import { MAX_RELEASE_REASON, generateSigningKey, takenSlots } from '../../protocol/index.ts'
 import { addDirectory } from '../../src/content/index.ts'
-import { RELEASES_PER_MINUTE } from '../../src/worker/worker.ts'
+import { RELEASES_PER_MINUTE, RELEASES_PER_REQUESTER_PER_MINUTE, releaseReason } from '../../src/worker/worker.ts'
 import { cleanupAll, tempDir } from '../helpers/processes.ts'
 import { fakeTreeCid } from '../protocol/fixtures.ts'
 import { inProcessWorker, jobOf } from './in-process-worker.ts'
@@ -55,12 +55,17 @@ describe('a worker tells why it is not building a job, with a signed release', (
 
   it('says, at each failed probe, that the inputs did not come, and at the last that it will not try again', async () => {
     const w = await inProcessWorker({ init: { scanMs: 50, inputProbeMs: 100, inputRetryMs: 20, maxInputProbes: 3 } })
-    const job = jobOf(generateSigningKey(), fakeTreeCid(`held by nobody ${Math.random()}`), 1)
+    const requester = generateSigningKey()
+    const job = jobOf(requester, fakeTreeCid(`held by nobody ${Math.random()}`), 1, {}, { builders: [w.key.did] })
+    // the same on a job naming no builders: given up as well, but not said aloud (every worker would say it, each try)
+    const open = jobOf(requester, fakeTreeCid(`held by nobody either ${Math.random()}`), 2)
+    w.records.add(open)
     w.records.add(job)
     await w.worker.start()
     try {
-      await w.until(() => w.events.some(e => e.type === 'job:declined' && e.jobId === job.jobId), 'the worker giving the job up')
+      await w.until(() => [job, open].every(j => w.events.some(e => e.type === 'job:declined' && e.jobId === j.jobId)), 'the worker giving both jobs up')
       await w.until(() => w.claims.length === 3, 'three releases')
+      expect(w.claims.every(c => c.claim.jobId === job.jobId)).toBe(true)
       const releases = w.claims.map(c => c.claim.release)
       expect(releases.map(r => r?.kind)).toEqual(['inputs-unavailable', 'inputs-unavailable', 'inputs-unavailable'])
       expect(releases[0]?.reason).toMatch(/^the source \S+ could not be fetched: no peer delivered its root block within 100 ms \(try 1 of 3; trying again in 0 s\)$/)
@@ -105,13 +110,34 @@ describe('a worker tells why it is not building a job, with a signed release', (
     }
   })
 
-  it(`publishes at most ${RELEASES_PER_MINUTE} releases at once: a flood of jobs it declines is not answered by a flood`, async () => {
+  it(`publishes at most ${RELEASES_PER_REQUESTER_PER_MINUTE} releases at once for one requester: its flood of jobs does not use up the others' releases`, async () => {
     const w = await inProcessWorker({ policy: { cpus: 1 }, init: { scanMs: 50 } })
-    const requester = generateSigningKey()
+    const flooder = generateSigningKey()
+    const other = generateSigningKey()
+    const source = await sourceIn(w.blockstore, 'one requester')
+    const tooBig = { memoryBytes: 64 * MiB, cpus: 2, diskBytes: 16 * MiB, wallSeconds: 60, processes: 64 }
+    for (let i = 0; i < 25; i++) w.records.add(jobOf(flooder, source, i, {}, { resources: tooBig, builders: [w.key.did] }))
+    const theirs = jobOf(other, source, 100, {}, { resources: tooBig, builders: [w.key.did] })
+    w.records.add(theirs)
+    await w.worker.start()
+    try {
+      await w.until(() => w.events.filter(e => e.type === 'job:released' || e.type === 'job:release-suppressed').length === 26, 'every release published or suppressed')
+      const byFlooder = w.claims.filter(c => c.claim.jobId !== theirs.jobId).length
+      expect(byFlooder).toBeGreaterThanOrEqual(RELEASES_PER_REQUESTER_PER_MINUTE)
+      expect(byFlooder).toBeLessThan(RELEASES_PER_REQUESTER_PER_MINUTE + 3)
+      expect(w.claims.filter(c => c.claim.jobId === theirs.jobId)).toHaveLength(1)
+    } finally {
+      await w.worker.stop()
+    }
+  })
+
+  it(`publishes at most ${RELEASES_PER_MINUTE} releases at once in all: a flood of jobs it declines is not answered by a flood`, async () => {
+    const w = await inProcessWorker({ policy: { cpus: 1 }, init: { scanMs: 50 } })
+    const requesters = Array.from({ length: 5 }, () => generateSigningKey())
     const source = await sourceIn(w.blockstore, 'flood')
     const tooBig = { memoryBytes: 64 * MiB, cpus: 2, diskBytes: 16 * MiB, wallSeconds: 60, processes: 64 }
     const n = RELEASES_PER_MINUTE + 20
-    for (let i = 0; i < n; i++) w.records.add(jobOf(requester, source, i, {}, { resources: tooBig, builders: [w.key.did] }))
+    for (let i = 0; i < n; i++) w.records.add(jobOf(requesters[i % 5]!, source, i, {}, { resources: tooBig, builders: [w.key.did] }))
     await w.worker.start()
     try {
       await w.until(() => w.events.filter(e => e.type === 'job:declined').length === n, `all ${n} jobs declined`)
@@ -123,5 +149,20 @@ describe('a worker tells why it is not building a job, with a signed release', (
     } finally {
       await w.worker.stop()
     }
+  })
+
+  it('a reason goes out whole-charactered, without NUL, within the limit and without this machine\'s paths', () => {
+    const emoji = '😀'
+    const long = 'x'.repeat(MAX_RELEASE_REASON - 2) + emoji + emoji
+    const cut = releaseReason(long)
+    // what the claim checks: UTF-16 units
+    expect(cut.length).toBeLessThanOrEqual(MAX_RELEASE_REASON)
+    expect(cut.isWellFormed()).toBe(true)
+    expect(cut.endsWith('…')).toBe(true)
+    expect(releaseReason('a\u0000b')).toBe('ab')
+    expect(releaseReason('cannot read /tmp/concur-sandbox-0/work-1-abc/job/x in /home/vol', { workDir: '/tmp/concur-sandbox-0/work-1-abc', home: '/home/vol' })).toBe('cannot read <work>/job/x in ~')
+    expect(releaseReason('')).toBe('no reason given')
+    // a lone surrogate (a cut in the middle of a pair) would make the claim refuse the reason
+    expect(releaseReason('ab\ud83d').isWellFormed()).toBe(true)
   })
 })
