@@ -13,11 +13,12 @@ import type { DiffErrorCode } from '../../src/requester/diff/errors.ts'
 import type { RequesterErrorCode } from '../../src/requester/errors.ts'
 import type { SandboxErrorCode } from '../../src/sandbox/errors.ts'
 import type { WorkerErrorCode } from '../../src/worker/errors.ts'
+import type { EnvErrorCode } from '../../src/env/errors.ts'
 import type { CliErrorCode } from '../errors.ts'
 
 export type KnownErrorCode =
   | ProtocolErrorCode | ContentErrorCode | NetErrorCode | BundleErrorCode | DiffErrorCode
-  | RequesterErrorCode | SandboxErrorCode | WorkerErrorCode | CliErrorCode
+  | RequesterErrorCode | SandboxErrorCode | WorkerErrorCode | CliErrorCode | EnvErrorCode
 
 const BAD_REQUEST = 400
 const NOT_FOUND = 404
@@ -44,6 +45,12 @@ export const HTTP_STATUS: Readonly<Record<KnownErrorCode, number>> = Object.free
   ERR_FUTURE: BAD_REQUEST,
   ERR_BUILD_ID_MISMATCH: BAD_REQUEST,
   ERR_POLICY: BAD_REQUEST,
+  // env: `concur env` (create runs in the CLI; show reads a DAG a peer served)
+  ERR_ENV_TOOL_MISSING: PRECONDITION_FAILED,
+  ERR_ENV_TARGET: CONFLICT,
+  ERR_ENV_CREATE: INTERNAL,
+  ERR_ENV_ARGS: BAD_REQUEST,
+  ERR_BAD_ENV_MANIFEST: UNPROCESSABLE,
   // content: a path the caller named, or a DAG a peer served
   ERR_UNSUPPORTED_FILE_TYPE: BAD_REQUEST,
   ERR_UNSUPPORTED_NAME: BAD_REQUEST,

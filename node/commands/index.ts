@@ -5,6 +5,7 @@ import { policyCommand, trustCommand } from './policy.ts'
 import { statusCommand, submitCommand } from './submit.ts'
 import { verifyCommand } from './verify.ts'
 import { devnetCommand } from './devnet.ts'
+import { envCommand } from './env.ts'
 
 export const commands: Command[] = [
   devnetCommand,
@@ -20,5 +21,6 @@ export const commands: Command[] = [
   logsCommand,
   addCommand,
   getCommand,
+  envCommand,
   verifyCommand
 ]

@@ -31,16 +31,26 @@ export async function tempDir (prefix = 'concur-test-'): Promise<string> {
 }
 
 /** Run `concur …` as a separate OS process under the same Node runtime as the tests. */
-export function startConcur (args: string[], opts: { home: string, env?: Record<string, string>, umask?: string, /** false: the human output, as a person at a terminal sees it */ json?: boolean }): ConcurProcess {
+export function startConcur (args: string[], opts: {
+  home: string
+  env?: Record<string, string>
+  umask?: string
+  /** false: the human output, as a person at a terminal sees it */
+  json?: boolean
+  /** run in a mount namespace of its own (root), after these shell commands: another "machine" (e.g. another /etc/hostname bound over the host's) */
+  mountNs?: string
+}): ConcurProcess {
   // global flags go before a `--` (after it comes the build command)
   const dash = args.indexOf('--')
   const own = dash === -1 ? args : args.slice(0, dash)
   const after = dash === -1 ? [] : args.slice(dash)
   const argv = [CONCUR_BIN, ...own, '--home', opts.home, ...(opts.json === false ? [] : ['--json']), ...after]
   // a umask can only be set by the parent shell: run through sh when asked
-  const [cmd, cmdArgs] = opts.umask == null
-    ? [process.execPath, argv]
-    : ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$0" "$@"`, process.execPath, ...argv]]
+  const [cmd, cmdArgs] = opts.mountNs != null
+    ? ['unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', `${opts.mountNs} && exec "$0" "$@"`, process.execPath, ...argv]]
+    : opts.umask == null
+      ? [process.execPath, argv]
+      : ['/bin/sh', ['-c', `umask ${opts.umask} && exec "$0" "$@"`, process.execPath, ...argv]]
   const child = spawn(cmd, cmdArgs, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -95,7 +105,7 @@ export function startConcur (args: string[], opts: { home: string, env?: Record<
 }
 
 /** Run a short `concur …` command to completion. */
-export async function runConcur (args: string[], opts: { home: string, env?: Record<string, string>, timeoutMs?: number, json?: boolean }): Promise<{ code: number | null, stdout: string, stderr: string, json: () => unknown }> {
+export async function runConcur (args: string[], opts: { home: string, env?: Record<string, string>, timeoutMs?: number, json?: boolean, mountNs?: string }): Promise<{ code: number | null, stdout: string, stderr: string, json: () => unknown }> {
   const p = startConcur(args, opts)
   const t = setTimeout(() => p.child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
   const code = await p.exited

@@ -3,6 +3,7 @@ import type { Helia } from '@helia/interface'
 import { pin } from '../../../src/store/pin.ts'
 import type { EventHub } from '../../events.ts'
 import type { AddResponse } from '../types.ts'
+import type { EnvView } from '../../../src/env/show.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import { absPath, num, parseCid, str } from './body.ts'
@@ -23,6 +24,22 @@ const GET_LIMIT_REMEDY = {
 
 export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
   const { helia, events } = deps
+
+  // an environment's manifest (concur env show): only the blocks on its path are fetched
+  router.on('GET', '/v1/environments/:cid', async (req): Promise<EnvView> => {
+    const cid = parseCid(req.params.cid ?? '').toString()
+    const asked = req.query.get('timeoutMs')
+    const timeoutMs = asked == null ? DEFAULT_FETCH_TIMEOUT_MS : Number(asked)
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new HttpError(400, 'ERR_BAD_REQUEST', '"timeoutMs" must be a positive whole number')
+    const signal = AbortSignal.timeout(timeoutMs)
+    const { readEnvironment } = await import('../../../src/env/show.ts')
+    try {
+      return await readEnvironment(helia.blockstore, cid, { signal })
+    } catch (err) {
+      if (signal.aborted) throw new HttpError(504, 'ERR_FETCH_TIMEOUT', `no peer delivered the manifest of ${cid} within ${timeoutMs} ms (is a peer holding it connected?)`)
+      throw err
+    }
+  })
 
   router.on('POST', '/v1/content/add', async (req) => {
     const path = absPath(str(req.body, 'path') as string, 'path')
