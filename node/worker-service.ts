@@ -22,6 +22,7 @@ import type { SandboxTier, SigningKey } from '../protocol/index.ts'
 import type { NodeConfig } from './home.ts'
 import { envCacheBytes, fetchTimeoutMs, rebuildOptions, volunteerPolicy } from './worker-options.ts'
 import { EnvCache } from '../src/worker/env-cache.ts'
+import { readHostToolchain } from '../src/worker/host-toolchain.ts'
 import type { EnvEntry } from '../src/worker/env-cache.ts'
 
 const log = logger('concur:worker')
@@ -112,6 +113,8 @@ export class WorkerService implements Startable {
       tier,
       workDir: this.workDir,
       fetchTimeoutMs: fetchTimeoutMs(this.values),
+      // recorded in its host-environment attestations, so requesters see what built them
+      hostToolchain: await readHostToolchain(),
       tamperOutput: this.values['tamper-output'] === true,
       rebuild: rebuildOptions(this.values),
       onEvent: c.onEvent

@@ -27,6 +27,29 @@ export const ATTESTATION_PAYLOAD_TYPE = 'application/vnd.in-toto+json'
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1'
 export const PROVENANCE_PREDICATE_TYPE = 'https://slsa.dev/provenance/v1'
 export const CONCUR_BUILD_TYPE = 'https://concur.dev/build/v1'
+/**
+ * Version 2 of the build type: version 1 and a required
+ * `internalParameters.host`, the toolchain of the host a `host`-environment
+ * build ran on (PROTOCOL.md §5.2). A version, not a field added to version 1:
+ * a node that predates it IGNOREs the attestation (an unknown buildType),
+ * where an unknown field would be REJECTed and score its relayers down.
+ */
+export const CONCUR_BUILD_TYPE_V2 = 'https://concur.dev/build/v2'
+/** the most toolchain packages a host record lists */
+export const MAX_HOST_PACKAGES = 32
+
+/**
+ * What a worker building in the `host` environment used: its distribution
+ * (`os`, e.g. PRETTY_NAME of /etc/os-release) and the versions of its
+ * toolchain packages (compiler, C library, binutils, make, …), sorted by name.
+ * Volunteers do not share a host: two workers that agree on a CID with
+ * different toolchains are stronger evidence than two on one, and two that
+ * disagree are explained by it. A rootfs build names its toolchain by CID.
+ */
+export interface HostToolchain {
+  os: string
+  packages: Array<{ name: string, version: string }>
+}
 const LOG_MEDIA_TYPE = 'text/plain; charset=utf-8'
 const RESULT_MEDIA_TYPE = 'application/json'
 const MAX_REASON_LENGTH = 1024
@@ -58,6 +81,8 @@ export interface AttestationClaim {
   log: string | null
   /** what the worker varied (the job's `vary`); absent: nothing was varied */
   variation?: BuildVariation
+  /** the host's toolchain, for a `host` environment only (buildType v2); absent: not recorded (v1) */
+  host?: HostToolchain
 }
 
 /** in-toto ResourceDescriptor (the subset concur emits). */
@@ -76,9 +101,9 @@ export interface ProvenanceStatement {
   predicateType: typeof PROVENANCE_PREDICATE_TYPE
   predicate: {
     buildDefinition: {
-      buildType: typeof CONCUR_BUILD_TYPE
+      buildType: typeof CONCUR_BUILD_TYPE | typeof CONCUR_BUILD_TYPE_V2
       externalParameters: { definition: BuildDefinition; buildId: string; jobId: string }
-      internalParameters: { sandboxTier: SandboxTier; parallelism: number; workerPeerId: string; variation?: BuildVariation }
+      internalParameters: { sandboxTier: SandboxTier; parallelism: number; workerPeerId: string; variation?: BuildVariation; host?: HostToolchain }
       resolvedDependencies: ResourceDescriptor[]
     }
     runDetails: {
@@ -132,13 +157,14 @@ export function statementOf (claim: AttestationClaim): ProvenanceStatement {
     predicateType: PROVENANCE_PREDICATE_TYPE,
     predicate: {
       buildDefinition: {
-        buildType: CONCUR_BUILD_TYPE,
+        buildType: claim.host !== undefined ? CONCUR_BUILD_TYPE_V2 : CONCUR_BUILD_TYPE,
         externalParameters: { definition: claim.definition, buildId: claim.buildId, jobId: claim.jobId },
         internalParameters: {
           sandboxTier: claim.sandboxTier,
           parallelism: claim.parallelism,
           workerPeerId: claim.workerPeerId,
-          ...(claim.variation !== undefined ? { variation: validateVariation(claim.variation, 'variation') } : {})
+          ...(claim.variation !== undefined ? { variation: validateVariation(claim.variation, 'variation') } : {}),
+          ...(claim.host !== undefined ? { host: validateHost(claim.host, 'host') } : {})
         },
         resolvedDependencies: deps
       },
@@ -187,10 +213,32 @@ function validateVariation (x: unknown, path: string): BuildVariation {
   }
 }
 
+const HOST_OS = /^[\x20-\x7e]{1,128}$/
+const HOST_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,63}$/
+const HOST_VERSION = /^[A-Za-z0-9.+~:_-]{1,64}$/
+
+/** a host record: printable, bounded, packages sorted by name and unique (one spelling per record) */
+function validateHost (x: unknown, path: string): HostToolchain {
+  const o = expectObject(x, path, ['os', 'packages'])
+  const os = expectString(o.os, join(path, 'os'), { min: 1, max: 128, pattern: HOST_OS })
+  const list = expectArray(o.packages, join(path, 'packages'), 0, MAX_HOST_PACKAGES)
+  const packages = list.map((p, i) => {
+    const q = expectObject(p, join(join(path, 'packages'), i), ['name', 'version'])
+    return {
+      name: expectString(q.name, join(join(join(path, 'packages'), i), 'name'), { min: 1, max: 64, pattern: HOST_PACKAGE }),
+      version: expectString(q.version, join(join(join(path, 'packages'), i), 'version'), { min: 1, max: 64, pattern: HOST_VERSION })
+    }
+  })
+  for (let i = 1; i < packages.length; i++) {
+    if (!((packages[i - 1] as { name: string }).name < (packages[i] as { name: string }).name)) throw new SchemaError(join(join(path, 'packages'), i), 'packages must be sorted by name, each once')
+  }
+  return { os, packages }
+}
+
 /** Schema of a claim (not the buildId hash: that is its own error class). Returns a fresh copy. */
 export function validateAttestationClaim (x: unknown): AttestationClaim {
   const o = expectObject(x, '', ['buildId', 'jobId', 'source', 'environment', 'definition', 'worker', 'workerPeerId',
-    'sandboxTier', 'parallelism', 'startedAt', 'finishedAt', 'result', 'log'], ['variation'])
+    'sandboxTier', 'parallelism', 'startedAt', 'finishedAt', 'result', 'log'], ['variation', 'host'])
   const definition = validateBuildDefinition(o.definition, 'definition')
   const source = parseCid(o.source, 'source', UNIXFS_CODECS).toString()
   if (source !== definition.source) throw new SchemaError('source', 'must equal definition.source')
@@ -201,6 +249,9 @@ export function validateAttestationClaim (x: unknown): AttestationClaim {
   const finishedAt = o.finishedAt as string
   if (parseTime(startedAt, 'startedAt') > parseTime(finishedAt, 'finishedAt')) throw new SchemaError('finishedAt', 'must not be before startedAt')
   const variation = o.variation === undefined ? undefined : validateVariation(o.variation, 'variation')
+  const host = o.host === undefined ? undefined : validateHost(o.host, 'host')
+  // a rootfs build names its toolchain by CID: a host record there would say what the build did not use
+  if (host !== undefined && definition.environment.kind !== 'host') throw new SchemaError('host', 'only a build in the host environment records its host\'s toolchain')
   return {
     buildId: parseCid(o.buildId, 'buildId', [CODEC_DAG_CBOR]).toString(),
     jobId: parseCid(o.jobId, 'jobId', [CODEC_RAW]).toString(),
@@ -215,7 +266,8 @@ export function validateAttestationClaim (x: unknown): AttestationClaim {
     finishedAt,
     result: validateResult(o.result, 'result'),
     log: o.log === null ? null : parseCid(o.log, 'log', UNIXFS_CODECS).toString(),
-    ...(variation !== undefined ? { variation } : {})
+    ...(variation !== undefined ? { variation } : {}),
+    ...(host !== undefined ? { host } : {})
   }
 }
 
@@ -245,12 +297,14 @@ export function claimFromStatement (x: unknown): { claim: AttestationClaim, stat
   const st = expectObject(x, '', ['_type', 'subject', 'predicateType', 'predicate'])
   const pred = expectObject(st.predicate, 'predicate', ['buildDefinition', 'runDetails'])
   const bd = expectObject(pred.buildDefinition, 'predicate.buildDefinition', ['buildType', 'externalParameters', 'internalParameters', 'resolvedDependencies'])
-  if (bd.buildType !== CONCUR_BUILD_TYPE) {
+  if (bd.buildType !== CONCUR_BUILD_TYPE && bd.buildType !== CONCUR_BUILD_TYPE_V2) {
     if (typeof bd.buildType === 'string') throw new UnsupportedVersionError(`unsupported buildType ${bd.buildType.slice(0, 200)}`)
     throw new SchemaError('predicate.buildDefinition.buildType', 'expected a string')
   }
+  const v2 = bd.buildType === CONCUR_BUILD_TYPE_V2
   const ext = expectObject(bd.externalParameters, 'predicate.buildDefinition.externalParameters', ['definition', 'buildId', 'jobId'])
-  const int = expectObject(bd.internalParameters, 'predicate.buildDefinition.internalParameters', ['sandboxTier', 'parallelism', 'workerPeerId'], ['variation'])
+  // version 2 is version 1 with the host record, required; version 1 has none
+  const int = expectObject(bd.internalParameters, 'predicate.buildDefinition.internalParameters', ['sandboxTier', 'parallelism', 'workerPeerId', ...(v2 ? ['host'] : [])], ['variation'])
   const rd = expectObject(pred.runDetails, 'predicate.runDetails', ['builder', 'metadata', 'byproducts'])
   const builder = expectObject(rd.builder, 'predicate.runDetails.builder', ['id'])
   const meta = expectObject(rd.metadata, 'predicate.runDetails.metadata', ['invocationId', 'startedOn', 'finishedOn'])
@@ -284,7 +338,8 @@ export function claimFromStatement (x: unknown): { claim: AttestationClaim, stat
       finishedAt: meta.finishedOn,
       result: rawResult,
       log,
-      ...(int.variation !== undefined ? { variation: int.variation } : {})
+      ...(int.variation !== undefined ? { variation: int.variation } : {}),
+      ...(v2 ? { host: int.host } : {})
     })
   } catch (err) {
     // Report claim paths as statement paths where the mapping is direct.
@@ -307,6 +362,7 @@ function statementPath (claimPath: string): string {
     ['sandboxTier', 'predicate.buildDefinition.internalParameters.sandboxTier'],
     ['parallelism', 'predicate.buildDefinition.internalParameters.parallelism'],
     ['variation', 'predicate.buildDefinition.internalParameters.variation'],
+    ['host', 'predicate.buildDefinition.internalParameters.host'],
     ['startedAt', 'predicate.runDetails.metadata.startedOn'],
     ['finishedAt', 'predicate.runDetails.metadata.finishedOn'],
     ['result', 'predicate.runDetails.byproducts[-1].annotations']

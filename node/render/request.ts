@@ -36,6 +36,12 @@ function variationText (v: NonNullable<RequestView['attestations'][number]['vari
   return parts.join(', ')
 }
 
+/** a host record as one line: `Debian GNU/Linux 12 (bookworm); gcc 4:12.2.0-3, libc6 2.36-9+deb12u14, make 4.3-4.1` */
+export function hostText (h: NonNullable<RequestView['attestations'][number]['host']>): string {
+  const pkgs = h.packages.filter(p => ['gcc', 'libc6', 'binutils', 'make'].includes(p.name)).map(p => `${oneLine(p.name)} ${oneLine(p.version)}`)
+  return `${oneLine(h.os)}${pkgs.length > 0 ? `; ${pkgs.join(', ')}` : ''}`
+}
+
 /** a release as one line: `declined: asks for more than this volunteer allows: cpus 2 > 1` */
 export function releaseText (n: { kind: string, reason: string }): string {
   const what = n.kind === 'declined' ? 'declined' : n.kind === 'inputs-unavailable' ? 'inputs did not come' : n.kind === 'gave-up' ? 'gave up' : n.kind
@@ -72,6 +78,7 @@ export function describeRequest (v: RequestView): string {
       const job = a.thisJob ? '' : `  (job ${short(oneLine(a.jobId))})`
       const varied = a.variation != null ? `  (${variationText(a.variation)})` : ''
       lines.push(`  ${short(oneLine(a.worker))}  ${tag.padEnd(17)}  ${oneLine(what ?? '')}${job}${varied}`)
+      if (a.host != null) lines.push(`      host: ${hostText(a.host)}`)
     }
   }
   const releases = [...(r.releases ?? [])].sort((a, b) => Number(b.trusted) - Number(a.trusted))

@@ -27,7 +27,10 @@ import { dirname, join, resolve } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { EnvArgsError, EnvCreateError, EnvTargetError, EnvToolMissingError } from './errors.ts'
 import { ENV_MANIFEST_PATH, ENV_MANIFEST_TYPE, manifestBytes } from './manifest.ts'
-import type { EnvManifest, InstalledPackage } from './manifest.ts'
+import type { EnvManifest } from './manifest.ts'
+import { installedPackages } from './dpkg.ts'
+
+export { installedPackages }
 
 /** the SOURCE_DATE_EPOCH an environment is made with unless told: the same as jobs' default (1980-01-01) */
 export const DEFAULT_ENV_SOURCE_DATE_EPOCH = 315532800
@@ -110,25 +113,6 @@ async function run (cmd: string, args: string[], env: NodeJS.ProcessEnv, options
       resolve({ code, tail, stdout })
     })
   })
-}
-
-/**
- * Parse dpkg's status file: every package whose status is "install ok
- * installed", with its version and architecture, sorted by name. Pure: the
- * text is the environment's own /var/lib/dpkg/status.
- */
-export function installedPackages (status: string): InstalledPackage[] {
-  const out: InstalledPackage[] = []
-  for (const para of status.split(/\n\s*\n/)) {
-    const field = (name: string): string | undefined => new RegExp(`^${name}: *(.*)$`, 'm').exec(para)?.[1]?.trim()
-    const pkg = field('Package')
-    const version = field('Version')
-    const arch = field('Architecture')
-    if (pkg == null || version == null || arch == null) continue
-    if (field('Status') !== 'install ok installed') continue
-    out.push({ package: pkg, version, architecture: arch })
-  }
-  return out.sort((a, b) => a.package < b.package ? -1 : a.package > b.package ? 1 : 0)
 }
 
 /** remove every special file (device, FIFO, socket) in the tree; count them */

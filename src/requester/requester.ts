@@ -638,6 +638,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       jobId: a.claim.jobId,
       thisJob: a.claim.jobId === jobId,
       ...(a.claim.variation != null ? { variation: a.claim.variation } : {}),
+      ...(a.claim.host != null ? { host: a.claim.host } : {}),
       result: a.claim.result,
       log: a.claim.log,
       sandboxTier: a.claim.sandboxTier,

@@ -4,7 +4,7 @@
  * tests read one definition.
  */
 import type { TypedEventTarget } from '@libp2p/interface'
-import type { BuildResult, BuildVariation, ReleaseKind, SandboxTier, TrustPolicy, TrustPolicyInput, Verdict, VerdictStatus } from '../../protocol/index.ts'
+import type { BuildResult, BuildVariation, HostToolchain, ReleaseKind, SandboxTier, TrustPolicy, TrustPolicyInput, Verdict, VerdictStatus } from '../../protocol/index.ts'
 
 export type RequestStatus = VerdictStatus | 'expired'
 
@@ -68,6 +68,8 @@ export interface AttestationView {
   thisJob: boolean
   /** what the worker varied for this build (PROTOCOL.md §5.2), when the job asked */
   variation?: BuildVariation
+  /** the toolchain of the host it built on (a host-environment build, buildType v2) */
+  host?: HostToolchain
   result: BuildResult
   log: string | null
   sandboxTier: SandboxTier

@@ -4,7 +4,7 @@ import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
 import type { AbortOptions } from '@libp2p/interface'
 import { createAttestation, owedVariation } from '../../protocol/index.ts'
-import type { AttestationClaim, BuildResult, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { AttestationClaim, BuildResult, BuildVariation, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
 import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
@@ -40,6 +40,8 @@ export interface BuildInit {
   /** caps of each input fetch (the volunteer's maxInput* settings) */
   inputLimits: FetchLimits
   fetchTimeoutMs: number
+  /** this host's toolchain, recorded in the attestation of a `host`-environment build (host-toolchain.ts) */
+  host?: HostToolchain
   now?: () => number
   onProgress?: (p: BuildProgress) => void
   /**
@@ -185,7 +187,9 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       finishedAt: new Date(now()).toISOString(),
       result,
       log: logCid.toString(),
-      ...(variation != null ? { variation } : {})
+      ...(variation != null ? { variation } : {}),
+      // a rootfs build's toolchain is named by its CID; a host build's is this machine's
+      ...(def.environment.kind === 'host' && init.host != null ? { host: init.host } : {})
     }
     const att = createAttestation(claim, key)
     log('job %s: %s %s', job.jobId, result.status, result.status === 'success' ? result.artifact : result.reason)

@@ -4,7 +4,7 @@ import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
 import { countsAsBuilder, createClaim, LEASE_MS, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
-import type { ClaimPurpose, ClaimRelease, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { ClaimPurpose, ClaimRelease, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
 import type { ClaimBook } from '../store/claim-book.ts'
@@ -117,6 +117,8 @@ export interface WorkerInit {
   tier: SandboxTier | null
   workDir: string
   fetchTimeoutMs?: number
+  /** this host's toolchain, recorded in host-environment attestations (host-toolchain.ts); none: not recorded */
+  hostToolchain?: HostToolchain
   leaseMs?: number
   renewMs?: number
   /** how often open jobs are re-examined (lapsed leases, missed messages) */
@@ -322,6 +324,7 @@ export function worker (init: WorkerInit) {
           workDir: init.workDir,
           inputLimits: { maxBytes: init.policy.maxInputBytes, maxEntries: init.policy.maxInputEntries, maxDirectoryBytes: init.policy.maxInputDirectoryBytes },
           fetchTimeoutMs: init.fetchTimeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS,
+          ...(init.hostToolchain != null ? { host: init.hostToolchain } : {}),
           now,
           tamperOutput: init.tamperOutput,
           onProgress: (progress) => { emit({ type: 'build:progress', jobId: job.jobId, progress }) }

@@ -427,6 +427,18 @@ function printTable (): void {
 const deadline = setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, (quick ? 3 : 10) * 60_000)
 deadline.unref()
 
+if (process.argv.includes('--env-transfer')) {
+  const dir = process.argv[process.argv.indexOf('--env-transfer') + 1]
+  if (dir == null || dir.startsWith('--')) { log('usage: npm run bench -- --env-transfer DIR (e.g. a tree made by `concur env create`)'); process.exit(1) }
+  deadline.refresh()
+  const { envTransferBench } = await import('./env-transfer.ts')
+  const r = await envTransferBench(dir, log)
+  await mkdir(join(ROOT, 'bench-results'), { recursive: true })
+  await writeFile(join(ROOT, 'bench-results', 'env-transfer.json'), JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version }, ...r }, null, 2) + '\n')
+  process.stdout.write(`| environment | first job: fetch + export | second job: kept | add |\n|---|---|---|---|\n| ${(r.bytes / 1e6).toFixed(0)} MB, ${r.files} files | ${((r.jobs[0]?.environmentMs ?? NaN) / 1000).toFixed(1)} s | ${((r.jobs[1]?.environmentMs ?? NaN) / 1000).toFixed(2)} s (${r.jobs[1]?.cached === true ? 'no export' : 'EXPORTED'}) | ${(r.addMs / 1000).toFixed(1)} s |\n`)
+  process.exit(0)
+}
+
 if (process.argv.includes('--scale')) {
   installFastVerify()
   const countsAt = process.argv.indexOf('--counts')

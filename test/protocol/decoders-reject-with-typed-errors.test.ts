@@ -186,7 +186,7 @@ describe('attestations', () => {
   it('versions: other statement, predicate or build types are ERR_UNSUPPORTED_VERSION', () => {
     expectError(() => decode(attWith(s => { s._type = 'https://in-toto.io/Statement/v0.1' })), UnsupportedVersionError, 'ERR_UNSUPPORTED_VERSION')
     expectError(() => decode(attWith(s => { s.predicateType = 'https://slsa.dev/provenance/v2' })), UnsupportedVersionError, 'ERR_UNSUPPORTED_VERSION')
-    expectError(() => decode(attWith(s => { s.predicate.buildDefinition.buildType = 'https://concur.dev/build/v2' })), UnsupportedVersionError, 'ERR_UNSUPPORTED_VERSION')
+    expectError(() => decode(attWith(s => { s.predicate.buildDefinition.buildType = 'https://concur.dev/build/v3' })), UnsupportedVersionError, 'ERR_UNSUPPORTED_VERSION')
     expectError(() => decode(attWith(s => { s._type = 'x' })), SchemaError, 'ERR_SCHEMA', '_type')
   })
 

@@ -64,6 +64,11 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const allClaim = claimFor(worker, { jobId: jobVaryAll.jobId })
   const variedAll = createAttestation({ ...allClaim, variation: owedVariation(jobVaryAll.job.vary, worker.did, jobVaryAll.jobId, allClaim.parallelism)! }, worker)
   const success = attest(worker, { jobId: job.jobId })
+  // the same build by the same worker, recording its host's toolchain (buildType v2)
+  const withHost = createAttestation({
+    ...claimFor(worker, { jobId: job.jobId }),
+    host: { os: 'Debian GNU/Linux 12 (bookworm)', packages: [{ name: 'binutils', version: '2.40-2' }, { name: 'gcc', version: '4:12.2.0-3' }, { name: 'libc6', version: '2.36-9+deb12u14' }, { name: 'make', version: '4.3-4.1' }] }
+  }, worker)
   const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
   const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
   const claim = createClaim({
@@ -130,6 +135,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'job-announcement-vary-all-valid': v({ description: 'A job announcement asking its replicas to vary the clock, the CPU count, the hostname and the timezone (vary: ["clock", "cpus", "hostname", "timezone"], sorted); same buildId.', publicKey: requester.did, envelope: jobVaryAll.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'attestation-all-varied-valid': v({ description: 'worker-1\'s attestation of the vary-all job, recording what it owed: clockOffsetSeconds, cpus (1..its parallelism 2), hostname (concur-<8 hex>) and timezone, each derived from worker-1\'s did and the jobId (PROTOCOL.md §5.1).', publicKey: worker.did, envelope: variedAll.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-success-valid': v({ description: 'An in-toto/SLSA provenance attestation of a successful build, signed by the worker (builder.id).', publicKey: worker.did, envelope: success.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
+    'attestation-host-toolchain-valid': v({ description: 'The same successful build with the host\'s toolchain recorded: buildType https://concur.dev/build/v2, internalParameters.host (os, packages sorted by name).', publicKey: worker.did, envelope: withHost.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-valid': v({ description: 'An attestation of a failed build (exit code 2); its subject is the build log.', publicKey: worker.did, envelope: failure.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'attestation-failure-no-log-valid': v({ description: 'An attestation of a build killed at the wall-clock limit, without a log; its subject is the job payload.', publicKey: other.did, envelope: failureNoLog.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'claim-valid': v({ description: 'A 30 s lease claim on the job by worker-1.', publicKey: worker.did, envelope: claim.envelope, valid: true, payloadType: CLAIM_PAYLOAD_TYPE }),

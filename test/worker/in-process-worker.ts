@@ -10,7 +10,7 @@ import { TypedEventEmitter } from '@libp2p/interface'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { MemoryDatastore } from 'datastore-core/memory'
 import type { CID } from 'multiformats/cid'
-import { createJobAnnouncement, decodeClaim, generateSigningKey } from '../../protocol/index.ts'
+import { createJobAnnouncement, decodeAttestation, decodeClaim, generateSigningKey } from '../../protocol/index.ts'
 import type { BuildDefinition, JobInput, SignedAttestation, SignedClaim, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { ClaimBook } from '../../src/store/claim-book.ts'
 import { worker } from '../../src/worker/worker.ts'
@@ -73,6 +73,8 @@ export interface InProcessWorker {
   events: WorkerEvent[]
   /** every claim the worker published, in order */
   claims: SignedClaim[]
+  /** every attestation the worker published, in order */
+  attestations: SignedAttestation[]
   /** jobs claimed, in order of their first claim (a lease renewal is not a new start; a release is no claim of a slot) */
   claimedJobs: () => string[]
   /** builds waiting in the fake sandbox; `finish()` ends the oldest */
@@ -88,6 +90,7 @@ export async function inProcessWorker (opts: { policy?: Partial<VolunteerPolicy>
   const records = new FakeRecords()
   const events: WorkerEvent[] = []
   const claims: SignedClaim[] = []
+  const attestations: SignedAttestation[] = []
   const waiting: Array<(r: SandboxResult) => void> = []
   const watchers = new Set<() => void>()
   const poke = (): void => { for (const w of watchers) w() }
@@ -96,6 +99,7 @@ export async function inProcessWorker (opts: { policy?: Partial<VolunteerPolicy>
     gossip: {
       publish: async (kind, bytes) => {
         if (kind === 'claim') claims.push(decodeClaim(bytes, { now: opts.init?.now?.() ?? Date.now() }))
+        if (kind === 'attestation') attestations.push(decodeAttestation(bytes, { now: opts.init?.now?.() ?? Date.now() }))
         poke()
         return { recipients: 0 }
       }
@@ -129,6 +133,7 @@ export async function inProcessWorker (opts: { policy?: Partial<VolunteerPolicy>
     records,
     events,
     claims,
+    attestations,
     claimedJobs: () => [...new Set(claims.filter(c => c.claim.release == null).map(c => c.claim.jobId))],
     inSandbox: () => waiting.length,
     finish: () => { waiting.shift()?.(FAILED) },
