@@ -4,7 +4,7 @@
  * work directory, the worker (src/worker) and job catch-up from peers.
  */
 import { createHash } from 'node:crypto'
-import { mkdtemp, chmod, readdir, rm } from 'node:fs/promises'
+import { mkdtemp, chmod, readdir, rm, rmdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Helia } from '@helia/interface'
 import type { PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
@@ -143,6 +143,8 @@ export class WorkerService implements Startable {
     this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)
     await this.worker?.stop()
     if (this.workDir != null) await rm(this.workDir, { recursive: true, force: true })
+    // an environment cache that kept nothing is not left behind (a worker that never ran a rootfs job)
+    if (this.envs != null && this.envs.list().length === 0) await rmdir(this.envs.dir).catch(() => {})
   }
 
   info (): WorkerInfo | null {

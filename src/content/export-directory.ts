@@ -38,6 +38,8 @@ import { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES } from './limits.ts'
 import { readFile } from './read-file.ts'
 import type { FileRoot } from './read-file.ts'
 import type { FetchLimits } from './limits.ts'
+import { prefetchBounds, prefetchDag } from './prefetch.ts'
+import type { ReadableBlockstore } from './stores.ts'
 import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, UnixFSDirectory, UnixFSEntry, UnixFSFile } from 'ipfs-unixfs-exporter'
 import type { FileHandle } from 'node:fs/promises'
 import type { AbortOptions } from '@libp2p/interface'
@@ -66,6 +68,13 @@ export interface ExportOptions extends Partial<FetchLimits> {
    * environments are still exported with 0o755 throughout.
    */
   fileMode?: number
+  /**
+   * Fetch the DAG's blocks this many at a time before writing (prefetch.ts),
+   * within what the caps allow: over the network the export's one-block-at-a-
+   * time reads are round trips (a 549 MB tree of 12,627 files took minutes).
+   * Absent or 0: none (blocks are read as the export needs them).
+   */
+  prefetch?: number
 }
 
 export interface ExportResult {
@@ -352,6 +361,9 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
     maxBytes: options.maxBytes ?? DEFAULT_FETCH_LIMITS.maxBytes,
     maxEntries: options.maxEntries ?? DEFAULT_FETCH_LIMITS.maxEntries,
     maxDirectoryBytes: options.maxDirectoryBytes ?? DEFAULT_FETCH_LIMITS.maxDirectoryBytes
+  }
+  if ((options.prefetch ?? 0) > 0) {
+    await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: options.prefetch, ...prefetchBounds(limits), ...(options.signal != null ? { signal: options.signal } : {}) })
   }
   const state: ExportState = { bytes: 0, files: 0, directories: 0, symlinks: 0, entries: 0, directoryBytes: 0, blockstore, limits, options }
   const root = await resolveEntry(cid, state)

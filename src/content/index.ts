@@ -3,6 +3,7 @@ export type { AddDirectoryResult, AddFileResult, AddOptions, WritableBlockstore 
 export { BlockWriter } from './block-writer.ts'
 export type { BlockWriterOptions } from './block-writer.ts'
 export { DEFAULT_FETCH_LIMITS, BLOCK_VISIT_MIN_BYTES, exportToDirectory } from './export-directory.ts'
+export { DEFAULT_PREFETCH_CONCURRENCY, prefetchBounds, prefetchDag } from './prefetch.ts'
 export type { ExportOptions, ExportResult, FetchLimits } from './export-directory.ts'
 export * from './errors.ts'
 export { CHUNK_SIZE, CID_PROFILE, MAX_CHILDREN_PER_NODE, SHARD_FANOUT_BITS, SHARD_SPLIT_THRESHOLD_BYTES, importerOptions } from './profile.ts'

@@ -77,6 +77,11 @@ export class EnvCache {
     this.now = init.now ?? Date.now
   }
 
+  /** where the entries are */
+  get dir (): string {
+    return this.init.dir
+  }
+
   get enabled (): boolean {
     return this.init.maxBytes > 0
   }

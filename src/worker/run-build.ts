@@ -5,7 +5,7 @@ import { logger } from '@libp2p/logger'
 import type { AbortOptions } from '@libp2p/interface'
 import { createAttestation, owedVariation } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildResult, BuildVariation, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
-import { addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
+import { DEFAULT_PREFETCH_CONCURRENCY, addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
 import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
 import { BuildAbortedError, InputFetchError } from './errors.ts'
@@ -98,7 +98,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       const started = now()
       try {
         // a rootfs holds programs: older environments carry no modes, so its files are made executable
-        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
+        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
         if (what === 'rootfs' && components.envs?.enabled === true) {
           // exported once per CID and shared read-only (the sandbox binds it so), not once per job
           envLease = await components.envs.acquire(components.blockstore, cid, exportOptions)

@@ -36,7 +36,7 @@ export async function envTransferBench (dir: string, log: (s: string) => void): 
       const src = await tempDir()
       await writeFile(join(src, 'label'), `${label}\n`)
       const started = Date.now()
-      const r = await submit(net.requester, src, ['--out', 'out', '--replicas', '1', '--timeout', '1800', '--env', cid], ['/bin/sh', '-c', 'mkdir -p out; cat label > out/label; (gcc --version 2>&1 || true) | head -1 > out/cc'])
+      const r = await submit(net.requester, src, ['--out', 'out', '--replicas', '1', '--timeout', '1800', '--env', cid], ['/bin/sh', '-c', 'mkdir -p out; cat label > out/label; (gcc --version 2>&1 || true) | head -1 > out/cc'], 1_800_000)
       const submitToAcceptedMs = Date.now() - started
       const feed = await api<EventsResponse>(worker.api, 'GET', '/v1/events?after=0')
       const ready = feed.events.flatMap(({ event }) => event.type === 'build:progress' && event.progress.stage === 'environment' ? [event.progress] : [])

@@ -9,7 +9,7 @@ import { createHash, generateKeyPairSync, sign as nodeSign, verify as nodeVerify
 import { createReadStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
-import { tmpdir, cpus } from 'node:os'
+import { homedir, tmpdir, cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { addFile, openStores } from '../../src/content/index.ts'
@@ -427,10 +427,39 @@ function printTable (): void {
 const deadline = setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, (quick ? 3 : 10) * 60_000)
 deadline.unref()
 
+if (process.argv.includes('--corpus')) {
+  // sources, the environment and the .deb files are kept between runs
+  const cacheAt = process.argv.indexOf('--corpus-cache')
+  const cacheDir = cacheAt !== -1 ? (process.argv[cacheAt + 1] as string) : join(homedir(), '.cache', 'concur', 'corpus')
+  clearTimeout(deadline)
+  setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, 90 * 60_000).unref()
+  const { CORPUS, buildInConcur, control, corpusEnvironment, corpusNetwork, corpusSources, corpusTable } = await import('../corpus/corpus.ts')
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined
+  const projects = CORPUS.filter(p => only == null || p.name === only)
+  const sources = await corpusSources(cacheDir, projects.map(p => p.name), log)
+  const envDir = await corpusEnvironment(cacheDir, await tempDir('concur-corpus-home-'), log)
+  const c = await corpusNetwork(envDir, await tempDir('concur-corpus-scratch-'))
+  log(`environment ${c.env} added; ${c.net.workers.length} workers (TZ, locale, TMPDIR, HOME, umask and CPU limit differ), k = 3`)
+  const rows = []
+  for (const p of projects) {
+    const row = await buildInConcur(c, p, sources.get(p.name) as string)
+    if (!process.argv.includes('--no-control')) row.control = await control(p, sources.get(p.name) as string)
+    log(`${p.name}: ${row.verdict}, ${row.agreement}${row.control != null ? `; control: other dirs ${row.control.differentDirectories ? 'same' : 'differ'}, same dir ${row.control.sameDirectory ? 'same' : 'differ'}` : ''}`)
+    rows.push(row)
+  }
+  await cleanupAll()
+  process.stdout.write(corpusTable(rows) + '\n')
+  await mkdir(join(ROOT, 'bench-results'), { recursive: true })
+  await writeFile(join(ROOT, 'bench-results', 'corpus.json'), JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version }, environment: c.env, rows }, null, 2) + '\n')
+  process.exit(0)
+}
+
 if (process.argv.includes('--env-transfer')) {
   const dir = process.argv[process.argv.indexOf('--env-transfer') + 1]
   if (dir == null || dir.startsWith('--')) { log('usage: npm run bench -- --env-transfer DIR (e.g. a tree made by `concur env create`)'); process.exit(1) }
-  deadline.refresh()
+  // a first fetch of a large environment can take long: the bench's own bound is 40 minutes here
+  clearTimeout(deadline)
+  setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, 40 * 60_000).unref()
   const { envTransferBench } = await import('./env-transfer.ts')
   const r = await envTransferBench(dir, log)
   await mkdir(join(ROOT, 'bench-results'), { recursive: true })

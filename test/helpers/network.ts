@@ -53,8 +53,8 @@ export interface SubmitResult {
   view: RequestView & { timedOut?: boolean }
 }
 
-export async function submit (requester: Node, project: string, args: string[], command: string[]): Promise<SubmitResult> {
-  const r = await runConcur(['submit', project, ...args, '--wait', '--', ...command], { home: requester.home, timeoutMs: 300_000 })
+export async function submit (requester: Node, project: string, args: string[], command: string[], timeoutMs = 300_000): Promise<SubmitResult> {
+  const r = await runConcur(['submit', project, ...args, '--wait', '--', ...command], { home: requester.home, timeoutMs })
   let view: SubmitResult['view']
   try {
     view = JSON.parse(r.stdout) as SubmitResult['view']

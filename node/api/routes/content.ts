@@ -62,6 +62,7 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
     const out = absPath(str(req.body, 'out') as string, 'out')
     // loaded on first use, like the exporter it brings
     const { DEFAULT_FETCH_LIMITS, exportToDirectory } = await import('../../../src/content/export-directory.ts')
+    const { DEFAULT_PREFETCH_CONCURRENCY } = await import('../../../src/content/prefetch.ts')
     // a DAG from the network can name far more than it weighs: every cap has a default
     const maxBytes = num(req.body, 'maxBytes', DEFAULT_FETCH_LIMITS.maxBytes)
     const maxEntries = num(req.body, 'maxEntries', DEFAULT_FETCH_LIMITS.maxEntries)
@@ -76,7 +77,7 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
       // none of the export's caps (a symlink node's ignored links to one huge
       // shared node kept a daemon busy for minutes). The blocks read stay in
       // the store; `concur add` pins what this node publishes.
-      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY })
+      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY })
       return { cid: cid.toString(), out, ...result }
     } catch (err) {
       if (signal.aborted) {
