@@ -442,9 +442,17 @@ if (process.argv.includes('--corpus')) {
   log(`environment ${c.env} added; ${c.net.workers.length} workers (TZ, locale, TMPDIR, HOME, umask and CPU limit differ), k = 3`)
   const rows = []
   for (const p of projects) {
-    const row = await buildInConcur(c, p, sources.get(p.name) as string)
-    if (!process.argv.includes('--no-control')) row.control = await control(p, sources.get(p.name) as string)
-    log(`${p.name}: ${row.verdict}, ${row.agreement}${row.control != null ? `; control: other dirs ${row.control.differentDirectories ? 'same' : 'differ'}, same dir ${row.control.sameDirectory ? 'same' : 'differ'}` : ''}`)
+    // one project failing (its build, its control) does not end the run: its row says so
+    const row = await buildInConcur(c, p, sources.get(p.name) as string).catch((err: Error) => ({ project: p.name, kind: p.kind, verdict: `error: ${err.message.split('\n')[0] ?? ''}`, agreement: '—', fetchS: NaN, buildS: NaN, importS: NaN, reasons: [] }))
+    if (!process.argv.includes('--no-control')) {
+      try {
+        ;(row as { control?: unknown }).control = await control(p, sources.get(p.name) as string, envDir)
+      } catch (err) {
+        ;(row as { controlError?: string }).controlError = String((err as { stderr?: string }).stderr ?? err).split('\n').filter(Boolean).slice(-3).join(' / ')
+      }
+    }
+    const ctl = (row as { control?: { differentDirectories: boolean, sameDirectory: boolean } }).control
+    log(`${p.name}: ${row.verdict}, ${row.agreement}${ctl != null ? `; control: other dirs ${ctl.differentDirectories ? 'same' : 'differ'}, same dir ${ctl.sameDirectory ? 'same' : 'differ'}` : ''}`)
     rows.push(row)
   }
   await cleanupAll()

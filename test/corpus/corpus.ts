@@ -101,24 +101,35 @@ async function treeCid (dir: string): Promise<string> {
   return (await addDirectory(new MemoryBlockstore(), dir)).cid.toString()
 }
 
-/** the control: the project built plainly on this machine, twice elsewhere, twice in one place */
-export async function control (project: CorpusProject, source: string): Promise<ControlResult> {
+/**
+ * The control: the project built plainly, outside concur, with the same
+ * toolchain (the environment's tree, read-only, as `/` under bwrap; no
+ * network): twice in different directories, then twice in one. Not on this
+ * machine's own /usr: it may lack what the environment has (bc's build runs
+ * makeinfo), and the point is to ask the software, not the host.
+ */
+export async function control (project: CorpusProject, source: string, envDir: string): Promise<ControlResult> {
   const started = Date.now()
-  const env = { ...process.env, SOURCE_DATE_EPOCH: '315532800', TZ: 'UTC', LC_ALL: 'C.UTF-8' }
-  const buildIn = async (dir: string): Promise<string> => {
-    await rm(dir, { recursive: true, force: true })
-    await mkdir(join(dir, '..'), { recursive: true })
-    await cp(source, dir, { recursive: true })
+  const buildIn = async (hostDir: string, inside: string): Promise<string> => {
+    await rm(hostDir, { recursive: true, force: true })
+    await mkdir(join(hostDir, '..'), { recursive: true })
+    await cp(source, hostDir, { recursive: true })
     // every file the same mtime, as a worker's source is (concur normalises them): otherwise make
     // sees a Debian-patched configure.ac newer than configure and wants autotools to run again
-    await run('find', ['.', '-exec', 'touch', '-h', '-d', '@315532800', '{}', '+'], { cwd: dir })
-    await run('/bin/sh', ['-c', project.script], { cwd: dir, env, maxBuffer: 64 * 1024 * 1024 })
-    return await treeCid(join(dir, 'out'))
+    await run('find', ['.', '-exec', 'touch', '-h', '-d', '@315532800', '{}', '+'], { cwd: hostDir })
+    await run('bwrap', [
+      '--ro-bind', envDir, '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp',
+      '--bind', hostDir, inside, '--chdir', inside, '--unshare-net', '--die-with-parent', '--clearenv',
+      '--setenv', 'PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--setenv', 'HOME', '/tmp',
+      '--setenv', 'SOURCE_DATE_EPOCH', '315532800', '--setenv', 'TZ', 'UTC', '--setenv', 'LC_ALL', 'C.UTF-8',
+      '/bin/sh', '-c', project.script
+    ], { maxBuffer: 64 * 1024 * 1024 })
+    return await treeCid(join(hostDir, 'out'))
   }
   const base = await tempDir(`concur-control-${project.name}-`)
-  const a = await buildIn(join(base, 'a', 'src'))
-  const b = await buildIn(join(base, 'a-different', 'longer', 'path', 'src'))
-  const again = await buildIn(join(base, 'a', 'src'))
+  const a = await buildIn(join(base, 'a'), '/tmp/ctl/a/src')
+  const b = await buildIn(join(base, 'b'), '/tmp/ctl/a-different/longer/path/src')
+  const again = await buildIn(join(base, 'a'), '/tmp/ctl/a/src')
   return { differentDirectories: a === b, sameDirectory: a === again, seconds: (Date.now() - started) / 1000 }
 }
 
@@ -133,6 +144,8 @@ export interface CorpusRow {
   buildS: number
   importS: number
   control?: ControlResult
+  /** the control could not be run (its error), so it says nothing */
+  controlError?: string
   reasons: string[]
 }
 

@@ -4,8 +4,9 @@
  * built by three workers that differ in home, umask, TZ, locale, TMPDIR and
  * CPU limit, in one environment named by CID (bookworm buildd, made by
  * `concur env create`), k = 3: accepted 3/3. Its control is run too (plain
- * builds on this machine, in two directories, then twice in one), so a
- * failure would say whether the software or concur is at fault.
+ * builds with the environment's toolchain under bwrap, in two directories,
+ * then twice in one), so a failure would say whether the software or concur
+ * is at fault.
  *
  * Needs mmdebstrap and dpkg-source, root, and Debian's archive (sources and
  * packages); skipped where mmdebstrap is missing, but never under CI.
@@ -32,7 +33,7 @@ describe('the convergence corpus, short form', () => {
     const row = await buildInConcur(c, hello, sources.get('hello') as string, 900)
     expect(row.verdict, JSON.stringify(row.reasons)).toBe('accepted')
     expect(row.agreement).toBe('3/3 (1 CID)')
-    const ctl = await control(hello, sources.get('hello') as string)
+    const ctl = await control(hello, sources.get('hello') as string, envDir)
     // built twice in one directory, hello is reproducible: whatever differed would be concur's
     expect(ctl.sameDirectory).toBe(true)
   }, 1_200_000)
