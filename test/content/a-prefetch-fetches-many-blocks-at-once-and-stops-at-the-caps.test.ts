@@ -27,7 +27,7 @@ class GatedStore extends MemoryBlockstore {
     this.gets++
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
-    await new Promise<void>(resolve => { this.waiting.push(resolve) ; queueMicrotask(() => { this.release() }) })
+    await new Promise<void>(resolve => { this.waiting.push(resolve); queueMicrotask(() => { this.release() }) })
     this.inFlight--
     yield * super.get(cid, options)
   }
