@@ -33,6 +33,12 @@ export interface CorpusProject {
   kind: string
   /** run in the source directory; installs into ./out */
   script: string
+  /**
+   * the upstream source as Debian ships it (orig tarball, no Debian patches):
+   * for a project whose patches assume Debian's own build (lua5.4's move its
+   * Makefile to libtool, which a plain `make` then lacks)
+   */
+  upstreamOnly?: boolean
 }
 
 const AUTOTOOLS = './configure --prefix=/usr && make && make install DESTDIR="$PWD/out"'
@@ -43,7 +49,7 @@ export const CORPUS: CorpusProject[] = [
   { name: 'bc', kind: 'C, autotools (runs ./fix-libmath_h with ed)', script: AUTOTOOLS },
   { name: 'gzip', kind: 'C, autotools', script: AUTOTOOLS },
   { name: 'zlib', kind: 'C, plain configure + make', script: './configure --prefix=/usr && make && make install DESTDIR="$PWD/out"' },
-  { name: 'lua5.4', kind: 'C, plain make', script: 'make linux && make install INSTALL_TOP="$PWD/out/usr"' }
+  { name: 'lua5.4', kind: 'C (Lua), plain make, upstream source', script: 'make linux && make install INSTALL_TOP="$PWD/out/usr"', upstreamOnly: true }
 ]
 
 /** what the environment must hold for the corpus: a Debian build root, and ed and texinfo for bc */
@@ -60,6 +66,7 @@ export function corpusWorkers (scratch: string): WorkerSpec[] {
 
 /** `apt-get source` through a private configuration into `cacheDir`; returns each package's unpacked directory */
 export async function corpusSources (cacheDir: string, names: string[], log: (s: string) => void = () => {}): Promise<Map<string, string>> {
+  const upstream = new Set(CORPUS.filter(p => p.upstreamOnly === true).map(p => p.name))
   const aptDir = join(cacheDir, 'apt')
   const downloads = join(cacheDir, 'downloads')
   const unpacked = join(cacheDir, 'src')
@@ -71,18 +78,21 @@ export async function corpusSources (cacheDir: string, names: string[], log: (s:
   const out = new Map<string, string>()
   const missing = names.filter(n => !out.has(n))
   const have = new Set(await readdir(unpacked))
-  if (missing.some(n => !have.has(n))) {
-    log(`apt-get source ${missing.join(' ')} (private apt configuration in ${aptDir})`)
+  const downloaded = await readdir(downloads)
+  const toFetch = missing.filter(n => !downloaded.some(f => f.startsWith(`${n}_`) && f.endsWith('.dsc')))
+  if (toFetch.length > 0) {
+    log(`apt-get source ${toFetch.join(' ')} (private apt configuration in ${aptDir})`)
     await run('apt-get', [...apt, 'update'], { maxBuffer: 16 * 1024 * 1024 })
-    await run('apt-get', [...apt, 'source', '--download-only', ...missing.filter(n => !have.has(n))], { cwd: downloads, maxBuffer: 16 * 1024 * 1024 })
+    await run('apt-get', [...apt, 'source', '--download-only', ...toFetch], { cwd: downloads, maxBuffer: 16 * 1024 * 1024 })
   }
   const files = await readdir(downloads)
   for (const name of names) {
-    const dir = join(unpacked, name)
-    if (!have.has(name)) {
+    const dirName = upstream.has(name) ? `${name}.upstream` : name
+    const dir = join(unpacked, dirName)
+    if (!have.has(dirName)) {
       const dsc = files.filter(f => f.startsWith(`${name}_`) && f.endsWith('.dsc')).sort().at(-1)
       if (dsc == null) throw new Error(`apt-get source fetched no ${name}_*.dsc into ${downloads}`)
-      await run('dpkg-source', ['--no-check', '-x', join(downloads, dsc), dir], { cwd: downloads, maxBuffer: 16 * 1024 * 1024 })
+      await run('dpkg-source', ['--no-check', ...(upstream.has(name) ? ['--skip-patches', '--skip-debianization'] : []), '-x', join(downloads, dsc), dir], { cwd: downloads, maxBuffer: 16 * 1024 * 1024 })
     }
     out.set(name, dir)
   }
