@@ -8,6 +8,9 @@
  * of the peer it came from; a peer with none left has its messages IGNOREd
  * unread until the bucket refills. Honest peers rarely spend: they do not
  * relay what they IGNORE themselves.
+ *
+ * A keyed token bucket, so the worker's release budgets (src/worker/worker.ts:
+ * in all, and per requester) are this too.
  */
 export interface PeerBudgetInit {
   /** tokens a peer starts with (and at most holds) */

@@ -11,6 +11,7 @@ import type { ClaimBook } from '../store/claim-book.ts'
 import { decideJob, perRequesterLimits } from './volunteer-policy.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
 import { FairQueue } from './fair-queue.ts'
+import { PeerBudget } from '../net/peer-budget.ts'
 import { INPUT_PROBE_MS, INPUT_RETRY_MS, MAX_INPUT_PROBES, probeInputs } from './input-probe.ts'
 import { isWorkerError } from './errors.ts'
 import { runBuild } from './run-build.ts'
@@ -30,26 +31,6 @@ export const RELEASES_PER_MINUTE = 30
  * releases need (a suppressed release is not sent later).
  */
 export const RELEASES_PER_REQUESTER_PER_MINUTE = 10
-
-/** a token bucket: `rate` a minute, at most `rate` at once */
-class Bucket {
-  private readonly rate: number
-  private tokens: number
-  private at: number
-  constructor (rate: number, now: number) {
-    this.rate = rate
-    this.tokens = rate
-    this.at = now
-  }
-
-  level (t: number): number {
-    this.tokens = Math.min(this.rate, this.tokens + (t - this.at) * this.rate / 60_000)
-    this.at = t
-    return this.tokens
-  }
-
-  take (): void { this.tokens-- }
-}
 
 /**
  * A reason as it may go on the network: whole characters (a cut through a
@@ -240,7 +221,12 @@ export function worker (init: WorkerInit) {
       try { init.onEvent?.(e) } catch { /* a listener must not break the worker */ }
     }
 
-    const publishClaim = async (job: SignedJob, purpose: ClaimPurpose): Promise<void> => {
+    /**
+     * Sign, record and gossip this worker's next claim on `job` (a lease, or a
+     * release with `release`): its seq is above every claim it made before, so
+     * it replaces them (PROTOCOL.md §7 rule 2).
+     */
+    const sendClaim = async (job: SignedJob, extra: { purpose?: ClaimPurpose, release?: ClaimRelease }): Promise<void> => {
       const t = now()
       const signed = createClaim({
         jobId: job.jobId,
@@ -248,52 +234,38 @@ export function worker (init: WorkerInit) {
         worker: init.key.did,
         workerPeerId: init.peerId,
         issuedAt: new Date(t).toISOString(),
+        // a release keeps the usual lease too: it must still be live when it arrives (it takes no slot anyway)
         leaseUntil: new Date(t + leaseMs).toISOString(),
         seq: ++seq,
-        ...(purpose === 'spot-check' ? { purpose } : {})
+        ...(extra.purpose === 'spot-check' ? { purpose: extra.purpose } : {}),
+        ...(extra.release != null ? { release: extra.release } : {})
       }, init.key)
       book.record(signed)
       await components.gossip.publish('claim', signed.bytes)
     }
+    const publishClaim = async (job: SignedJob, purpose: ClaimPurpose): Promise<void> => { await sendClaim(job, { purpose }) }
 
-    /** the release budgets: RELEASES_PER_MINUTE in all, RELEASES_PER_REQUESTER_PER_MINUTE per requester */
-    const allReleases = new Bucket(RELEASES_PER_MINUTE, now())
-    const requesterReleases = new Map<string, Bucket>()
+    /**
+     * The release budgets (token buckets, as for peers' useless messages):
+     * RELEASES_PER_MINUTE in all, RELEASES_PER_REQUESTER_PER_MINUTE per requester
+     */
+    const allReleases = new PeerBudget({ burst: RELEASES_PER_MINUTE, perSecond: RELEASES_PER_MINUTE / 60, maxPeers: 1, now })
+    const requesterReleases = new PeerBudget({ burst: RELEASES_PER_REQUESTER_PER_MINUTE, perSecond: RELEASES_PER_REQUESTER_PER_MINUTE / 60, maxPeers: 1024, now })
+    const home = homedir()
     /**
      * Tell the network, with a signed release, why this worker is not building
-     * the job (PROTOCOL.md §5.3, §7 rule 6). Its seq is above every claim this
-     * worker made, so it replaces its lease and frees the slot at once.
+     * the job (PROTOCOL.md §5.3, §7 rule 6); it frees its slot at once.
      */
     const publishRelease = async (job: SignedJob, release: ClaimRelease): Promise<void> => {
-      const t = now()
-      const r: ClaimRelease = { kind: release.kind, reason: releaseReason(release.reason, { workDir: init.workDir, home: homedir() }) }
-      let mine = requesterReleases.get(job.job.requester)
-      if (mine == null) {
-        mine = new Bucket(RELEASES_PER_REQUESTER_PER_MINUTE, t)
-        requesterReleases.set(job.job.requester, mine)
-        // bounded: a requester not heard of for long starts again with a full bucket anyway
-        if (requesterReleases.size > 1024) requesterReleases.delete(requesterReleases.keys().next().value as string)
-      }
-      if (allReleases.level(t) < 1 || mine.level(t) < 1) {
+      const r: ClaimRelease = { kind: release.kind, reason: releaseReason(release.reason, { workDir: init.workDir, home }) }
+      if (!allReleases.allows('') || !requesterReleases.allows(job.job.requester)) {
         emit({ type: 'job:release-suppressed', jobId: job.jobId, release: r })
         return
       }
-      allReleases.take()
-      mine.take()
-      const signed = createClaim({
-        jobId: job.jobId,
-        buildId: job.job.buildId,
-        worker: init.key.did,
-        workerPeerId: init.peerId,
-        issuedAt: new Date(t).toISOString(),
-        // a lease of the usual length: a release must still be live when it arrives (it takes no slot anyway)
-        leaseUntil: new Date(t + leaseMs).toISOString(),
-        seq: ++seq,
-        release: r
-      }, init.key)
-      book.record(signed)
+      allReleases.charge('')
+      requesterReleases.charge(job.job.requester)
       emit({ type: 'job:released', jobId: job.jobId, release: r })
-      await components.gossip.publish('claim', signed.bytes)
+      await sendClaim(job, { release: r })
     }
     const release = (job: SignedJob, r: ClaimRelease): void => {
       void publishRelease(job, r).catch((err: Error) => { log('could not publish the release of %s: %s', job.jobId, err.message) })
@@ -360,21 +332,22 @@ export function worker (init: WorkerInit) {
      * builders would otherwise be answered by every volunteer with other
      * limits (PROTOCOL.md §7 rule 6).
      */
-    const decline = (job: SignedJob, reason: string): void => {
+    const decline = (job: SignedJob, reason: string, said: ClaimRelease = { kind: 'declined', reason }): void => {
       declined.add(job.jobId)
       log('declined job %s: %s', job.jobId, reason)
       emit({ type: 'job:declined', jobId: job.jobId, reason })
-      if (job.job.builders?.includes(init.key.did) === true) release(job, { kind: 'declined', reason })
+      tell(job, said)
     }
 
     /**
-     * inputs that did not come, before claiming: said only to a requester
-     * waiting for this key (its job names it). On a job naming no builders
-     * every worker would say it, each try: one job whose source nobody holds
-     * would cost the network a release per worker per try
+     * A release before claiming (a decline, inputs that did not come) is said
+     * only to a requester waiting for this key, whose job names it: on a job
+     * naming no builders every worker would say it, each try, and one job
+     * whose source nobody holds would cost the network a release per worker
+     * per try.
      */
-    const inputsMissing = (job: SignedJob, reason: string): void => {
-      if (job.job.builders?.includes(init.key.did) === true) release(job, { kind: 'inputs-unavailable', reason })
+    const tell = (job: SignedJob, said: ClaimRelease): void => {
+      if (job.job.builders?.includes(init.key.did) === true) release(job, said)
     }
 
     /** the volunteer's policy on this job: how to run it, or undefined (declined, once) */
@@ -400,11 +373,7 @@ export function worker (init: WorkerInit) {
       const attempt = (inputRetry.get(job.jobId)?.failures ?? 0) + 1
       if (attempt >= maxProbes) {
         inputRetry.delete(job.jobId)
-        const reason = `its inputs could not be fetched in ${attempt} tries: ${r.reason}`
-        declined.add(job.jobId)
-        log('declined job %s: %s', job.jobId, reason)
-        emit({ type: 'job:declined', jobId: job.jobId, reason })
-        inputsMissing(job, `${r.reason} (tried ${attempt} times; not trying again)`)
+        decline(job, `its inputs could not be fetched in ${attempt} tries: ${r.reason}`, { kind: 'inputs-unavailable', reason: `${r.reason} (tried ${attempt} times; not trying again)` })
         return false
       }
       // doubling, up to 16 times the first wait
@@ -412,7 +381,7 @@ export function worker (init: WorkerInit) {
       inputRetry.set(job.jobId, { failures: attempt, notBefore: now() + retryInMs })
       log('job %s not claimed: %s (try %d of %d, again in %d ms)', job.jobId, r.reason, attempt, maxProbes, retryInMs)
       emit({ type: 'job:inputs-unavailable', jobId: job.jobId, attempt, retryInMs, reason: r.reason })
-      inputsMissing(job, `${r.reason} (try ${attempt} of ${maxProbes}; trying again in ${Math.round(retryInMs / 1000)} s)`)
+      tell(job, { kind: 'inputs-unavailable', reason: `${r.reason} (try ${attempt} of ${maxProbes}; trying again in ${Math.round(retryInMs / 1000)} s)` })
       return false
     }
 
