@@ -44,14 +44,24 @@ export interface PrefetchResult {
 const IDENTITY = 0x00
 
 /**
+ * The most blocks one prefetch tracks. The prefetch keeps every CID it has
+ * seen and queued (about 100 bytes each), while the export it precedes walks
+ * in bounded memory: a DAG a stranger made to name a million blocks within
+ * the fetch caps must not cost a worker ~100 MB here. An honest tree is far
+ * below it (the 549 MB, 12,627-file build root: ~15,000 blocks); past it the
+ * export fetches the rest one block at a time, as it did before prefetching.
+ */
+export const PREFETCH_MAX_BLOCKS = 131_072
+
+/**
  * What a prefetch may fetch for an export under `limits`: no more blocks
  * than the export could visit (each visit is charged at least
- * BLOCK_VISIT_MIN_BYTES against its caps, one per entry besides) and no more
- * bytes than its caps add up to.
+ * BLOCK_VISIT_MIN_BYTES against its caps, one per entry besides) nor than
+ * PREFETCH_MAX_BLOCKS, and no more bytes than its caps add up to.
  */
 export function prefetchBounds (limits: FetchLimits): { maxBlocks: number, maxBytes: number } {
   const visits = limits.maxEntries + Math.ceil((limits.maxBytes + limits.maxDirectoryBytes) / BLOCK_VISIT_MIN_BYTES)
-  return { maxBlocks: Math.min(1_000_000, visits), maxBytes: limits.maxBytes + limits.maxDirectoryBytes }
+  return { maxBlocks: Math.min(PREFETCH_MAX_BLOCKS, visits), maxBytes: limits.maxBytes + limits.maxDirectoryBytes }
 }
 
 export async function prefetchDag (blockstore: ReadableBlockstore, root: CID, options: PrefetchOptions): Promise<PrefetchResult> {

@@ -14,7 +14,8 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { UnixFS } from 'ipfs-unixfs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { addDirectory, exportToDirectory, prefetchBounds, prefetchDag } from '../../src/content/index.ts'
+import { DEFAULT_FETCH_LIMITS, addDirectory, exportToDirectory, prefetchBounds, prefetchDag } from '../../src/content/index.ts'
+import { PREFETCH_MAX_BLOCKS } from '../../src/content/prefetch.ts'
 import { cleanupAll, tempDir } from '../helpers/processes.ts'
 
 /** a store whose every get waits for the test to let it go, counting how many wait at once */
@@ -79,6 +80,8 @@ describe('prefetch', () => {
     expect(r.blocks).toBeLessThanOrEqual(1_000 + 8)
     // the bounds follow the export's caps
     expect(prefetchBounds({ maxBytes: 1024, maxEntries: 10, maxDirectoryBytes: 1024 })).toEqual({ maxBlocks: 10 + 8, maxBytes: 2048 })
+    // and whatever the caps allow, never more CIDs held than PREFETCH_MAX_BLOCKS (the default caps allowed ~4 million)
+    expect(prefetchBounds(DEFAULT_FETCH_LIMITS).maxBlocks).toBe(PREFETCH_MAX_BLOCKS)
   })
 
   it('an abort ends it at once, with the abort', async () => {
