@@ -148,7 +148,7 @@ export class WorkerService implements Startable {
   }
 
   info (): WorkerInfo | null {
-    return this.state == null ? null : { ...this.state, running: this.worker?.running() ?? [], environments: { maxBytes: envCacheBytes(this.values), entries: this.envs?.list() ?? [] } }
+    return this.state == null ? null : { ...this.state, running: this.worker?.running() ?? [], environments: { maxBytes: this.envs?.maxBytes ?? 0, entries: this.envs?.list() ?? [] } }
   }
 
   private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId }>): void => { this.pull(evt.detail.peerId) }

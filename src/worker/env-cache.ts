@@ -7,7 +7,9 @@
  * exportToDirectory, which stages it beside its target and renames it into
  * place only when complete, so an entry that exists is whole (a SIGKILL
  * mid-export leaves a `.concur-partial-*` sibling, removed at the next
- * start). The sandbox binds an entry read-only (`--ro-bind`), so no build can
+ * start); `<dir>/<cid>.json` beside it holds its sizes and last use, so a
+ * start neither walks every tree nor forgets which was used last. The
+ * sandbox binds an entry read-only (`--ro-bind`), so no build can
  * change what the next one sees; the directory is the worker's own (0711
  * under the sandbox scratch root), so no other local user can either.
  *
@@ -17,7 +19,7 @@
  * turns caching off: each job exports its environment into its own work
  * directory, as before.
  */
-import { mkdir, readdir, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { logger } from '@libp2p/logger'
@@ -82,6 +84,11 @@ export class EnvCache {
     return this.init.dir
   }
 
+  /** the bound on the entries' bytes (0: nothing is kept) */
+  get maxBytes (): number {
+    return this.init.maxBytes
+  }
+
   get enabled (): boolean {
     return this.init.maxBytes > 0
   }
@@ -100,10 +107,27 @@ export class EnvCache {
       let cid: string
       try { cid = entryName(name) } catch { continue }
       if (cid !== name) continue
-      const size = await treeSize(path)
-      const st = await stat(path)
-      this.entries.set(cid, { cid, bytes: size.bytes, files: size.files, lastUsed: st.mtimeMs, users: 0 })
+      // sizes and last use from the entry's note; walking the tree (every
+      // file's stat, ~12,600 for one Debian build root) only when it is
+      // missing or torn (a crash while it was written)
+      const kept = await readMeta(this.metaPath(cid))
+      const entry = kept != null ? { cid, ...kept, users: 0 } : { cid, ...(await treeSize(path)), lastUsed: (await stat(path)).mtimeMs, users: 0 }
+      this.entries.set(cid, entry)
+      if (kept == null) await this.writeMeta(entry)
     }
+    // notes whose entry is gone
+    for (const name of await readdir(this.init.dir)) {
+      if (name.endsWith(META) && !this.entries.has(name.slice(0, -META.length))) await rm(join(this.init.dir, name), { force: true })
+    }
+  }
+
+  /** beside each entry: its sizes and when a job last used it (so the least recently used survives a restart) */
+  private metaPath (cid: string): string {
+    return join(this.init.dir, `${cid}${META}`)
+  }
+
+  private async writeMeta (e: EnvEntry): Promise<void> {
+    await writeFile(this.metaPath(e.cid), JSON.stringify({ bytes: e.bytes, files: e.files, lastUsed: e.lastUsed }))
   }
 
   list (): EnvEntry[] {
@@ -156,6 +180,7 @@ export class EnvCache {
         released = true
         held.users--
         held.lastUsed = this.now()
+        void this.writeMeta(held).catch(() => { /* the next start walks the tree instead */ })
         void this.evict().catch((err: Error) => { log.error('evicting environments failed: %e', err) })
       }
     }
@@ -166,6 +191,7 @@ export class EnvCache {
     await this.removing.get(name)
     const r = await exportToDirectory(blockstore, CID.parse(name), join(this.init.dir, name), options)
     const entry: EnvEntry = { cid: name, bytes: r.bytes, files: r.files, lastUsed: this.now(), users: 0 }
+    await this.writeMeta(entry)
     this.entries.set(name, entry)
     log('environment %s exported: %d files, %d bytes', name, r.files, r.bytes)
     return entry
@@ -182,10 +208,23 @@ export class EnvCache {
       this.entries.delete(e.cid)
       total -= e.bytes
       log('evicting environment %s (%d bytes, cache over %d)', e.cid, e.bytes, this.init.maxBytes)
-      const gone = rm(join(this.init.dir, e.cid), { recursive: true, force: true }).finally(() => { this.removing.delete(e.cid) })
+      const gone = Promise.all([rm(join(this.init.dir, e.cid), { recursive: true, force: true }), rm(this.metaPath(e.cid), { force: true })])
+        .then(() => {}).finally(() => { this.removing.delete(e.cid) })
       this.removing.set(e.cid, gone)
       await gone
     }
+  }
+}
+
+const META = '.json'
+
+async function readMeta (path: string): Promise<{ bytes: number, files: number, lastUsed: number } | null> {
+  try {
+    const m = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
+    const ok = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0
+    return ok(m.bytes) && ok(m.files) && ok(m.lastUsed) ? { bytes: m.bytes, files: m.files, lastUsed: m.lastUsed } : null
+  } catch {
+    return null
   }
 }
 

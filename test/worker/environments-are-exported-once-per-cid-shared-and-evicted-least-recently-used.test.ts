@@ -6,7 +6,7 @@
  * not in use go once the cache is over its bytes. Before it, each job
  * exported its environment anew into its own work directory.
  */
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { CID } from 'multiformats/cid'
@@ -87,19 +87,25 @@ describe('environments by CID', () => {
     const bs = new MemoryBlockstore()
     const cid = await envTree(bs, 'kept', 1_000)
     const dir = join(await tempDir(), 'envs')
-    const first = new EnvCache({ dir, maxBytes: 1024 ** 3 })
+    let clock = 1_000
+    const first = new EnvCache({ dir, maxBytes: 1024 ** 3, now: () => clock })
     await first.start()
-    ;(await first.acquire(bs, cid)).release()
+    const used = await first.acquire(bs, cid)
+    clock = 5_000
+    used.release()
+    // (the note of its last use is written without waiting: let it land)
+    await expect.poll(async () => await readFile(join(dir, `${cid}.json`), 'utf8').catch(() => '')).toContain('"lastUsed":5000')
     // what a SIGKILL in the middle of an export leaves
     await mkdir(join(dir, `${cid}.concur-partial-0123456789ab`, 'bin'), { recursive: true })
     await writeFile(join(dir, `${cid}.concur-partial-0123456789ab`, 'bin', 'half'), 'half')
     const again = new EnvCache({ dir, maxBytes: 1024 ** 3 })
     await again.start()
-    expect(await readdir(dir)).toEqual([cid])
+    expect((await readdir(dir)).sort()).toEqual([cid, `${cid}.json`])
+    // when it was last used survives the restart (least recently used goes first after it too)
+    expect(again.list()).toEqual([expect.objectContaining({ cid, files: 2, lastUsed: 5_000 })])
     // found without any block: this store is empty
     const lease = await again.acquire(new MemoryBlockstore(), cid)
     expect(lease.cached).toBe(true)
-    expect(again.list()).toEqual([expect.objectContaining({ cid, files: 2 })])
     lease.release()
   })
 
