@@ -214,8 +214,9 @@ function validateVariation (x: unknown, path: string): BuildVariation {
 }
 
 const HOST_OS = /^[\x20-\x7e]{1,128}$/
-const HOST_PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,63}$/
-const HOST_VERSION = /^[A-Za-z0-9.+~:_-]{1,64}$/
+/** a host record's package names and versions (Debian's shapes, `_` too for other systems), as a worker must write them */
+export const HOST_PACKAGE_PATTERN = /^[a-z0-9][a-z0-9+.-]{0,63}$/
+export const HOST_VERSION_PATTERN = /^[A-Za-z0-9.+~:_-]{1,64}$/
 
 /** a host record: printable, bounded, packages sorted by name and unique (one spelling per record) */
 function validateHost (x: unknown, path: string): HostToolchain {
@@ -225,8 +226,8 @@ function validateHost (x: unknown, path: string): HostToolchain {
   const packages = list.map((p, i) => {
     const q = expectObject(p, join(join(path, 'packages'), i), ['name', 'version'])
     return {
-      name: expectString(q.name, join(join(join(path, 'packages'), i), 'name'), { min: 1, max: 64, pattern: HOST_PACKAGE }),
-      version: expectString(q.version, join(join(join(path, 'packages'), i), 'version'), { min: 1, max: 64, pattern: HOST_VERSION })
+      name: expectString(q.name, join(join(join(path, 'packages'), i), 'name'), { min: 1, max: 64, pattern: HOST_PACKAGE_PATTERN }),
+      version: expectString(q.version, join(join(join(path, 'packages'), i), 'version'), { min: 1, max: 64, pattern: HOST_VERSION_PATTERN })
     }
   })
   for (let i = 1; i < packages.length; i++) {

@@ -26,7 +26,7 @@ import { chmod, mkdir, readdir, readFile, rm, stat, writeFile, lstat } from 'nod
 import { dirname, join, resolve } from 'node:path'
 import type { AbortOptions } from '@libp2p/interface'
 import { EnvArgsError, EnvCreateError, EnvTargetError, EnvToolMissingError } from './errors.ts'
-import { ENV_MANIFEST_PATH, ENV_MANIFEST_TYPE, manifestBytes } from './manifest.ts'
+import { ENV_MANIFEST_PATH, ENV_MANIFEST_TYPE, PACKAGE_NAME_PATTERN, manifestBytes } from './manifest.ts'
 import type { EnvManifest } from './manifest.ts'
 import { installedPackages } from './dpkg.ts'
 
@@ -65,7 +65,6 @@ export interface CreatedEnv {
 }
 
 const SUITE = /^[a-z][a-z0-9-]{0,31}$/
-const PACKAGE = /^[a-z0-9][a-z0-9+.-]{0,127}$/
 const ARCH = /^[a-z0-9][a-z0-9-]{0,31}$/
 const MIRROR = /^(https?|file):\/\/[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,512}$/
 
@@ -75,7 +74,7 @@ function checkArgs (o: CreateEnvOptions): { suite: string, variant: string, incl
   const variant = o.variant ?? 'buildd'
   if (!(VARIANTS as readonly string[]).includes(variant)) throw new EnvArgsError(`--variant ${variant}: one of ${VARIANTS.join(', ')}`)
   const include = [...new Set(o.include ?? [])].sort()
-  for (const p of include) if (!PACKAGE.test(p)) throw new EnvArgsError(`--packages: "${p}" is not a Debian package name`)
+  for (const p of include) if (!PACKAGE_NAME_PATTERN.test(p)) throw new EnvArgsError(`--packages: "${p}" is not a Debian package name`)
   const mirror = o.mirror ?? DEFAULT_MIRROR
   if (!MIRROR.test(mirror)) throw new EnvArgsError(`--mirror ${mirror}: not an http(s):// or file:// URL`)
   if (o.architecture != null && !ARCH.test(o.architecture)) throw new EnvArgsError(`--architecture ${o.architecture}: not a Debian architecture`)

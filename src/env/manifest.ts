@@ -35,7 +35,8 @@ export interface EnvManifest {
   installed: InstalledPackage[]
 }
 
-const NAME = /^[a-z0-9][a-z0-9+.-]{0,127}$/
+/** a Debian package name (Policy §5.6.1), as the manifest and `env create --packages` take them */
+export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9+.-]{0,127}$/
 const VERSION = /^[A-Za-z0-9.+~:-]{1,128}$/
 const WORD = /^[A-Za-z0-9][A-Za-z0-9._+:/@-]{0,255}$/
 
@@ -59,7 +60,7 @@ export function parseManifest (bytes: Uint8Array): EnvManifest {
   // not the mirror nor the tool's version: the same package versions must give the same tree (and CID)
   if (o._type !== ENV_MANIFEST_TYPE) throw new BadManifestError(`"_type" is not ${ENV_MANIFEST_TYPE}`)
   const include = o.include
-  if (!Array.isArray(include) || include.length > MAX_PACKAGES || !include.every(p => typeof p === 'string' && NAME.test(p))) throw new BadManifestError('"include" is not a list of package names')
+  if (!Array.isArray(include) || include.length > MAX_PACKAGES || !include.every(p => typeof p === 'string' && PACKAGE_NAME_PATTERN.test(p))) throw new BadManifestError('"include" is not a list of package names')
   const installed = o.installed
   if (!Array.isArray(installed) || installed.length > MAX_PACKAGES) throw new BadManifestError('"installed" is not a list of packages')
   const sde = o.sourceDateEpoch
@@ -69,12 +70,12 @@ export function parseManifest (bytes: Uint8Array): EnvManifest {
     suite: str(o, 'suite', WORD),
     variant: str(o, 'variant', WORD),
     include: include as string[],
-    architecture: str(o, 'architecture', NAME),
+    architecture: str(o, 'architecture', PACKAGE_NAME_PATTERN),
     sourceDateEpoch: sde,
     installed: installed.map((p: unknown, i) => {
       if (typeof p !== 'object' || p == null) throw new BadManifestError(`installed[${i}] is not an object`)
       const q = p as Record<string, unknown>
-      return { package: str(q, 'package', NAME), version: str(q, 'version', VERSION), architecture: str(q, 'architecture', NAME) }
+      return { package: str(q, 'package', PACKAGE_NAME_PATTERN), version: str(q, 'version', VERSION), architecture: str(q, 'architecture', PACKAGE_NAME_PATTERN) }
     })
   }
 }

@@ -13,12 +13,10 @@
 import { readFile } from 'node:fs/promises'
 import { release } from 'node:os'
 import type { HostToolchain } from '../../protocol/index.ts'
-import { MAX_HOST_PACKAGES } from '../../protocol/index.ts'
+import { HOST_PACKAGE_PATTERN, HOST_VERSION_PATTERN, MAX_HOST_PACKAGES } from '../../protocol/index.ts'
 import { installedPackages } from '../env/dpkg.ts'
 import { TOOLCHAIN_PACKAGES } from '../env/manifest.ts'
 
-const NAME = /^[a-z0-9][a-z0-9+.-]{0,63}$/
-const VERSION = /^[A-Za-z0-9.+~:_-]{1,64}$/
 
 /** PRETTY_NAME (or NAME VERSION_ID) of an os-release text, printable ASCII, at most 128 characters */
 export function osName (osRelease: string, fallback: string): string {
@@ -37,7 +35,7 @@ export function hostToolchainOf (osRelease: string | null, dpkgStatus: string | 
   const packages = TOOLCHAIN_PACKAGES
     .flatMap(name => {
       const version = byName.get(name)
-      return version != null && NAME.test(name) && VERSION.test(version) ? [{ name, version }] : []
+      return version != null && HOST_PACKAGE_PATTERN.test(name) && HOST_VERSION_PATTERN.test(version) ? [{ name, version }] : []
     })
     .sort((a, b) => a.name < b.name ? -1 : 1)
     .slice(0, MAX_HOST_PACKAGES)
