@@ -88,7 +88,8 @@ export class RejectTally {
     const t = this.now()
     let sum = 0
     for (const c of this.peers.get(peer)?.values() ?? []) sum += this.decayed(c, t) ** 2
-    return -sum
+    // P4 as gossipsub weighs it with TOPIC_SCORE: count² × weight × topic weight, per topic
+    return sum * (TOPIC_SCORE.invalidMessageDeliveriesWeight ?? -1) * (TOPIC_SCORE.topicWeight ?? 1)
   }
 
   graylisted (peer: string): boolean {

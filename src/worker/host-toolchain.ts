@@ -17,7 +17,6 @@ import { HOST_PACKAGE_PATTERN, HOST_VERSION_PATTERN, MAX_HOST_PACKAGES } from '.
 import { installedPackages } from '../env/dpkg.ts'
 import { TOOLCHAIN_PACKAGES } from '../env/manifest.ts'
 
-
 /** PRETTY_NAME (or NAME VERSION_ID) of an os-release text, printable ASCII, at most 128 characters */
 export function osName (osRelease: string, fallback: string): string {
   const field = (k: string): string | undefined => {
