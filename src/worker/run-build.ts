@@ -92,21 +92,25 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
   const startedAt = new Date(now()).toISOString()
   let envLease: EnvLease | undefined
   try {
-    const fetch = async (cid: string, dir: string, what: 'source' | 'rootfs'): Promise<void> => {
+    /** the input `cid` as a directory the build can read: `dir`, or for a rootfs the kept tree of its CID */
+    const fetch = async (cid: string, dir: string, what: 'source' | 'rootfs'): Promise<string> => {
       init.onProgress?.({ stage: 'fetching', what, cid })
       const signal = AbortSignal.any([AbortSignal.timeout(init.fetchTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
       const started = now()
       try {
         // a rootfs holds programs: older environments carry no modes, so its files are made executable
         const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
+        let cached = false
         if (what === 'rootfs' && components.envs?.enabled === true) {
           // exported once per CID and shared read-only (the sandbox binds it so), not once per job
           envLease = await components.envs.acquire(components.blockstore, cid, exportOptions)
-          init.onProgress?.({ stage: 'environment', cid, cached: envLease.cached, ms: now() - started })
-          return
+          cached = envLease.cached
+          dir = envLease.path
+        } else {
+          await exportToDirectory(components.blockstore, CID.parse(cid), dir, exportOptions)
         }
-        await exportToDirectory(components.blockstore, CID.parse(cid), dir, exportOptions)
-        if (what === 'rootfs') init.onProgress?.({ stage: 'environment', cid, cached: false, ms: now() - started })
+        if (what === 'rootfs') init.onProgress?.({ stage: 'environment', cid, cached, ms: now() - started })
+        return dir
       } catch (err) {
         // stopped by the worker (its own abort), not a fetch that timed out
         if (options.signal?.aborted === true) throw new BuildAbortedError()
@@ -114,12 +118,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       }
     }
     await fetch(def.source, srcDir, 'source')
-    let rootfsDir: string | undefined
-    if (def.environment.kind === 'rootfs') {
-      rootfsDir = join(jobDir, 'rootfs')
-      await fetch(def.environment.rootfs, rootfsDir, 'rootfs')
-      if (envLease != null) rootfsDir = envLease.path
-    }
+    const rootfsDir = def.environment.kind === 'rootfs' ? await fetch(def.environment.rootfs, join(jobDir, 'rootfs'), 'rootfs') : undefined
 
     init.onProgress?.({ stage: 'building' })
     const r = job.job.resources
