@@ -71,26 +71,19 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   }, worker)
   const failure = attest(worker, { jobId: job.jobId, failure: { exitCode: 2, reason: 'make: *** [all] Error 2' } })
   const failureNoLog = attest(other, { jobId: job.jobId, failure: { exitCode: null, reason: 'wall-clock limit reached (600 s): killed' }, log: null })
-  const claim = createClaim({
+  // worker-1's 30 s lease on the job issued at `at`, with seq `seq`
+  const leaseOn = (at: number, seq: number): Parameters<typeof createClaim>[0] => ({
     jobId: job.jobId,
     buildId: job.job.buildId,
     worker: worker.did,
     workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-    issuedAt: iso(T0 + 290_000),
-    leaseUntil: iso(T0 + 290_000 + 30_000),
-    seq: 0
-  }, worker)
+    issuedAt: iso(T0 + at),
+    leaseUntil: iso(T0 + at + 30_000),
+    seq
+  })
+  const claim = createClaim(leaseOn(290_000, 0), worker)
   // the same worker's release of the job (a higher seq): it declines it, and says why
-  const release = createClaim({
-    jobId: job.jobId,
-    buildId: job.job.buildId,
-    worker: worker.did,
-    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-    issuedAt: iso(T0 + 291_000),
-    leaseUntil: iso(T0 + 291_000 + 30_000),
-    seq: 1,
-    release: { kind: 'declined', reason: 'asks for more than this volunteer allows: cpus 2 > 1' }
-  }, worker)
+  const release = createClaim({ ...leaseOn(291_000, 1), release: { kind: 'declined', reason: 'asks for more than this volunteer allows: cpus 2 > 1' } }, worker)
 
   // Tampered: the payload says 9 replicas, the signature was made over 2.
   const tamperedPayload = utf8Encode(new TextDecoder().decode(envelopePayload(job.envelope)).replace('"replicas":2', '"replicas":9'))

@@ -15,7 +15,7 @@ import type { ClaimRelease, SignedClaim, SignedJob, SigningKey } from '../../pro
 import { MAX_RELEASES_KEPT, MAX_UNTRUSTED_RELEASES, keepRelease, requester } from '../../src/requester/requester.ts'
 import type { ReleaseNote } from '../../src/requester/types.ts'
 import { recordStore } from '../../src/store/records.ts'
-import { T0, fixedKey, iso, makeJob } from '../protocol/fixtures.ts'
+import { T0, attest, fixedKey, iso, makeJob } from '../protocol/fixtures.ts'
 import { TestPolicy, inMemoryComponents } from './in-memory-requester.ts'
 
 const trustedWorker = fixedKey('release-trusted')
@@ -131,6 +131,9 @@ describe('the requester keeps the releases of its jobs', () => {
       const back = await again.view(job.jobId)
       expect(back.record.releases?.find(n => n.worker === trustedWorker.did)).toMatchObject({ kind: 'inputs-unavailable', reason: 'could not fetch the rootfs', trusted: true })
       expect(back.record.releases).toHaveLength(1 + MAX_UNTRUSTED_RELEASES)
+      // a worker that attested the job after all is not shown as "not building" it
+      await records.putAttestation(attest(trustedWorker, { jobId: job.jobId }))
+      expect((await again.view(job.jobId)).record.releases?.some(n => n.worker === trustedWorker.did)).toBe(false)
     } finally {
       await again.stop()
     }

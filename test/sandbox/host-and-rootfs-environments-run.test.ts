@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs'
-import { mkdir, copyFile, symlink, chmod, writeFile, readFile, readlink, readdir } from 'node:fs/promises'
+import { writeFile, readFile, readlink, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runSandboxed } from '../../src/sandbox/index.ts'
 import { expectNoLeftovers, makeBuildDir, marker, removeDir, spec, text } from './helpers.ts'
-
-const BUSYBOX = '/bin/busybox'
+import { BUSYBOX, busyboxRootfs } from '../helpers/rootfs.ts'
 
 describe('environments', () => {
   let buildDir = ''
@@ -39,14 +38,7 @@ describe('environments', () => {
   it.skipIf(!existsSync(BUSYBOX))('a rootfs-environment build runs with a busybox-static directory as / (needs busybox-static)', async () => {
     const root = await makeBuildDir()
     try {
-      await mkdir(join(root, 'bin'))
-      await copyFile(BUSYBOX, join(root, 'bin', 'busybox'))
-      await chmod(join(root, 'bin', 'busybox'), 0o755)
-      for (const tool of ['sh', 'echo', 'cat', 'cp', 'ls', 'id', 'hostname', 'sort', 'mkdir', 'rm', 'sleep', 'test', 'uname']) {
-        await symlink('busybox', join(root, 'bin', tool))
-      }
-      await mkdir(join(root, 'etc'))
-      await writeFile(join(root, 'etc', 'os-release'), 'ID=concur-busybox-test\n')
+      await busyboxRootfs(root, ['sh', 'echo', 'cat', 'cp', 'ls', 'id', 'hostname', 'sort', 'mkdir', 'rm', 'sleep', 'test', 'uname'], 'ID=concur-busybox-test\n')
       const mark = marker('rootfs')
       const script = 'cat /etc/os-release; sort input.txt; echo "usr=$(ls /usr 2>&1 | head -1)"; busybox | head -1; echo rootfs-ok'
       const res = await runSandboxed(await spec({

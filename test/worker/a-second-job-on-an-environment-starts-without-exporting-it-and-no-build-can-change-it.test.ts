@@ -7,15 +7,14 @@
  * not be able to change it: the first job tries to write into its /bin and
  * /etc, and the second sees neither change.
  */
-import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { EventsResponse } from '../../node/api/types.ts'
 import { api, cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
 import { startNetwork, submit } from '../helpers/network.ts'
-
-const BUSYBOX = '/bin/busybox'
+import { BUSYBOX, busyboxRootfs } from '../helpers/rootfs.ts'
 
 describe('environments kept by CID on a worker', () => {
   afterAll(async () => { await cleanupAll() })
@@ -23,12 +22,7 @@ describe('environments kept by CID on a worker', () => {
   it.skipIf(!existsSync(BUSYBOX))('the second job on a rootfs starts without exporting it, and the first could not change it', async () => {
     const net = await startNetwork({ workers: [{}], threshold: 1 })
     const worker = net.workers[0]!
-    const rootfs = await tempDir()
-    await mkdir(join(rootfs, 'bin'))
-    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'))
-    for (const tool of ['sh', 'cp', 'mkdir', 'cat', 'echo', 'ls', 'rm', 'touch']) await symlink('busybox', join(rootfs, 'bin', tool))
-    await mkdir(join(rootfs, 'etc'))
-    await writeFile(join(rootfs, 'etc', 'os-release'), 'NAME="kept environment"\n')
+    const rootfs = await busyboxRootfs(await tempDir(), ['sh', 'cp', 'mkdir', 'cat', 'echo', 'ls', 'rm', 'touch'], 'NAME="kept environment"\n')
     const added = await runConcur(['add', rootfs], { home: net.requester.home })
     expect(added.code).toBe(0)
     const env = (added.json() as { cid: string }).cid

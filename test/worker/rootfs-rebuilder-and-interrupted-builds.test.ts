@@ -1,11 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { api, cleanupAll, runConcur, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import { startNetwork, submit } from '../helpers/network.ts'
-
-const BUSYBOX = '/bin/busybox'
+import { BUSYBOX, busyboxRootfs } from '../helpers/rootfs.ts'
 
 async function processesWith (marker: string): Promise<number[]> {
   const found: number[] = []
@@ -22,12 +21,7 @@ describe('worker: rootfs environments, rebuilders, interrupted builds', () => {
 
   it.skipIf(!existsSync(BUSYBOX))('runs a build inside a busybox rootfs that was added to the store and named by CID', async () => {
     const net = await startNetwork({ workers: [{}, {}], threshold: 2 })
-    const rootfs = await tempDir()
-    await mkdir(join(rootfs, 'bin'))
-    await copyFile(BUSYBOX, join(rootfs, 'bin', 'busybox'))
-    for (const tool of ['sh', 'cp', 'mkdir', 'cat', 'echo', 'ls', 'uname', 'head']) await symlink('busybox', join(rootfs, 'bin', tool))
-    await mkdir(join(rootfs, 'etc'))
-    await writeFile(join(rootfs, 'etc', 'os-release'), 'NAME="concur busybox test rootfs"\n')
+    const rootfs = await busyboxRootfs(await tempDir(), ['sh', 'cp', 'mkdir', 'cat', 'echo', 'ls', 'uname', 'head'], 'NAME="concur busybox test rootfs"\n')
     const added = await runConcur(['add', rootfs], { home: net.requester.home })
     expect(added.code).toBe(0)
     const rootfsCid = (added.json() as { cid: string }).cid
