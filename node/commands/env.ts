@@ -53,8 +53,14 @@ async function create (values: Record<string, unknown>, global: GlobalFlags): Pr
     ...(typeof values.architecture === 'string' ? { architecture: values.architecture } : {}),
     ...(values['no-deb-cache'] === true ? {} : { debCache: typeof values['deb-cache'] === 'string' ? values['deb-cache'] : defaultDebCache() }),
     onProgress: (p) => {
-      if (p.stage === 'mmdebstrap') { if (p.line.startsWith('I: ') || p.line.startsWith('W: ') || p.line.startsWith('E: ')) progress(global, `  ${p.line}`) } else if (p.stage === 'normalizing') progress(global, 'normalizing: /dev emptied, the host\'s hostname and resolv.conf replaced')
-      else progress(global, `manifest: ${p.packages} packages with their versions in etc/concur-environment.json`)
+      // mmdebstrap's own lines, its information, warnings and errors (not the package tools' chatter)
+      if (p.stage === 'mmdebstrap') {
+        if (/^[IWE]: /.test(p.line)) progress(global, `  ${p.line}`)
+      } else if (p.stage === 'normalizing') {
+        progress(global, 'normalizing: /dev emptied, the host\'s hostname and resolv.conf replaced')
+      } else {
+        progress(global, `manifest: ${p.packages} packages with their versions in etc/concur-environment.json`)
+      }
     }
   })
   const seconds = Math.round((Date.now() - started) / 100) / 10

@@ -171,13 +171,14 @@ export async function createEnvironment (o: CreateEnvOptions): Promise<CreatedEn
   ]
   if (o.debCache != null) {
     const cache = resolve(o.debCache)
+    // it goes between quotes in mmdebstrap's hook lines
+    if (cache.includes('\'')) throw new EnvArgsError(`--deb-cache ${cache}: a path with a quote in it`)
     await mkdir(cache, { recursive: true })
     // the .deb files stay in the tree until the hook has copied them out, then mmdebstrap's cleanup removes them
     args.push('--skip=download/empty', '--skip=essential/unlink',
       '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
       `--setup-hook=sync-in '${cache}' /var/cache/apt/archives/`,
       `--customize-hook=sync-out /var/cache/apt/archives '${cache}'`)
-    if (cache.includes('\'')) throw new EnvArgsError(`--deb-cache ${cache}: a path with a quote in it`)
   }
   args.push(suite, out, mirror)
   const env = { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch), LC_ALL: 'C.UTF-8' }

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { describe, expect, it, afterAll } from 'vitest'
 import { addDirectory } from '../../src/content/index.ts'
-import { installedPackages, normalizeRoot } from '../../src/env/create.ts'
+import { createEnvironment, installedPackages, normalizeRoot } from '../../src/env/create.ts'
 import { ENV_MANIFEST_PATH, ENV_MANIFEST_TYPE, MAX_MANIFEST_BYTES, manifestBytes, parseManifest, toolchainOf } from '../../src/env/manifest.ts'
 import type { EnvManifest } from '../../src/env/manifest.ts'
 import { readEnvironment } from '../../src/env/show.ts'
@@ -102,5 +102,22 @@ describe('an environment manifest', () => {
     expect(await readFile(join(root, 'etc', 'hostname'), 'utf8')).toBe('localhost\n')
     expect(await readFile(join(root, 'etc', 'resolv.conf'), 'utf8')).toBe('')
     expect((await stat(join(root, 'etc', 'hostname'))).mode & 0o777).toBe(0o644)
+  })
+
+  it('env create refuses, before running anything, arguments that would reach mmdebstrap\'s command line unchecked', async () => {
+    const out = join(await tempDir('concur-env-args-'), 'root')
+    const never = '/nonexistent/mmdebstrap'
+    const cases: Array<[string, Parameters<typeof createEnvironment>[0], string]> = [
+      ['a suite with an option in it', { suite: '--variant=extract', out, mmdebstrap: never }, 'ERR_ENV_ARGS'],
+      ['a package list with a shell word', { suite: 'bookworm', include: ['ed;rm'], out, mmdebstrap: never }, 'ERR_ENV_ARGS'],
+      ['a mirror that is not a URL', { suite: 'bookworm', mirror: '-o APT::X=1', out, mmdebstrap: never }, 'ERR_ENV_ARGS'],
+      ['a .deb cache path with a quote (it goes between quotes in a hook line)', { suite: 'bookworm', debCache: join(out, '..', 'it\'s'), out, mmdebstrap: never }, 'ERR_ENV_ARGS'],
+      ['an output directory that is not empty', { suite: 'bookworm', out: join(out, '..'), mmdebstrap: never }, 'ERR_ENV_TARGET']
+    ]
+    await writeFile(join(out, '..', 'something'), 'x')
+    for (const [what, args, code] of cases) {
+      const err = await createEnvironment(args).then(() => null, (e: Error & { code?: string }) => e)
+      expect(err?.code, what).toBe(code)
+    }
   })
 })
