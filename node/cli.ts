@@ -54,7 +54,8 @@ function helpText (commands: Command[]): string {
     'commands:',
     ...commands.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'every command takes --home DIR (default $CONCUR_HOME, else ~/.concur), --json, --help'
+    'every command takes --home DIR (default $CONCUR_HOME, else ~/.concur), --json, --help',
+    'commands that talk to a daemon wait $CONCUR_API_TIMEOUT seconds (default 5) for its first answer'
   ].join('\n')
 }
 

@@ -26,7 +26,7 @@ import { requester } from '../src/requester/requester.ts'
 import type { Requester } from '../src/requester/requester.ts'
 // the stores only: the importer and exporter load when content is first added or read
 import { openStores } from '../src/content/stores.ts'
-import { checkHomeIsPrivate, rotateApiToken, homePaths, loadConfig, loadIdentity, writeDaemonInfo } from './home.ts'
+import { checkHomeIsPrivate, rotateApiToken, homePaths, homeLockHolder, loadConfig, loadIdentity, readDaemonInfo, writeDaemonInfo } from './home.ts'
 import type { Identity } from './home.ts'
 import { startApiServer, Router } from './api/server.ts'
 import type { ApiServer } from './api/server.ts'
@@ -36,7 +36,7 @@ import { policyRoutes } from './api/routes/policy.ts'
 import { recordRoutes } from './api/routes/records.ts'
 import { requestRoutes } from './api/routes/requests.ts'
 import { testOnlyRoutes } from './api/routes/test-only.ts'
-import { ConfigError, PortInUseError } from './errors.ts'
+import { ConfigError, HomeInUseError, PortInUseError } from './errors.ts'
 import { EventHub } from './events.ts'
 import { PolicyStore } from './policy-store.ts'
 import type { WorkerService } from './worker-service.ts'
@@ -80,6 +80,19 @@ function wrapListenError (err: unknown, listen: string[]): never {
   throw err
 }
 
+/**
+ * The stores would not open: if another process holds the home's lock, say
+ * which daemon it is and what to do (the store's own error is a bare
+ * "Database failed to open"); any other failure is passed on as it is.
+ */
+async function homeInUse (home: string, err: unknown): Promise<unknown> {
+  const pid = await homeLockHolder(home)
+  if (pid == null) return err
+  const info = await readDaemonInfo(home)
+  const who = info?.pid === pid ? `pid ${pid}, API http://${info.api}` : `pid ${pid}, still starting: no API yet`
+  return new HomeInUseError(`${home} is in use by another concur daemon (${who}): stop it (\`kill ${pid}\`, or Ctrl-C where it runs), or run this one on another home with --home DIR`, pid)
+}
+
 export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> {
   const { home } = opts
   const full = opts.bootstrapNode !== true
@@ -95,7 +108,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
   try {
     // the stores' lock first: a second daemon on this home fails here, before
     // it could replace the running daemon's token
-    const stores = await life.run('stores', async () => await openStores(home), async s => { await s.close() })
+    const stores = await life.run('stores', async () => await openStores(home).catch(async (err: unknown) => { throw await homeInUse(home, err) }), async s => { await s.close() })
     // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
     const token = await rotateApiToken(home)
     const events = new EventHub()

@@ -3,6 +3,10 @@ export type CliErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_USAGE'
   | 'ERR_NO_DAEMON'
+  /** the daemon's process is alive but its API did not answer in time (busy, or still starting) */
+  | 'ERR_DAEMON_NOT_ANSWERING'
+  /** `concur daemon`: another daemon holds this home */
+  | 'ERR_HOME_IN_USE'
   | 'ERR_API'
   | 'ERR_PORT_IN_USE'
   | 'ERR_TIMEOUT'
@@ -54,10 +58,41 @@ export class UsageError extends CliError {
   }
 }
 
+/**
+ * No daemon process serves this home. `why`, when given, says how we know
+ * (e.g. daemon.json names a process that has exited): a stale daemon.json
+ * must not read as a daemon that is merely slow.
+ */
 export class NoDaemonError extends CliError {
-  constructor (home: string) {
-    super(`no daemon is running for ${home}: start one with \`concur daemon --home ${home}\``, 'ERR_NO_DAEMON', 69)
+  constructor (home: string, why?: string) {
+    super(`no daemon is running for ${home}${why != null ? ` (${why})` : ''}: start one with \`concur daemon --home ${home}\``, 'ERR_NO_DAEMON', 69)
     this.name = 'NoDaemonError'
+  }
+}
+
+/**
+ * The daemon of this home is running (its process is alive) but its API did
+ * not answer in time: it is busy (verifying a burst of messages, importing),
+ * or still starting. Not "no daemon": starting another one would fail, and
+ * the remedy is to wait.
+ */
+export class DaemonNotAnsweringError extends CliError {
+  readonly pid: number
+  constructor (message: string, pid: number) {
+    // 75: EX_TEMPFAIL (sysexits.h): try again later
+    super(message, 'ERR_DAEMON_NOT_ANSWERING', 75)
+    this.name = 'DaemonNotAnsweringError'
+    this.pid = pid
+  }
+}
+
+/** `concur daemon` on a home another daemon holds (its database lock): names that daemon. */
+export class HomeInUseError extends CliError {
+  readonly pid: number | null
+  constructor (message: string, pid: number | null) {
+    super(message, 'ERR_HOME_IN_USE', 75)
+    this.name = 'HomeInUseError'
+    this.pid = pid
   }
 }
 

@@ -298,3 +298,44 @@ export async function writeDaemonInfo (root: string, info: DaemonInfo): Promise<
 }
 
 export { writeFile }
+
+/**
+ * The process holding the home's database lock (LevelDB's `datastore/LOCK`,
+ * a POSIX record lock), read from /proc/locks; null when the lock is free
+ * or cannot be read (no /proc, another pid namespace). The lock is what
+ * keeps two daemons off one home, and it is taken before daemon.json is
+ * written: a daemon still starting holds it too.
+ */
+export async function homeLockHolder (root: string): Promise<number | null> {
+  let st, locks
+  try {
+    st = await stat(join(homePaths(root).datastore, 'LOCK'))
+    locks = await readFile('/proc/locks', 'utf8')
+  } catch {
+    return null
+  }
+  // "1: POSIX  ADVISORY  WRITE 24965 fe:00:4285857 0 EOF": pid, then major:minor:inode (major and minor in hex)
+  const major = Math.floor(st.dev / 256) & 0xfff
+  const minor = (st.dev & 0xff) | ((Math.floor(st.dev / 4096) & 0xfff00))
+  for (const line of locks.split('\n')) {
+    const m = /^\d+:\s+POSIX\s+ADVISORY\s+WRITE\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line)
+    if (m == null) continue
+    if (Number(m[4]) === st.ino && parseInt(m[2] as string, 16) === major && parseInt(m[3] as string, 16) === minor) {
+      const pid = Number(m[1])
+      // 0: the holder is outside our pid namespace
+      return pid > 0 ? pid : null
+    }
+  }
+  return null
+}
+
+/** whether a process with this pid exists (EPERM: it does, as another user) */
+export function processAlive (pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -18,17 +18,20 @@ export interface Stores {
 }
 
 /**
- * Opens `<home>/blocks` (blockstore-fs) and `<home>/datastore` (LevelDB).
+ * Opens `<home>/datastore` (LevelDB, whose lock keeps other processes off
+ * the home) and then `<home>/blocks` (blockstore-fs).
  * Both must be `open()`ed before helia or the importer touch them.
  */
 export async function openStores (homeDir: string): Promise<Stores> {
   const blockstore = new FsBlockstore(join(homeDir, 'blocks'))
   const datastore = new LevelDatastore(join(homeDir, 'datastore'))
-  await blockstore.open()
+  // the datastore first: its lock (LevelDB's LOCK) is what keeps a second
+  // process off this home, and it must be held before the blockstore is touched
+  await datastore.open()
   try {
-    await datastore.open()
+    await blockstore.open()
   } catch (err) {
-    await blockstore.close()
+    await datastore.close()
     throw err
   }
   let closed = false
