@@ -66,6 +66,8 @@ export interface RunningDaemon {
   peer: ConcurPeer
   api: ApiServer
   records: RecordStore
+  /** the feed the API serves (GET /v1/events), for the daemon's own terminal */
+  events: EventHub
   requester?: Requester
   worker?: WorkerService
   stop (): Promise<void>
@@ -333,6 +335,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       peer,
       api,
       records,
+      events,
       ...(requesterService != null ? { requester: requesterService } : {}),
       ...(workerSvc != null ? { worker: workerSvc } : {}),
       stop: async () => { await life.stop() }

@@ -19,10 +19,22 @@ export class EventHub {
   private seq = 0
   private readonly waiters = new Set<Waiter>()
 
+  private readonly listeners = new Set<(e: FeedEvent) => void>()
+
   emit (event: FeedEvent): void {
     this.ring.push({ seq: ++this.seq, at: new Date().toISOString(), event })
     if (this.ring.length > RING) this.ring.shift()
     for (const w of this.waiters) if (w.match(event)) w.wake()
+    for (const l of this.listeners) {
+      // a renderer's bug must not break the feed for everyone else
+      try { l(event) } catch { /* ignored */ }
+    }
+  }
+
+  /** call `listener` with every event from now on (the daemon's own terminal); returns the unsubscribe */
+  listen (listener: (e: FeedEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
   }
 
   get last (): number {

@@ -4,6 +4,7 @@
  * them. The requester's views are src/requester's own types.
  */
 import type { BuildResult, ClaimRelease, JobVariation, ReleaseKind, ResourceAsk } from '../../protocol/index.ts'
+import type { FetchProgress } from '../../src/content/fetch-progress.ts'
 import type { GossipStats } from '../../src/net/gossip.ts'
 import type { StoreUsage } from '../../src/store/records.ts'
 import type { WorkerEvent } from '../../src/worker/worker.ts'
@@ -90,11 +91,13 @@ export type FeedEvent =
   | { type: 'request:non-reproducible', jobId: string, report?: string, error?: string }
   | { type: 'policy:changed', threshold: number | null, trusted: number }
   | { type: 'content:add', cid: string, bytes: number }
+  /** a `concur get` in progress: `id` is the one its caller chose (POST /v1/content/get "progressId") */
+  | ({ type: 'content:progress', id: string, cid: string } & FetchProgress)
   | (WorkerEvent & { worker: string })
 
 export interface SequencedEvent { seq: number, at: string, event: FeedEvent }
 
-/** GET /v1/events?after=N&wait=MS[&jobId=ID] */
+/** GET /v1/events?after=N&wait=MS[&jobId=ID][&progress=ID] */
 export interface EventsResponse {
   /** the newest seq: lower than a reader's `after` means the daemon restarted (seqs start again) */
   last: number

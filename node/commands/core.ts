@@ -1,13 +1,17 @@
 import { resolve } from 'node:path'
 import { existsSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
 import { initHome, loadIdentity, resolveHome } from '../home.ts'
 import { connectApi } from '../api/client.ts'
+import type { ApiClient } from '../api/client.ts'
 import { output, progress } from '../cli.ts'
 import type { Command } from '../cli.ts'
 import { UsageError } from '../errors.ts'
 import { terminalSafe } from '../../src/text/terminal-safe.ts'
 import { oneLine } from '../render/request.ts'
-import type { AddResponse } from '../api/types.ts'
+import type { AddResponse, EventsResponse } from '../api/types.ts'
+import { StatusLine, fetchProgressLine } from '../render/fetch-progress.ts'
+import { workerActivity } from '../render/worker-activity.ts'
 // the daemon (libp2p, helia, sandbox) is loaded only by the commands that run
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
 import { WORKER_ADMISSION_HELP, WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
@@ -119,6 +123,9 @@ export const daemonCommand: Command = {
       dialPrivate: values['dial-private'] === true
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
+    // a volunteer at the terminal sees what the worker does, fetches' progress included
+    const status = new StatusLine()
+    if (isWorker && !global.json && status.enabled) d.events.listen(workerActivity(status, line => { progress(global, line) }))
     if (values['enable-test-routes'] === true) progress(global, 'warning: --enable-test-routes: POST /v1/gossip/publish-raw is served (for tests only)')
     return await runUntilSignal(d)
   }
@@ -185,6 +192,46 @@ export const addCommand: Command = {
   }
 }
 
+/**
+ * Long-polls the feed for the progress events of one fetch (its id is sent
+ * with the request) and shows each on `status`. `stop(true)` waits for the
+ * fetch's last report (the feed holds it before the request answers), so the
+ * line ends on the whole fetch's figures.
+ */
+function followFetch (api: ApiClient, status: StatusLine): { id: string, stop: (complete: boolean) => Promise<void> } {
+  const id = randomUUID()
+  const ac = new AbortController()
+  let sawDone = false
+  const loop = (async () => {
+    // the feed's newest seq first: this fetch's events all come after it
+    let after = (await api.get<EventsResponse>(`/v1/events?after=0&wait=0&progress=${id}`, { signal: ac.signal })).last
+    while (!ac.signal.aborted && !sawDone) {
+      const ev = await api.get<EventsResponse>(`/v1/events?after=${after}&wait=25000&progress=${id}`, { signal: ac.signal })
+      for (const { seq, event } of ev.events) {
+        after = Math.max(after, seq)
+        if (event.type !== 'content:progress') continue
+        status.update(`fetching: ${fetchProgressLine(event)}`)
+        if (event.done) sawDone = true
+      }
+      after = Math.max(after, ev.last)
+    }
+  })().catch(() => { /* the display is best effort: the fetch's own answer says how it went */ })
+  let stopped = false
+  return {
+    id,
+    async stop (complete) {
+      if (stopped) return
+      stopped = true
+      // the last report is emitted before the route answers: one more poll finds it
+      if (!complete) ac.abort()
+      await Promise.race([loop, new Promise(resolve => setTimeout(resolve, 2000).unref())])
+      ac.abort()
+      await loop
+      status.end()
+    }
+  }
+}
+
 export const getCommand: Command = {
   name: 'get',
   summary: 'fetch a CID from the network into a directory, verified block by block',
@@ -210,11 +257,20 @@ export const getCommand: Command = {
     const maxEntries = values['max-entries'] != null ? Number(values['max-entries']) : undefined
     if (maxEntries !== undefined && !(Number.isSafeInteger(maxEntries) && maxEntries > 0)) throw new UsageError('--max-entries takes a positive whole number')
     progress(global, `fetching ${cid} …`)
-    // --force replaces DIR only once the whole tree is fetched: a failed fetch leaves it as it was
-    const r = await api.post<Record<string, unknown>>('/v1/content/get', {
-      cid, out: resolve(values.output as string), timeoutMs, maxBytes, maxEntries, maxDirectoryBytes, overwrite: values.force === true
-    })
-    output(global, r, () => `${cid} → ${resolve(values.output as string)}`)
+    // on a terminal, the fetch's progress from the daemon's event feed, on one line
+    const status = new StatusLine()
+    const follow = !global.json && status.enabled ? followFetch(api, status) : undefined
+    try {
+      // --force replaces DIR only once the whole tree is fetched: a failed fetch leaves it as it was
+      const r = await api.post<Record<string, unknown> & { bytes?: number }>('/v1/content/get', {
+        cid, out: resolve(values.output as string), timeoutMs, maxBytes, maxEntries, maxDirectoryBytes, overwrite: values.force === true,
+        ...(follow != null ? { progressId: follow.id } : {})
+      })
+      await follow?.stop(true)
+      output(global, r, () => `${cid} → ${resolve(values.output as string)}`)
+    } finally {
+      await follow?.stop(false)
+    }
     return 0
   }
 }

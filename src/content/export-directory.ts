@@ -39,6 +39,8 @@ import { readFile } from './read-file.ts'
 import type { FileRoot } from './read-file.ts'
 import type { FetchLimits } from './limits.ts'
 import { prefetchBounds, prefetchDag } from './prefetch.ts'
+import { trackFetchProgress } from './fetch-progress.ts'
+import type { FetchProgress } from './fetch-progress.ts'
 import type { ReadableBlockstore } from './stores.ts'
 import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, UnixFSDirectory, UnixFSEntry, UnixFSFile } from 'ipfs-unixfs-exporter'
 import type { FileHandle } from 'node:fs/promises'
@@ -75,6 +77,8 @@ export interface ExportOptions extends Partial<FetchLimits> {
    * Absent or 0: none (blocks are read as the export needs them).
    */
   prefetch?: number
+  /** the fetch's progress (blocks and bytes read, the DAG's declared size), at most every 250 ms and once when complete */
+  onFetchProgress?: (p: FetchProgress) => void
 }
 
 export interface ExportResult {
@@ -362,6 +366,8 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
     maxEntries: options.maxEntries ?? DEFAULT_FETCH_LIMITS.maxEntries,
     maxDirectoryBytes: options.maxDirectoryBytes ?? DEFAULT_FETCH_LIMITS.maxDirectoryBytes
   }
+  const tracker = options.onFetchProgress != null ? trackFetchProgress(blockstore, cid, options.onFetchProgress) : undefined
+  if (tracker != null) blockstore = tracker.store
   if ((options.prefetch ?? 0) > 0) {
     await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: options.prefetch, ...prefetchBounds(limits), ...(options.signal != null ? { signal: options.signal } : {}) })
   }
@@ -387,5 +393,6 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
     await rm(staged, { recursive: true, force: true })
     throw err
   }
+  tracker?.finish()
   return { bytes: state.bytes, files: state.files, directories: state.directories, symlinks: state.symlinks }
 }

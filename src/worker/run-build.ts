@@ -6,7 +6,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { createAttestation, owedVariation } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildResult, BuildVariation, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { DEFAULT_PREFETCH_CONCURRENCY, addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
-import type { FetchLimits, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
+import type { FetchLimits, FetchProgress, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
 import { BuildAbortedError, InputFetchError } from './errors.ts'
 import { checkOutputTree } from './output-check.ts'
@@ -15,7 +15,8 @@ import type { EnvCache, EnvLease } from './env-cache.ts'
 const log = logger('concur:worker:build')
 
 export type BuildProgress =
-  | { stage: 'fetching', what: 'source' | 'rootfs', cid: string }
+  /** `progress`: how far the fetch is (reported while it runs, and once when complete) */
+  | { stage: 'fetching', what: 'source' | 'rootfs', cid: string, progress?: FetchProgress }
   /** the rootfs is ready: `cached`, it was already on disk from an earlier job (nothing fetched or written) */
   | { stage: 'environment', cid: string, cached: boolean, ms: number }
   | { stage: 'building' }
@@ -99,7 +100,8 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       const started = now()
       try {
         // a rootfs holds programs: older environments carry no modes, so its files are made executable
-        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
+        const onFetchProgress = (progress: FetchProgress): void => { init.onProgress?.({ stage: 'fetching', what, cid, progress }) }
+        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, onFetchProgress, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
         let cached = false
         if (what === 'rootfs' && components.envs?.enabled === true) {
           // exported once per CID and shared read-only (the sandbox binds it so), not once per job

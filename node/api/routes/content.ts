@@ -4,6 +4,7 @@ import { pin } from '../../../src/store/pin.ts'
 import type { EventHub } from '../../events.ts'
 import type { AddResponse } from '../types.ts'
 import type { EnvView } from '../../../src/env/show.ts'
+import type { FetchProgress } from '../../../src/content/fetch-progress.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import { absPath, num, parseCid, str } from './body.ts'
@@ -14,6 +15,9 @@ export interface ContentRouteDeps {
 }
 
 const DEFAULT_FETCH_TIMEOUT_MS = 60_000
+
+/** a progress id goes into every event of its fetch: short and plain */
+const PROGRESS_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 /** how the user of `concur get` (the caller of this route) raises each cap */
 const GET_LIMIT_REMEDY = {
@@ -69,6 +73,10 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
     const maxDirectoryBytes = num(req.body, 'maxDirectoryBytes', DEFAULT_FETCH_LIMITS.maxDirectoryBytes)
     const timeoutMs = num(req.body, 'timeoutMs', DEFAULT_FETCH_TIMEOUT_MS)
     const overwrite = (req.body as { overwrite?: unknown }).overwrite === true
+    // the caller follows this fetch on the event feed under an id of its choosing
+    const progressId = str(req.body, 'progressId', false)
+    if (progressId != null && !PROGRESS_ID.test(progressId)) throw new HttpError(400, 'ERR_BAD_REQUEST', '"progressId" must be 1 to 64 letters, digits, "-" or "_"')
+    const onFetchProgress = progressId == null ? undefined : (p: FetchProgress): void => { events.emit({ type: 'content:progress', id: progressId, cid: cid.toString(), ...p }) }
     const signal = AbortSignal.timeout(timeoutMs)
     try {
       // helia's blockstore fetches missing blocks over bitswap and checks each
@@ -77,7 +85,7 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
       // none of the export's caps (a symlink node's ignored links to one huge
       // shared node kept a daemon busy for minutes). The blocks read stay in
       // the store; `concur add` pins what this node publishes.
-      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY })
+      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, ...(onFetchProgress != null ? { onFetchProgress } : {}) })
       return { cid: cid.toString(), out, ...result }
     } catch (err) {
       if (signal.aborted) {

@@ -47,18 +47,21 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   router.on('GET', '/v1/routes', async () => ({ routes: router.table() }))
 
   // the feed, long-polled: answers as soon as an event after `after` (of
-  // `jobId`, when given) exists, or after `wait` ms with none
+  // `jobId`, or of the fetch `progress`, when given) exists, or after `wait` ms with none
   router.on('GET', '/v1/events', async (req, res): Promise<EventsResponse> => {
     const after = Number(req.query.get('after') ?? '0')
     const wait = Math.min(Number(req.query.get('wait') ?? '0'), MAX_WAIT_MS)
     const jobId = req.query.get('jobId')
+    const progress = req.query.get('progress')
     // the caller went away: stop waiting for it (the request itself was read
     // to its end before the route ran, so it is the response that closes)
     const ac = new AbortController()
     res.on('close', () => { if (!res.writableFinished) ac.abort() })
     return await events.wait(Number.isFinite(after) ? after : 0, Number.isFinite(wait) ? wait : 0, {
       signal: ac.signal,
-      ...(jobId != null ? { match: e => 'jobId' in e && e.jobId === jobId } : {})
+      ...(jobId != null ? { match: e => 'jobId' in e && e.jobId === jobId } : {}),
+      // one `concur get`'s progress (its progressId)
+      ...(progress != null ? { match: e => e.type === 'content:progress' && e.id === progress } : {})
     })
   })
 }
