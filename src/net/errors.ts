@@ -12,7 +12,9 @@ export const NET_ERROR_CODES = [
   'ERR_INVALID_MESSAGE',
   'ERR_REQUEST_TOO_LARGE',
   'ERR_MALFORMED_REQUEST',
-  'ERR_ANSWER_CUT'
+  'ERR_ANSWER_CUT',
+  'ERR_TRANSFER_MISMATCH',
+  'ERR_TRANSFER_PROTOCOL'
 ] as const
 
 export type NetErrorCode = typeof NET_ERROR_CODES[number]
@@ -84,5 +86,31 @@ export class AnswerCutError extends NetError {
     super('ERR_ANSWER_CUT', `catch-up answer cut after ${read} frame(s): ${reason}`)
     this.reason = reason
     this.read = read
+  }
+}
+
+/**
+ * A peer answering a DAG transfer sent a block whose hash is not the CID the
+ * asker expected next (PROTOCOL.md §17): no honest peer does, since a block
+ * is only stored after its hash was checked. The peer is not asked again.
+ */
+export class TransferMismatchError extends NetError {
+  override readonly code = 'ERR_TRANSFER_MISMATCH' as const
+  override name = 'TransferMismatchError'
+  readonly cid: string
+
+  constructor (cid: string) {
+    super('ERR_TRANSFER_MISMATCH', `a peer sent bytes that are not the block ${cid}`)
+    this.cid = cid
+  }
+}
+
+/** A DAG transfer answer broke the wire format: an unknown frame, a frame too large, a block nobody expected, an early end. */
+export class TransferProtocolError extends NetError {
+  override readonly code = 'ERR_TRANSFER_PROTOCOL' as const
+  override name = 'TransferProtocolError'
+
+  constructor (message: string) {
+    super('ERR_TRANSFER_PROTOCOL', message)
   }
 }

@@ -1,0 +1,119 @@
+/**
+ * The DAG transfer service (`/concur/dag/1.0.0`, PROTOCOL.md §17): serves
+ * the DAGs this node holds, block after block in one stream, and fetches a
+ * DAG from several peers at once. Bitswap stays: it is the fallback for what
+ * no peer sends here and what other IPFS nodes speak.
+ */
+import { logger } from '@libp2p/logger'
+import type { AbortOptions, Libp2p, PeerId, Startable } from '@libp2p/interface'
+import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
+import { BlockWriter } from '../../content/block-writer.ts'
+import { getBlock } from '../../content/stores.ts'
+import { answerRequest, readRequest } from './serve.ts'
+import { fetchDag } from './fetch-dag.ts'
+import type { FetchDagResult, LocalStore } from './fetch-dag.ts'
+import { DAG_TRANSFER_PROTOCOL } from './wire.ts'
+import { connectedPeers } from '../frames.ts'
+
+export { DAG_TRANSFER_PROTOCOL } from './wire.ts'
+export type { FetchDagResult, ProviderReport } from './fetch-dag.ts'
+
+const log = logger('concur:dag-transfer')
+
+export interface DagTransferInit {
+  /** answers served at once to all peers (each reads blocks and fills a stream): default 8 */
+  maxInboundStreams?: number
+  /** an answer must be read within this time (a stalled asker frees its slot): default 5 min */
+  answerTimeoutMs?: number
+}
+
+export interface DagTransferComponents {
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getConnections' | 'peerStore'>
+  /** this node's own store: never the networked one (a request must not make this node fetch) */
+  blockstore: Pick<Blockstore, 'get' | 'has' | 'put'> & Partial<Pick<Blockstore, 'putMany'>>
+}
+
+export interface DagFetchOptions extends AbortOptions {
+  maxBlocks: number
+  maxBytes: number
+  /** whom to ask; default: connected peers that speak the protocol */
+  providers?: PeerId[]
+  onBlock?: (cid: CID, bytes: number) => void
+}
+
+export class DagTransfer implements Startable {
+  private readonly init: DagTransferInit
+  private readonly components: DagTransferComponents
+  private readonly local: LocalStore
+
+  constructor (init: DagTransferInit, components: DagTransferComponents) {
+    this.init = init
+    this.components = components
+    const store = components.blockstore
+    this.local = {
+      has: async (cid, options) => await store.has(cid, options),
+      get: async (cid, options) => await getBlock(store, cid, options)
+    }
+  }
+
+  async start (): Promise<void> {
+    const timeoutMs = this.init.answerTimeoutMs ?? 5 * 60_000
+    await this.components.libp2p.handle(DAG_TRANSFER_PROTOCOL, async (stream) => {
+      const signal = AbortSignal.timeout(timeoutMs)
+      try {
+        const request = await readRequest(stream, { signal })
+        const stats = await answerRequest(stream, request, {
+          get: async (cid, options) => (await this.local.has(cid, options)) ? await this.local.get(cid, options) : undefined
+        }, { signal })
+        await stream.close({ signal })
+        log.trace('answered %d blocks (%d bytes), %d missing', stats.blocks, stats.bytes, stats.missing)
+      } catch (err) {
+        log('answer failed: %s', (err as Error).message)
+        stream.abort(err as Error)
+      }
+    }, { maxInboundStreams: this.init.maxInboundStreams ?? 8, maxOutboundStreams: 64 })
+  }
+
+  async stop (): Promise<void> {
+    await this.components.libp2p.unhandle(DAG_TRANSFER_PROTOCOL)
+  }
+
+  /** connected peers whose identify says they speak the protocol */
+  async speakers (): Promise<PeerId[]> {
+    const out: PeerId[] = []
+    for (const peer of connectedPeers(this.components.libp2p, { shuffle: true })) {
+      try {
+        const p = await this.components.libp2p.peerStore.get(peer)
+        if (p.protocols.includes(DAG_TRANSFER_PROTOCOL)) out.push(peer)
+      } catch { /* not in the peer store yet */ }
+    }
+    return out
+  }
+
+  /** Fetches what this node lacks under `root` into its store; see fetch-dag.ts. */
+  async fetch (root: CID, options: DagFetchOptions): Promise<FetchDagResult> {
+    const writer = new BlockWriter(this.components.blockstore, options.signal != null ? { signal: options.signal } : {})
+    const candidates = options.providers ?? await this.speakers()
+    try {
+      const r = await fetchDag(this.local, root, {
+        candidates,
+        maxBlocks: options.maxBlocks,
+        maxBytes: options.maxBytes,
+        ...(options.signal != null ? { signal: options.signal } : {}),
+        ...(options.onBlock != null ? { onBlock: options.onBlock } : {}),
+        open: async (peer, o) => await this.components.libp2p.dialProtocol(peer, DAG_TRANSFER_PROTOCOL, o),
+        store: async (cid, bytes) => { await writer.put(cid, bytes) },
+        flush: async () => { await writer.flush() }
+      })
+      return r
+    } finally {
+      // what was checked is kept, whatever stopped the fetch
+      await writer.flush()
+    }
+  }
+}
+
+export function dagTransfer (init: DagTransferInit = {}) {
+  return (components: DagTransferComponents): DagTransfer => new DagTransfer(init, components)
+}

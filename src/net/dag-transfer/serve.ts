@@ -1,0 +1,57 @@
+/**
+ * Answering a DAG transfer request from the blocks this node holds. Only
+ * from the local store: a request must never make this node fetch anything
+ * for the asker (that would make every node a free proxy, and a DAG it does
+ * not hold a way to keep it busy).
+ */
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { AnswerOrder, FRAME, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, frameHeader, transferable } from './wire.ts'
+import { RequestTooLargeError } from '../errors.ts'
+
+/** what the answerer reads blocks from: its own store, never the network */
+export interface LocalBlocks {
+  /** the block, or undefined when this node does not hold it */
+  get: (cid: CID, options?: AbortOptions) => Promise<Uint8Array | undefined>
+}
+
+export interface ServeStats { blocks: number, bytes: number, missing: number }
+
+/** reads the asker's request: everything it writes before closing its side, at most MAX_REQUEST_BYTES */
+export async function readRequest (stream: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<Uint8Array> {
+  const buf = new Uint8ArrayList()
+  for await (const chunk of stream) {
+    options.signal?.throwIfAborted()
+    buf.append(chunk)
+    if (buf.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(buf.byteLength, MAX_REQUEST_BYTES)
+  }
+  return buf.subarray()
+}
+
+/** Answers one request on `stream` (already read: `request`), then ends the answer. */
+export async function answerRequest (stream: Pick<Stream, 'send' | 'onDrain'>, request: Uint8Array, blocks: LocalBlocks, options: AbortOptions = {}): Promise<ServeStats> {
+  const { mode, cids } = decodeRequest(request)
+  const order = new AnswerOrder(mode, cids)
+  const stats: ServeStats = { blocks: 0, bytes: 0, missing: 0 }
+  const send = async (data: Uint8ArrayList | Uint8Array): Promise<void> => {
+    // the asker reads at its own pace: wait for the muxer's window instead of buffering the DAG in memory
+    if (!stream.send(data)) await stream.onDrain(options)
+  }
+  for (let cid = order.next(); cid != null; cid = order.next()) {
+    options.signal?.throwIfAborted()
+    const bytes = transferable(cid) === 'send' ? await blocks.get(cid, options) : undefined
+    if (bytes == null || bytes.byteLength > MAX_BLOCK_BYTES) {
+      stats.missing++
+      order.visit(cid, undefined)
+      await send(frameHeader(FRAME.missing, 0))
+      continue
+    }
+    order.visit(cid, bytes)
+    stats.blocks++
+    stats.bytes += bytes.byteLength
+    await send(new Uint8ArrayList(frameHeader(FRAME.block, bytes.byteLength), bytes))
+  }
+  await send(frameHeader(FRAME.end, 0))
+  return stats
+}

@@ -1,0 +1,65 @@
+import type { PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { CID } from 'multiformats/cid'
+import { answerRequest } from '../../../src/net/dag-transfer/serve.ts'
+import type { LocalBlocks } from '../../../src/net/dag-transfer/serve.ts'
+import { getBlock } from '../../../src/content/stores.ts'
+import type { MemoryBlockstore } from '../../content/helpers.ts'
+
+export const PEERS = [
+  '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA',
+  '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq',
+  '12D3KooWRxW8pUe2jWTFhcsWiyHnZ53zMcfbPp5bRoM8Hw3ZiQEu',
+  '12D3KooWHFrmLWTTDD4NodngtRMEVYgxrsDMp4F9eFNbqyPMnvsv'
+].map(s => peerIdFromString(s))
+
+/** the blocks a provider serves: from its store, optionally altered on the way out */
+export function servedFrom (store: MemoryBlockstore, alter?: (cid: CID, bytes: Uint8Array) => Uint8Array | undefined): LocalBlocks {
+  return {
+    get: async (cid) => {
+      if (!await store.has(cid)) return undefined
+      const bytes = await getBlock(store, cid)
+      return alter != null ? alter(cid, bytes) : bytes
+    }
+  }
+}
+
+export interface Wire { requests: Array<{ peer: string, bytes: number }>, sentBytes: Map<string, number> }
+
+/**
+ * `open` for fetchDag without a network: each "stream" runs the real answer
+ * (answerRequest) of the provider named by the peer id over its blocks, and
+ * hands its frames to the asker in chunks of `chunk` bytes (frames split
+ * across chunks, as TCP does). `raw` replaces a provider's answer bytes.
+ */
+export function fakeNetwork (providers: Map<string, LocalBlocks | ((request: Uint8Array) => Uint8Array[])>, chunk = 7000): { open: (peer: PeerId) => Promise<Stream>, wire: Wire } {
+  const wire: Wire = { requests: [], sentBytes: new Map() }
+  const open = async (peer: PeerId): Promise<Stream> => {
+    const serve = providers.get(peer.toString())
+    if (serve == null) throw new Error(`cannot dial ${peer.toString()}`)
+    let request = new Uint8Array()
+    const stream = {
+      send: (data: Uint8Array | Uint8ArrayList) => { request = data instanceof Uint8Array ? data : data.subarray(); return true },
+      close: async () => {},
+      abort: () => {},
+      onDrain: async () => {},
+      async * [Symbol.asyncIterator] () {
+        wire.requests.push({ peer: peer.toString(), bytes: request.byteLength })
+        let out: Uint8Array[]
+        if (typeof serve === 'function') {
+          out = serve(request)
+        } else {
+          const frames = new Uint8ArrayList()
+          await answerRequest({ send: (d: Uint8Array | Uint8ArrayList) => { frames.append(d); return true }, onDrain: async () => {} }, request, serve)
+          out = [frames.subarray()]
+        }
+        const all = new Uint8ArrayList(...out).subarray()
+        wire.sentBytes.set(peer.toString(), (wire.sentBytes.get(peer.toString()) ?? 0) + all.byteLength)
+        for (let i = 0; i < all.byteLength; i += chunk) yield all.subarray(i, i + chunk)
+      }
+    }
+    return stream as unknown as Stream
+  }
+  return { open, wire }
+}
