@@ -26,6 +26,7 @@ import { requester } from '../src/requester/requester.ts'
 import type { Requester } from '../src/requester/requester.ts'
 // the stores only: the importer and exporter load when content is first added or read
 import { openStores } from '../src/content/stores.ts'
+import type { ExportOptions } from '../src/content/export-directory.ts'
 import { checkHomeIsPrivate, rotateApiToken, homePaths, homeLockHolder, loadConfig, loadIdentity, readDaemonInfo, writeDaemonInfo } from './home.ts'
 import type { Identity } from './home.ts'
 import { startApiServer, Router } from './api/server.ts'
@@ -80,6 +81,11 @@ function wrapListenError (err: unknown, listen: string[]): never {
     throw new PortInUseError(`listen ${listen.join(', ')}`)
   }
   throw err
+}
+
+/** an export's transfer (ExportOptions.transfer) through the peer's DAG transfer */
+function dagTransferFor (peer: Pick<ConcurPeer, 'dag'>): NonNullable<ExportOptions['transfer']> {
+  return async (root, bounds, options) => await peer.dag.fetch(root, { ...bounds, ...options })
 }
 
 /**
@@ -204,7 +210,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
     const router = new Router()
     nodeRoutes(router, { identity: { did: identity.signing.did, peerId: identity.peerId }, peer, events, ...(full ? { store: records } : {}) })
-    contentRoutes(router, { helia: peer.helia, events })
+    contentRoutes(router, { helia: peer.helia, events, transfer: dagTransferFor(peer) })
     recordRoutes(router, { gossip: peer.gossip, records })
     if (opts.testRoutes === true) {
       testOnlyRoutes(router, { gossip: peer.gossip })
@@ -306,6 +312,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           claims,
           jobSync: jobs,
           libp2p: peer.libp2p,
+          transfer: dagTransferFor(peer),
           onEvent: (e) => {
             events.emit({ ...e, worker: identity.signing.did })
             // a build's end is when its inputs may go: check the quota then, not only every 10 minutes

@@ -53,6 +53,8 @@ export interface WorkerServiceComponents extends Pick<WorkerComponents, 'gossip'
   jobSync: Pick<JobSync, 'pull' | 'pullFrom'>
   libp2p: TypedEventTarget<Libp2pEvents> & { getConnections: () => Array<{ remotePeer: PeerId }> }
   onEvent: (e: WorkerEvent) => void
+  /** inputs by the DAG transfer first (see BuildComponents.transfer) */
+  transfer?: WorkerComponents['transfer']
 }
 
 export interface WorkerInfo {
@@ -126,7 +128,8 @@ export class WorkerService implements Startable {
       blockstore: c.helia.blockstore,
       pin: async (cid, options) => { await pin(c.helia.pins, cid, options) },
       runSandboxed: async (spec, options) => await runSandboxed(spec, options),
-      envs: this.envs
+      envs: this.envs,
+      ...(c.transfer != null ? { transfer: c.transfer } : {})
     })
     this.state = { tier, policy, probe }
     await this.worker.start()

@@ -4,6 +4,7 @@
  * them. The requester's views are src/requester's own types.
  */
 import type { BuildResult, ClaimRelease, JobVariation, ReleaseKind, ResourceAsk } from '../../protocol/index.ts'
+import type { DagTransferStats } from '../../src/net/dag-transfer/index.ts'
 import type { FetchProgress } from '../../src/content/fetch-progress.ts'
 import type { GossipStats } from '../../src/net/gossip.ts'
 import type { StoreUsage } from '../../src/store/records.ts'
@@ -73,7 +74,7 @@ export interface PolicyResponse {
 export interface IdResponse { did: string, peerId: string, multiaddrs: string[] }
 
 /** GET /v1/stats */
-export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage, store?: StoreUsage }
+export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage, store?: StoreUsage, dag: DagTransferStats }
 
 /**
  * One entry of the daemon's event feed (GET /v1/events). Records and claims

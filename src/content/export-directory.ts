@@ -77,6 +77,13 @@ export interface ExportOptions extends Partial<FetchLimits> {
    * Absent or 0: none (blocks are read as the export needs them).
    */
   prefetch?: number
+  /**
+   * Fetch the DAG first by a faster path than block-by-block reads (the node's
+   * DAG transfer: one stream per providing peer, src/net/dag-transfer/),
+   * within the bounds the caps allow. What it leaves missing, the prefetch and
+   * the export fetch as before: it may fail or stop short without harm.
+   */
+  transfer?: (root: CID, bounds: { maxBlocks: number, maxBytes: number }, options: { signal?: AbortSignal, onBlock: (cid: CID, bytes: number) => void }) => Promise<unknown>
   /** the fetch's progress (blocks and bytes read, the DAG's declared size), at most every 250 ms and once when complete */
   onFetchProgress?: (p: FetchProgress) => void
 }
@@ -368,6 +375,14 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
   }
   const tracker = options.onFetchProgress != null ? trackFetchProgress(blockstore, cid, options.onFetchProgress) : undefined
   if (tracker != null) blockstore = tracker.store
+  if (options.transfer != null) {
+    try {
+      await options.transfer(cid, prefetchBounds(limits), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: (c, n) => { tracker?.count(c, n) } })
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      // the blocks it did not bring are read below, from bitswap
+    }
+  }
   if ((options.prefetch ?? 0) > 0) {
     await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: options.prefetch, ...prefetchBounds(limits), ...(options.signal != null ? { signal: options.signal } : {}) })
   }

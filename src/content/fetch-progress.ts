@@ -45,6 +45,8 @@ const MAX_REMEMBERED = 262_144
 export interface FetchProgressTracker {
   /** the store to read through: what is read through it is counted */
   store: ReadableStorage
+  /** count a block that arrived another way than through `store` (the DAG transfer writes to the store itself) */
+  count: (cid: CID, length: number) => void
   /** report the end (done: true) */
   finish: () => void
 }
@@ -90,6 +92,9 @@ export function trackFetchProgress (store: ReadableStorage, root: CID, onProgres
         }
         counted(cid, length, isRoot ? concat(chunks, length) : undefined)
       }
+    },
+    count (cid, length) {
+      counted(cid, length, undefined)
     },
     finish () {
       if (finished) return

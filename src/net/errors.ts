@@ -14,7 +14,8 @@ export const NET_ERROR_CODES = [
   'ERR_MALFORMED_REQUEST',
   'ERR_ANSWER_CUT',
   'ERR_TRANSFER_MISMATCH',
-  'ERR_TRANSFER_PROTOCOL'
+  'ERR_TRANSFER_PROTOCOL',
+  'ERR_TRANSFER_STALLED'
 ] as const
 
 export type NetErrorCode = typeof NET_ERROR_CODES[number]
@@ -112,5 +113,17 @@ export class TransferProtocolError extends NetError {
 
   constructor (message: string) {
     super('ERR_TRANSFER_PROTOCOL', message)
+  }
+}
+
+/** A DAG transfer answer sent nothing for `ms`: the provider is given up and its share fetched elsewhere. */
+export class TransferStalledError extends NetError {
+  override readonly code = 'ERR_TRANSFER_STALLED' as const
+  override name = 'TransferStalledError'
+  readonly ms: number
+
+  constructor (ms: number) {
+    super('ERR_TRANSFER_STALLED', `the answer stalled: nothing for ${ms} ms`)
+    this.ms = ms
   }
 }

@@ -1,4 +1,6 @@
 import { createHeliaNode } from './helia-node.ts'
+import { dagTransfer } from './dag-transfer/index.ts'
+import type { DagTransfer } from './dag-transfer/index.ts'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
@@ -67,6 +69,8 @@ export interface ConcurPeer {
   dialGate: Pick<DialGate, 'stats'>
   /** this node's gossipsub score of a peer (score.ts) */
   scoreOf (peerId: string): number
+  /** DAGs in one stream from several peers (dag-transfer/); bitswap (helia) is the fallback */
+  dag: DagTransfer
   stop (): Promise<void>
 }
 
@@ -145,6 +149,9 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     servePeers: init.relayServer === true
   })({ libp2p })
   await discovery.start()
+  // served from this node's own store (init.blockstore), never helia's networked one
+  const dag = dagTransfer()({ libp2p, blockstore: init.blockstore })
+  await dag.start()
   log('peer %p listening on %a', libp2p.peerId, libp2p.getMultiaddrs())
 
   return {
@@ -153,11 +160,13 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     gossip,
     discovery,
     dialGate,
+    dag,
     scoreOf (peerId) {
       return scoreOf(libp2p.services.pubsub, peerId)
     },
     async stop () {
       await discovery.stop()
+      await dag.stop()
       gossip.stop()
       await helia.stop()
     }

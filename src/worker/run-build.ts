@@ -6,7 +6,7 @@ import type { AbortOptions } from '@libp2p/interface'
 import { createAttestation, owedVariation } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildResult, BuildVariation, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { DEFAULT_PREFETCH_CONCURRENCY, addBytes, addDirectory, exportToDirectory } from '../content/index.ts'
-import type { FetchLimits, FetchProgress, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
+import type { ExportOptions, FetchLimits, FetchProgress, ReadableBlockstore, SizeLimitUnit, WritableBlockstore } from '../content/index.ts'
 import type { SandboxResult, SandboxSpec } from '../sandbox/types.ts'
 import { BuildAbortedError, InputFetchError } from './errors.ts'
 import { checkOutputTree } from './output-check.ts'
@@ -29,6 +29,8 @@ export interface BuildComponents {
   runSandboxed: (spec: SandboxSpec, options?: AbortOptions) => Promise<SandboxResult>
   /** environments by CID, exported once and shared read-only (env-cache.ts); none or disabled: exported per job */
   envs?: Pick<EnvCache, 'acquire' | 'enabled'>
+  /** inputs fetched by the DAG transfer first (several peers, one stream each); bitswap fetches what it leaves */
+  transfer?: ExportOptions['transfer']
 }
 
 export interface BuildInit {
@@ -101,7 +103,7 @@ export async function runBuild (components: BuildComponents, init: BuildInit, op
       try {
         // a rootfs holds programs: older environments carry no modes, so its files are made executable
         const onFetchProgress = (progress: FetchProgress): void => { init.onProgress?.({ stage: 'fetching', what, cid, progress }) }
-        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, onFetchProgress, ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
+        const exportOptions = { signal, ...init.inputLimits, remedy: INPUT_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, onFetchProgress, ...(components.transfer != null ? { transfer: components.transfer } : {}), ...(what === 'rootfs' ? { fileMode: 0o755 } : {}) }
         let cached = false
         if (what === 'rootfs' && components.envs?.enabled === true) {
           // exported once per CID and shared read-only (the sandbox binds it so), not once per job

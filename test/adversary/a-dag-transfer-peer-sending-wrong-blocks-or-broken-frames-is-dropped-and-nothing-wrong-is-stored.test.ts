@@ -14,7 +14,8 @@ import { readAnswer } from '../../src/net/dag-transfer/read-answer.ts'
 import { answerRequest } from '../../src/net/dag-transfer/serve.ts'
 import { FRAME, MAX_BLOCK_BYTES, MAX_REQUEST_CIDS, MODE, decodeRequest, encodeRequest, frameHeader } from '../../src/net/dag-transfer/wire.ts'
 import { MemoryBlockstore, keystream, withTempDir } from '../content/helpers.ts'
-import { PEERS, fakeNetwork, servedFrom } from '../network/dag-transfer/helpers.ts'
+import { PEERS, SILENT, fakeNetwork, servedFrom } from '../network/dag-transfer/helpers.ts'
+import type { FakeProvider } from '../network/dag-transfer/helpers.ts'
 
 const MiB = 1024 * 1024
 
@@ -58,6 +59,22 @@ describe('a hostile peer on the DAG transfer', () => {
       const r = await fetchDag(local, root, fetchOptions(net, into))
       expect(await allBlocksMatch(into)).toBe(true)
       expect(r.providers.find(p => p.peer === PEERS[0]!.toString())?.failed).toMatch(/not the block/)
+      expect(r.complete).toBe(true)
+      expect(await dagSize(into, root)).toEqual(await dagSize(store, root))
+    })
+  })
+
+  it('one that answers the probe, then accepts requests and never answers, is given up after the stall bound, and the others complete the DAG', async () => {
+    await withTempDir(async (tmp) => {
+      const { store, root } = await tree(tmp)
+      // it sends single blocks (the probe, opening nodes) and goes silent on subtrees
+      const staller: FakeProvider = { choose: (request) => request[0] === MODE.blocks ? servedFrom(store) : SILENT }
+      const net = fakeNetwork(new Map<string, FakeProvider>([[PEERS[0]!.toString(), staller], [PEERS[1]!.toString(), servedFrom(store)]]))
+      const into = new MemoryBlockstore()
+      const local: LocalStore = { has: async (c) => await into.has(c), get: async (c) => await getBlock(into, c) }
+      // the bound is the fetch's own setting (STALL_MS in a daemon), small here
+      const r = await fetchDag(local, root, { ...fetchOptions(net, into), stallMs: 300 })
+      expect(r.providers.find(p => p.peer === PEERS[0]!.toString())?.failed).toMatch(/stalled: nothing for 300 ms/)
       expect(r.complete).toBe(true)
       expect(await dagSize(into, root)).toEqual(await dagSize(store, root))
     })

@@ -5,6 +5,7 @@ import type { EventHub } from '../../events.ts'
 import type { AddResponse } from '../types.ts'
 import type { EnvView } from '../../../src/env/show.ts'
 import type { FetchProgress } from '../../../src/content/fetch-progress.ts'
+import type { ExportOptions } from '../../../src/content/export-directory.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import { absPath, num, parseCid, str } from './body.ts'
@@ -12,6 +13,8 @@ import { absPath, num, parseCid, str } from './body.ts'
 export interface ContentRouteDeps {
   helia: Pick<Helia, 'blockstore' | 'pins'>
   events: EventHub
+  /** `concur get` by the DAG transfer first; bitswap fetches what it leaves */
+  transfer?: ExportOptions['transfer']
 }
 
 const DEFAULT_FETCH_TIMEOUT_MS = 60_000
@@ -27,7 +30,7 @@ const GET_LIMIT_REMEDY = {
 } as const
 
 export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
-  const { helia, events } = deps
+  const { helia, events, transfer } = deps
 
   // an environment's manifest (concur env show): only the blocks on its path are fetched
   router.on('GET', '/v1/environments/:cid', async (req): Promise<EnvView> => {
@@ -85,7 +88,7 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
       // none of the export's caps (a symlink node's ignored links to one huge
       // shared node kept a daemon busy for minutes). The blocks read stay in
       // the store; `concur add` pins what this node publishes.
-      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, ...(onFetchProgress != null ? { onFetchProgress } : {}) })
+      const result = await exportToDirectory(helia.blockstore, cid, out, { signal, maxBytes, maxEntries, maxDirectoryBytes, overwrite, remedy: GET_LIMIT_REMEDY, prefetch: DEFAULT_PREFETCH_CONCURRENCY, ...(transfer != null ? { transfer } : {}), ...(onFetchProgress != null ? { onFetchProgress } : {}) })
       return { cid: cid.toString(), out, ...result }
     } catch (err) {
       if (signal.aborted) {

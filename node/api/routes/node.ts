@@ -7,7 +7,7 @@ import type { EventsResponse, IdResponse, StatsResponse } from '../types.ts'
 
 export interface NodeRouteDeps {
   identity: { did: string, peerId: string }
-  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery' | 'dialGate' | 'scoreOf'>
+  peer: Pick<ConcurPeer, 'libp2p' | 'gossip' | 'discovery' | 'dialGate' | 'scoreOf' | 'dag'>
   events: EventHub
   /** the record store's usage against its limits (absent on a bootstrap node, which keeps none) */
   store?: Pick<RecordStore, 'usage'>
@@ -39,7 +39,9 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   router.on('GET', '/v1/stats', async (): Promise<StatsResponse> => ({
     gossip: peer.gossip.stats(),
     memory: process.memoryUsage(),
-    ...(store != null ? { store: store.usage() } : {})
+    ...(store != null ? { store: store.usage() } : {}),
+    // blocks sent and fetched over /concur/dag/1.0.0 (bitswap's are helia's)
+    dag: peer.dag.stats()
   }))
 
   // every route this daemon serves, the ones added after this line included

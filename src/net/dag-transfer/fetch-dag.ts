@@ -22,6 +22,8 @@ import * as dagPb from '@ipld/dag-pb'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { TransferStalledError } from '../errors.ts'
 import { readAnswer } from './read-answer.ts'
 import type { AnswerResult, TransferBudget } from './read-answer.ts'
 import { MODE, encodeRequest, keyOf, linksOf, transferable, MAX_REQUEST_CIDS } from './wire.ts'
@@ -36,6 +38,16 @@ const BATCH_MAX_SUBTREES = 64
 const BATCH_BYTES = 16 * 1024 * 1024
 /** batches in flight per provider: one being answered, one queued behind it */
 const IN_FLIGHT = 2
+/** once one candidate has sent the first block, how long the others' answers are awaited */
+const PROBE_GRACE_MS = 1000
+
+async function delay (ms: number, signal?: AbortSignal): Promise<void> {
+  await new Promise<void>(resolve => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
+  })
+}
+
 /** candidates asked whether they hold the root */
 export const MAX_CANDIDATES = 8
 
@@ -58,6 +70,8 @@ export interface FetchDagOptions extends AbortOptions {
   flush: () => Promise<void>
   /** counted as it arrives (progress) */
   onBlock?: (cid: CID, bytes: number) => void
+  /** see STALL_MS */
+  stallMs?: number
 }
 
 export interface ProviderReport { peer: string, blocks: number, bytes: number, failed?: string }
@@ -108,6 +122,34 @@ class Provider {
   report (): ProviderReport { return { peer: this.peer.toString(), blocks: this.blocks, bytes: this.bytes, ...(this.failed != null ? { failed: this.failed } : {}) } }
 }
 
+/**
+ * A provider that sends nothing for this long is given up (its batch goes to
+ * the others, or to bitswap): a stalled peer must not spend the whole fetch's
+ * time, which is all the fallback has.
+ */
+export const STALL_MS = 15_000
+
+/** the chunks of `stream`, ended by an abort of `signal` or STALL_MS without a chunk (the stream is aborted) */
+async function * guarded (stream: Stream, signal: AbortSignal | undefined, stallMs: number): AsyncGenerator<Uint8Array | Uint8ArrayList> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const stall = (): void => {
+    clearTimeout(timer)
+    timer = setTimeout(() => { stream.abort(new TransferStalledError(stallMs)) }, stallMs)
+  }
+  const onAbort = (): void => { stream.abort(signal?.reason as Error ?? new Error('aborted')) }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    stall()
+    for await (const chunk of stream) {
+      stall()
+      yield chunk
+    }
+  } finally {
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
 /** one request to one provider: the answer is read and checked into the store */
 async function ask (provider: Provider, mode: TransferMode, pieces: Piece[], budget: TransferBudget, options: FetchDagOptions, onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>): Promise<AnswerResult> {
   const cids = pieces.map(p => p.cid)
@@ -116,7 +158,7 @@ async function ask (provider: Provider, mode: TransferMode, pieces: Piece[], bud
     stream.send(encodeRequest(mode, cids))
     // our side is complete: the answerer reads to its end
     await stream.close(options)
-    const r = await readAnswer(stream, mode, cids, {
+    const r = await readAnswer(guarded(stream, options.signal, options.stallMs ?? STALL_MS), mode, cids, {
       budget,
       ...(options.signal != null ? { signal: options.signal } : {}),
       onBlock: async (cid, bytes) => {
@@ -150,7 +192,7 @@ export async function fetchDag (local: LocalStore, root: CID, options: FetchDagO
   const candidates = options.candidates.slice(0, MAX_CANDIDATES).map(p => new Provider(p))
   const first = frontier[0] as Piece
   let firstStored = false
-  const probes = await Promise.allSettled(candidates.map(async (p) => {
+  const probing = candidates.map(async (p) => {
     const r = await ask(p, MODE.blocks, [first], { blocks: 1, bytes: budget.bytes }, options, async (cid, bytes) => {
       // every provider sends it; stored (and counted) once
       if (firstStored) return
@@ -160,10 +202,19 @@ export async function fetchDag (local: LocalStore, root: CID, options: FetchDagO
       await stored(cid, bytes)
     })
     return r.blocks === 1
-  }))
+  })
+  // the fetch starts once one candidate has sent the block and the others had
+  // PROBE_GRACE_MS more: a candidate that never answers must not hold it up
+  const settled: Array<PromiseSettledResult<boolean> | undefined> = candidates.map(() => undefined)
+  const tracked = probing.map(async (pr, i) => await pr.then(v => { settled[i] = { status: 'fulfilled', value: v } }, (err: unknown) => { settled[i] = { status: 'rejected', reason: err } }))
+  const anyHolds = Promise.any(probing.map(async pr => { if (!await pr) throw new Error('lacks it') }))
+  anyHolds.catch(() => {})
+  await Promise.race([Promise.all(tracked), anyHolds.then(async () => { await Promise.race([Promise.all(tracked), delay(PROBE_GRACE_MS, options.signal)]) })]).catch(() => {})
+  options.signal?.throwIfAborted()
   const providers = candidates.filter((p, i) => {
-    const pr = probes[i]
-    if (pr?.status === 'rejected') p.failed = (pr.reason as Error).message
+    const pr = settled[i]
+    if (pr == null) p.failed = 'did not answer the probe in time'
+    else if (pr.status === 'rejected') p.failed = (pr.reason as Error).message
     return pr?.status === 'fulfilled' && pr.value
   })
   result.providers = candidates.map(p => p.report())

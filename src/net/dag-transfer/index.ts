@@ -42,10 +42,17 @@ export interface DagFetchOptions extends AbortOptions {
   onBlock?: (cid: CID, bytes: number) => void
 }
 
+/** what this node's DAG transfer did since it started */
+export interface DagTransferStats {
+  served: { answers: number, failed: number, blocks: number, bytes: number }
+  fetched: { fetches: number, complete: number, blocks: number, bytes: number }
+}
+
 export class DagTransfer implements Startable {
   private readonly init: DagTransferInit
   private readonly components: DagTransferComponents
   private readonly local: LocalStore
+  private readonly counters: DagTransferStats = { served: { answers: 0, failed: 0, blocks: 0, bytes: 0 }, fetched: { fetches: 0, complete: 0, blocks: 0, bytes: 0 } }
 
   constructor (init: DagTransferInit, components: DagTransferComponents) {
     this.init = init
@@ -67,8 +74,12 @@ export class DagTransfer implements Startable {
           get: async (cid, options) => (await this.local.has(cid, options)) ? await this.local.get(cid, options) : undefined
         }, { signal })
         await stream.close({ signal })
+        this.counters.served.answers++
+        this.counters.served.blocks += stats.blocks
+        this.counters.served.bytes += stats.bytes
         log.trace('answered %d blocks (%d bytes), %d missing', stats.blocks, stats.bytes, stats.missing)
       } catch (err) {
+        this.counters.served.failed++
         log('answer failed: %s', (err as Error).message)
         stream.abort(err as Error)
       }
@@ -79,14 +90,22 @@ export class DagTransfer implements Startable {
     await this.components.libp2p.unhandle(DAG_TRANSFER_PROTOCOL)
   }
 
+  stats (): DagTransferStats {
+    return structuredClone(this.counters)
+  }
+
   /** connected peers whose identify says they speak the protocol */
   async speakers (): Promise<PeerId[]> {
     const out: PeerId[] = []
     for (const peer of connectedPeers(this.components.libp2p, { shuffle: true })) {
       try {
         const p = await this.components.libp2p.peerStore.get(peer)
-        if (p.protocols.includes(DAG_TRANSFER_PROTOCOL)) out.push(peer)
-      } catch { /* not in the peer store yet */ }
+        // no protocols yet: identify has not finished; asking costs one stream
+        if (p.protocols.length === 0 || p.protocols.includes(DAG_TRANSFER_PROTOCOL)) out.push(peer)
+      } catch {
+        // not in the peer store yet (just connected): asked too
+        out.push(peer)
+      }
     }
     return out
   }
@@ -106,6 +125,11 @@ export class DagTransfer implements Startable {
         store: async (cid, bytes) => { await writer.put(cid, bytes) },
         flush: async () => { await writer.flush() }
       })
+      this.counters.fetched.fetches++
+      if (r.complete) this.counters.fetched.complete++
+      this.counters.fetched.blocks += r.blocks
+      this.counters.fetched.bytes += r.bytes
+      log('fetched %d blocks (%d bytes) under %c from %d of %d candidate(s) (%o): %s', r.blocks, r.bytes, root, r.providers.filter(p => p.blocks > 0).length, candidates.length, r.providers, r.complete ? 'complete' : r.stopped)
       return r
     } finally {
       // what was checked is kept, whatever stopped the fetch

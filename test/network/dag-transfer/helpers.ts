@@ -33,19 +33,30 @@ export interface Wire { requests: Array<{ peer: string, bytes: number }>, sentBy
  * hands its frames to the asker in chunks of `chunk` bytes (frames split
  * across chunks, as TCP does). `raw` replaces a provider's answer bytes.
  */
-export function fakeNetwork (providers: Map<string, LocalBlocks | ((request: Uint8Array) => Uint8Array[])>, chunk = 7000): { open: (peer: PeerId) => Promise<Stream>, wire: Wire } {
+export const SILENT = 'silent'
+
+/** a provider: its blocks, raw answer bytes, silence, or a choice among those per request */
+export type FakeProvider = LocalBlocks | ((request: Uint8Array) => Uint8Array[]) | typeof SILENT | { choose: (request: Uint8Array) => LocalBlocks | typeof SILENT }
+
+export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000): { open: (peer: PeerId) => Promise<Stream>, wire: Wire } {
   const wire: Wire = { requests: [], sentBytes: new Map() }
   const open = async (peer: PeerId): Promise<Stream> => {
-    const serve = providers.get(peer.toString())
-    if (serve == null) throw new Error(`cannot dial ${peer.toString()}`)
-    let request = new Uint8Array()
+    const provider = providers.get(peer.toString())
+    if (provider == null) throw new Error(`cannot dial ${peer.toString()}`)
+    let request: Uint8Array = new Uint8Array()
+    let aborted: (err: Error) => void = () => {}
+    const abortedP = new Promise<never>((_resolve, reject) => { aborted = reject })
+    abortedP.catch(() => {})
     const stream = {
       send: (data: Uint8Array | Uint8ArrayList) => { request = data instanceof Uint8Array ? data : data.subarray(); return true },
       close: async () => {},
-      abort: () => {},
+      abort: (err: Error) => { aborted(err) },
       onDrain: async () => {},
       async * [Symbol.asyncIterator] () {
         wire.requests.push({ peer: peer.toString(), bytes: request.byteLength })
+        const serve = typeof provider === 'object' && 'choose' in provider ? provider.choose(request) : provider
+        // a peer that accepts the stream and never answers: only an abort ends it
+        if (serve === SILENT) { await abortedP; return }
         let out: Uint8Array[]
         if (typeof serve === 'function') {
           out = serve(request)
