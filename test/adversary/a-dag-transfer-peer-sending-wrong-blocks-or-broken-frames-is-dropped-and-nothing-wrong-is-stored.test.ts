@@ -11,8 +11,8 @@ import { getBlock } from '../../src/content/stores.ts'
 import { fetchDag } from '../../src/net/dag-transfer/fetch-dag.ts'
 import type { FetchDagOptions, LocalStore } from '../../src/net/dag-transfer/fetch-dag.ts'
 import { readAnswer } from '../../src/net/dag-transfer/read-answer.ts'
-import { answerRequest } from '../../src/net/dag-transfer/serve.ts'
-import { FRAME, MAX_BLOCK_BYTES, MAX_REQUEST_CIDS, MODE, decodeRequest, encodeRequest, frameHeader } from '../../src/net/dag-transfer/wire.ts'
+import { answerRequest, readRequest, requestPayload } from '../../src/net/dag-transfer/serve.ts'
+import { FRAME, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, MAX_REQUEST_CIDS, MODE, decodeRequest, encodeRequest, frameHeader } from '../../src/net/dag-transfer/wire.ts'
 import { MemoryBlockstore, keystream, withTempDir } from '../content/helpers.ts'
 import { PEERS, SILENT, fakeNetwork, servedFrom } from '../network/dag-transfer/helpers.ts'
 import type { FakeProvider } from '../network/dag-transfer/helpers.ts'
@@ -106,7 +106,7 @@ describe('a hostile peer on the DAG transfer', () => {
     await expect(readAnswer(chunks(end), MODE.subtrees, [cid], opts)).rejects.toThrow(/ended before/)
     await expect(readAnswer(chunks(block, block, end), MODE.subtrees, [cid], opts)).rejects.toThrow(/after the last expected block/)
     await expect(readAnswer(chunks(frameHeader(7, 0)), MODE.subtrees, [cid], opts)).rejects.toThrow(/unknown frame kind 7/)
-    await expect(readAnswer(chunks(block, end, block), MODE.subtrees, [cid], opts)).rejects.toThrow(/after the end/)
+    await expect(readAnswer(chunks(block, new Uint8ArrayList(end, block).subarray()), MODE.subtrees, [cid], opts)).rejects.toThrow(/after the end/)
     await expect(readAnswer(chunks(block), MODE.subtrees, [cid], opts)).rejects.toThrow(/without its end frame/)
     // and the honest answer passes
     await expect(readAnswer(chunks(block, end), MODE.subtrees, [cid], opts)).resolves.toMatchObject({ blocks: 1, bytes: 3 })
@@ -116,6 +116,10 @@ describe('a hostile peer on the DAG transfer', () => {
     const leaf = new Uint8Array([9])
     const cid = CID.createV1(0x55, await sha256.digest(leaf))
     expect(() => decodeRequest(new Uint8Array([5, ...cid.bytes]))).toThrow(/unknown transfer mode/)
+    // a request announcing more than MAX_REQUEST_BYTES is refused at its prefix
+    const announced = new Uint8Array(4)
+    new DataView(announced.buffer).setUint32(0, MAX_REQUEST_BYTES + 1)
+    await expect(readRequest(chunks(announced))).rejects.toThrow(/exceeds the limit/)
     const many = new Uint8Array(1 + (MAX_REQUEST_CIDS + 1) * cid.bytes.byteLength)
     many[0] = MODE.subtrees
     for (let i = 0; i <= MAX_REQUEST_CIDS; i++) many.set(cid.bytes, 1 + i * cid.bytes.byteLength)
@@ -131,7 +135,7 @@ describe('a hostile peer on the DAG transfer', () => {
     const topCid = CID.createV1(dagPb.code, await sha256.digest(top))
     await store.put(topCid, top)
     const sent = new Uint8ArrayList()
-    const stats = await answerRequest({ send: (d) => { sent.append(d); return true }, onDrain: async () => {} }, encodeRequest(MODE.subtrees, [topCid]), servedFrom(store))
+    const stats = await answerRequest({ send: (d) => { sent.append(d); return true }, onDrain: async () => {} }, requestPayload(encodeRequest(MODE.subtrees, [topCid])), servedFrom(store))
     expect(stats).toEqual({ blocks: 3, bytes: top.byteLength + wide.byteLength + 1, missing: 0 })
   })
 })

@@ -38,16 +38,6 @@ const BATCH_MAX_SUBTREES = 64
 const BATCH_BYTES = 16 * 1024 * 1024
 /** batches in flight per provider: one being answered, one queued behind it */
 const IN_FLIGHT = 2
-/** once one candidate has sent the first block, how long the others' answers are awaited */
-const PROBE_GRACE_MS = 1000
-
-async function delay (ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-  })
-}
-
 /** candidates asked whether they hold the root */
 export const MAX_CANDIDATES = 8
 
@@ -203,27 +193,37 @@ export async function fetchDag (local: LocalStore, root: CID, options: FetchDagO
     })
     return r.blocks === 1
   })
-  // the fetch starts once one candidate has sent the block and the others had
-  // PROBE_GRACE_MS more: a candidate that never answers must not hold it up
-  const settled: Array<PromiseSettledResult<boolean> | undefined> = candidates.map(() => undefined)
-  const tracked = probing.map(async (pr, i) => await pr.then(v => { settled[i] = { status: 'fulfilled', value: v } }, (err: unknown) => { settled[i] = { status: 'rejected', reason: err } }))
-  const anyHolds = Promise.any(probing.map(async pr => { if (!await pr) throw new Error('lacks it') }))
-  anyHolds.catch(() => {})
-  await Promise.race([Promise.all(tracked), anyHolds.then(async () => { await Promise.race([Promise.all(tracked), delay(PROBE_GRACE_MS, options.signal)]) })]).catch(() => {})
-  options.signal?.throwIfAborted()
-  const providers = candidates.filter((p, i) => {
-    const pr = settled[i]
-    if (pr == null) p.failed = 'did not answer the probe in time'
-    else if (pr.status === 'rejected') p.failed = (pr.reason as Error).message
-    return pr?.status === 'fulfilled' && pr.value
+  // the fetch starts as soon as one candidate has sent the block: a candidate
+  // that answers later joins the sharing then, one that never answers holds
+  // nothing up (it is given up after STALL_MS)
+  const providers: Provider[] = []
+  let pending = candidates.length
+  let onJoin: ((p: Provider) => void) | undefined
+  const firstHolder = new Promise<void>(resolve => {
+    probing.forEach((pr, i) => {
+      const p = candidates[i] as Provider
+      void pr.then(holds => {
+        if (!holds) return
+        providers.push(p)
+        onJoin?.(p)
+      }, (err: unknown) => {
+        p.failed = (err as Error).message
+      }).finally(() => {
+        pending--
+        if (providers.length > 0 || pending === 0) resolve()
+      })
+    })
   })
+  await firstHolder
+  options.signal?.throwIfAborted()
   result.providers = candidates.map(p => p.report())
   if (providers.length === 0) return { ...result, stopped: 'no candidate holds the DAG' }
 
   // 3. open nodes until there are enough pieces to share (the first block is held now)
   await options.flush()
   frontier = await missingUnder(local, root, options.maxBlocks, options)
-  for (let round = 0; round < 8 && frontier.length > 0 && frontier.length < PIECES_PER_PROVIDER * providers.length; round++) {
+  // shared among the providers known and the candidates still answering
+  for (let round = 0; round < 8 && frontier.length > 0 && frontier.length < PIECES_PER_PROVIDER * (providers.length + pending); round++) {
     const nodes = frontier.filter(p => p.cid.code === dagPb.code).slice(0, MAX_REQUEST_CIDS)
     if (nodes.length === 0) break
     try {
@@ -290,8 +290,16 @@ export async function fetchDag (local: LocalStore, root: CID, options: FetchDagO
     // batches small enough that every provider gets a few: big ones left a
     // fast tree to the first provider alone; never under 1 MiB (a round trip each)
     const declared = queue.reduce((n, p) => n + (p.declared ?? 1024 * 1024), 0)
-    batchBytes = Math.max(1024 * 1024, Math.min(BATCH_BYTES, Math.ceil(declared / (live.length * IN_FLIGHT * 2))))
-    await Promise.all(live.flatMap(p => Array.from({ length: IN_FLIGHT }, async () => { await worker(p) })))
+    batchBytes = Math.max(1024 * 1024, Math.min(BATCH_BYTES, Math.ceil(declared / ((live.length + pending) * IN_FLIGHT * 2))))
+    const running = live.flatMap(p => Array.from({ length: IN_FLIGHT }, async () => { await worker(p) }))
+    // a candidate whose probe answers now takes its share of this round
+    onJoin = (p) => { running.push(...Array.from({ length: IN_FLIGHT }, async () => { await worker(p) })) }
+    for (let done = 0; done < running.length;) {
+      const n = running.length
+      await Promise.all(running.slice(done, n))
+      done = n
+    }
+    onJoin = undefined
     await options.flush()
     left = await missingUnder(local, root, options.maxBlocks, options)
   }

@@ -8,7 +8,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { AnswerOrder, FRAME, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, frameHeader, transferable } from './wire.ts'
-import { RequestTooLargeError } from '../errors.ts'
+import { MalformedRequestError, RequestTooLargeError } from '../errors.ts'
 
 /** what the answerer reads blocks from: its own store, never the network */
 export interface LocalBlocks {
@@ -18,15 +18,25 @@ export interface LocalBlocks {
 
 export interface ServeStats { blocks: number, bytes: number, missing: number }
 
-/** reads the asker's request: everything it writes before closing its side, at most MAX_REQUEST_BYTES */
+/** reads the asker's request: its length prefix and that many bytes (at most MAX_REQUEST_BYTES); returns the payload */
 export async function readRequest (stream: AsyncIterable<Uint8Array | Uint8ArrayList>, options: AbortOptions = {}): Promise<Uint8Array> {
   const buf = new Uint8ArrayList()
   for await (const chunk of stream) {
     options.signal?.throwIfAborted()
     buf.append(chunk)
-    if (buf.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(buf.byteLength, MAX_REQUEST_BYTES)
+    if (buf.byteLength < 4) continue
+    const length = buf.getUint32(0)
+    if (length > MAX_REQUEST_BYTES) throw new RequestTooLargeError(length, MAX_REQUEST_BYTES)
+    if (buf.byteLength > 4 + length) throw new MalformedRequestError('bytes after the request')
+    // the request is complete: the answer does not wait for the asker's close
+    if (buf.byteLength === 4 + length) return buf.subarray(4)
   }
-  return buf.subarray()
+  throw new MalformedRequestError(`the request ended after ${buf.byteLength} bytes`)
+}
+
+/** a request's payload from its bytes on the wire (tests, and answers from a buffer) */
+export function requestPayload (wire: Uint8Array): Uint8Array {
+  return wire.subarray(4)
 }
 
 /** Answers one request on `stream` (already read: `request`), then ends the answer. */

@@ -4,8 +4,11 @@
  * derive from the DAG itself, so no CID travels with a block and the asker
  * checks each block against the one CID it expects next.
  *
- * Request (the asker's whole side of the stream, then it closes writing):
- *   u8 mode, then 1..MAX_REQUEST_CIDS CIDs back to back (self-delimiting).
+ * Request: u32be length, then that many bytes: u8 mode, then
+ *   1..MAX_REQUEST_CIDS CIDs back to back (self-delimiting). Length-prefixed,
+ *   not "until the asker closes": a libp2p stream whose reader starts after
+ *   the remote's close has arrived never sees its end (test/bench/
+ *   stream-late-reader.ts), so a busy answerer would wait for ever.
  * Answer: frames `u8 kind, u32be length, payload`, one per block the asker
  * expects, then the end frame.
  */
@@ -63,16 +66,20 @@ export function linksOf (cid: CID, bytes: Uint8Array): CID[] {
   return dagPb.decode(bytes).Links.map(l => CID.asCID(l.Hash) ?? CID.decode(l.Hash.bytes))
 }
 
+/** the request's bytes on the wire: length prefix included */
 export function encodeRequest (mode: TransferMode, cids: CID[]): Uint8Array {
   if (cids.length === 0 || cids.length > MAX_REQUEST_CIDS) throw new RequestTooLargeError(cids.length, MAX_REQUEST_CIDS)
   const parts = cids.map(c => c.bytes)
-  const out = new Uint8Array(1 + parts.reduce((n, p) => n + p.byteLength, 0))
-  out[0] = mode
-  let at = 1
+  const length = 1 + parts.reduce((n, p) => n + p.byteLength, 0)
+  const out = new Uint8Array(4 + length)
+  new DataView(out.buffer).setUint32(0, length)
+  out[4] = mode
+  let at = 5
   for (const p of parts) { out.set(p, at); at += p.byteLength }
   return out
 }
 
+/** decodes a request's payload (after its length prefix) */
 export function decodeRequest (bytes: Uint8Array): { mode: TransferMode, cids: CID[] } {
   if (bytes.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(bytes.byteLength, MAX_REQUEST_BYTES)
   const mode = bytes[0]

@@ -2,7 +2,7 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { CID } from 'multiformats/cid'
-import { answerRequest } from '../../../src/net/dag-transfer/serve.ts'
+import { answerRequest, requestPayload } from '../../../src/net/dag-transfer/serve.ts'
 import type { LocalBlocks } from '../../../src/net/dag-transfer/serve.ts'
 import { getBlock } from '../../../src/content/stores.ts'
 import type { MemoryBlockstore } from '../../content/helpers.ts'
@@ -54,7 +54,7 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
       onDrain: async () => {},
       async * [Symbol.asyncIterator] () {
         wire.requests.push({ peer: peer.toString(), bytes: request.byteLength })
-        const serve = typeof provider === 'object' && 'choose' in provider ? provider.choose(request) : provider
+        const serve = typeof provider === 'object' && 'choose' in provider ? provider.choose(requestPayload(request)) : provider
         // a peer that accepts the stream and never answers: only an abort ends it
         if (serve === SILENT) { await abortedP; return }
         let out: Uint8Array[]
@@ -62,7 +62,7 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
           out = serve(request)
         } else {
           const frames = new Uint8ArrayList()
-          await answerRequest({ send: (d: Uint8Array | Uint8ArrayList) => { frames.append(d); return true }, onDrain: async () => {} }, request, serve)
+          await answerRequest({ send: (d: Uint8Array | Uint8ArrayList) => { frames.append(d); return true }, onDrain: async () => {} }, requestPayload(request), serve)
           out = [frames.subarray()]
         }
         const all = new Uint8ArrayList(...out).subarray()
