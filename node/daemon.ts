@@ -32,6 +32,7 @@ import type { Identity } from './home.ts'
 import { startApiServer, Router } from './api/server.ts'
 import type { ApiServer } from './api/server.ts'
 import { contentRoutes } from './api/routes/content.ts'
+import { storeRoutes } from './api/routes/store.ts'
 import { nodeRoutes } from './api/routes/node.ts'
 import { policyRoutes } from './api/routes/policy.ts'
 import { recordRoutes } from './api/routes/records.ts'
@@ -60,6 +61,8 @@ export interface DaemonOptions {
   testRoutes?: boolean
   /** dial loopback and private addresses wherever this node listens (`--dial-private`; see src/net/dial-policy.ts) */
   dialPrivate?: boolean
+  /** the block store's quota (`--store-max`): over it, unpinned blocks are collected; default the config's limits.blockstoreQuotaBytes */
+  storeMaxBytes?: number
 }
 
 export interface RunningDaemon {
@@ -210,7 +213,10 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
     const router = new Router()
     nodeRoutes(router, { identity: { did: identity.signing.did, peerId: identity.peerId }, peer, events, ...(full ? { store: records } : {}) })
-    contentRoutes(router, { helia: peer.helia, events, transfer: dagTransferFor(peer) })
+    // the store's quota: `--store-max`, else the config's
+    const quotaBytes = opts.storeMaxBytes ?? config.limits.blockstoreQuotaBytes
+    let afterFetch = (): void => {}
+    contentRoutes(router, { helia: peer.helia, events, transfer: dagTransferFor(peer), afterGet: () => { afterFetch() } })
     recordRoutes(router, { gossip: peer.gossip, records })
     if (opts.testRoutes === true) {
       testOnlyRoutes(router, { gossip: peer.gossip })
@@ -294,9 +300,12 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
 
       // fetched blocks do not pile up for ever: over the quota, unpinned ones go (not during a build)
       const quota = await life.start('block-quota', blockQuota({
-        quotaBytes: config.limits.blockstoreQuotaBytes,
+        quotaBytes,
         busy: () => (workerSvc?.info()?.running.length ?? 0) > 0
-      })({ helia: peer.helia, blocksDir: join(home, 'blocks') }))
+      })({ helia: peer.helia, blockstore: stores.blockstore }))
+      storeRoutes(router, { helia: peer.helia, blockstore: stores.blockstore, quotaBytes })
+      // a fetch for someone else (`concur get`) is another time the store grows
+      afterFetch = () => { void quota.check().catch((err: Error) => { log.error('quota check failed: %e', err) }) }
 
       if (opts.worker != null) {
         // loaded only for workers: the sandbox code is not needed otherwise

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 const RUN = fileURLToPath(new URL('./bench/run.ts', import.meta.url))
 const OUT = fileURLToPath(new URL('../bench-results/quick.json', import.meta.url))
 // every row of DESIGN §10
-const ROWS = ['import', 'fetch', 'submit', 'gossip', 'verify', 'rss', 'sandbox', 'install', 'flood']
+const ROWS = ['import', 'fetch', 'fetch-providers', 'gc', 'submit', 'gossip', 'verify', 'rss', 'sandbox', 'install', 'flood']
 
 describe('npm run bench -- --quick', () => {
   // keeps the harness from rotting: every DESIGN §10 row is measured, with a

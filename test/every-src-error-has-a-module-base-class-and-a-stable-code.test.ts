@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import * as content from '../src/content/index.ts'
 import * as net from '../src/net/errors.ts'
+import * as pack from '../src/store/pack/errors.ts'
 import * as bundle from '../src/requester/bundle/index.ts'
 import * as diff from '../src/requester/diff/index.ts'
 import * as requester from '../src/requester/errors.ts'
@@ -76,7 +77,23 @@ const cases: Record<string, ModuleCase> = {
       InvalidPublishError: () => new net.InvalidPublishError('job', 'a job message does not belong on topic x', 'ERR_WRONG_TOPIC'),
       RequestTooLargeError: () => new net.RequestTooLargeError(2048, 1024),
       MalformedRequestError: () => new net.MalformedRequestError('the request is not UTF-8 JSON'),
-      AnswerCutError: () => new net.AnswerCutError('an attestation of a build not asked for', 3)
+      AnswerCutError: () => new net.AnswerCutError('an attestation of a build not asked for', 3),
+      TransferMismatchError: () => new net.TransferMismatchError('bafy'),
+      TransferProtocolError: () => new net.TransferProtocolError('a frame of 3000000 bytes'),
+      TransferStalledError: () => new net.TransferStalledError(15_000)
+    }
+  },
+  'src/store/pack': {
+    module: pack,
+    base: pack.PackStoreError,
+    guard: pack.isPackStoreError,
+    codes: pack.PACK_STORE_ERROR_CODES,
+    make: {
+      NotFoundError: () => new pack.NotFoundError('bafy'),
+      CorruptBlockError: () => new pack.CorruptBlockError('bafy', 'pack 1 at 0'),
+      StoreClosedError: () => new pack.StoreClosedError('get'),
+      StoreFailedError: () => new pack.StoreFailedError('a write failed and could not be undone'),
+      BlockTooLargeError: () => new pack.BlockTooLargeError(5_000_000, 4_194_304)
     }
   },
   'src/worker': {

@@ -14,11 +14,12 @@ import type { RequesterErrorCode } from '../../src/requester/errors.ts'
 import type { SandboxErrorCode } from '../../src/sandbox/errors.ts'
 import type { WorkerErrorCode } from '../../src/worker/errors.ts'
 import type { EnvErrorCode } from '../../src/env/errors.ts'
+import type { PackStoreErrorCode } from '../../src/store/pack/errors.ts'
 import type { CliErrorCode } from '../errors.ts'
 
 export type KnownErrorCode =
   | ProtocolErrorCode | ContentErrorCode | NetErrorCode | BundleErrorCode | DiffErrorCode
-  | RequesterErrorCode | SandboxErrorCode | WorkerErrorCode | CliErrorCode | EnvErrorCode
+  | RequesterErrorCode | SandboxErrorCode | WorkerErrorCode | CliErrorCode | EnvErrorCode | PackStoreErrorCode
 
 const BAD_REQUEST = 400
 const NOT_FOUND = 404
@@ -69,6 +70,12 @@ export const HTTP_STATUS: Readonly<Record<KnownErrorCode, number>> = Object.free
   ERR_TRANSFER_MISMATCH: BAD_GATEWAY,
   ERR_TRANSFER_PROTOCOL: BAD_GATEWAY,
   ERR_TRANSFER_STALLED: GATEWAY_TIMEOUT,
+  // the node's own block store (src/store/pack)
+  ERR_NOT_FOUND: NOT_FOUND,
+  ERR_CORRUPT_BLOCK: INTERNAL,
+  ERR_STORE_CLOSED: UNAVAILABLE,
+  ERR_STORE_FAILED: INTERNAL,
+  ERR_BLOCK_TOO_LARGE: TOO_LARGE,
   // bundles and dispute diagnosis
   ERR_BUNDLE_INPUT: UNPROCESSABLE,
   ERR_CAR_MALFORMED: UNPROCESSABLE,

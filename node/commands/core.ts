@@ -87,7 +87,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] [--home DIR] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -95,6 +95,8 @@ export const daemonCommand: Command = {
     api: { type: 'string' },
     ...WORKER_OPTIONS,
     'no-init': { type: 'boolean', default: false },
+    // the block store's quota: over it, unpinned blocks are collected
+    'store-max': { type: 'string' },
     // peers announce addresses; a daemon dials loopback/private ones only where it listens, unless this is set
     'dial-private': { type: 'boolean', default: false },
     'enable-test-routes': { type: 'boolean', default: false }
@@ -120,7 +122,8 @@ export const daemonCommand: Command = {
       api: values.api as string | undefined,
       ...(isWorker ? { worker: values } : {}),
       testRoutes: values['enable-test-routes'] === true,
-      dialPrivate: values['dial-private'] === true
+      dialPrivate: values['dial-private'] === true,
+      ...(typeof values['store-max'] === 'string' ? { storeMaxBytes: parseBytes(values['store-max'], 'store-max') } : {})
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
     // a volunteer at the terminal sees what the worker does, fetches' progress included

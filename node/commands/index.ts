@@ -6,6 +6,7 @@ import { statusCommand, submitCommand } from './submit.ts'
 import { verifyCommand } from './verify.ts'
 import { devnetCommand } from './devnet.ts'
 import { envCommand } from './env.ts'
+import { gcCommand, storeCommand } from './store.ts'
 
 export const commands: Command[] = [
   devnetCommand,
@@ -21,6 +22,8 @@ export const commands: Command[] = [
   logsCommand,
   addCommand,
   getCommand,
+  storeCommand,
+  gcCommand,
   envCommand,
   verifyCommand
 ]

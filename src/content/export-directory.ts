@@ -83,7 +83,7 @@ export interface ExportOptions extends Partial<FetchLimits> {
    * within the bounds the caps allow. What it leaves missing, the prefetch and
    * the export fetch as before: it may fail or stop short without harm.
    */
-  transfer?: (root: CID, bounds: { maxBlocks: number, maxBytes: number }, options: { signal?: AbortSignal, onBlock: (cid: CID, bytes: number) => void }) => Promise<unknown>
+  transfer?: (root: CID, bounds: { maxBlocks: number, maxBytes: number }, options: { signal?: AbortSignal, onBlock: (cid: CID, bytes: number) => void }) => Promise<{ complete: boolean }>
   /** the fetch's progress (blocks and bytes read, the DAG's declared size), at most every 250 ms and once when complete */
   onFetchProgress?: (p: FetchProgress) => void
 }
@@ -375,15 +375,17 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
   }
   const tracker = options.onFetchProgress != null ? trackFetchProgress(blockstore, cid, options.onFetchProgress) : undefined
   if (tracker != null) blockstore = tracker.store
+  let complete = false
   if (options.transfer != null) {
     try {
-      await options.transfer(cid, prefetchBounds(limits), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: (c, n) => { tracker?.count(c, n) } })
+      complete = (await options.transfer(cid, prefetchBounds(limits), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: (c, n) => { tracker?.count(c, n) } })).complete
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       // the blocks it did not bring are read below, from bitswap
     }
   }
-  if ((options.prefetch ?? 0) > 0) {
+  // a complete transfer left nothing to prefetch: walking the DAG again would read (and check) every block once more
+  if (!complete && (options.prefetch ?? 0) > 0) {
     await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: options.prefetch, ...prefetchBounds(limits), ...(options.signal != null ? { signal: options.signal } : {}) })
   }
   const state: ExportState = { bytes: 0, files: 0, directories: 0, symlinks: 0, entries: 0, directoryBytes: 0, blockstore, limits, options }

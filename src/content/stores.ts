@@ -1,36 +1,55 @@
 /**
  * On-disk stores of a node home, and DAG helpers that need only `get`.
  */
+import { existsSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
-import { FsBlockstore } from 'blockstore-fs'
+import { logger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { UnsupportedCodecError } from './errors.ts'
 import { concatChunks } from './block-writer.ts'
+import { PackBlockstore, migrateFromFsBlockstore } from '../store/pack/index.ts'
 import type { Blockstore } from 'interface-blockstore'
 
+const log = logger('concur:stores')
+
 export interface Stores {
-  blockstore: FsBlockstore
+  blockstore: PackBlockstore
   datastore: LevelDatastore
   close(): Promise<void>
 }
 
+/** where a home keeps its blocks: append-only packs (src/store/pack) */
+export const BLOCKSTORE_DIR = 'blockstore'
+/** where homes made before the pack store kept them (blockstore-fs, one file per block): moved on first open */
+export const LEGACY_BLOCKS_DIR = 'blocks'
+
 /**
  * Opens `<home>/datastore` (LevelDB, whose lock keeps other processes off
- * the home) and then `<home>/blocks` (blockstore-fs).
- * Both must be `open()`ed before helia or the importer touch them.
+ * the home) and then `<home>/blockstore` (the pack store). A home made before
+ * the pack store has `<home>/blocks`: its blocks are moved over, each checked
+ * against its CID, and the old directory is removed once they are durable.
+ * A move cut short is done again at the next open (it skips what is there).
  */
 export async function openStores (homeDir: string): Promise<Stores> {
-  const blockstore = new FsBlockstore(join(homeDir, 'blocks'))
   const datastore = new LevelDatastore(join(homeDir, 'datastore'))
   // the datastore first: its lock (LevelDB's LOCK) is what keeps a second
   // process off this home, and it must be held before the blockstore is touched
   await datastore.open()
+  const blockstore = new PackBlockstore(join(homeDir, BLOCKSTORE_DIR))
   try {
     await blockstore.open()
+    const legacy = join(homeDir, LEGACY_BLOCKS_DIR)
+    if (existsSync(legacy)) {
+      const moved = await migrateFromFsBlockstore(legacy, blockstore)
+      log('moved %d blocks (%d bytes) from %s into the pack store; %d skipped', moved.blocks, moved.bytes, legacy, moved.skipped.length)
+      await rm(legacy, { recursive: true, force: true })
+    }
   } catch (err) {
+    await blockstore.close().catch(() => {})
     await datastore.close()
     throw err
   }

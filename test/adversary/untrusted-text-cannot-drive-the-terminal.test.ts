@@ -12,8 +12,6 @@
  * or `--all` asks for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { join } from 'node:path'
-import { FsBlockstore } from 'blockstore-fs'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -61,12 +59,8 @@ describe('untrusted text reaching a requester\'s terminal', () => {
     await cleanupAll()
   })
 
-  const hasBlock = async (cid: CID): Promise<boolean> => {
-    // blockstore-fs takes no lock: it can be read beside the running daemon
-    const bs = new FsBlockstore(join(net.requester.home, 'blocks'))
-    await bs.open()
-    try { return await bs.has(cid) } finally { await bs.close() }
-  }
+  // asked of the running daemon: its own store only, never fetched
+  const hasBlock = async (cid: CID): Promise<boolean> => (await api<{ has: boolean }>(net.requester.api, 'GET', `/v1/store/blocks/${cid.toString()}`)).has
 
   it('`concur status` shows the sybil\'s failure reason escaped, with no raw control byte', async () => {
     const r = await runConcur(['status', jobId], { home: net.requester.home, json: false })

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FsBlockstore } from 'blockstore-fs'
+import { PackBlockstore } from '../../src/store/pack/index.ts'
 import { MemoryDatastore } from 'datastore-core'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -27,16 +27,18 @@ async function block (label: string, size: number): Promise<{ cid: CID, bytes: U
 describe('the blockstore quota', () => {
   let dir = ''
   let helia: HeliaWithLibp2p<Record<string, never>>
+  let store: PackBlockstore
   const KiB = 1024
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'concur-quota-'))
-    const blockstore = new FsBlockstore(join(dir, 'blocks'))
-    await blockstore.open()
-    helia = await createHeliaNode({ blockstore, datastore: new MemoryDatastore(), libp2p: {} })
+    store = new PackBlockstore(join(dir, 'blockstore'))
+    await store.open()
+    helia = await createHeliaNode({ blockstore: store, datastore: new MemoryDatastore(), libp2p: {} })
   })
 
   afterAll(async () => {
+    await store.close()
     await rm(dir, { recursive: true, force: true })
   })
 
@@ -46,14 +48,16 @@ describe('the blockstore quota', () => {
     await pin(helia.pins, kept.cid)
     const loose = await Promise.all(Array.from({ length: 8 }, async (_, i) => await block(`fetched-${i}`, 64 * KiB)))
     for (const b of loose) await helia.blockstore.put(b.cid, b.bytes)
-    const total = await directoryBytes(join(dir, 'blocks'))
+    const total = await directoryBytes(join(dir, 'blockstore'))
+    // the store's O(1) count is what is on disk
+    expect(store.stats().diskBytes).toBe(total)
     expect(total).toBeGreaterThanOrEqual(9 * 64 * KiB)
 
-    const roomy = new BlockQuota({ quotaBytes: total }, { helia, blocksDir: join(dir, 'blocks') })
+    const roomy = new BlockQuota({ quotaBytes: total }, { helia, blockstore: store })
     expect(await roomy.check()).toMatchObject({ collected: false, deferred: false })
 
     let building = true
-    const tight = new BlockQuota({ quotaBytes: 128 * KiB, busy: () => building }, { helia, blocksDir: join(dir, 'blocks') })
+    const tight = new BlockQuota({ quotaBytes: 128 * KiB, busy: () => building }, { helia, blockstore: store })
     expect(await tight.check()).toMatchObject({ collected: false, deferred: true })
     expect(await helia.blockstore.has(loose[0]!.cid)).toBe(true)
 
@@ -61,6 +65,8 @@ describe('the blockstore quota', () => {
     const r = await tight.check()
     expect(r.collected).toBe(true)
     expect(r.after).toBeLessThanOrEqual(128 * KiB)
+    // and the disk was returned, not only the index emptied
+    expect(await directoryBytes(join(dir, 'blockstore'))).toBe(r.after)
     expect(await helia.blockstore.has(kept.cid)).toBe(true)
     for (const b of loose) expect(await helia.blockstore.has(b.cid)).toBe(false)
   })

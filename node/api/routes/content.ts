@@ -15,6 +15,8 @@ export interface ContentRouteDeps {
   events: EventHub
   /** `concur get` by the DAG transfer first; bitswap fetches what it leaves */
   transfer?: ExportOptions['transfer']
+  /** a `concur get` ended (the store may have grown past its quota) */
+  afterGet?: () => void
 }
 
 const DEFAULT_FETCH_TIMEOUT_MS = 60_000
@@ -30,7 +32,7 @@ const GET_LIMIT_REMEDY = {
 } as const
 
 export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
-  const { helia, events, transfer } = deps
+  const { helia, events, transfer, afterGet } = deps
 
   // an environment's manifest (concur env show): only the blocks on its path are fetched
   router.on('GET', '/v1/environments/:cid', async (req): Promise<EnvView> => {
@@ -96,6 +98,8 @@ export function contentRoutes (router: Router, deps: ContentRouteDeps): void {
       }
       // every other failure has its code, and its status in error-status.ts
       throw err
+    } finally {
+      afterGet?.()
     }
   })
 
