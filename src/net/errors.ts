@@ -116,14 +116,16 @@ export class TransferProtocolError extends NetError {
   }
 }
 
-/** A DAG transfer answer sent nothing for `ms`: the provider is given up and its share fetched elsewhere. */
+/** A DAG transfer answer carried less than its minimum in a window of `ms` (nothing, or a trickle): the provider is given up and its share fetched elsewhere. */
 export class TransferStalledError extends NetError {
   override readonly code = 'ERR_TRANSFER_STALLED' as const
   override name = 'TransferStalledError'
   readonly ms: number
+  readonly bytes: number
 
-  constructor (ms: number) {
-    super('ERR_TRANSFER_STALLED', `the answer stalled: nothing for ${ms} ms`)
+  constructor (ms: number, bytes = 0) {
+    super('ERR_TRANSFER_STALLED', bytes === 0 ? `the answer stalled: nothing for ${ms} ms` : `the answer stalled: ${bytes} bytes in ${ms} ms`)
     this.ms = ms
+    this.bytes = bytes
   }
 }

@@ -80,6 +80,22 @@ describe('a hostile peer on the DAG transfer', () => {
     })
   })
 
+  it('one that trickles its answer a byte at a time (a slow-loris) is given up at the first window short of the minimum, and the others complete the DAG', async () => {
+    await withTempDir(async (tmp) => {
+      const { store, root } = await tree(tmp)
+      // full speed for the probe's small answers, then a byte every 20 ms
+      const loris: FakeProvider = { trickle: servedFrom(store), everyMs: 20, after: 64 * 1024 }
+      const net = fakeNetwork(new Map<string, FakeProvider>([[PEERS[0]!.toString(), loris], [PEERS[1]!.toString(), servedFrom(store)]]))
+      const into = new MemoryBlockstore()
+      const local: LocalStore = { has: async (c) => await into.has(c), get: async (c) => await getBlock(into, c) }
+      // the fetch's own settings (STALL_MS, MIN_BYTES_PER_WINDOW in a daemon), small here
+      const r = await fetchDag(local, root, { ...fetchOptions(net, into), stallMs: 400, minBytesPerWindow: 4096 })
+      expect(r.providers.find(p => p.peer === PEERS[0]!.toString())?.failed).toMatch(/stalled: \d+ bytes in 400 ms/)
+      expect(r.complete).toBe(true)
+      expect(await dagSize(into, root)).toEqual(await dagSize(store, root))
+    })
+  })
+
   it('a frame announcing more than a block\'s bytes is refused at its header, before its payload is buffered', async () => {
     const leaf = new Uint8Array([1, 2, 3])
     const cid = CID.createV1(0x55, await sha256.digest(leaf))

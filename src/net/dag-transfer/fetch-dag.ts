@@ -60,8 +60,9 @@ export interface FetchDagOptions extends AbortOptions {
   flush: () => Promise<void>
   /** counted as it arrives (progress) */
   onBlock?: (cid: CID, bytes: number) => void
-  /** see STALL_MS */
+  /** see STALL_MS and MIN_BYTES_PER_WINDOW */
   stallMs?: number
+  minBytesPerWindow?: number
 }
 
 export interface ProviderReport { peer: string, blocks: number, bytes: number, failed?: string }
@@ -119,23 +120,31 @@ class Provider {
  */
 export const STALL_MS = 15_000
 
-/** the chunks of `stream`, ended by an abort of `signal` or STALL_MS without a chunk (the stream is aborted) */
-async function * guarded (stream: Stream, signal: AbortSignal | undefined, stallMs: number): AsyncGenerator<Uint8Array | Uint8ArrayList> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const stall = (): void => {
-    clearTimeout(timer)
-    timer = setTimeout(() => { stream.abort(new TransferStalledError(stallMs)) }, stallMs)
-  }
+/**
+ * The least an answer must carry in every STALL_MS window: a peer that
+ * trickles a byte now and then (a slow-loris) would otherwise hold its batch,
+ * and the whole fetch, until the fetch's own deadline. 256 KiB per 15 s is
+ * about 17 KB/s: below any link worth fetching from; its share goes to the
+ * other providers, or to bitswap.
+ */
+export const MIN_BYTES_PER_WINDOW = 256 * 1024
+
+/** the chunks of `stream`, ended (the stream aborted) by an abort of `signal` or a window of stallMs carrying fewer than minBytes */
+async function * guarded (stream: Stream, signal: AbortSignal | undefined, stallMs: number, minBytes: number): AsyncGenerator<Uint8Array | Uint8ArrayList> {
+  let inWindow = 0
+  const timer = setInterval(() => {
+    if (inWindow < minBytes) stream.abort(new TransferStalledError(stallMs, inWindow))
+    inWindow = 0
+  }, stallMs)
   const onAbort = (): void => { stream.abort(signal?.reason as Error ?? new Error('aborted')) }
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    stall()
     for await (const chunk of stream) {
-      stall()
+      inWindow += chunk.byteLength
       yield chunk
     }
   } finally {
-    clearTimeout(timer)
+    clearInterval(timer)
     signal?.removeEventListener('abort', onAbort)
   }
 }
@@ -148,7 +157,7 @@ async function ask (provider: Provider, mode: TransferMode, pieces: Piece[], bud
     stream.send(encodeRequest(mode, cids))
     // our side is complete: the answerer reads to its end
     await stream.close(options)
-    const r = await readAnswer(guarded(stream, options.signal, options.stallMs ?? STALL_MS), mode, cids, {
+    const r = await readAnswer(guarded(stream, options.signal, options.stallMs ?? STALL_MS, options.minBytesPerWindow ?? MIN_BYTES_PER_WINDOW), mode, cids, {
       budget,
       ...(options.signal != null ? { signal: options.signal } : {}),
       onBlock: async (cid, bytes) => {

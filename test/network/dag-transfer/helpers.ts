@@ -36,7 +36,10 @@ export interface Wire { requests: Array<{ peer: string, bytes: number }>, sentBy
 export const SILENT = 'silent'
 
 /** a provider: its blocks, raw answer bytes, silence, or a choice among those per request */
-export type FakeProvider = LocalBlocks | ((request: Uint8Array) => Uint8Array[]) | typeof SILENT | { choose: (request: Uint8Array) => LocalBlocks | typeof SILENT }
+export type FakeProvider = LocalBlocks | ((request: Uint8Array) => Uint8Array[]) | typeof SILENT | { choose: (request: Uint8Array) => LocalBlocks | typeof SILENT } | Trickle
+
+/** an honest answer, sent one byte every `everyMs` (a slow-loris) once `after` bytes have gone at full speed */
+export interface Trickle { trickle: LocalBlocks, everyMs: number, after: number }
 
 export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000): { open: (peer: PeerId) => Promise<Stream>, wire: Wire } {
   const wire: Wire = { requests: [], sentBytes: new Map() }
@@ -54,7 +57,10 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
       onDrain: async () => {},
       async * [Symbol.asyncIterator] () {
         wire.requests.push({ peer: peer.toString(), bytes: request.byteLength })
-        const serve = typeof provider === 'object' && 'choose' in provider ? provider.choose(requestPayload(request)) : provider
+        const trickle = typeof provider === 'object' && 'trickle' in provider ? provider : undefined
+        const serve: LocalBlocks | ((request: Uint8Array) => Uint8Array[]) | typeof SILENT = trickle != null
+          ? trickle.trickle
+          : typeof provider === 'object' && 'choose' in provider ? provider.choose(requestPayload(request)) : provider as LocalBlocks | ((request: Uint8Array) => Uint8Array[]) | typeof SILENT
         // a peer that accepts the stream and never answers: only an abort ends it
         if (serve === SILENT) { await abortedP; return }
         let out: Uint8Array[]
@@ -67,6 +73,15 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
         }
         const all = new Uint8ArrayList(...out).subarray()
         wire.sentBytes.set(peer.toString(), (wire.sentBytes.get(peer.toString()) ?? 0) + all.byteLength)
+        if (trickle != null) {
+          yield all.subarray(0, trickle.after)
+          // bounded: the answer's own length, and an abort ends it
+          for (let i = trickle.after; i < all.byteLength; i++) {
+            await Promise.race([new Promise(resolve => setTimeout(resolve, trickle.everyMs)), abortedP])
+            yield all.subarray(i, i + 1)
+          }
+          return
+        }
         for (let i = 0; i < all.byteLength; i += chunk) yield all.subarray(i, i + chunk)
       }
     }
