@@ -115,6 +115,9 @@ async function collect (source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>
     parts.push(part)
     length += part.byteLength
   }
+  // a store that yields a block in one piece (the pack store: one pread) needs no copy:
+  // a 1 MiB copy per block read was 5% of a fetch's receiving side, and its garbage more
+  if (parts.length === 1) return parts[0] as Uint8Array
   const out = new Uint8Array(length)
   let offset = 0
   for (const part of parts) {
