@@ -83,7 +83,7 @@ export interface ExportOptions extends Partial<FetchLimits> {
    * within the bounds the caps allow. What it leaves missing, the prefetch and
    * the export fetch as before: it may fail or stop short without harm.
    */
-  transfer?: (root: CID, bounds: { maxBlocks: number, maxBytes: number }, options: { signal?: AbortSignal, onBlock: (cid: CID, bytes: number) => void }) => Promise<{ complete: boolean }>
+  transfer?: (root: CID, bounds: { maxBlocks: number, maxBytes: number }, options: { signal?: AbortSignal, onBlock: (cid: CID, block: Uint8Array) => void }) => Promise<{ complete: boolean }>
   /** the fetch's progress (blocks and bytes read, the DAG's declared size), at most every 250 ms and once when complete */
   onFetchProgress?: (p: FetchProgress) => void
 }
@@ -378,7 +378,7 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
   let complete = false
   if (options.transfer != null) {
     try {
-      complete = (await options.transfer(cid, prefetchBounds(limits), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: (c, n) => { tracker?.count(c, n) } })).complete
+      complete = (await options.transfer(cid, prefetchBounds(limits), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: (c, block) => { tracker?.count(c, block) } })).complete
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       // the blocks it did not bring are read below, from bitswap

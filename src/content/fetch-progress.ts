@@ -46,7 +46,7 @@ export interface FetchProgressTracker {
   /** the store to read through: what is read through it is counted */
   store: ReadableStorage
   /** count a block that arrived another way than through `store` (the DAG transfer writes to the store itself) */
-  count: (cid: CID, length: number) => void
+  count: (cid: CID, block: Uint8Array) => void
   /** report the end (done: true) */
   finish: () => void
 }
@@ -69,12 +69,13 @@ export function trackFetchProgress (store: ReadableStorage, root: CID, onProgres
   }
 
   const counted = (cid: CID, length: number, rootBlock: Uint8Array | undefined): void => {
+    // the root's bytes may come after the root was counted (the DAG transfer counts what it stores, the export then reads it)
+    if (rootBlock != null) declaredBytes = declaredSize(cid, rootBlock)
     const key = String.fromCharCode(...cid.multihash.bytes.subarray(0, 40))
     if (seen.has(key)) return
     if (seen.size < MAX_REMEMBERED) seen.add(key)
     blocks++
     bytes += length
-    if (rootBlock != null) declaredBytes = declaredSize(cid, rootBlock)
     if (!finished && now() - lastReport >= intervalMs) report(false)
   }
 
@@ -93,8 +94,9 @@ export function trackFetchProgress (store: ReadableStorage, root: CID, onProgres
         counted(cid, length, isRoot ? concat(chunks, length) : undefined)
       }
     },
-    count (cid, length) {
-      counted(cid, length, undefined)
+    count (cid, block) {
+      // the root's links state the DAG's size: known while the transfer runs, for an ETA
+      counted(cid, block.byteLength, declaredBytes == null && cid.equals(root) ? block : undefined)
     },
     finish () {
       if (finished) return

@@ -87,5 +87,7 @@ describe('fetch progress on a terminal', () => {
     expect(progress.at(-1)).toMatchObject({ done: true, cid: added.cid })
     expect(progress.at(-1)?.bytes).toBeGreaterThan(24 * MiB)
     expect(progress.at(-1)?.declaredBytes).toBe(progress.at(-1)?.bytes)
+    // known from the first report on (the root comes first): an ETA while the bulk is still coming
+    expect(progress[0]?.declaredBytes).toBe(progress.at(-1)?.bytes)
   })
 })

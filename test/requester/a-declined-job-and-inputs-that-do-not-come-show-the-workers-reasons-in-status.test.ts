@@ -8,24 +8,18 @@
  * still pending: before, the requester said "pending: no attestation for
  * this build yet" until the job expired.
  */
-import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDirectory } from '../../src/content/index.ts'
 import type { RequestView } from '../../node/api/types.ts'
-import { api, cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
+import { api, cleanupAll, runConcur, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
+import { PackBlockstore } from '../../src/store/pack/index.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { viewUntil } from '../adversary/adversary.ts'
 import { fakeTreeCid } from '../protocol/fixtures.ts'
-
-async function files (dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(join(e.parentPath, e.name))
-  return out
-}
 
 describe('a declined job and inputs that do not come', () => {
   let net: Devnet
@@ -81,11 +75,21 @@ describe('a declined job and inputs that do not come', () => {
     for await (const { cid } of mem.getAll()) lose.add(Buffer.from(cid.multihash.digest).toString('hex'))
     lose.delete(rootDigest)
     expect(lose.size).toBeGreaterThan(0)
+    // the requester stops, its store loses them, it starts again (one process at a time opens a store)
+    await net.requester.proc.kill()
+    const store = new PackBlockstore(join(net.requester.home, 'blockstore'))
+    await store.open()
     let lost = 0
-    for (const f of await files(join(net.requester.home, 'blocks'))) {
-      if (lose.has(createHash('sha256').update(await readFile(f)).digest('hex'))) { await rm(f); lost++ }
+    for await (const { cid } of mem.getAll()) {
+      if (!lose.has(Buffer.from(cid.multihash.digest).toString('hex'))) continue
+      if (await store.has(cid)) { await store.delete(cid); lost++ }
     }
+    await store.close()
     expect(lost).toBe(lose.size)
+    const again = startConcur(['daemon', '--bootstrap', net.bootAddr], { home: net.requester.home })
+    const r = await again.ready
+    net.requester = { proc: again, did: String(r.did), peerId: String(r.peerId), api: String(r.api), home: net.requester.home }
+    await waitFor(async () => (await api<{ subscribers: { jobs: string[] } }>(net.requester.api, 'GET', '/v1/peers')).subscribers.jobs.includes(net.workers[0]?.peerId as string), 'the worker on the jobs topic again')
 
     const jobId = await submit({ environment: added.cid })
     const view = await releaseOf(jobId, 'inputs-unavailable')

@@ -59,7 +59,7 @@ export interface FetchDagOptions extends AbortOptions {
   /** everything `store` was given is in the local store (called before each walk of it) */
   flush: () => Promise<void>
   /** counted as it arrives (progress) */
-  onBlock?: (cid: CID, bytes: number) => void
+  onBlock?: (cid: CID, block: Uint8Array) => void
   /** see STALL_MS and MIN_BYTES_PER_WINDOW */
   stallMs?: number
   minBytesPerWindow?: number
@@ -181,7 +181,7 @@ export async function fetchDag (local: LocalStore, root: CID, options: FetchDagO
   const stored = async (cid: CID, bytes: Uint8Array): Promise<void> => {
     result.blocks++
     result.bytes += bytes.byteLength
-    options.onBlock?.(cid, bytes.byteLength)
+    options.onBlock?.(cid, bytes)
     await options.store(cid, bytes)
   }
   let frontier = await missingUnder(local, root, options.maxBlocks, options)

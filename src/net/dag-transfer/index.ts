@@ -39,7 +39,7 @@ export interface DagFetchOptions extends AbortOptions {
   maxBytes: number
   /** whom to ask; default: connected peers that speak the protocol */
   providers?: PeerId[]
-  onBlock?: (cid: CID, bytes: number) => void
+  onBlock?: (cid: CID, block: Uint8Array) => void
 }
 
 /** what this node's DAG transfer did since it started */
