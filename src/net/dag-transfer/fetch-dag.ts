@@ -19,6 +19,7 @@
  *    the caller: the result says whether the DAG is complete.
  */
 import * as dagPb from '@ipld/dag-pb'
+import * as raw from 'multiformats/codecs/raw'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
@@ -91,6 +92,8 @@ export async function missingUnder (local: LocalStore, root: CID, maxVisits: num
     if (seen.has(key) || transferable(piece.cid) !== 'send') continue
     seen.add(key)
     if (!await local.has(piece.cid, options)) { out.push(piece); continue }
+    // a raw leaf has no links: reading it (1 MiB, checked by the store) on every walk was wasted I/O
+    if (piece.cid.code === raw.code) continue
     let links: ReturnType<typeof childPieces> = []
     try { links = childPieces(piece.cid, await local.get(piece.cid, options)) } catch { /* not a node we can open: the export judges it */ }
     for (let i = links.length - 1; i >= 0; i--) stack.push(links[i] as Piece)
