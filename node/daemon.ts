@@ -40,6 +40,7 @@ import { requestRoutes } from './api/routes/requests.ts'
 import { testOnlyRoutes } from './api/routes/test-only.ts'
 import { ConfigError, HomeInUseError, PortInUseError } from './errors.ts'
 import { EventHub } from './events.ts'
+import { dashboardFiles } from './ui/files.ts'
 import { PolicyStore } from './policy-store.ts'
 import type { WorkerService } from './worker-service.ts'
 
@@ -243,7 +244,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       records.addEventListener('job:stored', ({ detail: j }) => { events.emit({ type: 'job', jobId: j.jobId, buildId: j.job.buildId, requester: j.job.requester }) })
       records.addEventListener('attestation:stored', ({ detail: a }) => {
         const c = a.claim
-        events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, result: c.result })
+        events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, workerPeerId: c.workerPeerId, result: c.result })
       })
       const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
       inbox.addEventListener('claim:recorded', ({ detail: { claim: c } }) => { events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq, ...(c.release != null ? { release: c.release } : {}) }) })
@@ -276,7 +277,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       })({ libp2p: peer.libp2p }))
 
       policy.addEventListener('policy:changed', ({ detail: p }) => { events.emit({ type: 'policy:changed', threshold: p?.threshold ?? null, trusted: p?.trusted.size ?? 0 }) })
-      requesterService = requester({ dirs: { bundles: join(home, 'bundles'), disputes: join(home, 'disputes') } })({
+      const requesterDirs = { bundles: join(home, 'bundles'), disputes: join(home, 'disputes') }
+      requesterService = requester({ dirs: requesterDirs })({
         records,
         gossip: peer.gossip,
         datastore: stores.datastore,
@@ -295,7 +297,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       requesterService.addEventListener('dispute:diagnosed', ({ detail: d }) => { events.emit({ type: 'request:dispute', ...d }) })
       requesterService.addEventListener('non-reproducible:diagnosed', ({ detail: d }) => { events.emit({ type: 'request:non-reproducible', jobId: d.jobId, ...(d.report != null ? { report: d.report } : {}), ...(d.error != null ? { error: d.error } : {}) }) })
       await life.start('requester', requesterService)
-      requestRoutes(router, { requester: requesterService, events })
+      requestRoutes(router, { requester: requesterService, events, dirs: requesterDirs })
       policyRoutes(router, { policy })
 
       // fetched blocks do not pile up for ever: over the quota, unpinned ones go (not during a build)
@@ -334,7 +336,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       }
     }
 
-    const api = await life.run('api', async () => await startApiServer(router, opts.api ?? config.api, { token, home }), async a => { await a.close() })
+    const ui = await dashboardFiles()
+    const api = await life.run('api', async () => await startApiServer(router, opts.api ?? config.api, { token, home }, ui), async a => { await a.close() })
     await writeDaemonInfo(home, {
       pid: process.pid,
       api: api.address,

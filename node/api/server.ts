@@ -134,6 +134,32 @@ export interface ApiServer {
   close (): Promise<void>
 }
 
+/**
+ * A file served without the token: the dashboard's page, script and style.
+ * They hold no data (every datum comes from the token-guarded /v1 routes the
+ * script calls), so a browser can load them by plain navigation, which cannot
+ * carry an Authorization header. The Host check still applies.
+ */
+export interface PublicFile { type: string, body: Buffer }
+
+/**
+ * What every public file is sent with. The page renders text from peers
+ * (reasons, names, logs, dispute reports): the CSP allows only the daemon's
+ * own script and style, no inline script, no plugin, no other origin to
+ * talk to, no framing (a page of another site cannot overlay it to steal
+ * clicks), no referrer (the page's address carries the token in its
+ * fragment, which browsers never send, but nothing is left to chance).
+ */
+export const PUBLIC_FILE_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': 'default-src \'none\'; script-src \'self\'; style-src \'self\'; connect-src \'self\'; img-src \'self\' data:; base-uri \'none\'; form-action \'none\'; frame-ancestors \'none\'',
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store'
+}
+
 export interface ApiAuth {
   /** the secret in <home>/api.token */
   token: string
@@ -163,13 +189,18 @@ function mediaType (header: string | undefined): string {
  *  4. A request that may carry a body declares it JSON. A cross-origin "simple"
  *     request (text/plain, form types) skips the CORS preflight; JSON does not.
  */
-function admit (req: IncomingMessage, port: number, auth: ApiAuth, expected: Buffer): void {
+function admitHost (req: IncomingMessage, port: number): string[] {
   // clients leave the port out of Host (and Origin) when it is http's default
   const hosts = [`127.0.0.1:${port}`, `localhost:${port}`, ...(port === 80 ? ['127.0.0.1', 'localhost'] : [])]
   const host = (req.headers.host ?? '').toLowerCase()
   if (!hosts.includes(host)) {
     throw new BadHostError(`Host header must be ${hosts.join(' or ')} (got ${JSON.stringify(req.headers.host ?? '')}): requests through other names, such as a DNS-rebinding web page, are refused`)
   }
+  return hosts
+}
+
+function admit (req: IncomingMessage, port: number, auth: ApiAuth, expected: Buffer): void {
+  const hosts = admitHost(req, port)
   const origin = req.headers.origin
   if (origin != null && !hosts.map(h => `http://${h}`).includes(origin.toLowerCase())) {
     throw new BadOriginError(`requests from web pages are refused (Origin ${JSON.stringify(origin)}): the API serves the concur CLI of the daemon's user only`)
@@ -189,7 +220,7 @@ function admit (req: IncomingMessage, port: number, auth: ApiAuth, expected: Buf
  * write files as the daemon's user and sign with its key, so it must never be
  * reachable from another host.
  */
-export async function startApiServer (router: Router, hostPort: string, auth: ApiAuth): Promise<ApiServer> {
+export async function startApiServer (router: Router, hostPort: string, auth: ApiAuth, publicFiles: ReadonlyMap<string, PublicFile> = new Map()): Promise<ApiServer> {
   const idx = hostPort.lastIndexOf(':')
   const host = idx === -1 ? '127.0.0.1' : hostPort.slice(0, idx)
   const port = Number(idx === -1 ? hostPort : hostPort.slice(idx + 1))
@@ -217,6 +248,14 @@ export async function startApiServer (router: Router, hostPort: string, auth: Ap
           throw new HttpError(400, 'ERR_BAD_REQUEST', 'malformed request target')
         }
         pathname = url.pathname
+        const file = req.method === 'GET' || req.method === 'HEAD' ? publicFiles.get(url.pathname) : undefined
+        if (file != null) {
+          // the dashboard's files: Host checked (a rebinding page gets nothing), no token (see PublicFile)
+          admitHost(req, boundPort)
+          res.writeHead(200, { ...PUBLIC_FILE_HEADERS, 'content-type': file.type, 'content-length': file.body.length })
+          res.end(req.method === 'HEAD' ? undefined : file.body)
+          return
+        }
         admit(req, boundPort, auth, expected)
         const m = router.match(req.method ?? 'GET', url.pathname)
         if (m == null) throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${req.method ?? ''} ${url.pathname}`)

@@ -63,12 +63,30 @@ export interface SubmitResponse {
 /** GET /v1/requests */
 export interface RequestsResponse { requests: RequestRecord[] }
 
+/** GET /v1/requests/:id/report[?kind=non-reproducible] */
+export interface ReportView {
+  jobId: string
+  kind: 'dispute' | 'non-reproducible'
+  /** report.txt on the requester's disk */
+  path: string
+  size: number
+  /** the text is the first MAX_REPORT_BYTES of the file */
+  truncated: boolean
+  text: string
+  summary?: string
+  /** the paths that differ from the reference, each with the CID it differs in (from report.json; at most 500) */
+  differences: Array<{ artifact: string, change: string, path: string }>
+}
+
 /** GET and POST /v1/policy */
 export interface PolicyResponse {
   policy: PolicyFile
   /** why the saved policy is not usable yet (no keys, no threshold); absent when it is */
   problem?: string
 }
+
+/** what a connected peer serves, from its identify protocols (GET /v1/peers) */
+export type PeerRole = 'relay' | 'gossip' | 'dag' | 'concur'
 
 /** GET /v1/id */
 export interface IdResponse { did: string, peerId: string, multiaddrs: string[] }
@@ -82,7 +100,7 @@ export interface StatsResponse { gossip: GossipStats, memory: NodeJS.MemoryUsage
  */
 export type FeedEvent =
   | { type: 'job', jobId: string, buildId: string, requester: string }
-  | { type: 'attestation', id: string, jobId: string, buildId: string, worker: string, result: BuildResult }
+  | { type: 'attestation', id: string, jobId: string, buildId: string, worker: string, workerPeerId: string, result: BuildResult }
   | { type: 'claim', jobId: string, worker: string, leaseUntil: string, seq: number, release?: ClaimRelease }
   | { type: 'request:release', jobId: string, worker: string, kind: ReleaseKind, reason: string, at: string, trusted: boolean }
   | { type: 'request:verdict', jobId: string, status: string, previous: string | null, artifact?: string, counted: string[], threshold: number }

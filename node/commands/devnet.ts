@@ -8,6 +8,8 @@ import { output, progress } from '../cli.ts'
 import type { Command, GlobalFlags } from '../cli.ts'
 import { CliError } from '../errors.ts'
 import { terminalSafe } from '../../src/text/terminal-safe.ts'
+import { readApiToken } from '../home.ts'
+import { dashboardUrl } from '../ui/files.ts'
 
 const BIN = fileURLToPath(new URL('../bin/concur.ts', import.meta.url))
 export const EXAMPLE_PROJECT = fileURLToPath(new URL('../devnet/example', import.meta.url))
@@ -120,6 +122,9 @@ export const devnetCommand: Command = {
       if (dissenter != null) say(`dissenter       ${String((await dissenter.ready).did)} (untrusted, alters its output)`)
       const req = await requester.ready
       say(`requester       ${String(req.did)}`)
+      // with --keep, the dashboard is worth opening now: it shows the job go from pending to accepted
+      const dashboard = values.keep === true ? dashboardUrl(String(req.api), await readApiToken(requester.home)) : undefined
+      if (dashboard != null) say(`dashboard       ${dashboard}`)
 
       const trusted = workerIds.map(w => String(w.did))
       const k = 2
@@ -179,12 +184,14 @@ export const devnetCommand: Command = {
       if (verify.code !== 0) throw new CliError(`the bundle did not verify offline:\n${verify.stdout}${verify.stderr}`, 'ERR_DEVNET', 1)
       say('offline check   concur verify: OK (signatures, buildId, every block, k of n trusted keys)')
       ok = true
-      output(g, { ok, root, bootstrap: bootAddr, jobId: record.jobId, verdict: record.status, artifact: record.artifact, bundle, attestations: result.attestations }, () =>
+      output(g, { ok, root, bootstrap: bootAddr, jobId: record.jobId, verdict: record.status, artifact: record.artifact, bundle, attestations: result.attestations, ...(dashboard != null ? { dashboard } : {}) }, () =>
         `accepted ${record.artifact ?? ''}`)
       if (values.keep === true) {
         say([
           '',
-          'the network keeps running (Ctrl-C stops it). Talk to it with:',
+          'the network keeps running (Ctrl-C stops it). Watch it in a browser:',
+          `  ${dashboard ?? ''}`,
+          `  (or: npx concur ui --open --home ${requester.home}). Talk to it with:`,
           `  npx concur status --home ${requester.home}`,
           `  npx concur submit DIR --out out --wait --home ${requester.home} -- sh build.sh`,
           `  npx concur get ${record.artifact ?? 'CID'} -o /tmp/artifact --home ${requester.home}`,

@@ -7,6 +7,7 @@ import { verifyCommand } from './verify.ts'
 import { devnetCommand } from './devnet.ts'
 import { envCommand } from './env.ts'
 import { gcCommand, storeCommand } from './store.ts'
+import { uiCommand } from './ui.ts'
 
 export const commands: Command[] = [
   devnetCommand,
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   policyCommand,
   submitCommand,
   statusCommand,
+  uiCommand,
   logsCommand,
   addCommand,
   getCommand,

@@ -69,12 +69,13 @@ const FINISHED = '/concur/worker/finished'
 
 export type WorkerEvent =
   | { type: 'job:declined', jobId: string, reason: string }
-  | { type: 'job:claimed', jobId: string, buildId: string }
+  | { type: 'job:claimed', jobId: string, buildId: string, requester: string }
   /** the job's inputs did not come within the probe's bound: not claimed, offered again in `retryInMs` */
   | { type: 'job:inputs-unavailable', jobId: string, attempt: number, retryInMs: number, reason: string }
   | { type: 'job:spot-check', jobId: string, requester: string }
   | { type: 'build:progress', jobId: string, progress: BuildProgress }
-  | { type: 'build:attested', jobId: string, buildId: string, result: SignedAttestation['claim']['result'] }
+  /** what was built for whom, when and with what (the attestation's own fields): the dashboard's worker page */
+  | { type: 'build:attested', jobId: string, buildId: string, requester: string, result: SignedAttestation['claim']['result'], startedAt: string, finishedAt: string, sandboxTier: SandboxTier, parallelism: number }
   | { type: 'build:abandoned', jobId: string, reason: string }
   | { type: 'build:error', jobId: string, message: string }
   /** a signed release told the network (and the requester) why this worker is not building the job */
@@ -283,7 +284,7 @@ export function worker (init: WorkerInit) {
       let attested = false
       try {
         await publishClaim(job, purpose)
-        emit({ type: 'job:claimed', jobId: job.jobId, buildId: job.job.buildId })
+        emit({ type: 'job:claimed', jobId: job.jobId, buildId: job.job.buildId, requester: job.job.requester })
         // recorded before the build starts: a worker killed mid-build finds this
         // on restart and never attests the interrupted build
         await components.datastore.put(new Key(`${STARTED}/${job.jobId}`), new TextEncoder().encode(new Date(now()).toISOString()))
@@ -304,7 +305,8 @@ export function worker (init: WorkerInit) {
         attested = true
         await components.gossip.publish('attestation', att.bytes)
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
-        emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, result: att.claim.result })
+        const c = att.claim
+        emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, requester: job.job.requester, result: c.result, startedAt: c.startedAt, finishedAt: c.finishedAt, sandboxTier: c.sandboxTier, parallelism: c.parallelism })
       } catch (err) {
         // no renewal after the release: it must be this worker's last claim on the job
         clearInterval(renew)

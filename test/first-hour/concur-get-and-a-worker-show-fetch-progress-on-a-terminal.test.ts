@@ -38,7 +38,7 @@ describe('fetch progress on a terminal', () => {
     const lines: string[] = []
     const show = workerActivity(new StatusLine(tty), l => { tty.write(`${l}\n`); lines.push(l) })
     const events: FeedEvent[] = [
-      { type: 'job:claimed', jobId: 'j1', buildId: 'b1', worker: 'w' },
+      { type: 'job:claimed', jobId: 'j1', buildId: 'b1', requester: 'r', worker: 'w' },
       { type: 'build:progress', jobId: 'j1', progress: { stage: 'fetching', what: 'rootfs', cid: 'bafyroot' }, worker: 'w' },
       { type: 'build:progress', jobId: 'j1', progress: { stage: 'fetching', what: 'rootfs', cid: 'bafyroot', progress: { blocks: 1, bytes: MiB, declaredBytes: 4 * MiB, elapsedMs: 1000, done: false } }, worker: 'w' },
       { type: 'build:progress', jobId: 'j1', progress: { stage: 'fetching', what: 'rootfs', cid: 'bafyroot', progress: { blocks: 4, bytes: 4 * MiB, declaredBytes: 4 * MiB, elapsedMs: 2000, done: true } }, worker: 'w' },

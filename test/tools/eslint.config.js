@@ -45,6 +45,21 @@ export default tseslint.config(
     }
   },
   {
+    // the dashboard's script runs in a browser, as it is (no build step)
+    files: ['node/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'Node', 'URL', 'CSS', 'TextDecoderStream', 'setTimeout', 'clearTimeout', 'console'].map(n => [n, 'readonly']))
+    },
+    rules: {
+      // page text comes from peers: it may only ever become text, never markup
+      'no-restricted-properties': ['error',
+        { property: 'innerHTML', message: 'peer text must not become markup: use textContent / h()' },
+        { property: 'outerHTML', message: 'peer text must not become markup: use textContent / h()' },
+        { property: 'insertAdjacentHTML', message: 'peer text must not become markup: use textContent / h()' }]
+    }
+  },
+  {
     // tests reach into objects the way an attacker would
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' }

@@ -3,7 +3,9 @@ import type { ConcurPeer } from '../../../src/net/peer.ts'
 import type { RecordStore } from '../../../src/store/records.ts'
 import type { EventHub } from '../../events.ts'
 import type { Router } from '../server.ts'
-import type { EventsResponse, IdResponse, StatsResponse } from '../types.ts'
+import type { EventsResponse, IdResponse, PeerRole, StatsResponse } from '../types.ts'
+import { DAG_TRANSFER_PROTOCOL } from '../../../src/net/dag-transfer/wire.ts'
+import { JOB_SYNC_PROTOCOL } from '../../../src/net/job-sync.ts'
 
 export interface NodeRouteDeps {
   identity: { did: string, peerId: string }
@@ -16,6 +18,20 @@ export interface NodeRouteDeps {
 /** the longest one long-poll of /v1/events holds the connection */
 const MAX_WAIT_MS = 30_000
 
+/** a comment line this often keeps proxies and the browser from calling an idle stream dead */
+const STREAM_HEARTBEAT_MS = 15_000
+
+/** the roles a peer's identify protocols name (a list of our own words, never the peer's strings) */
+export function rolesOf (protocols: string[]): PeerRole[] {
+  const roles: PeerRole[] = []
+  if (protocols.includes('/libp2p/circuit/relay/0.2.0/hop')) roles.push('relay')
+  if (protocols.some(p => p.startsWith('/meshsub/'))) roles.push('gossip')
+  // a full concur node answers job catch-up; a bootstrap node keeps no records and does not
+  if (protocols.includes(JOB_SYNC_PROTOCOL)) roles.push('concur')
+  if (protocols.includes(DAG_TRANSFER_PROTOCOL)) roles.push('dag')
+  return roles
+}
+
 export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   const { identity, peer, events, store } = deps
 
@@ -26,8 +42,15 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   }))
 
   router.on('GET', '/v1/peers', async () => ({
-    // score: this node's gossipsub score of the peer (below -80 everything it sends is dropped unread)
-    peers: peer.libp2p.getConnections().map(c => ({ peerId: c.remotePeer.toString(), addr: c.remoteAddr.toString(), direction: c.direction, score: peer.scoreOf(c.remotePeer.toString()) })),
+    // score: this node's gossipsub score of the peer (below -80 everything it sends is dropped unread);
+    // roles: what the peer said it serves (identify): a relay, a holder of DAGs, a gossip node
+    peers: await Promise.all(peer.libp2p.getConnections().map(async c => ({
+      peerId: c.remotePeer.toString(),
+      addr: c.remoteAddr.toString(),
+      direction: c.direction,
+      score: peer.scoreOf(c.remotePeer.toString()),
+      roles: rolesOf(await peer.libp2p.peerStore.get(c.remotePeer).then(p => p.protocols, () => []))
+    }))),
     subscribers: {
       jobs: peer.gossip.subscribers('job').map(String),
       attestations: peer.gossip.subscribers('attestation').map(String)
@@ -47,6 +70,44 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   // every route this daemon serves, the ones added after this line included
   // (like kubo's `ipfs commands`); behind the token like every other route
   router.on('GET', '/v1/routes', async () => ({ routes: router.table() }))
+
+  // the feed as server-sent events (the dashboard's live view): `id:` is the
+  // seq, so a reader that reconnects asks for `after` its last id. Events are
+  // taken from the ring only once the previous ones were written out (the
+  // socket drained): a reader that stops reading holds one batch in memory,
+  // never a growing queue; if it falls behind the ring it is told (`gap`)
+  // and reloads, like a long-poller whose `after` is older than `first`.
+  router.on('GET', '/v1/events/stream', async (req, res) => {
+    const given = Number(req.query.get('after') ?? req.raw.headers['last-event-id'] ?? events.last)
+    let after = Number.isSafeInteger(given) && given >= 0 ? given : events.last
+    const ac = new AbortController()
+    res.on('close', () => { ac.abort() })
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+    res.write(`: concur event stream, last ${events.last}\n\n`)
+    const drained = async (): Promise<void> => {
+      if (!res.writableNeedDrain) return
+      await new Promise<void>((resolve) => {
+        const done = (): void => { res.off('drain', done); ac.signal.removeEventListener('abort', done); resolve() }
+        res.on('drain', done)
+        ac.signal.addEventListener('abort', done)
+      })
+    }
+    while (!ac.signal.aborted) {
+      const batch = await events.wait(after, STREAM_HEARTBEAT_MS, { signal: ac.signal })
+      if (ac.signal.aborted) break
+      if (batch.first > after + 1 && after > 0) res.write(`event: gap\ndata: ${JSON.stringify({ after, first: batch.first })}\n\n`)
+      if (batch.last < after) {
+        // seqs started again: the daemon's feed is not the one the reader followed
+        res.write(`event: gap\ndata: ${JSON.stringify({ after, first: batch.first })}\n\n`)
+      }
+      if (batch.events.length === 0) res.write(': ping\n\n')
+      // JSON.stringify leaves no raw newline: one event is one `data:` line
+      for (const e of batch.events) res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`)
+      after = batch.last
+      await drained()
+    }
+    res.end()
+  })
 
   // the feed, long-polled: answers as soon as an event after `after` (of
   // `jobId`, or of the fetch `progress`, when given) exists, or after `wait` ms with none
