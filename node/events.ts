@@ -19,20 +19,21 @@ export class EventHub {
   private seq = 0
   private readonly waiters = new Set<Waiter>()
 
-  private readonly listeners = new Set<(e: FeedEvent) => void>()
+  private readonly listeners = new Set<(e: FeedEvent, at: string) => void>()
 
   emit (event: FeedEvent): void {
-    this.ring.push({ seq: ++this.seq, at: new Date().toISOString(), event })
+    const at = new Date().toISOString()
+    this.ring.push({ seq: ++this.seq, at, event })
     if (this.ring.length > RING) this.ring.shift()
     for (const w of this.waiters) if (w.match(event)) w.wake()
     for (const l of this.listeners) {
       // a renderer's bug must not break the feed for everyone else
-      try { l(event) } catch { /* ignored */ }
+      try { l(event, at) } catch { /* ignored */ }
     }
   }
 
-  /** call `listener` with every event from now on (the daemon's own terminal); returns the unsubscribe */
-  listen (listener: (e: FeedEvent) => void): () => void {
+  /** call `listener` with every event from now on and its time (the daemon's terminal, its log); returns the unsubscribe */
+  listen (listener: (e: FeedEvent, at: string) => void): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
   }

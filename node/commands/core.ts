@@ -11,7 +11,9 @@ import { terminalSafe } from '../../src/text/terminal-safe.ts'
 import { oneLine } from '../render/request.ts'
 import type { AddResponse, EventsResponse } from '../api/types.ts'
 import { StatusLine, fetchProgressLine } from '../render/fetch-progress.ts'
-import { workerActivity } from '../render/worker-activity.ts'
+import { WORKER_ACTIVITY, workerActivity } from '../render/worker-activity.ts'
+import { LOG_HELP, LOG_OPTIONS, LOG_USAGE, eventLogger, logOptions } from '../daemon-log.ts'
+import type { LogOptions } from '../daemon-log.ts'
 // the daemon (libp2p, helia, sandbox) is loaded only by the commands that run
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
 import { WORKER_ADMISSION_HELP, WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
@@ -87,7 +89,7 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: 'concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] [--home DIR] [--json]',
+  usage: `concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] ${LOG_USAGE} [--home DIR] [--json]`,
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -99,10 +101,13 @@ export const daemonCommand: Command = {
     'store-max': { type: 'string' },
     // peers announce addresses; a daemon dials loopback/private ones only where it listens, unless this is set
     'dial-private': { type: 'boolean', default: false },
-    'enable-test-routes': { type: 'boolean', default: false }
+    'enable-test-routes': { type: 'boolean', default: false },
+    ...LOG_OPTIONS
   },
   notes: [
     WORKER_ADMISSION_HELP,
+    '',
+    LOG_HELP,
     '',
     'for tests only (never on a node you run for real):',
     '  --enable-test-routes  also serve POST /v1/gossip/publish-raw, which puts unvalidated bytes',
@@ -114,6 +119,7 @@ export const daemonCommand: Command = {
     if (values['no-init'] !== true) await initHome(home)
     // a rebuilder is a worker that also spot-checks jobs others already built
     const isWorker = values.worker === true || values['rebuild-for'] != null || values.sample != null
+    const log = logOptions(values)
     const { startDaemon } = await import('../daemon.ts')
     const d = await startDaemon({
       home,
@@ -128,21 +134,37 @@ export const daemonCommand: Command = {
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)
     // a volunteer at the terminal sees what the worker does, fetches' progress included
     const status = new StatusLine()
-    if (isWorker && !global.json && status.enabled) d.events.listen(workerActivity(status, line => { progress(global, line) }))
+    const activity = isWorker && !global.json && log.format === 'text' && status.enabled
+    if (activity) d.events.listen(workerActivity(status, line => { progress(global, line) }))
+    listenForLog(d, log, status, activity)
     if (values['enable-test-routes'] === true) progress(global, 'warning: --enable-test-routes: POST /v1/gossip/publish-raw is served (for tests only)')
     return await runUntilSignal(d)
   }
 }
 
+/**
+ * The daemon's log on stderr (LOG_HELP): every event but those the worker's
+ * terminal activity already shows, when it does; below a fetch's status line.
+ */
+function listenForLog (d: RunningDaemon, log: LogOptions, status: StatusLine, activity: boolean): void {
+  d.events.listen(eventLogger(log, (line) => {
+    status.end()
+    process.stderr.write(`${line}\n`)
+  }, activity ? e => WORKER_ACTIVITY.has(e.type) : undefined))
+}
+
 export const bootstrapCommand: Command = {
   name: 'bootstrap',
   summary: 'run a bootstrap / circuit-relay node and print its dialable multiaddrs',
-  usage: 'concur bootstrap [--listen MA]… [--api HOST:PORT] [--home DIR] [--json]',
+  usage: `concur bootstrap [--listen MA]… [--api HOST:PORT] ${LOG_USAGE} [--home DIR] [--json]`,
   options: {
     listen: { type: 'string', multiple: true },
-    api: { type: 'string' }
+    api: { type: 'string' },
+    ...LOG_OPTIONS
   },
+  notes: LOG_HELP,
   async run ({ values, global }) {
+    const log = logOptions(values)
     const home = global.home != null ? resolveHome(global.home) : resolve(resolveHome(), 'bootstrap')
     await initHome(home)
     const { startDaemon } = await import('../daemon.ts')
@@ -155,6 +177,7 @@ export const bootstrapCommand: Command = {
     })
     printReady(global, 'bootstrap node', d)
     if (!global.json) progress(global, 'give daemons one of these with --bootstrap, or list it in bootstrap/peers.json')
+    listenForLog(d, log, new StatusLine(), false)
     return await runUntilSignal(d)
   }
 }

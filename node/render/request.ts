@@ -45,12 +45,18 @@ export function hostText (h: NonNullable<RequestView['attestations'][number]['ho
 /** a release as one line: `declined: asks for more than this volunteer allows: cpus 2 > 1` */
 export function releaseText (n: { kind: string, reason: string }): string {
   const what = n.kind === 'declined' ? 'declined' : n.kind === 'inputs-unavailable' ? 'inputs did not come' : n.kind === 'gave-up' ? 'gave up' : n.kind
-  // a stranger's words: whitespace runs collapsed (1,024 characters of
-  // padding soft-wrapped into what looked like another worker's line) and
-  // cut short; `--json` has them whole
-  const reason = n.reason.replace(/\s+/g, ' ').trim()
+  return `${oneLine(what)}: ${reasonText(n.reason)}`
+}
+
+/**
+ * A stranger's words (a reason) on one line: whitespace runs collapsed (1,024
+ * characters of padding soft-wrapped into what looked like another worker's
+ * line), cut to RELEASE_SHOWN characters and escaped; `--json` has them whole.
+ */
+export function reasonText (text: string): string {
+  const reason = text.replace(/\s+/g, ' ').trim()
   const chars = Array.from(reason)
-  return `${oneLine(what)}: ${oneLine(chars.length > RELEASE_SHOWN ? chars.slice(0, RELEASE_SHOWN - 1).join('') + '…' : reason)}`
+  return oneLine(chars.length > RELEASE_SHOWN ? chars.slice(0, RELEASE_SHOWN - 1).join('') + '…' : reason)
 }
 
 /** characters of a release's reason shown on a line (the rest: --json) */

@@ -9,6 +9,9 @@ import { oneLine, short } from './request.ts'
 import { fetchProgressLine } from './fetch-progress.ts'
 import type { StatusLine } from './fetch-progress.ts'
 
+/** the events this shows (the daemon's text log leaves them out where this runs) */
+export const WORKER_ACTIVITY: ReadonlySet<FeedEvent['type']> = new Set<FeedEvent['type']>(['job:claimed', 'job:declined', 'build:progress', 'build:attested', 'build:abandoned', 'build:error'])
+
 /** the line for one event, or none; `status` takes the fetches' progress */
 export function workerActivity (status: StatusLine, print: (line: string) => void): (e: FeedEvent) => void {
   const job = (id: string): string => `job ${short(oneLine(id))}`

@@ -17,7 +17,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { generateSigningKey } from '../../protocol/index.ts'
 import { openStores } from '../../src/content/index.ts'
-import { api, cleanupAll, runConcur } from '../helpers/processes.ts'
+import { api, cleanupAll, runConcur, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { allAlive, setPolicy, startAdversary, submitJob, viewUntil } from './adversary.ts'
@@ -39,7 +39,8 @@ describe('untrusted text reaching a requester\'s terminal', () => {
   beforeAll(async () => {
     const bytes = new TextEncoder().encode(LOG)
     logCid = CID.createV1(raw.code, await sha256.digest(bytes))
-    net = await startNetwork({ workers: [] })
+    // the requester's log at debug: the records it hears on gossip, the sybil's attestation among them
+    net = await startNetwork({ workers: [], requesterEnv: { CONCUR_LOG_LEVEL: 'debug' } })
     // trusted: a key with no worker behind it; the sybil's attestation is all there is
     await setPolicy(net.requester, [generateSigningKey().did], 1)
     // the log block exists only in the sybil's blockstore: the requester must fetch it to read it
@@ -67,6 +68,13 @@ describe('untrusted text reaching a requester\'s terminal', () => {
     expect(r.stderr).toBe('')
     expect(r.stdout).toContain('\\x1b[2J\\x1b[H accepted \\u202egnp.exe\\u202c \\x9b1m')
     expect(r.stdout).not.toMatch(RAW_CONTROLS)
+  })
+
+  it('the requester daemon\'s log shows the sybil\'s reason escaped on the attestation\'s one line, with no raw control byte', async () => {
+    const line = await waitFor(async () => net.requester.proc.stderr().split('\n').find(l => l.includes('attestation by')), 'the attestation\'s log line', 30_000)
+    expect(line).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z DEBUG concur:gossip job /)
+    expect(line).toContain('failure (exit 1): \\x1b[2J\\x1b[H accepted \\u202egnp.exe\\u202c \\x9b1m')
+    expect(net.requester.proc.stderr()).not.toMatch(RAW_CONTROLS)
   })
 
   it('by default `concur logs` neither fetches nor prints a sybil\'s log, and says how to ask for it', async () => {

@@ -24,14 +24,14 @@ async function ready (proc: ConcurProcess): Promise<Node> {
 }
 
 /** A bootstrap node, workers and a requester as separate processes on loopback. */
-export async function startNetwork (opts: { workers: WorkerSpec[], threshold?: number, trust?: number[], required?: number[] }): Promise<Devnet> {
+export async function startNetwork (opts: { workers: WorkerSpec[], threshold?: number, trust?: number[], required?: number[], requesterEnv?: Record<string, string> }): Promise<Devnet> {
   const bootstrap = await ready(startConcur(['bootstrap', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'], { home: await tempDir() }))
   const bootAddr = (await bootstrap.proc.ready as { multiaddrs: string[] }).multiaddrs[0] as string
   const workerProcs: ConcurProcess[] = []
   for (const w of opts.workers) {
     workerProcs.push(startConcur(['daemon', '--worker', '--bootstrap', bootAddr, ...(w.args ?? [])], { home: await tempDir(), env: w.env, umask: w.umask }))
   }
-  const requester = await ready(startConcur(['daemon', '--bootstrap', bootAddr], { home: await tempDir() }))
+  const requester = await ready(startConcur(['daemon', '--bootstrap', bootAddr], { home: await tempDir(), env: opts.requesterEnv }))
   const workers = await Promise.all(workerProcs.map(ready))
   const trusted = (opts.trust ?? workers.map((_, i) => i)).map(i => workers[i]?.did as string)
   if (trusted.length > 0) {
