@@ -32,8 +32,8 @@ const RAW = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u2
 const SAMPLES: { [K in FeedEvent['type']]: (s: string) => Array<Extract<FeedEvent, { type: K }>> } = {
   job: s => [{ type: 'job', jobId: s, buildId: s, requester: s }],
   attestation: s => [
-    { type: 'attestation', id: s, jobId: s, buildId: s, worker: s, result: { status: 'success', artifact: s, exitCode: 0 } },
-    { type: 'attestation', id: s, jobId: s, buildId: s, worker: s, result: { status: 'failure', exitCode: 1, reason: s } }
+    { type: 'attestation', id: s, jobId: s, buildId: s, worker: s, workerPeerId: s, result: { status: 'success', artifact: s, exitCode: 0 } },
+    { type: 'attestation', id: s, jobId: s, buildId: s, worker: s, workerPeerId: s, result: { status: 'failure', exitCode: 1, reason: s } }
   ],
   claim: s => [
     { type: 'claim', jobId: s, worker: s, leaseUntil: s, seq: 3 },
@@ -52,7 +52,7 @@ const SAMPLES: { [K in FeedEvent['type']]: (s: string) => Array<Extract<FeedEven
     { type: 'content:progress', id: s, cid: s, blocks: 4, bytes: 4096, elapsedMs: 900, done: true }
   ],
   'job:declined': s => [{ type: 'job:declined', jobId: s, reason: s, worker: s }],
-  'job:claimed': s => [{ type: 'job:claimed', jobId: s, buildId: s, worker: s }],
+  'job:claimed': s => [{ type: 'job:claimed', jobId: s, buildId: s, requester: s, worker: s }],
   'job:inputs-unavailable': s => [{ type: 'job:inputs-unavailable', jobId: s, attempt: 2, retryInMs: 60_000, reason: s, worker: s }],
   'job:spot-check': s => [{ type: 'job:spot-check', jobId: s, requester: s, worker: s }],
   'build:progress': s => [
@@ -65,8 +65,8 @@ const SAMPLES: { [K in FeedEvent['type']]: (s: string) => Array<Extract<FeedEven
     { type: 'build:progress', jobId: s, worker: s, progress: { stage: 'attesting', result: { status: 'failure', exitCode: null, reason: s } } }
   ],
   'build:attested': s => [
-    { type: 'build:attested', jobId: s, buildId: s, worker: s, result: { status: 'success', artifact: s, exitCode: 0 } },
-    { type: 'build:attested', jobId: s, buildId: s, worker: s, result: { status: 'failure', exitCode: 2, reason: s } }
+    { type: 'build:attested', jobId: s, buildId: s, requester: s, startedAt: s, finishedAt: s, sandboxTier: 'namespaces', parallelism: 1, worker: s, result: { status: 'success', artifact: s, exitCode: 0 } },
+    { type: 'build:attested', jobId: s, buildId: s, requester: s, startedAt: s, finishedAt: s, sandboxTier: 'namespaces', parallelism: 1, worker: s, result: { status: 'failure', exitCode: 2, reason: s } }
   ],
   'build:abandoned': s => [{ type: 'build:abandoned', jobId: s, reason: s, worker: s }],
   'build:error': s => [{ type: 'build:error', jobId: s, message: s, worker: s }],
