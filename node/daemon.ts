@@ -41,6 +41,9 @@ import { testOnlyRoutes } from './api/routes/test-only.ts'
 import { ConfigError, HomeInUseError, PortInUseError } from './errors.ts'
 import { EventHub } from './events.ts'
 import { dashboardFiles } from './ui/files.ts'
+import { DaemonMetrics } from './metrics.ts'
+import { metricsRoutes } from './api/routes/metrics.ts'
+import { CONCUR_TOPICS } from '../src/net/topics.ts'
 import { PolicyStore } from './policy-store.ts'
 import type { WorkerService } from './worker-service.ts'
 
@@ -124,6 +127,9 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     // a fresh token at every start (see rotateApiToken); kept in memory, never re-read
     const token = await rotateApiToken(home)
     const events = new EventHub()
+    // libp2p's, gossipsub's and concur's metrics, one registry (GET /debug/metrics/prometheus)
+    const metrics = new DaemonMetrics()
+    events.listen((e) => { metrics.event(e) })
 
     // a bootstrap node keeps no records (nothing is ingested): it relays and introduces, nothing more
     // bound by the node's limits, whatever peers send (src/store/limits.ts);
@@ -173,7 +179,9 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           relayServer: !full,
           ...(opts.dialPrivate === true ? { allowDial: { loopback: true, private: true } } : {}),
           doPX: !full,
+          metrics: metrics.registry,
           validator: {
+            observe: metrics.gossipOutcome,
             // what this node already holds is IGNOREd, not relayed again: jobs
             // and attestations by id (a bootstrap node, which keeps no records,
             // by the ids it passed on), claims unless newer than the worker's last
@@ -336,6 +344,17 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       }
     }
 
+    metrics.attach({
+      libp2p: peer.libp2p,
+      pubsub: peer.libp2p.services.pubsub,
+      topics: CONCUR_TOPICS,
+      gossip: peer.gossip,
+      dag: peer.dag,
+      ...(full ? { jobsHeld: () => records.jobs().length, store: () => stores.blockstore.stats(), quotaBytes } : {}),
+      ...(requesterService != null ? { requests: () => (requesterService as Requester).list() } : {}),
+      ...(workerSvc != null ? { worker: () => (workerSvc as WorkerService).info() } : {})
+    })
+    metricsRoutes(router, { registry: metrics.registry })
     const ui = await dashboardFiles()
     const api = await life.run('api', async () => await startApiServer(router, opts.api ?? config.api, { token, home }, ui), async a => { await a.close() })
     await writeDaemonInfo(home, {

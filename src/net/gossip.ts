@@ -56,15 +56,21 @@ export interface ConcurGossipComponents {
  * gossipsub's seen-cache drops repeats of a message id before the validator,
  * and the validator keeps the decoded value for the delivery that follows.
  */
+/** one gossip message's outcome, for metrics: `seconds` is the time its validation took (absent: not decoded) */
+export interface GossipOutcome { topic: string, action: 'accept' | 'ignore' | 'reject', code: string, seconds?: number }
+
 export interface ConcurGossipInit extends MessageValidatorInit {
   /** the per-peer budget of valid but useless messages */
   budget?: PeerBudgetInit
+  /** told of every validated message's outcome (the daemon's metrics); must not throw */
+  observe?: (outcome: GossipOutcome) => void
 }
 
 export function concurGossip (init: ConcurGossipInit = {}) {
   return (components: ConcurGossipComponents): ConcurGossip => {
     const { pubsub } = components
     const validate = createMessageValidator(init)
+    const observe = init.observe
     const budget = new PeerBudget(init.budget)
     const rejects = new RejectTally()
     const listeners = new Set<(message: ConcurMessage, from: PeerId | null) => void>()
@@ -88,15 +94,19 @@ export function concurGossip (init: ConcurGossipInit = {}) {
         if (isGraylisted(pubsub, from, rejects)) {
           stats.graylisted++
           stats.ignored++
+          observe?.({ topic, action: 'ignore', code: 'ERR_GRAYLISTED' })
           return TopicValidatorResult.Ignore
         }
         if (!budget.allows(from)) {
           stats.rateLimited++
           stats.ignored++
+          observe?.({ topic, action: 'ignore', code: 'ERR_RATE_LIMITED' })
           return TopicValidatorResult.Ignore
         }
+        const started = observe != null ? performance.now() : 0
         const outcome = validate(topic, msg.data)
         stats.verified++
+        observe?.({ topic, action: outcome.action, code: outcome.action === 'accept' ? 'OK' : outcome.code, seconds: (performance.now() - started) / 1000 })
         if (outcome.action === 'accept') {
           stats.accepted++
           decoded.set(Buffer.from(messageId(msg.data)).toString('hex'), outcome.message)

@@ -1,4 +1,7 @@
 import { createHeliaNode } from './helia-node.ts'
+import { CONCUR_TOPICS } from './topics.ts'
+import { gossipsubMetricsRegister, libp2pMetrics } from '../metrics/libp2p-metrics.ts'
+import type { Registry } from '../metrics/registry.ts'
 import { dagTransfer } from './dag-transfer/index.ts'
 import type { DagTransfer } from './dag-transfer/index.ts'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -58,6 +61,8 @@ export interface ConcurPeerInit {
   maxConnections?: number
   /** dial loopback / private addresses even where this node does not listen (see dial-policy.ts) */
   allowDial?: Partial<DialPolicy>
+  /** where libp2p's and gossipsub's own metrics go (the daemon's /debug/metrics/prometheus); none: not collected */
+  metrics?: Registry
 }
 
 export interface ConcurPeer {
@@ -109,7 +114,9 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       // peers subscribed, 3-4 workers heard no gossip at all). Loopback peers
       // are on this machine: exempt them, keep the penalty everywhere else.
       scoreParams: concurScoreParams(),
-      scoreThresholds: { graylistThreshold: GRAYLIST_THRESHOLD }
+      scoreThresholds: { graylistThreshold: GRAYLIST_THRESHOLD },
+      // gossipsub collects its metrics only when handed a register; topics get their own names as labels
+      ...(init.metrics != null ? { metricsRegister: gossipsubMetricsRegister(init.metrics), metricsTopicStrToLabel: new Map(CONCUR_TOPICS.map(t => [t, t])) } : {})
     })
   }
   if (init.relayServer === true) {
@@ -124,6 +131,7 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     libp2p: {
       privateKey: init.privateKey,
       addresses: { listen },
+      ...(init.metrics != null ? { metrics: libp2pMetrics(init.metrics) } : {}),
       transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
