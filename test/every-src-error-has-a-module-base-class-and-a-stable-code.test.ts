@@ -13,6 +13,7 @@ import * as bundle from '../src/requester/bundle/index.ts'
 import * as diff from '../src/requester/diff/index.ts'
 import * as requester from '../src/requester/errors.ts'
 import * as worker from '../src/worker/errors.ts'
+import * as metrics from '../src/metrics/errors.ts'
 
 type ErrorClass = abstract new (...args: never[]) => Error
 
@@ -94,6 +95,16 @@ const cases: Record<string, ModuleCase> = {
       StoreClosedError: () => new pack.StoreClosedError('get'),
       StoreFailedError: () => new pack.StoreFailedError('a write failed and could not be undone'),
       BlockTooLargeError: () => new pack.BlockTooLargeError(5_000_000, 4_194_304)
+    }
+  },
+  'src/metrics': {
+    module: metrics,
+    base: metrics.MetricsError,
+    guard: metrics.isMetricsError,
+    codes: metrics.METRICS_ERROR_CODES,
+    make: {
+      InvalidMetricError: () => new metrics.InvalidMetricError('9bad', 'a name cannot start with a digit'),
+      DuplicateMetricError: () => new metrics.DuplicateMetricError('concur_peers_connected')
     }
   },
   'src/worker': {

@@ -313,6 +313,40 @@ describe('the local API obeys only its owner: not web pages, not other local use
     })
   })
 
+  describe('the dashboard\'s files (served without the token)', () => {
+    it('hold no data, forbid framing, inline script and other origins, and are the only paths without the token', async () => {
+      const token = await tokenOf(plain.home)
+      const id = JSON.parse((await raw(plainApi, 'GET', '/v1/id', { host: plainApi, authorization: `Bearer ${token}` })).text) as { did: string, peerId: string }
+      for (const path of ['/ui/', '/ui/app.js', '/ui/app.css']) {
+        const r = await raw(plainApi, 'GET', path, { host: plainApi })
+        expect(r.status, path).toBe(200)
+        noCors(r)
+        const csp = String(r.headers['content-security-policy'])
+        for (const rule of ["frame-ancestors 'none'", "script-src 'self'", "default-src 'none'", "connect-src 'self'", "base-uri 'none'"]) expect(csp, path).toContain(rule)
+        expect(r.headers['x-frame-options']).toBe('DENY')
+        expect(r.headers['x-content-type-options']).toBe('nosniff')
+        expect(r.headers['referrer-policy']).toBe('no-referrer')
+        // the same bytes for anyone: nothing of this daemon's identity, and not its token
+        for (const secret of [token, id.did, id.peerId]) expect(r.text).not.toContain(secret)
+      }
+      // anything else, however spelled, is behind the token
+      for (const path of ['/ui/index.html', '/ui/app.js/', '/ui/../v1/id', '/ui/%2e%2e/v1/id', '/ui//app.js', '/v1/events/stream', '/debug/metrics/prometheus']) {
+        expect((await raw(plainApi, 'GET', path, { host: plainApi })).status, path).toBe(401)
+      }
+      // and only to read: a POST to a page's path is an API call
+      expect((await raw(plainApi, 'POST', '/ui/', { host: plainApi, 'content-type': 'application/json' }, '{}')).status).toBe(401)
+    })
+
+    it('are refused to a DNS-rebinding page (its Host), like every route', async () => {
+      const port = plainApi.split(':')[1] ?? ''
+      for (const path of ['/ui/', '/ui/app.js']) {
+        const r = await raw(plainApi, 'GET', path, { host: `evil.example:${port}` })
+        expect(r.status, path).toBe(403)
+        expect(r.code).toBe('ERR_BAD_HOST')
+      }
+    })
+  })
+
   describe('test-only routes', () => {
     it('POST /v1/gossip/publish-raw is 404 with a valid token on a daemon started without --enable-test-routes', async () => {
       const body = JSON.stringify({ topic: JOBS_TOPIC, data: Buffer.from('x').toString('base64') })
