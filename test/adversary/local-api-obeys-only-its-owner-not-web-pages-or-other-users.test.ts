@@ -322,7 +322,7 @@ describe('the local API obeys only its owner: not web pages, not other local use
         expect(r.status, path).toBe(200)
         noCors(r)
         const csp = String(r.headers['content-security-policy'])
-        for (const rule of ["frame-ancestors 'none'", "script-src 'self'", "default-src 'none'", "connect-src 'self'", "base-uri 'none'"]) expect(csp, path).toContain(rule)
+        for (const rule of ['frame-ancestors \'none\'', 'script-src \'self\'', 'default-src \'none\'', 'connect-src \'self\'', 'base-uri \'none\'']) expect(csp, path).toContain(rule)
         expect(r.headers['x-frame-options']).toBe('DENY')
         expect(r.headers['x-content-type-options']).toBe('nosniff')
         expect(r.headers['referrer-policy']).toBe('no-referrer')
