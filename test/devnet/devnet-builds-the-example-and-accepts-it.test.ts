@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { existsSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
-import { cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
+import { cleanupAll, runConcur, startConcur, tempDir } from '../helpers/processes.ts'
 
 describe('concur devnet (the main job)', () => {
   afterAll(async () => { await cleanupAll() })
@@ -22,5 +22,25 @@ describe('concur devnet (the main job)', () => {
     await rm(out.bundle, { force: true })
     // nothing of the devnet is left running
     expect(r.stderr).toMatch(/stopping the devnet/)
+  })
+
+  it('with --keep, prints the requester\'s dashboard address, which opens the dashboard and its API, and stops on Ctrl-C', async () => {
+    const devnet = startConcur(['devnet', '--keep'], { home: await tempDir() })
+    const out = await devnet.ready as { verdict: string, dashboard?: string }
+    expect(out.verdict).toBe('accepted')
+    // on stderr before the job was submitted (to watch it), and in the document
+    const line = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/ui\/#token=[0-9a-f]{64})/.exec(devnet.stderr())
+    expect(line?.[1]).toBe(out.dashboard)
+    expect(devnet.stderr().indexOf('dashboard ')).toBeLessThan(devnet.stderr().indexOf('submitting'))
+    const url = new URL(out.dashboard!)
+    const page = await fetch(new URL(url.pathname, url))
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('<script src="/ui/app.js"')
+    const token = url.hash.replace('#token=', '')
+    const requests = await fetch(new URL('/v1/requests', url), { headers: { authorization: `Bearer ${token}` } })
+    expect(((await requests.json()) as { requests: Array<{ status: string }> }).requests.map(r => r.status)).toEqual(['accepted'])
+    devnet.child.kill('SIGINT')
+    expect(await devnet.exited).toBe(0)
+    expect(devnet.stderr()).toMatch(/stopping the devnet/)
   })
 })

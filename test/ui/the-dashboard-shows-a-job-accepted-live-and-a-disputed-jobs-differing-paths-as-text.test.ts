@@ -92,6 +92,40 @@ describe.skipIf(SKIP)('the dashboard, live in a real browser', () => {
     expect(story.match(/attested by/g)?.length).toBe(2)
     expect(story).toMatch(/accepted/)
     await page.screenshot(join(shots, 'dashboard-accepted-job.png'))
+
+    // the bundle downloads from the page: the bytes the requester wrote
+    const view = await viewUntil(net.requester, jobId, v => v.record.bundle != null, 'the bundle')
+    await page.evaluate(`window.__blobs = []; const make = URL.createObjectURL; URL.createObjectURL = (b) => { window.__blobs.push(b); return make.call(URL, b) }`)
+    await page.click('button[data-key="bundle"]')
+    await page.waitFor('window.__blobs.length === 1 || document.getElementById("banner").hidden === false', { timeoutMs: 60_000 })
+    const downloaded = await page.evaluate<number[]>('window.__blobs[0].arrayBuffer().then(b => [...new Uint8Array(b)])')
+    expect(Buffer.from(downloaded).equals(await readFile(view.record.bundle!))).toBe(true)
+  })
+
+  it('a worker\'s dashboard lists what it built, for whom, and how each build ended', async () => {
+    const worker = net.workers[0]!
+    const ui = await runConcur(['ui'], { home: worker.home })
+    const workerPage = await browser.newPage()
+    try {
+      await workerPage.goto((ui.json() as { url: string }).url)
+      await workerPage.waitFor('document.querySelector(\'main[data-page="node"] dl\') != null')
+      expect(await workerPage.evaluate<string>('document.querySelector("main").innerText')).toMatch(/sandbox tier/)
+      await workerPage.evaluate('location.hash = "#/worker"')
+      await workerPage.waitFor('document.querySelectorAll(\'main[data-page="worker"] tbody tr\').length >= 1')
+      const rows = await workerPage.evaluate<string[]>('[...document.querySelectorAll("main tbody tr")].map(tr => tr.innerText)')
+      const requester = net.requester.did
+      // for whom (the requester's key, shortened), the sandbox, and the outcome with its CID
+      expect(rows.some(r => r.includes(requester.slice(0, 12)) && /success/.test(r) && /namespaces/.test(r))).toBe(true)
+      await workerPage.evaluate('location.hash = "#/network"')
+      await workerPage.waitFor('document.querySelectorAll(\'main[data-page="network"] tbody tr\').length >= 2')
+      const roles = await workerPage.evaluate<string>('document.querySelector("main tbody").innerText')
+      // the bootstrap node is a relay without concur's records; the requester is a concur node
+      expect(roles).toMatch(/bootstrap, relay/)
+      expect(roles).toMatch(/concur/)
+      expect(workerPage.consoleErrors).toEqual([])
+    } finally {
+      await workerPage.close()
+    }
   })
 
   it('opens a disputed job and lists the differing path and the report; a file name that is markup stays text', async () => {
