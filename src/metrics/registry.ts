@@ -28,6 +28,12 @@ export const DEFAULT_MAX_SERIES_PER_METRIC = 1000
 /** The value every label of the folded series carries once a metric is at its cap. */
 export const OVERFLOW_LABEL_VALUE = 'other'
 
+/** The longest label value kept as it is (longer ones are counted under "other"). */
+export const MAX_LABEL_VALUE_LENGTH = 128
+
+/** How long one collect callback may take before the scrape goes on without its metric (ms). */
+export const DEFAULT_COLLECT_TIMEOUT_MS = 5000
+
 export type LabelValue = string | number
 
 /** One value per label name; a missing one is written as the empty string. */
@@ -87,6 +93,8 @@ export interface RegistryOptions {
    * counted in one series whose label values are all "other". Default 1000.
    */
   maxSeriesPerMetric?: number
+  /** how long one collect callback may take (default {@link DEFAULT_COLLECT_TIMEOUT_MS}); past it, its metric is left out */
+  collectTimeoutMs?: number
 }
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
@@ -190,7 +198,14 @@ abstract class Base<L extends string, S> {
   }
 
   protected seriesOf (labels: LabelValues<L> | undefined): { labels: string[], value: S } {
-    const values = this.labelNames.map(n => String(labels?.[n] ?? ''))
+    // WHY the length cap: the series cap bounds how many label sets, not how
+    // big each is; a gossip topic a peer made up can be megabytes, kept for
+    // good in the series map and written at every scrape. A value that long is
+    // no useful breakdown: it is counted under "other".
+    const values = this.labelNames.map(n => {
+      const v = String(labels?.[n] ?? '')
+      return v.length > MAX_LABEL_VALUE_LENGTH ? OVERFLOW_LABEL_VALUE : v
+    })
     let key = JSON.stringify(values)
     let found = this.series.get(key)
     if (found != null) return found
@@ -337,6 +352,7 @@ function validBuckets (name: string, buckets: readonly number[]): number[] {
  */
 export class Registry {
   readonly maxSeriesPerMetric: number
+  private readonly collectTimeoutMs: number
   private readonly families: Family[] = []
   /** every sample name in use, histograms' suffixed names included */
   private readonly sampleNames = new Set<string>()
@@ -350,6 +366,7 @@ export class Registry {
     const max = options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC
     if (!Number.isInteger(max) || max < 1) throw new InvalidMetricError('maxSeriesPerMetric', 'must be an integer ≥ 1')
     this.maxSeriesPerMetric = max
+    this.collectTimeoutMs = options.collectTimeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS
     this.folding = {
       maxSeries: max,
       // the folded counter folds too (past `max` metrics): it does not count itself, or it would recurse
@@ -398,11 +415,20 @@ export class Registry {
   private async renderNow (): Promise<string> {
     const failed = new Set<Family>()
     for (const family of this.families) {
+      // WHY the time limit: scrapes run one after the other, so one collect
+      // that never settles (a component's calculate hung on I/O) would hold
+      // every later scrape, and each waiting scrape holds a connection
+      let timer: ReturnType<typeof setTimeout> | undefined
       try {
-        await family.collect()
+        await Promise.race([
+          family.collect(),
+          new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('collect timed out')) }, this.collectTimeoutMs) })
+        ])
       } catch {
         failed.add(family)
         this.collectErrors.inc(1, { metric: family.name })
+      } finally {
+        clearTimeout(timer)
       }
     }
     const out: string[] = []

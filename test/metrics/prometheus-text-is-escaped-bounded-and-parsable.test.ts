@@ -143,6 +143,19 @@ describe('bounded cardinality', () => {
     expect(sample(parsed, 'concur_metrics_series_folded_total', { metric: 'messages_total' })).toBe(5000 - N)
   })
 
+  it('a label value longer than 128 characters (a made-up gossip topic of megabytes) is counted under "other", never kept', async () => {
+    const r = new Registry()
+    const byTopic = r.counter({ name: 'received_total', help: 'by topic', labelNames: ['topic'] })
+    for (let i = 0; i < 50; i++) byTopic.inc(1, { topic: `t${i}-` + 'x'.repeat(64 * 1024) })
+    byTopic.inc(1, { topic: 'y'.repeat(128) })
+    const text = await r.render()
+    // 50 topics of 64 KiB would be 3 MiB of series text (and of memory kept for good)
+    expect(text.length).toBeLessThan(64 * 1024)
+    const parsed = parsePrometheus(text)
+    expect(sample(parsed, 'received_total', { topic: 'other' })).toBe(50)
+    expect(sample(parsed, 'received_total', { topic: 'y'.repeat(128) })).toBe(1)
+  })
+
   it('the default cap is 1000 series per metric', async () => {
     const r = new Registry()
     const g = r.gauge({ name: 'g', help: 'g', labelNames: ['k'] })
@@ -185,6 +198,18 @@ describe('collected metrics', () => {
     expect(sample(parsed, 'concur_metrics_collect_errors_total', { metric: 'rejects' })).toBe(1)
     // and the next scrape still works
     expect(sample(parsePrometheus(await r.render()), 'concur_metrics_collect_errors_total')).toBe(4)
+  })
+
+  it('a collect that never settles is given up after the time limit: the scrape and the next ones answer', async () => {
+    const r = new Registry({ collectTimeoutMs: 50 })
+    r.gauge({ name: 'hangs', help: 'h', collect: async () => { await new Promise(() => {}) } })
+    r.gauge({ name: 'fine', help: 'f', collect: (g) => { g.set(7) } })
+    for (let i = 1; i <= 2; i++) {
+      const parsed = parsePrometheus(await r.render())
+      expect(sample(parsed, 'fine')).toBe(7)
+      expect(parsed.has('hangs')).toBe(false)
+      expect(sample(parsed, 'concur_metrics_collect_errors_total', { metric: 'hangs' })).toBe(i)
+    }
   })
 
   it('concurrent scrapes each see a whole collect', async () => {
