@@ -26,6 +26,8 @@ export interface HomePaths {
   jobs: string
   /** the local API's bearer token (0600): whoever can read it can use the API */
   apiToken: string
+  /** the page `concur ui --open` hands the browser (0600: it carries the token) */
+  uiOpen: string
 }
 
 export function resolveHome (flag?: string): string {
@@ -43,7 +45,8 @@ export function homePaths (root: string): HomePaths {
     datastore: join(root, 'datastore'),
     daemon: join(root, 'daemon.json'),
     jobs: join(root, 'jobs'),
-    apiToken: join(root, 'api.token')
+    apiToken: join(root, 'api.token'),
+    uiOpen: join(root, 'ui-open.html')
   }
 }
 

@@ -446,9 +446,22 @@ function live (text) {
 /** the daemon's event stream (GET /v1/events/stream), read with fetch so the credential goes in a header */
 async function follow () {
   for (let attempt = 0; ; attempt++) {
+    // a hidden tab gives its stream back (the daemon serves a few at once): it follows again when shown
+    if (document.hidden) {
+      live('paused (tab hidden)')
+      await new Promise(resolve => { document.addEventListener('visibilitychange', resolve, { once: true }) })
+      if (document.hidden) continue
+      await loadEvents().catch(() => {})
+      schedule()
+    }
+    let why = 'reconnecting…'
+    const ac = new AbortController()
+    const hide = () => { if (document.hidden) ac.abort() }
+    document.addEventListener('visibilitychange', hide)
     try {
-      const res = await fetch(`/v1/events/stream?after=${state.lastSeq}`, { headers: { authorization: `Bearer ${state.token}` }, cache: 'no-store' })
+      const res = await fetch(`/v1/events/stream?after=${state.lastSeq}`, { headers: { authorization: `Bearer ${state.token}` }, cache: 'no-store', signal: ac.signal })
       if (res.status === 401) { noCredential() }
+      if (res.status === 503) why = 'too many live views of this daemon are open: retrying'
       if (!res.ok || res.body == null) throw new Error(`HTTP ${res.status}`)
       live('● live')
       attempt = 0
@@ -468,8 +481,11 @@ async function follow () {
       }
     } catch (err) {
       if (err instanceof ApiFailure && err.status === 401) { live('no credential'); return }
+    } finally {
+      document.removeEventListener('visibilitychange', hide)
     }
-    live('reconnecting…')
+    if (document.hidden) continue
+    live(why)
     await new Promise(resolve => setTimeout(resolve, Math.min(10_000, 1000 * 2 ** Math.min(attempt, 4))))
   }
 }

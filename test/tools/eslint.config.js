@@ -49,7 +49,7 @@ export default tseslint.config(
     files: ['node/ui/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: Object.fromEntries(['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'Node', 'URL', 'CSS', 'TextDecoderStream', 'setTimeout', 'clearTimeout', 'console'].map(n => [n, 'readonly']))
+      globals: Object.fromEntries(['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'Node', 'URL', 'CSS', 'TextDecoderStream', 'AbortController', 'setTimeout', 'clearTimeout', 'console'].map(n => [n, 'readonly']))
     },
     rules: {
       // page text comes from peers: it may only ever become text, never markup

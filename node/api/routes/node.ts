@@ -2,6 +2,7 @@
 import type { ConcurPeer } from '../../../src/net/peer.ts'
 import type { RecordStore } from '../../../src/store/records.ts'
 import type { EventHub } from '../../events.ts'
+import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import type { EventsResponse, IdResponse, PeerRole, StatsResponse } from '../types.ts'
 import { DAG_TRANSFER_PROTOCOL } from '../../../src/net/dag-transfer/wire.ts'
@@ -20,6 +21,15 @@ const MAX_WAIT_MS = 30_000
 
 /** a comment line this often keeps proxies and the browser from calling an idle stream dead */
 const STREAM_HEARTBEAT_MS = 15_000
+/**
+ * Event streams open at once. A stream holds a connection for as long as its
+ * reader wants, and the API serves at most 256 (server.maxConnections): with
+ * no cap, open streams could leave none for the CLI. A few dashboard tabs
+ * need a few; the rest are refused (503), the CLI's long-polls unaffected.
+ */
+export const MAX_EVENT_STREAMS = 8
+/** events written between two waits for the socket to drain: what a stalled reader can hold */
+const STREAM_SLICE = 500
 
 /** the roles a peer's identify protocols name (a list of our own words, never the peer's strings) */
 export function rolesOf (protocols: string[]): PeerRole[] {
@@ -77,7 +87,11 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
   // socket drained): a reader that stops reading holds one batch in memory,
   // never a growing queue; if it falls behind the ring it is told (`gap`)
   // and reloads, like a long-poller whose `after` is older than `first`.
+  let streams = 0
   router.on('GET', '/v1/events/stream', async (req, res) => {
+    if (streams >= MAX_EVENT_STREAMS) throw new HttpError(503, 'ERR_TOO_MANY_STREAMS', `${MAX_EVENT_STREAMS} event streams are open already: close a dashboard tab, or use GET /v1/events (long-poll)`)
+    streams++
+    res.on('close', () => { streams-- })
     const given = Number(req.query.get('after') ?? req.raw.headers['last-event-id'] ?? events.last)
     let after = Number.isSafeInteger(given) && given >= 0 ? given : events.last
     const ac = new AbortController()
@@ -102,7 +116,10 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
       }
       if (batch.events.length === 0) res.write(': ping\n\n')
       // JSON.stringify leaves no raw newline: one event is one `data:` line
-      for (const e of batch.events) res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`)
+      for (let i = 0; i < batch.events.length && !ac.signal.aborted; i += STREAM_SLICE) {
+        for (const e of batch.events.slice(i, i + STREAM_SLICE)) res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`)
+        await drained()
+      }
       after = batch.last
       await drained()
     }
