@@ -86,8 +86,19 @@ function ip (args: string[], input?: string): string {
   return r.stdout
 }
 
+/** argv to run `argv` inside namespace `ns`. Not `ip netns exec`: that also
+ * unshares the mount namespace and mounts a fresh /sys for the netns, which
+ * hides /sys/fs/cgroup, and a concur worker then refuses to start (no cgroups
+ * for its sandbox). nsenter switches the network namespace and nothing else. */
+export function inNs (ns: string, argv: string[]): string[] {
+  return ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv]
+}
+
 function nsExec (ns: string, argv: string[], input?: string): string {
-  return ip(['netns', 'exec', ns, ...argv], input)
+  const [cmd, ...args] = inNs(ns, argv)
+  const r = spawnSync(cmd as string, args, { input, encoding: 'utf8', timeout: 10_000 })
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} in ${ns}: ${r.error?.message ?? r.stderr.trim()}`)
+  return r.stdout
 }
 
 /** Our namespaces that exist now (names only). */
@@ -129,20 +140,21 @@ let support: { ok: true, netem: boolean } | { ok: false, reason: string } | unde
  * (tried on the probe namespace's own lo, never on the host's). */
 export function netnsSupport (): { ok: true, netem: boolean } | { ok: false, reason: string } {
   if (support != null) return support
-  const missing = ['ip', 'nft', 'tc'].filter(t => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
+  const missing = ['ip', 'nft', 'tc', 'nsenter'].filter(t => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0)
   if (process.getuid?.() !== 0) {
     support = { ok: false, reason: 'network namespaces need root (CAP_SYS_ADMIN); these tests run as root in CI' }
   } else if (!hasSysAdmin()) {
     support = { ok: false, reason: 'root without CAP_SYS_ADMIN (a container that may not make namespaces)' }
   } else if (missing.length > 0) {
-    support = { ok: false, reason: `missing ${missing.join(', ')}: apt-get install iproute2 nftables (as .ci/run does)` }
+    support = { ok: false, reason: `missing ${missing.join(', ')}: apt-get install iproute2 nftables util-linux (as .ci/run does)` }
   } else {
     const probe = `concur-${process.pid}-0-probe`
     const r = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8', timeout: 10_000 })
     if (r.status !== 0) {
       support = { ok: false, reason: `cannot create a network namespace: ${r.error?.message ?? r.stderr.trim()}` }
     } else {
-      const netem = spawnSync('ip', ['netns', 'exec', probe, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'], { timeout: 10_000 }).status === 0
+      const [cmd, ...args] = inNs(probe, ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms'])
+      const netem = spawnSync(cmd as string, args, { timeout: 10_000 }).status === 0
       removeNamespace(probe)
       support = { ok: true, netem }
     }
@@ -215,7 +227,8 @@ export async function createNetwork (spec: NetworkSpec): Promise<TestNetwork> {
   }
 
   const spawnNs = (ns: string, argv: string[], opts: SpawnOptions = {}): ChildProcess => {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+    const [cmd, ...args] = inNs(ns, argv)
+    const child = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
     children.add(child)
     child.once('exit', () => children.delete(child))
     return child
