@@ -33,7 +33,9 @@ export interface LinkSpec {
 }
 
 export interface SegmentSpec {
-  /** a /24 (a.b.c.0/24); defaults: 100.64.0.0/24 for the public segment, 10.<n>.0.0/24 for NAT segments */
+  /** a /24 (a.b.c.0/24); defaults: 100.64.0.0/24 for the public segment, 10.<n>.0.0/24 for NAT segments.
+   * concur's dial policy classes 100.64.0.0/10 as private: a daemon that listens
+   * on loopback only needs --dial-private to dial the public segment */
   subnet?: string
   /** behind a NAT router of its own; exactly one segment is not (the public one) */
   nat?: boolean
@@ -64,7 +66,9 @@ export interface TestNetwork {
   /** the address the public segment sees the host as: its router's for a NAT'd host */
   publicAddressOf (host: string): string
   routerOf (segment: string): Router
-  /** start argv inside the host's namespace (a router's too: 'router:SEGMENT') */
+  /** start argv inside the host's namespace (a router's too: 'router:SEGMENT'); stdout and
+   * stderr are pipes unless opts.stdio says otherwise: read them, or a chatty child blocks.
+   * Killed (SIGKILL) on teardown. */
   spawnIn (host: string, argv: string[], opts?: SpawnOptions): ChildProcess
   /** run argv there to its end */
   run (host: string, argv: string[], opts?: { timeoutMs?: number, input?: string }): Promise<{ code: number | null, stdout: string, stderr: string }>
