@@ -9,6 +9,7 @@ import { logger } from '@libp2p/logger'
 import { defaultBootstrapList, isPeerListError } from '../bootstrap/peer-list.ts'
 import { Lifecycle } from '../src/lifecycle.ts'
 import { createConcurPeer } from '../src/net/peer.ts'
+import { needsRelay } from '../src/net/dial-policy.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
 import { isTrustedSigner } from '../protocol/index.ts'
@@ -65,6 +66,8 @@ export interface DaemonOptions {
   testRoutes?: boolean
   /** dial loopback and private addresses wherever this node listens (`--dial-private`; see src/net/dial-policy.ts) */
   dialPrivate?: boolean
+  /** reserve a slot on the bootstrap's relay: 'auto' (default) when the listen addresses say this node is behind NAT (private or all interfaces, none public) */
+  relay?: 'auto' | 'on' | 'off'
   /** the block store's quota (`--store-max`): over it, unpinned blocks are collected; default the config's limits.blockstoreQuotaBytes */
   storeMaxBytes?: number
 }
@@ -177,6 +180,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           listen,
           bootstrap,
           relayServer: !full,
+          // behind NAT (as far as the listen addresses tell): reachable through the bootstrap's relay
+          relayReservation: full && (opts.relay === 'on' || (opts.relay !== 'off' && needsRelay(listen))),
           ...(opts.dialPrivate === true ? { allowDial: { loopback: true, private: true } } : {}),
           doPX: !full,
           metrics: metrics.registry,

@@ -86,10 +86,15 @@ export function printReady (global: { json: boolean }, role: string, d: RunningD
   ].join('\n'))
 }
 
+function relayMode (v: unknown): 'auto' | 'on' | 'off' {
+  if (v == null || v === 'auto' || v === 'on' || v === 'off') return (v ?? 'auto') as 'auto' | 'on' | 'off'
+  throw new UsageError(`--relay takes auto, on or off, not ${JSON.stringify(v)}`)
+}
+
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: `concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] ${LOG_USAGE} [--home DIR] [--json]`,
+  usage: `concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--relay auto|on|off] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] ${LOG_USAGE} [--home DIR] [--json]`,
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -101,6 +106,8 @@ export const daemonCommand: Command = {
     'store-max': { type: 'string' },
     // peers announce addresses; a daemon dials loopback/private ones only where it listens, unless this is set
     'dial-private': { type: 'boolean', default: false },
+    // behind NAT: reachable through the bootstrap node's relay (auto: when listening on private or all interfaces, none public)
+    relay: { type: 'string' },
     'enable-test-routes': { type: 'boolean', default: false },
     ...LOG_OPTIONS
   },
@@ -129,6 +136,7 @@ export const daemonCommand: Command = {
       ...(isWorker ? { worker: values } : {}),
       testRoutes: values['enable-test-routes'] === true,
       dialPrivate: values['dial-private'] === true,
+      relay: relayMode(values.relay),
       ...(typeof values['store-max'] === 'string' ? { storeMaxBytes: parseBytes(values['store-max'], 'store-max') } : {})
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)

@@ -69,6 +69,44 @@ export function dialPolicyFor (listen: string[], allow: Partial<DialPolicy> = {}
   }
 }
 
+/** a relayed address (`…/p2p/RELAY/p2p-circuit`): reachable wherever the relay is */
+function isCircuit (ma: Multiaddr): boolean {
+  return ma.getComponents().some(c => c.name === 'p2p-circuit')
+}
+
+/**
+ * Whether a node listening on `listen` should reserve a slot on a relay: it
+ * should when no one off this machine can be sure to dial it. A node on
+ * loopback only (a devnet, a test) is reached on loopback; one listening on a
+ * public address is reached there; one on a private address or on all
+ * interfaces (0.0.0.0, ::) is, as far as it knows, behind a home router.
+ */
+export function needsRelay (listen: string[]): boolean {
+  const classes = listen.flatMap(a => {
+    try {
+      const ma = multiaddr(a)
+      if (isCircuit(ma)) return []
+      return [addressClass(ma)]
+    } catch {
+      return []
+    }
+  })
+  if (classes.length === 0 || classes.every(c => c === 'loopback')) return false
+  return !classes.includes('public')
+}
+
+/**
+ * The addresses worth announcing: those others can use. Once this node has a
+ * public address, or a relayed one through a public relay, its private and loopback ones are left out
+ * (peers elsewhere would dial a stranger's LAN, or time out); a node with
+ * neither (a devnet, a LAN network) announces what it has.
+ */
+export function addressesToAnnounce (addrs: Multiaddr[]): Multiaddr[] {
+  // a relayed address is classed by its relay's address: one through the relay's loopback is no use to anyone
+  const reachable = addrs.filter(a => addressClass(a) === 'public')
+  return reachable.length > 0 ? reachable : addrs
+}
+
 export function mayDial (policy: DialPolicy, ma: Multiaddr): boolean {
   const c = addressClass(ma)
   if (c == null || c === 'public') return true

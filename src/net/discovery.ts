@@ -6,6 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { PEERS_TOPIC } from './topics.ts'
 import { isGraylisted } from './score.ts'
+import { addressesToAnnounce } from './dial-policy.ts'
 import { peerExchange } from './peer-exchange.ts'
 
 const log = logger('concur:discovery')
@@ -31,6 +32,8 @@ export interface PeerDiscoveryService {
   stop (): Promise<void>
   /** peers we learnt of through announcements, by peer id string */
   known (): string[]
+  /** the addresses a peer announced (as heard; capped in count by the announcement's own bound) */
+  addressesOf (peerId: string): string[] | undefined
 }
 
 interface Announcement { peerId: string, addrs: string[], at: number }
@@ -120,7 +123,7 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
 
     const announce = async (): Promise<void> => {
       if (!init.announce) return
-      const addrs = libp2p.getMultiaddrs().map(a => a.decapsulateCode(421).toString()).slice(0, MAX_ADDRS)
+      const addrs = addressesToAnnounce(libp2p.getMultiaddrs()).map(a => a.decapsulateCode(421).toString()).slice(0, MAX_ADDRS)
       if (addrs.length === 0) return
       const body: Announcement = { peerId: libp2p.peerId.toString(), addrs, at: Date.now() }
       try {
@@ -178,6 +181,9 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
       },
       known () {
         return [...known.keys()]
+      },
+      addressesOf (peerId) {
+        return known.get(peerId)
       }
     }
   }

@@ -39,7 +39,8 @@ export type FrameStream = ReturnType<typeof lpStream>
 
 /** One request/response exchange with `peer` on `protocol`: the stream is closed when done, aborted on failure. */
 export async function exchangeWith<T> (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, protocol: string, opts: { maxFrame: number, signal: AbortSignal }, exchange: (lp: FrameStream, signal: AbortSignal) => Promise<T>): Promise<T> {
-  const stream = await libp2p.dialProtocol(peer, protocol, { signal: opts.signal })
+  // relayed (limited) connections too: a peer behind NAT may have no other
+  const stream = await libp2p.dialProtocol(peer, protocol, { signal: opts.signal, runOnLimitedConnection: true })
   const lp = lpStream(stream, { maxDataLength: opts.maxFrame })
   try {
     const result = await exchange(lp, opts.signal)

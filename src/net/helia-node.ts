@@ -44,6 +44,8 @@ export async function createHeliaNode<S extends ServiceMap> (init: { blockstore:
     stop: async () => { await libp2p.stop() }
   })
   // withBitswap is typed for @helia/libp2p's HeliaWithLibp2p; ours has the same shape
-  withBitswap(helia as unknown as Parameters<typeof withBitswap>[0])
+  // relayed (limited) connections too: a peer behind NAT may have no other,
+  // and the relay bounds what it carries (src/net/peer.ts RELAY_DATA_LIMIT)
+  withBitswap(helia as unknown as Parameters<typeof withBitswap>[0], { runOnLimitedConnections: true })
   return helia as unknown as HeliaWithLibp2p<S>
 }

@@ -120,7 +120,7 @@ export function jobSync (init: JobSyncInit) {
 
     return {
       async start () {
-        await libp2p.handle(JOB_SYNC_PROTOCOL, handler, { maxInboundStreams: 8 })
+        await libp2p.handle(JOB_SYNC_PROTOCOL, handler, { maxInboundStreams: 8, runOnLimitedConnection: true })
       },
       async stop () {
         await libp2p.unhandle(JOB_SYNC_PROTOCOL)

@@ -78,7 +78,7 @@ export function peerExchange (init: { timeoutMs?: number } = {}) {
     return {
       async serve () {
         serving = true
-        await libp2p.handle(PEER_EXCHANGE_PROTOCOL, handler, { maxInboundStreams: 32 })
+        await libp2p.handle(PEER_EXCHANGE_PROTOCOL, handler, { maxInboundStreams: 32, runOnLimitedConnection: true })
       },
       async stop () {
         if (serving) await libp2p.unhandle(PEER_EXCHANGE_PROTOCOL)

@@ -11,6 +11,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -61,6 +62,12 @@ export interface ConcurPeerInit {
   maxConnections?: number
   /** dial loopback / private addresses even where this node does not listen (see dial-policy.ts) */
   allowDial?: Partial<DialPolicy>
+  /**
+   * Reserve a slot on a relay this node is connected to (the bootstrap node)
+   * and listen on it: a node behind NAT, which nobody can dial, is reachable
+   * through the relay, and DCUtR then tries a direct connection.
+   */
+  relayReservation?: boolean
   /** where libp2p's and gossipsub's own metrics go (the daemon's /debug/metrics/prometheus); none: not collected */
   metrics?: Registry
 }
@@ -81,6 +88,13 @@ export interface ConcurPeer {
 
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
 
+/** reservations a bootstrap node's relay holds at once */
+export const RELAY_MAX_RESERVATIONS = 1024
+/** bytes one relayed connection may carry (each way, as libp2p counts) before the relay closes it */
+export const RELAY_DATA_LIMIT = BigInt(512 * 1024 * 1024)
+/** how long one relayed connection may stay open */
+export const RELAY_DURATION_LIMIT_MS = 30 * 60_000
+
 /**
  * One concur peer: libp2p (TCP, noise, yamux, identify, ping, gossipsub) with
  * helia on top for blocks (bitswap). Only the parts a peer needs are loaded:
@@ -97,6 +111,8 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       // hop between two processes: median 0.6 ms signed, 0.3 ms with
       // StrictNoSign). Every node must use the same policy.
       globalSignaturePolicy: 'StrictNoSign',
+      // a peer behind NAT may be connected through a relay only (a limited connection)
+      runOnLimitedConnection: true,
       msgIdFn: (msg) => messageIdOf(msg.data),
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
@@ -124,17 +140,32 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
     })
   }
   if (init.relayServer === true) {
-    services.relay = circuitRelayServer()
+    services.relay = circuitRelayServer({
+      reservations: {
+        // every volunteer behind NAT holds one (libp2p's default is 15)
+        maxReservations: RELAY_MAX_RESERVATIONS,
+        // a relayed connection carries gossip and, until DCUtR makes a direct
+        // one, the DAG transfer: libp2p's default (128 KiB, 2 min) would cut
+        // it off at once. Still bounded: the relay's bandwidth is its operator's
+        defaultDataLimit: RELAY_DATA_LIMIT,
+        defaultDurationLimit: RELAY_DURATION_LIMIT_MS
+      }
+    })
+  } else {
+    // upgrade a relayed connection to a direct one by hole punching where the NATs allow
+    services.dcutr = dcutr()
   }
 
   const listen = init.listen ?? DEFAULT_LISTEN
+  // '/p2p-circuit': ask relays we are connected to for a reservation and listen through it
+  const listenAll = init.relayReservation === true ? [...listen, '/p2p-circuit'] : listen
   const dialGate = new DialGate(dialPolicyFor(listen, init.allowDial))
   const helia = await createHeliaNode({
     blockstore: init.blockstore,
     datastore: init.datastore,
     libp2p: {
       privateKey: init.privateKey,
-      addresses: { listen },
+      addresses: { listen: listenAll },
       ...(init.metrics != null ? { metrics: libp2pMetrics(init.metrics) } : {}),
       transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],

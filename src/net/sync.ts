@@ -255,7 +255,7 @@ export function attestationSync (init: AttestationSyncInit) {
 
     return {
       async start () {
-        await libp2p.handle(SYNC_PROTOCOL, handler, { maxInboundStreams: 8 })
+        await libp2p.handle(SYNC_PROTOCOL, handler, { maxInboundStreams: 8, runOnLimitedConnection: true })
       },
       async stop () {
         await libp2p.unhandle(SYNC_PROTOCOL)

@@ -5,7 +5,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
-import { DialGate, addressClass, dialPolicyFor, mayDial } from '../../src/net/dial-policy.ts'
+import { DialGate, addressClass, addressesToAnnounce, dialPolicyFor, mayDial, needsRelay } from '../../src/net/dial-policy.ts'
 
 const cls = (a: string): string | null => addressClass(multiaddr(a))
 
@@ -42,6 +42,28 @@ describe('the dial policy', () => {
     const lan = dialPolicyFor(['/ip4/0.0.0.0/tcp/4001'], { private: true })
     expect(mayDial(lan, multiaddr('/ip4/10.1.2.3/tcp/4001'))).toBe(true)
     expect(mayDial(lan, multiaddr('/ip4/169.254.1.1/tcp/4001'))).toBe(false)
+  })
+
+  it('a node reserves a relay slot only when it may be behind NAT: private or all interfaces, none public, not loopback only', () => {
+    expect(needsRelay(['/ip4/127.0.0.1/tcp/0'])).toBe(false)
+    expect(needsRelay(['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/0'])).toBe(false)
+    expect(needsRelay(['/ip4/0.0.0.0/tcp/4001'])).toBe(true)
+    expect(needsRelay(['/ip4/192.168.1.20/tcp/4001'])).toBe(true)
+    expect(needsRelay(['/ip4/0.0.0.0/tcp/4001', '/ip4/203.0.113.7/tcp/4001'])).toBe(false)
+    expect(needsRelay([])).toBe(false)
+  })
+
+  it('announces only what others can use once it has a public or relayed-through-public address', () => {
+    const ma = (s: string): ReturnType<typeof multiaddr> => multiaddr(s)
+    const relayed = '/ip4/203.0.113.10/tcp/4001/p2p/12D3KooWERcc2xHXVBvFJvhbtw5kYsqW55Etf452n4ifAJ45oj9T/p2p-circuit'
+    const viaLoopbackRelay = '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWERcc2xHXVBvFJvhbtw5kYsqW55Etf452n4ifAJ45oj9T/p2p-circuit'
+    // behind NAT: the relayed address only (not 10.x, not loopback, not the relay's own loopback)
+    expect(addressesToAnnounce([ma('/ip4/127.0.0.1/tcp/4001'), ma('/ip4/10.1.0.10/tcp/4001'), ma(relayed), ma(viaLoopbackRelay)]).map(String)).toEqual([relayed])
+    // a public node: its public address
+    expect(addressesToAnnounce([ma('/ip4/127.0.0.1/tcp/4001'), ma('/ip4/198.51.100.4/tcp/4001')]).map(String)).toEqual(['/ip4/198.51.100.4/tcp/4001'])
+    // a devnet or a LAN network: what it has
+    expect(addressesToAnnounce([ma('/ip4/127.0.0.1/tcp/4001')]).map(String)).toEqual(['/ip4/127.0.0.1/tcp/4001'])
+    expect(addressesToAnnounce([ma('/ip4/10.0.0.5/tcp/4001'), ma('/ip4/127.0.0.1/tcp/4001')]).length).toBe(2)
   })
 
   it('the gate counts and names what it refuses', async () => {

@@ -66,6 +66,8 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
       attestations: peer.gossip.subscribers('attestation').map(String)
     },
     discovered: peer.discovery.known(),
+    // what each of them announced: the addresses this node would hand out and dial
+    announced: Object.fromEntries(peer.discovery.known().slice(0, 256).map(id => [id, peer.discovery.addressesOf(id) ?? []])),
     dialPolicy: peer.dialGate.stats()
   }))
 

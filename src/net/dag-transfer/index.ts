@@ -83,7 +83,7 @@ export class DagTransfer implements Startable {
         log('answer failed: %s', (err as Error).message)
         stream.abort(err as Error)
       }
-    }, { maxInboundStreams: this.init.maxInboundStreams ?? 8, maxOutboundStreams: 64 })
+    }, { maxInboundStreams: this.init.maxInboundStreams ?? 8, maxOutboundStreams: 64, runOnLimitedConnection: true })
   }
 
   async stop (): Promise<void> {
@@ -121,7 +121,8 @@ export class DagTransfer implements Startable {
         maxBytes: options.maxBytes,
         ...(options.signal != null ? { signal: options.signal } : {}),
         ...(options.onBlock != null ? { onBlock: options.onBlock } : {}),
-        open: async (peer, o) => await this.components.libp2p.dialProtocol(peer, DAG_TRANSFER_PROTOCOL, o),
+        // a peer behind NAT may be reachable only through a relay (a limited connection): DAGs go that way too
+        open: async (peer, o) => await this.components.libp2p.dialProtocol(peer, DAG_TRANSFER_PROTOCOL, { ...o, runOnLimitedConnection: true }),
         store: async (cid, bytes) => { await writer.put(cid, bytes) },
         flush: async () => { await writer.flush() }
       })
