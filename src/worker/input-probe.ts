@@ -24,6 +24,9 @@ export const INPUT_RETRY_MS = 30_000
 /** probes of one job before the worker gives it up (declines it): 30 s, 1, 2 and 4 min apart */
 export const MAX_INPUT_PROBES = 5
 
+/** a root block is one block: the largest the stores take (4 MiB, bitswap's own bound too) */
+export const MAX_ROOT_BLOCK_BYTES = 4 * 1024 * 1024
+
 /** the multihash code of an identity CID: its bytes are inline, nothing to fetch */
 const IDENTITY = 0x00
 
@@ -38,13 +41,21 @@ export function inputsOf (def: BuildDefinition): Array<{ what: 'source' | 'rootf
 }
 
 /** fetch the root block of every input of `def` within `timeoutMs` (and `options.signal`) */
-export async function probeInputs (blockstore: ReadableBlockstore, def: BuildDefinition, timeoutMs: number, options: AbortOptions = {}): Promise<ProbeResult> {
+export async function probeInputs (blockstore: ReadableBlockstore, def: BuildDefinition, timeoutMs: number, options: AbortOptions & {
+  /**
+   * Bring the root block into the store by the DAG transfer first (one
+   * stream per peer, relayed connections included); what it does not bring,
+   * bitswap is asked for. A failure here is not the probe's: it falls back.
+   */
+  fetchRoot?: (cid: CID, options: { signal: AbortSignal }) => Promise<void>
+} = {}): Promise<ProbeResult> {
   const bound = AbortSignal.timeout(timeoutMs)
   const signal = options.signal == null ? bound : AbortSignal.any([bound, options.signal])
   for (const input of inputsOf(def)) {
     try {
       const cid = CID.parse(input.cid)
       if (cid.multihash.code === IDENTITY) continue
+      if (options.fetchRoot != null) await options.fetchRoot(cid, { signal }).catch(() => {})
       await getBlock(blockstore, cid, { signal })
     } catch (err) {
       return { ok: false, reason: `the ${input.what} ${input.cid} could not be fetched: ${bound.aborted ? `no peer delivered its root block within ${timeoutMs} ms` : (err as Error).message}` }

@@ -12,7 +12,7 @@ import { decideJob, perRequesterLimits } from './volunteer-policy.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
 import { FairQueue } from './fair-queue.ts'
 import { PeerBudget } from '../net/peer-budget.ts'
-import { INPUT_PROBE_MS, INPUT_RETRY_MS, MAX_INPUT_PROBES, probeInputs } from './input-probe.ts'
+import { INPUT_PROBE_MS, INPUT_RETRY_MS, MAX_INPUT_PROBES, MAX_ROOT_BLOCK_BYTES, probeInputs } from './input-probe.ts'
 import { isWorkerError } from './errors.ts'
 import { runBuild } from './run-build.ts'
 import type { BuildComponents, BuildProgress } from './run-build.ts'
@@ -366,7 +366,12 @@ export function worker (init: WorkerInit) {
      * `maxProbes` times in all, then declined.
      */
     const inputsReady = async (job: SignedJob): Promise<boolean> => {
-      const r = await probeInputs(components.blockstore, job.job.definition, probeMs, { signal: halt.signal })
+      const transfer = components.transfer
+      const r = await probeInputs(components.blockstore, job.job.definition, probeMs, {
+        signal: halt.signal,
+        // the root alone: one block, at most a block's size (the whole DAG comes once the job is claimed)
+        ...(transfer != null ? { fetchRoot: async (cid, o) => { await transfer(cid, { maxBlocks: 1, maxBytes: MAX_ROOT_BLOCK_BYTES }, { ...o, onBlock: () => {} }) } } : {})
+      })
       if (stopped) return false
       if (r.ok) {
         inputRetry.delete(job.jobId)

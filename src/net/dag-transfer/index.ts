@@ -21,6 +21,9 @@ export type { FetchDagResult, ProviderReport } from './fetch-dag.ts'
 
 const log = logger('concur:dag-transfer')
 
+/** fetches asked again after providers failed (a stream reset): each continues from what is stored */
+const RESET_RETRIES = 2
+
 export interface DagTransferInit {
   /** answers served at once to all peers (each reads blocks and fills a stream): default 8 */
   maxInboundStreams?: number
@@ -112,6 +115,20 @@ export class DagTransfer implements Startable {
 
   /** Fetches what this node lacks under `root` into its store; see fetch-dag.ts. */
   async fetch (root: CID, options: DagFetchOptions): Promise<FetchDagResult> {
+    let r = await this.fetchOnce(root, options)
+    // A provider's stream can be reset mid-way while the peer stays reachable:
+    // a relayed connection replaced by another (a second relay circuit, or a
+    // direct one after a hole punch). What was stored is kept; ask again, on
+    // the connections there are now, for what is still missing.
+    for (let again = 0; again < RESET_RETRIES && !r.complete && options.signal?.aborted !== true && r.providers.some(p => p.failed != null); again++) {
+      log('fetch of %c stopped with %d provider(s) failed (%s): asking again', root, r.providers.filter(p => p.failed != null).length, r.stopped)
+      const next = await this.fetchOnce(root, options)
+      r = { ...next, blocks: r.blocks + next.blocks, bytes: r.bytes + next.bytes }
+    }
+    return r
+  }
+
+  private async fetchOnce (root: CID, options: DagFetchOptions): Promise<FetchDagResult> {
     const writer = new BlockWriter(this.components.blockstore, options.signal != null ? { signal: options.signal } : {})
     const candidates = options.providers ?? await this.speakers()
     try {

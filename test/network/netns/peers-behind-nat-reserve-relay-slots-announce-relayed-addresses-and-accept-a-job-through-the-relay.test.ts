@@ -4,7 +4,10 @@
  * fourth. Nobody behind a NAT can be dialled: each reserves a slot on the
  * bootstrap's relay (they listen on all interfaces, none public: `--relay
  * auto`), announces its relayed address and not its private one, and the
- * NAT'd peers connect to one another through the relay. The public segment
+ * NAT'd peers connect to one another through the relay; and the devnet's
+ * job is accepted 3 of 3 (long mode): the workers fetch the source from the requester,
+ * and the requester the artifact from them, through the relay (or directly
+ * where DCUtR's hole punch works). The public segment
  * uses a TEST-NET range the dial policy classes public, so no --dial-private:
  * the loopback exemptions play no part.
  */
@@ -12,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNetwork, netnsSkipReason } from '../../helpers/netns.ts'
 import type { TestNetwork } from '../../helpers/netns.ts'
 import { cleanupAll, waitFor } from '../../helpers/processes.ts'
-import { apiIn, startIn } from '../../helpers/netns-concur.ts'
+import { apiIn, concurIn, startIn } from '../../helpers/netns-concur.ts'
+import { EXAMPLE_PROJECT } from '../../../node/commands/devnet.ts'
+import type { RequestView } from '../../../node/api/types.ts'
 import type { NsDaemon } from '../../helpers/netns-concur.ts'
 
 const skip = netnsSkipReason()
@@ -75,4 +80,24 @@ describe.skipIf(skip != null)('three workers behind their own NATs, the requeste
       }
     }
   })
+
+  // Long mode only (CONCUR_LONG=1: `npm run test:netns`): it passes, but of its
+  // last 9 runs here 1 took 245 s (a fetch through the relay waiting on bitswap until a
+  // timeout), too slow and too close to its bound for every `npm test` (issue 17 notes)
+  it.skipIf(process.env.CONCUR_LONG !== '1')('accepts the example job: 3 of 3 trusted workers agree', async () => {
+    const t = await concurIn(net, 'req', req.home, ['trust', 'add', ...workers.map(w => w.did)])
+    expect(t.code, t.stderr).toBe(0)
+    const p = await concurIn(net, 'req', req.home, ['policy', 'set', '--threshold', '3'])
+    expect(p.code, p.stderr).toBe(0)
+    await waitFor(async () => {
+      const r = await concurIn<{ subscribers: { jobs: string[] } }>(net, 'req', req.home, ['peers'])
+      return workers.every(w => r.json?.subscribers.jobs.includes(w.peerId)) || undefined
+    }, 'the workers on the requester\'s jobs topic', 120_000)
+    const submit = await concurIn<RequestView>(net, 'req', req.home, ['submit', EXAMPLE_PROJECT, '--out', 'out', '--replicas', '3', '--wait', '--timeout', '240', '--', 'sh', 'build.sh'], 300_000)
+    const why = JSON.stringify({ reasons: submit.json?.record.reasons, releases: submit.json?.record.releases, attestations: submit.json?.attestations?.length })
+    expect(submit.json?.record.status, `${why}\n${submit.stderr.slice(-2000)}\n${workers.map(w => w.stderr().slice(-1500)).join('\n---\n')}`).toBe('accepted')
+    const trusted = submit.json.attestations.filter(a => a.trusted && a.result.status === 'success')
+    expect(new Set(trusted.map(a => a.worker)).size).toBe(3)
+    expect(new Set(trusted.map(a => a.result.status === 'success' ? a.result.artifact : ''))).toEqual(new Set([submit.json.record.artifact]))
+  }, 480_000)
 })
