@@ -356,7 +356,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       gossip: peer.gossip,
       dag: peer.dag,
       ...(full ? { jobsHeld: () => records.jobs().length, store: () => stores.blockstore.stats(), quotaBytes } : {}),
-      ...(requesterService != null ? { requests: () => (requesterService as Requester).list() } : {}),
+      ...(requesterService != null ? { requests: () => (requesterService as Requester).list(), request: (id: string) => (requesterService as Requester).get(id) } : {}),
       ...(workerSvc != null ? { worker: () => (workerSvc as WorkerService).info() } : {})
     })
     metricsRoutes(router, { registry: metrics.registry })

@@ -35,6 +35,8 @@ export interface MetricSources {
   dag: { stats: () => DagTransferStats }
   jobsHeld?: () => number
   requests?: () => RequestRecord[]
+  /** one of this node's requests by job id (the verdict latency's start) */
+  request?: (jobId: string) => RequestRecord | undefined
   store?: () => { blocks: number, liveBytes: number, diskBytes: number }
   quotaBytes?: number
   worker?: () => { tier: SandboxTier, running: string[] } | null
@@ -50,7 +52,7 @@ export class DaemonMetrics {
   private readonly verdictSeconds
   /** jobs whose first final verdict was timed (a later change, e.g. a recheck's dispute, is not a new latency) */
   private readonly timed = new Set<string>()
-  private requests: (() => RequestRecord[]) | undefined
+  private request: ((jobId: string) => RequestRecord | undefined) | undefined
 
   constructor (registry = new Registry()) {
     this.registry = registry
@@ -83,7 +85,7 @@ export class DaemonMetrics {
       case 'job:declined': this.builds.inc(1, { outcome: 'declined' }); break
       case 'request:verdict': {
         if (!['accepted', 'disputed', 'failed'].includes(e.status) || this.timed.has(e.jobId)) break
-        const record = this.requests?.().find(r => r.jobId === e.jobId)
+        const record = this.request?.(e.jobId)
         if (record == null) break
         this.timed.add(e.jobId)
         const s = (Date.now() - Date.parse(record.submittedAt)) / 1000
@@ -97,7 +99,7 @@ export class DaemonMetrics {
   /** the gauges read at scrape time from the running parts */
   attach (src: MetricSources): void {
     const r = this.registry
-    this.requests = src.requests
+    this.request = src.request
     r.gauge({ name: 'concur_peers_connected', help: 'Open libp2p connections', collect: g => { g.set(src.libp2p.getConnections().length) } })
     r.gauge({
       name: 'concur_gossip_topic_peers',

@@ -236,52 +236,57 @@ abstract class Base<L extends string, S> {
   }
 }
 
-class CounterImpl<L extends string> extends Base<L, { v: number }> implements CounterMetric<L>, Family {
-  readonly type = 'counter'
-  private readonly collector: Collect<CounterMetric<L>> | undefined
-
-  constructor (init: CounterInit<L>, folding: Folding) {
+/** A counter's or a gauge's series: one number each, written as one sample line. */
+abstract class ScalarBase<L extends string> extends Base<L, { v: number }> {
+  constructor (init: MetricInit<L>, folding: Folding) {
     super(init, folding)
-    this.collector = init.collect
     this.initDefault()
   }
 
   protected zero (): { v: number } { return { v: 0 } }
 
-  inc (value = 1, labels?: LabelValues<L>): void {
-    // a counter that goes down reads as a restart to Prometheus' rate()
-    if (!(value >= 0)) return
-    this.seriesOf(labels).value.v += value
-  }
+  /** the metric's own collect callback, called with the metric itself */
+  protected abstract runCollect (): void | Promise<void>
 
-  async collect (): Promise<void> { await this.collector?.(this) }
+  async collect (): Promise<void> { await this.runCollect() }
 
   lines (): string[] {
     return [...this.series.values()].map(s => `${this.name}${this.labelText(s.labels)} ${formatValue(s.value.v)}`)
   }
 }
 
-class GaugeImpl<L extends string> extends Base<L, { v: number }> implements GaugeMetric<L>, Family {
+class CounterImpl<L extends string> extends ScalarBase<L> implements CounterMetric<L>, Family {
+  readonly type = 'counter'
+  private readonly collector: Collect<CounterMetric<L>> | undefined
+
+  constructor (init: CounterInit<L>, folding: Folding) {
+    super(init, folding)
+    this.collector = init.collect
+  }
+
+  protected runCollect (): void | Promise<void> { return this.collector?.(this) }
+
+  inc (value = 1, labels?: LabelValues<L>): void {
+    // a counter that goes down reads as a restart to Prometheus' rate()
+    if (!(value >= 0)) return
+    this.seriesOf(labels).value.v += value
+  }
+}
+
+class GaugeImpl<L extends string> extends ScalarBase<L> implements GaugeMetric<L>, Family {
   readonly type = 'gauge'
   private readonly collector: Collect<GaugeMetric<L>> | undefined
 
   constructor (init: GaugeInit<L>, folding: Folding) {
     super(init, folding)
     this.collector = init.collect
-    this.initDefault()
   }
 
-  protected zero (): { v: number } { return { v: 0 } }
+  protected runCollect (): void | Promise<void> { return this.collector?.(this) }
 
   set (value: number, labels?: LabelValues<L>): void { this.seriesOf(labels).value.v = value }
   inc (value = 1, labels?: LabelValues<L>): void { this.seriesOf(labels).value.v += value }
   dec (value = 1, labels?: LabelValues<L>): void { this.seriesOf(labels).value.v -= value }
-
-  async collect (): Promise<void> { await this.collector?.(this) }
-
-  lines (): string[] {
-    return [...this.series.values()].map(s => `${this.name}${this.labelText(s.labels)} ${formatValue(s.value.v)}`)
-  }
 }
 
 interface HistogramSeries {

@@ -111,11 +111,9 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
     while (!ac.signal.aborted) {
       const batch = await events.wait(after, STREAM_HEARTBEAT_MS, { signal: ac.signal })
       if (ac.signal.aborted) break
-      if (batch.first > after + 1 && after > 0) res.write(`event: gap\ndata: ${JSON.stringify({ after, first: batch.first })}\n\n`)
-      if (batch.last < after) {
-        // seqs started again: the daemon's feed is not the one the reader followed
-        res.write(`event: gap\ndata: ${JSON.stringify({ after, first: batch.first })}\n\n`)
-      }
+      // events the ring no longer holds were missed (`after` is older than `first`), or the
+      // reader's `after` is past the feed's end (not this feed's seqs): it reloads either way
+      if ((batch.first > after + 1 && after > 0) || batch.last < after) res.write(`event: gap\ndata: ${JSON.stringify({ after, first: batch.first })}\n\n`)
       if (batch.events.length === 0) res.write(': ping\n\n')
       // JSON.stringify leaves no raw newline: one event is one `data:` line
       for (let i = 0; i < batch.events.length && !ac.signal.aborted; i += STREAM_SLICE) {

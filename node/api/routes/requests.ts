@@ -4,10 +4,11 @@ import { open, realpath } from 'node:fs/promises'
 import { basename, dirname, join, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { Requester } from '../../../src/requester/requester.ts'
+import { UnknownJobError } from '../../../src/requester/errors.ts'
 import type { EventHub } from '../../events.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
-import type { LogsView, ReportView, RequestView, RequestsResponse, SubmitResponse } from '../types.ts'
+import type { LogsView, ReportView, RequestRecord, RequestView, RequestsResponse, SubmitResponse } from '../types.ts'
 import { absPath, optNum, record, str, variations } from './body.ts'
 
 export interface RequestRouteDeps {
@@ -71,6 +72,12 @@ async function differencesOf (file: string, dir: string): Promise<ReportView['di
 
 export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
   const { requester, events, dirs } = deps
+  // the record alone: a report or a bundle needs no verdict evaluated (view() waits for that)
+  const recordOf = (jobId: string): RequestRecord => {
+    const r = requester.get(jobId)
+    if (r == null) throw new UnknownJobError(`this node submitted no job ${jobId}`)
+    return r
+  }
 
   router.on('POST', '/v1/jobs', async (req): Promise<SubmitResponse> => {
     const body = req.body
@@ -108,7 +115,7 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
   // the text of a dispute report (or a non-reproducible build's), for the dashboard
   router.on('GET', '/v1/requests/:id/report', async (req): Promise<ReportView> => {
     const kind = req.query.get('kind') === 'non-reproducible' ? 'non-reproducible' : 'dispute'
-    const { record } = await requester.view(req.params.id ?? '')
+    const record = recordOf(req.params.id ?? '')
     const made = kind === 'dispute' ? record.dispute : record.nonReproducible
     if (made?.report == null) throw new HttpError(404, 'ERR_NO_REPORT', `job ${record.jobId} has no ${kind} report${made?.error != null ? ` (${made.error})` : ''}`)
     const file = await open(await inside(dirs.disputes, made.report), 'r')
@@ -125,7 +132,7 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
 
   // the job's bundle (what `concur verify` checks offline), as a download
   router.on('GET', '/v1/requests/:id/bundle', async (req, res) => {
-    const { record } = await requester.view(req.params.id ?? '')
+    const record = recordOf(req.params.id ?? '')
     if (record.bundle == null) throw new HttpError(404, 'ERR_NO_BUNDLE', `job ${record.jobId} has no bundle${record.bundleError != null ? ` (${record.bundleError})` : ' (only an accepted job has one)'}`)
     const real = await inside(dirs.bundles, record.bundle)
     const file = await open(real, 'r')
