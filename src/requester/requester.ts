@@ -34,7 +34,7 @@ import { DEFAULT_RESOURCES, DEFAULT_SOURCE_DATE_EPOCH, DEFAULT_TTL_SECONDS, DEFA
 import { BadSourceError, JobTooLongError, NoPolicyError, UnknownJobError } from './errors.ts'
 import { DEFAULT_STORE_LIMITS } from '../store/limits.ts'
 import { diagnoseDisputed, diagnoseNonReproducible, writeAcceptedBundle } from './outcomes.ts'
-import type { OutcomeDirs } from './outcomes.ts'
+import type { OutcomeComponents, OutcomeDirs } from './outcomes.ts'
 import { readLogs } from './read-logs.ts'
 import { sourceFilter } from './source-filter.ts'
 import type { ReadLogsOptions } from './read-logs.ts'
@@ -59,6 +59,8 @@ export interface RequesterComponents {
   connections?: TypedEventTarget<{ 'peer:identify': CustomEvent<unknown> }>
   /** the claims this node validated and recorded (src/store/ingest.ts): releases of our jobs are kept */
   claims?: TypedEventTarget<{ 'claim:recorded': CustomEvent<SignedClaim> }>
+  /** the DAG transfer that fetches an accepted artifact before it is pinned (see OutcomeComponents) */
+  transfer?: OutcomeComponents['transfer']
 }
 
 export interface RequesterInit {

@@ -1,0 +1,103 @@
+/**
+ * A requester behind NAT reaches its workers through a relay, where bitswap's
+ * want-lists were seen to stall for minutes (issue 17: the bundle of an
+ * accepted job waited on a pin walking the artifact through bitswap). The
+ * accepted artifact is fetched by the node's DAG transfer first, so the pin's
+ * walk finds every block at home. Here "bitswap" is a pin that reads only the
+ * local store and fails on the first block missing there (what a stalled
+ * bitswap amounts to, without waiting for its timeout): without the transfer,
+ * the bundle fails; with it, the bundle is written, and a transfer that stops
+ * short leaves the rest to the pin.
+ */
+import { join } from 'node:path'
+import { MemoryBlockstore } from 'blockstore-core/memory'
+import type { Pins } from '@helia/interface'
+import type { CID } from 'multiformats/cid'
+import { describe, expect, it } from 'vitest'
+import { buildIdOf, evaluateVerdict } from '../../protocol/index.ts'
+import { walkDag, walkDagBlocks } from '../../src/content/index.ts'
+import { writeAcceptedBundle } from '../../src/requester/outcomes.ts'
+import type { OutcomeComponents } from '../../src/requester/outcomes.ts'
+import { attestFor, makeArtifact, makeJob, trustedPolicy, trustedWorkers, withTempDir } from './helpers.ts'
+
+/** a pin whose walk reaches only `local`: a block missing there is a stalled fetch */
+function localOnlyPins (local: MemoryBlockstore): Pick<Pins, 'add' | 'isPinned'> {
+  return {
+    isPinned: async () => false,
+    add: async function * (root: CID) {
+      try {
+        for await (const cid of walkDag(local, root)) yield cid
+      } catch (err) {
+        throw new Error(`bitswap stalled: ${(err as Error).message}`)
+      }
+    }
+  }
+}
+
+/** a DAG transfer from the workers' store, bringing at most `limit` blocks */
+function transferFrom (remote: MemoryBlockstore, local: MemoryBlockstore, calls: CID[], limit = Infinity): NonNullable<OutcomeComponents['transfer']> {
+  return async (root, _bounds, options) => {
+    calls.push(root)
+    let n = 0
+    for await (const { cid, bytes } of walkDagBlocks(remote, root)) {
+      if (n++ >= limit) return { complete: false }
+      await local.put(cid, bytes)
+      options.onBlock(cid, bytes)
+    }
+    return { complete: true }
+  }
+}
+
+describe('the accepted artifact comes by the DAG transfer before the pin', () => {
+  it('writes the bundle when bitswap delivers nothing, and fails without the transfer', async () => {
+    await withTempDir(async tmp => {
+      const { blockstore: remote, artifact } = await makeArtifact(tmp)
+      const job = makeJob()
+      const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
+      const policy = trustedPolicy(2)
+      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
+      expect(verdict.status).toBe('accepted')
+      const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
+      const records = { attestations: () => attestations }
+
+      // without a transfer the pin is the only path, and it stalls
+      const bare = new MemoryBlockstore()
+      await expect(writeAcceptedBundle({ blockstore: bare, pins: localOnlyPins(bare), records }, dirs, job, verdict, policy)).rejects.toThrow(/bitswap stalled/)
+
+      const local = new MemoryBlockstore()
+      const calls: CID[] = []
+      const out = await writeAcceptedBundle({ blockstore: local, pins: localOnlyPins(local), records, transfer: transferFrom(remote, local, calls) }, dirs, job, verdict, policy)
+      expect(out).toBe(join(dirs.bundles, `${job.jobId}.car`))
+      expect(calls.map(c => c.toString())).toEqual([artifact.toString()])
+      for await (const cid of walkDag(remote, artifact)) expect(await local.has(cid)).toBe(true)
+    })
+  })
+
+  it('a transfer that stops short or throws leaves the rest to the pin', async () => {
+    await withTempDir(async tmp => {
+      const { blockstore: remote, artifact } = await makeArtifact(tmp)
+      const job = makeJob()
+      const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
+      const policy = trustedPolicy(2)
+      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
+      const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
+      const records = { attestations: () => attestations }
+      // the pin here reaches the workers (bitswap working): it brings what the transfer left
+      const local = new MemoryBlockstore()
+      const fetchingPins: Pick<Pins, 'add' | 'isPinned'> = {
+        isPinned: async () => false,
+        add: async function * (root: CID) {
+          for await (const { cid, bytes } of walkDagBlocks(remote, root)) {
+            if (!(await local.has(cid))) await local.put(cid, bytes)
+            yield cid
+          }
+        }
+      }
+      const partial = transferFrom(remote, local, [], 2)
+      await writeAcceptedBundle({ blockstore: local, pins: fetchingPins, records, transfer: partial }, dirs, job, verdict, policy)
+      const thrower: NonNullable<OutcomeComponents['transfer']> = async () => { throw new Error('no provider') }
+      const again = new MemoryBlockstore()
+      await writeAcceptedBundle({ blockstore: again, pins: { isPinned: fetchingPins.isPinned, add: async function * (root: CID) { for await (const { cid, bytes } of walkDagBlocks(remote, root)) { await again.put(cid, bytes); yield cid } } }, records, transfer: thrower }, { ...dirs, bundles: join(tmp, 'bundles2') }, job, verdict, policy)
+    })
+  })
+})
