@@ -27,6 +27,10 @@ import { allAlive, startAdversary } from './adversary.ts'
 import type { Adversary } from './adversary.ts'
 
 const WIDTH = 5000
+// the worker's cap, lower than the default (DEFAULT_FETCH_LIMITS.maxEntries,
+// 100,000): the same rule stops the bomb, after creating a tenth of the files
+// (the default cost this test ~146 s, mostly creating empty files)
+const CAP = 10_000
 const MiB = 1024 * 1024
 
 type Ev = { seq: number, event: { type: string, jobId?: string, reason?: string } }
@@ -61,7 +65,7 @@ describe('an entry-bomb job source through a real worker', () => {
     // the worker's scratch space (its work dirs) under a directory of this test, so it can be inspected
     scratch = await tempDir('concur-bomb-scratch-')
     await chmod(scratch, 0o755)
-    net = await startNetwork({ workers: [{ env: { TMPDIR: scratch } }], trust: [0], threshold: 1 })
+    net = await startNetwork({ workers: [{ env: { TMPDIR: scratch }, args: ['--max-input-entries', String(CAP)] }], trust: [0], threshold: 1 })
     const { root, blocks } = await bombBlocks()
     bomb = root
     // the attacker's daemon starts with the two blocks already in its blockstore, and serves them
@@ -112,7 +116,8 @@ describe('an entry-bomb job source through a real worker', () => {
     const reason = abandoned.event.reason ?? ''
     // the cap stopped it, not the fetch timeout
     expect(reason).not.toMatch(/no peer delivered/)
-    expect(reason).toContain(`${DEFAULT_FETCH_LIMITS.maxEntries} entries`)
+    expect(reason).toContain(`${CAP} entries`)
+    expect(CAP).toBeLessThan(DEFAULT_FETCH_LIMITS.maxEntries)
     expect(reason).toMatch(/--max-input-entries|maxInputEntries/)
 
     expect((await events()).filter(e => e.event.jobId === job.jobId).map(e => e.event.type)).not.toContain('build:attested')
