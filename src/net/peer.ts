@@ -28,6 +28,7 @@ import type { ConcurGossipInit } from './gossip.ts'
 import type { ConcurGossip } from './gossip.ts'
 import { DialGate, dialPolicyFor } from './dial-policy.ts'
 import { GRAYLIST_THRESHOLD, concurScoreParams, scoreOf } from './score.ts'
+import { relayBlind } from './relay-blind-score.ts'
 import type { DialPolicy } from './dial-policy.ts'
 import { peerDiscovery } from './discovery.ts'
 import type { PeerDiscoveryService } from './discovery.ts'
@@ -105,7 +106,9 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
   const services: ServiceFactoryMap<ConcurServices> = {
     identify: identify(),
     ping: ping(),
-    pubsub: gossipsub({
+    // a relayed peer's connection carries the relay's IP, not its own: without
+    // it, gossipsub's colocation penalty counts it on behaviour alone (relay-blind-score.ts)
+    pubsub: relayBlind(gossipsub({
       // application-level ed25519 signatures (DSSE) authenticate every object,
       // so gossipsub's own per-message signature is dead weight (measured, one
       // hop between two processes: median 0.6 ms signed, 0.3 ms with
@@ -137,7 +140,7 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       allowedTopics: [...CONCUR_TOPICS, PEERS_TOPIC],
       // gossipsub collects its metrics only when handed a register; topics get their own names as labels
       ...(init.metrics != null ? { metricsRegister: gossipsubMetricsRegister(init.metrics), metricsTopicStrToLabel: new Map(CONCUR_TOPICS.map(t => [t, t])) } : {})
-    })
+    }))
   }
   if (init.relayServer === true) {
     services.relay = circuitRelayServer({
