@@ -29,6 +29,7 @@ import type { ConcurGossip } from './gossip.ts'
 import { DialGate, dialPolicyFor } from './dial-policy.ts'
 import { GRAYLIST_THRESHOLD, concurScoreParams, scoreOf } from './score.ts'
 import { relayBlind } from './relay-blind-score.ts'
+import { YAMUX_STREAM_OPTIONS } from './stream-flow.ts'
 import type { DialPolicy } from './dial-policy.ts'
 import { peerDiscovery } from './discovery.ts'
 import type { PeerDiscoveryService } from './discovery.ts'
@@ -172,7 +173,8 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       ...(init.metrics != null ? { metrics: libp2pMetrics(init.metrics) } : {}),
       transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // a paused stream's sender stops within its window (read-bounded.ts)
+      streamMuxers: [yamux({ streamOptions: { ...YAMUX_STREAM_OPTIONS } })],
       peerDiscovery: [],
       connectionManager: {
         maxConnections: init.maxConnections ?? 100

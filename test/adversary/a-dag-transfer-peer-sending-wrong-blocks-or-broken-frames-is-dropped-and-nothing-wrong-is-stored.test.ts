@@ -151,7 +151,7 @@ describe('a hostile peer on the DAG transfer', () => {
     const topCid = CID.createV1(dagPb.code, await sha256.digest(top))
     await store.put(topCid, top)
     const sent = new Uint8ArrayList()
-    const stats = await answerRequest({ send: (d) => { sent.append(d); return true }, onDrain: async () => {} }, requestPayload(encodeRequest(MODE.subtrees, [topCid])), servedFrom(store))
+    const stats = await answerRequest({ send: (d) => { sent.append(d); return true }, addEventListener: () => {}, removeEventListener: () => {} }, requestPayload(encodeRequest(MODE.subtrees, [topCid])), servedFrom(store))
     expect(stats).toEqual({ blocks: 3, bytes: top.byteLength + wide.byteLength + 1, missing: 0 })
   })
 })

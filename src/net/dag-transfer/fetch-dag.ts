@@ -29,6 +29,7 @@ import { readAnswer } from './read-answer.ts'
 import type { AnswerResult, TransferBudget } from './read-answer.ts'
 import { MODE, encodeRequest, keyOf, linksOf, transferable, MAX_REQUEST_CIDS } from './wire.ts'
 import type { TransferMode } from './wire.ts'
+import { readBounded } from '../stream-flow.ts'
 
 const log = logger('concur:dag-transfer')
 
@@ -142,7 +143,9 @@ async function * guarded (stream: Stream, signal: AbortSignal | undefined, stall
   const onAbort = (): void => { stream.abort(signal?.reason as Error ?? new Error('aborted')) }
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    for await (const chunk of stream) {
+    // not the stream's own iterator: it queues all that arrives, and a
+    // provider faster than our store would pile its answer up in memory
+    for await (const chunk of readBounded(stream)) {
       inWindow += chunk.byteLength
       yield chunk
     }

@@ -4,6 +4,7 @@
  * for the asker (that would make every node a free proxy, and a DAG it does
  * not hold a way to keep it busy).
  */
+import { send as sendPaced } from '../stream-flow.ts'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -40,14 +41,12 @@ export function requestPayload (wire: Uint8Array): Uint8Array {
 }
 
 /** Answers one request on `stream` (already read: `request`), then ends the answer. */
-export async function answerRequest (stream: Pick<Stream, 'send' | 'onDrain'>, request: Uint8Array, blocks: LocalBlocks, options: AbortOptions = {}): Promise<ServeStats> {
+export async function answerRequest (stream: Pick<Stream, 'send' | 'addEventListener' | 'removeEventListener'>, request: Uint8Array, blocks: LocalBlocks, options: AbortOptions = {}): Promise<ServeStats> {
   const { mode, cids } = decodeRequest(request)
   const order = new AnswerOrder(mode, cids)
   const stats: ServeStats = { blocks: 0, bytes: 0, missing: 0 }
-  const send = async (data: Uint8ArrayList | Uint8Array): Promise<void> => {
-    // the asker reads at its own pace: wait for the muxer's window instead of buffering the DAG in memory
-    if (!stream.send(data)) await stream.onDrain(options)
-  }
+  // the asker reads at its own pace: wait for the muxer's window instead of buffering the DAG in memory (stream-flow.ts)
+  const send = async (data: Uint8ArrayList | Uint8Array): Promise<void> => { await sendPaced(stream, data, options) }
   for (let cid = order.next(); cid != null; cid = order.next()) {
     options.signal?.throwIfAborted()
     const bytes = transferable(cid) === 'send' ? await blocks.get(cid, options) : undefined

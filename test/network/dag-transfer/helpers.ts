@@ -50,11 +50,10 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
     let aborted: (err: Error) => void = () => {}
     const abortedP = new Promise<never>((_resolve, reject) => { aborted = reject })
     abortedP.catch(() => {})
-    const stream = {
+    const fake = {
       send: (data: Uint8Array | Uint8ArrayList) => { request = data instanceof Uint8Array ? data : data.subarray(); return true },
       close: async () => {},
       abort: (err: Error) => { aborted(err) },
-      onDrain: async () => {},
       async * [Symbol.asyncIterator] () {
         wire.requests.push({ peer: peer.toString(), bytes: request.byteLength })
         const trickle = typeof provider === 'object' && 'trickle' in provider ? provider : undefined
@@ -68,7 +67,7 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
           out = serve(request)
         } else {
           const frames = new Uint8ArrayList()
-          await answerRequest({ send: (d: Uint8Array | Uint8ArrayList) => { frames.append(d); return true }, onDrain: async () => {} }, requestPayload(request), serve)
+          await answerRequest({ send: (d: Uint8Array | Uint8ArrayList) => { frames.append(d); return true }, addEventListener: () => {}, removeEventListener: () => {} }, requestPayload(request), serve)
           out = [frames.subarray()]
         }
         const all = new Uint8ArrayList(...out).subarray()
@@ -85,7 +84,46 @@ export function fakeNetwork (providers: Map<string, FakeProvider>, chunk = 7000)
         for (let i = 0; i < all.byteLength; i += chunk) yield all.subarray(i, i + chunk)
       }
     }
-    return stream as unknown as Stream
+    return messageStreamOf(fake)
   }
   return { open, wire }
+}
+
+/**
+ * A fake stream (its chunks an async iterable) as the reader sees a libp2p
+ * stream: 'message' events once a listener is added, held while paused,
+ * 'remoteCloseWrite' at its end, 'close' with the error it ends with.
+ */
+function messageStreamOf (fake: { send: (data: Uint8Array | Uint8ArrayList) => boolean, close: () => Promise<void>, abort: (err: Error) => void, [Symbol.asyncIterator]: () => AsyncGenerator<Uint8Array> }): Stream {
+  const target = new EventTarget()
+  let readStatus: 'readable' | 'paused' | 'closed' = 'readable'
+  let resumed: (() => void) | undefined
+  let started = false
+  const pump = async (): Promise<void> => {
+    try {
+      for await (const chunk of fake) {
+        while (readStatus === 'paused') await new Promise<void>(resolve => { resumed = resolve })
+        target.dispatchEvent(Object.assign(new Event('message'), { data: chunk }))
+      }
+      readStatus = 'closed'
+      target.dispatchEvent(new Event('remoteCloseWrite'))
+    } catch (err) {
+      readStatus = 'closed'
+      target.dispatchEvent(Object.assign(new Event('close'), { error: err as Error }))
+    }
+  }
+  const stream = {
+    send: fake.send,
+    close: fake.close,
+    abort: fake.abort,
+    get readStatus () { return readStatus },
+    pause: () => { if (readStatus === 'readable') readStatus = 'paused' },
+    resume: () => { if (readStatus === 'paused') { readStatus = 'readable'; resumed?.() } },
+    addEventListener: (type: string, fn: EventListener) => {
+      target.addEventListener(type, fn)
+      if (type === 'message' && !started) { started = true; void pump() }
+    },
+    removeEventListener: (type: string, fn: EventListener) => { target.removeEventListener(type, fn) }
+  }
+  return stream as unknown as Stream
 }
