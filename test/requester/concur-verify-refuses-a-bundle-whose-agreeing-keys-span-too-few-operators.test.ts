@@ -14,7 +14,7 @@ import { createPolicy } from '../../protocol/index.ts'
 import { verifyBundle, writeBundle } from '../../src/requester/bundle/index.ts'
 import { readPolicyFile } from '../../node/policy-store.ts'
 import { cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
-import { LATER, attestFor, decodeManifest, makeArtifact, makeJob, readCar, trustedWorkers } from './helpers.ts'
+import { LATER, attestFor, decodeManifest, makeArtifact, makeJob, readCar, reroot, trustedWorkers } from './helpers.ts'
 
 afterAll(cleanupAll)
 
@@ -54,6 +54,23 @@ describe('offline verification under a policy asking for 2 operators', () => {
     expect(verifyBundle(await readFile(oneOperator), { policy: createPolicy({ trusted: dids, threshold: 2 }), now: LATER }).ok).toBe(true)
   })
 
+  it('a manifest whose recorded operators are malformed is refused (ERR_MANIFEST); one the verifier could not load is only informational', async () => {
+    const tmp = await tempDir()
+    const { twoOperators } = await bundles(tmp)
+    const parts = readCar(new Uint8Array(await readFile(twoOperators)))
+    const policy = createPolicy(policyInput)
+    const withPolicy = async (p: Record<string, unknown>): Promise<Uint8Array> => await reroot(parts, { ...decodeManifest(parts), policy: { ...policyInput, ...p } })
+    for (const operators of [[w1.did], { acme: w1.did }, { acme: [1] }, { '': [w1.did] }]) {
+      const r = verifyBundle(await withPolicy({ operators }), { policy, now: LATER })
+      expect(r.problems.map(p => p.code), JSON.stringify(operators)).toEqual(['ERR_MANIFEST'])
+    }
+    expect(verifyBundle(await withPolicy({ minOperators: 'two' }), { policy, now: LATER }).problems.map(p => p.code)).toEqual(['ERR_MANIFEST'])
+    // well formed but unmeetable (3 operators of 2): recorded, not applied; the verifier's own policy decides
+    const unmeetable = verifyBundle(await withPolicy({ minOperators: 3 }), { policy, now: LATER })
+    expect(unmeetable.ok).toBe(true)
+    expect(unmeetable.bundlePolicy?.minOperators).toBe(3)
+  })
+
   it('concur verify, under the home policy set with trust add --operator and policy set --min-operators', async () => {
     const tmp = await tempDir()
     const home = await tempDir()
@@ -84,6 +101,20 @@ describe('offline verification under a policy asking for 2 operators', () => {
     expect(merge.code).not.toBe(0)
     expect(merge.stderr).toMatch(/exceeds the 1 distinct operator/)
     expect((await readPolicyFile(home)).operators).toEqual({ acme: [w1.did, w2.did] })
+
+    // what a person reads: each key's operator, the policy's operator rule
+    const list = await runConcur(['trust', 'list'], { home, json: false })
+    expect(list.stdout).toContain(`${w1.did}  (operator acme)`)
+    expect(list.stdout).toContain(`${w3.did}\n`)
+    const show = await runConcur(['policy', 'show'], { home, json: false })
+    expect(show.stdout).toMatch(/operators {2}acme \(2 keys\)/)
+    expect(show.stdout).toMatch(/min operators 2/)
+    // a key that is no longer trusted leaves its operator too; --own-operator takes one out
+    expect((await runConcur(['trust', 'remove', w2.did], { home })).code).toBe(0)
+    expect((await readPolicyFile(home)).operators).toEqual({ acme: [w1.did] })
+    const own = await runConcur(['trust', 'add', w1.did, '--own-operator'], { home })
+    expect(own.code).toBe(0)
+    expect((await readPolicyFile(home)).operators).toBeUndefined()
   })
 
   it('concur verify --trusted … --operator NAME=DID --min-operators M', async () => {
