@@ -59,7 +59,9 @@ export async function readPolicyFile (home: string): Promise<PolicyFile> {
  */
 export function withOperators (p: PolicyFile, operators: Record<string, string[]> | undefined, minOperators: number | null | undefined): PolicyFile {
   const rest: PolicyFile = { version: p.version, trusted: p.trusted, threshold: p.threshold, required: p.required, minTier: p.minTier }
-  const named = Object.entries(operators ?? {}).filter(([, dids]) => Array.isArray(dids) && dids.length > 0)
+  // an operator left without keys (its last key removed or moved) is dropped;
+  // anything else is kept as given, for createPolicy to accept or refuse
+  const named = Object.entries(operators ?? {}).filter(([, dids]) => !(Array.isArray(dids) && dids.length === 0))
   return {
     ...rest,
     ...(named.length > 0 ? { operators: Object.fromEntries(named) } : {}),
@@ -175,6 +177,7 @@ export function checkPolicyFile (p: PolicyFile): void {
   if (p.threshold != null && p.threshold > trustedKeys.size) {
     throw new UsageError(`threshold ${p.threshold} is more than the ${trustedKeys.size} trusted key(s): add keys with \`concur trust add\` or lower --threshold`)
   }
+  if (trustedKeys.size === 0 && Object.keys(p.operators ?? {}).length > 0) throw new UsageError('operators group trusted keys, and there are none: `concur trust add DID… --operator NAME`')
   if (p.threshold == null && trustedKeys.size === 0) return
   try {
     createPolicy(policyInput({ ...p, threshold: p.threshold ?? trustedKeys.size }))

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateSigningKey } from '../../protocol/index.ts'
 import type { SigningKey } from '../../protocol/index.ts'
 import type { PolicyResponse } from '../../node/api/types.ts'
-import { api, cleanupAll } from '../helpers/processes.ts'
+import { api, cleanupAll, runConcur } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { ATTESTATIONS_TOPIC, artifactOf, startAdversary, submitJob, viewUntil } from './adversary.ts'
@@ -41,6 +41,9 @@ describe('a policy requiring 2 operators', () => {
       operators: { acme: [worker, ...acme.map(k => k.did)], bob: [bob.did] },
       minOperators: 2
     }
+    // refused up front, like an unmeetable threshold: 3 operators of the 2 its keys have
+    await expect(api<PolicyResponse>(net.requester.api, 'POST', '/v1/policy', { policy: { ...policy, threshold: 3, minOperators: 3 } }))
+      .rejects.toThrow(/400 minOperators 3 exceeds the 2 distinct operator\(s\) of the trusted keys: it could never be met/)
     const r = await api<PolicyResponse>(net.requester.api, 'POST', '/v1/policy', { policy })
     expect(r.problem).toBeUndefined()
     expect(r.policy).toMatchObject({ operators: policy.operators, minOperators: 2 })
@@ -61,6 +64,10 @@ describe('a policy requiring 2 operators', () => {
     expect(held.verdict?.operators).toEqual({ spanned: ['acme'], min: 2 })
     expect(held.record.reasons.join('\n')).toMatch(/has 3 >= 2 trusted keys but they span 1 operator\(s\) \(acme\) and the policy requires 2 distinct operators/)
     expect(held.record.history.map(h => h.status)).not.toContain('accepted')
+    // what a person reads: `concur status` says why it is not accepted
+    const status = await runConcur(['status', jobId], { home: net.requester.home, json: false })
+    expect(status.stdout).toMatch(/operators 1\/2: acme/)
+    expect(status.stdout).toMatch(/they span 1 operator\(s\) \(acme\) and the policy requires 2 distinct operators/)
 
     // control: bob's key on the same CID
     await adv.publishRaw(ATTESTATIONS_TOPIC, adv.attest(job, { key: bob, artifact: C }).bytes)
