@@ -26,6 +26,10 @@ export interface PolicyFile {
   threshold: number | null
   required: string[]
   minTier: SandboxTier | null
+  /** operator name → its trusted keys (PROTOCOL.md §8.1); absent: every key its own operator */
+  operators?: Record<string, string[]>
+  /** the agreeing keys must span this many operators; absent or null: 1 */
+  minOperators?: number | null
 }
 
 const EMPTY: PolicyFile = { version: 1, trusted: [], threshold: null, required: [], minTier: null }
@@ -42,9 +46,26 @@ export async function readPolicyFile (home: string): Promise<PolicyFile> {
   try {
     const p = JSON.parse(text) as Partial<PolicyFile>
     if (p.version !== 1 || !Array.isArray(p.trusted) || !Array.isArray(p.required ?? [])) throw new Error('expected { version: 1, trusted: [...], threshold, required: [...] }')
-    return { version: 1, trusted: p.trusted, threshold: p.threshold ?? null, required: p.required ?? [], minTier: p.minTier ?? null }
+    if (p.operators !== undefined && (typeof p.operators !== 'object' || p.operators === null || Array.isArray(p.operators))) throw new Error('expected "operators" to be a map of operator name to did:keys')
+    return withOperators({ version: 1, trusted: p.trusted, threshold: p.threshold ?? null, required: p.required ?? [], minTier: p.minTier ?? null }, p.operators, p.minOperators)
   } catch (err) {
     throw new ConfigError(`corrupt policy file ${path}: ${(err as Error).message}`, path)
+  }
+}
+
+/**
+ * The optional operator fields, present only when they say something: a
+ * policy without operators is the file (and the API answer) it always was.
+ */
+export function withOperators (p: PolicyFile, operators: Record<string, string[]> | undefined, minOperators: number | null | undefined): PolicyFile {
+  const rest: PolicyFile = { version: p.version, trusted: p.trusted, threshold: p.threshold, required: p.required, minTier: p.minTier }
+  // an operator left without keys (its last key removed or moved) is dropped;
+  // anything else is kept as given, for createPolicy to accept or refuse
+  const named = Object.entries(operators ?? {}).filter(([, dids]) => !(Array.isArray(dids) && dids.length === 0))
+  return {
+    ...rest,
+    ...(named.length > 0 ? { operators: Object.fromEntries(named) } : {}),
+    ...(minOperators != null ? { minOperators } : {})
   }
 }
 
@@ -57,8 +78,32 @@ export function policyInput (p: PolicyFile): TrustPolicyInput {
     trusted: p.trusted,
     threshold: p.threshold ?? 0,
     ...(p.required.length > 0 ? { required: p.required } : {}),
-    ...(p.minTier != null ? { minTier: p.minTier } : {})
+    ...(p.minTier != null ? { minTier: p.minTier } : {}),
+    ...(p.operators != null && Object.keys(p.operators).length > 0 ? { operators: p.operators } : {}),
+    ...(p.minOperators != null ? { minOperators: p.minOperators } : {})
   }
+}
+
+/** the operator a key of this file is grouped under, if any (by raw key: one key, one spelling) */
+export function operatorOfDid (p: PolicyFile, did: string): string | undefined {
+  const k = checkDid(did)
+  return Object.entries(p.operators ?? {}).find(([, dids]) => dids.some(d => checkDid(d) === k))?.[0]
+}
+
+/**
+ * Group keys under an operator (`trust add KEY… --operator NAME`), or, with
+ * null, take them out of theirs (`--own-operator`: each its own again). A key
+ * has one operator, so it leaves any other first.
+ */
+export function assignOperator (p: PolicyFile, dids: string[], operator: string | null): PolicyFile {
+  const moving = new Set(dids.map(checkDid))
+  const operators: Record<string, string[]> = {}
+  for (const [name, keys] of Object.entries(p.operators ?? {})) operators[name] = keys.filter(d => !moving.has(checkDid(d)))
+  if (operator != null) {
+    const have = new Set((operators[operator] ?? []).map(checkDid))
+    operators[operator] = [...(operators[operator] ?? []), ...dids.filter(d => { const k = checkDid(d); const fresh = !have.has(k); have.add(k); return fresh })]
+  }
+  return withOperators(p, operators, p.minOperators)
 }
 
 /** The usable policy, or a UsageError that says what to run to make it usable. */
@@ -96,15 +141,18 @@ export function removeTrusted (p: PolicyFile, dids: string[]): PolicyFile {
   const gone = new Set(dids.map(checkDid))
   const trusted = p.trusted.filter(d => !gone.has(checkDid(d)))
   const required = p.required.filter(d => !gone.has(checkDid(d)))
-  const next: PolicyFile = { ...p, trusted, required }
+  // an untrusted key belongs to no operator: it leaves its group with its trust
+  const next: PolicyFile = assignOperator({ ...p, trusted, required }, dids, null)
   if (next.threshold != null && next.threshold > trusted.length) {
     throw new UsageError(`removing would leave ${trusted.length} trusted key(s) under the threshold ${next.threshold}: lower it first with \`concur policy set --threshold K\``)
   }
+  checkPolicyFile(next)
   return next
 }
 
-export function setPolicy (p: PolicyFile, opts: { threshold?: number, required?: string[], minTier?: string | null }): PolicyFile {
-  const next: PolicyFile = { ...p }
+export function setPolicy (p: PolicyFile, opts: { threshold?: number, required?: string[], minTier?: string | null, minOperators?: number | null }): PolicyFile {
+  let next: PolicyFile = { ...p }
+  if (opts.minOperators !== undefined) next = withOperators(next, next.operators, opts.minOperators)
   if (opts.threshold != null) next.threshold = opts.threshold
   if (opts.required != null) next.required = opts.required
   if (opts.minTier !== undefined) {
@@ -129,6 +177,7 @@ export function checkPolicyFile (p: PolicyFile): void {
   if (p.threshold != null && p.threshold > trustedKeys.size) {
     throw new UsageError(`threshold ${p.threshold} is more than the ${trustedKeys.size} trusted key(s): add keys with \`concur trust add\` or lower --threshold`)
   }
+  if (trustedKeys.size === 0 && Object.keys(p.operators ?? {}).length > 0) throw new UsageError('operators group trusted keys, and there are none: `concur trust add DID… --operator NAME`')
   if (p.threshold == null && trustedKeys.size === 0) return
   try {
     createPolicy(policyInput({ ...p, threshold: p.threshold ?? trustedKeys.size }))

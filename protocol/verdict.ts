@@ -17,8 +17,8 @@
 import type { Envelope } from './dsse.ts'
 import type { SignedAttestation } from './attestation.ts'
 import { tierAtLeast } from './build.ts'
-import { didFromPublicKey, keyHex } from './keys.ts'
-import { isTrustedSigner } from './policy.ts'
+import { didFromPublicKey, keyHex, publicKeyFromDid } from './keys.ts'
+import { isTrustedSigner, operatorOfKey } from './policy.ts'
 import { owedVariation } from './job.ts'
 import type { BuildVariation, JobVariation } from './job.ts'
 import type { TrustPolicy } from './policy.ts'
@@ -44,6 +44,12 @@ export interface Verdict {
   dissent: Array<{ worker: string; artifact: string }>
   /** keys whose answers to different jobs of this build differ: evidence, never an accusation */
   nonReproducible: NonReproducible[]
+  /**
+   * Only when the policy groups keys by operator or sets `minOperators`
+   * (PROTOCOL.md §8.1): the distinct operators `counted` spans (an unnamed
+   * key is its own, named by its did:key), sorted, and how many must be.
+   */
+  operators?: { spanned: string[]; min: number }
   reasons: string[]
 }
 
@@ -116,7 +122,23 @@ function sameVariation (said: BuildVariation | undefined, owed: BuildVariation |
   return a.join('\n') === keys(owed).join('\n') && a.every(k => said[k as keyof BuildVariation] === owed[k as keyof BuildVariation])
 }
 
+/** whether the policy says anything about operators: without, a verdict is exactly what it was before §8.1 */
+function groupsOperators (policy: TrustPolicy): boolean {
+  return policy.input.operators !== undefined || policy.input.minOperators !== undefined
+}
+
+/** the distinct operators of these trusted did:keys (a key no operator names is its own, by its did), sorted */
+function operatorsOf (policy: TrustPolicy, dids: readonly string[]): string[] {
+  return [...new Set(dids.map(did => operatorOfKey(policy, keyHex(publicKeyFromDid(did)))))].sort(byString)
+}
+
 export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestations: SignedAttestation[], options: VerdictOptions = {}): Verdict {
+  const v = decide(policy, buildId, attestations, options)
+  if (groupsOperators(policy)) v.operators = { spanned: operatorsOf(policy, v.counted), min: policy.minOperators }
+  return v
+}
+
+function decide (policy: TrustPolicy, buildId: string, attestations: SignedAttestation[], options: VerdictOptions): Verdict {
   const k = policy.threshold
   const reasons: string[] = []
   const judged = options.jobId
@@ -264,6 +286,8 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
       reasons.push(`disputed: ${c.artifact} has ${c.trusted.length} trusted keys but trusted key(s) ${onThisJob.map(a => a.signer.did).sort(byString).join(', ')} built ${judged !== undefined ? 'this job' : 'it'} and got a different artifact`)
       return { status: 'disputed', ...base, counted: [], dissent, reasons }
     }
+    // what the artifact still waits for: it stays provisional, the reason says which
+    const waiting: string[] = []
     if (policy.required.size > 0) {
       const keyByDid = new Map([...signers.values()].map(s => [s.did, s.key]))
       const isRequired = (did: string): boolean => policy.required.has(keyByDid.get(did) ?? '')
@@ -272,13 +296,20 @@ export function evaluateVerdict (policy: TrustPolicy, buildId: string, attestati
         reasons.push(`disputed: ${c.artifact} has ${c.trusted.length} trusted keys but required key(s) ${requiredDissent.map(d => d.worker).join(', ')} attested a different artifact`)
         return { status: 'disputed', ...base, counted: [], dissent, reasons }
       }
-      const requiredHere = c.trusted.filter(isRequired)
-      if (requiredHere.length === 0) {
-        reasons.push(`provisional: ${c.artifact} has ${c.trusted.length} >= ${k} trusted keys but none of the required keys yet`)
-        return { status: 'provisional', ...base, artifact: c.artifact, counted: c.trusted, dissent, reasons }
-      }
+      if (!c.trusted.some(isRequired)) waiting.push('none of the required keys yet')
     }
-    reasons.push(`accepted: ${c.artifact} signed by ${c.trusted.length} distinct trusted keys (threshold ${k})`)
+    // Diversity (§8.1): keys one operator runs share its machines, its
+    // people and its mistakes, so k of them agreeing is one operator's word,
+    // however many keys it holds. Acceptance waits for keys of m operators.
+    const spanned = operatorsOf(policy, c.trusted)
+    if (spanned.length < policy.minOperators) {
+      waiting.push(`they span ${spanned.length} operator(s) (${spanned.join(', ')}) and the policy requires ${policy.minOperators} distinct operators`)
+    }
+    if (waiting.length > 0) {
+      reasons.push(`provisional: ${c.artifact} has ${c.trusted.length} >= ${k} trusted keys but ${waiting.join(', and ')}`)
+      return { status: 'provisional', ...base, artifact: c.artifact, counted: c.trusted, dissent, reasons }
+    }
+    reasons.push(`accepted: ${c.artifact} signed by ${c.trusted.length} distinct trusted keys (threshold ${k})${groupsOperators(policy) ? ` of ${spanned.length} distinct operators (at least ${policy.minOperators}: ${spanned.join(', ')})` : ''}`)
     if (dissent.length > 0) reasons.push(`note: ${dissent.length} trusted key(s), on other jobs of this build or below the policy's tier, name a different artifact (listed in dissent)`)
     return { status: 'accepted', ...base, artifact: c.artifact, counted: c.trusted, dissent, reasons }
   }

@@ -6,7 +6,7 @@ import type { PolicyResponse } from '../api/types.ts'
 import { output } from '../cli.ts'
 import type { Command } from '../cli.ts'
 import { NoDaemonError, UsageError } from '../errors.ts'
-import { addTrusted, readPolicyFile, removeTrusted, setPolicy, writePolicyFile } from '../policy-store.ts'
+import { addTrusted, assignOperator, checkPolicyFile, operatorOfDid, readPolicyFile, removeTrusted, setPolicy, writePolicyFile } from '../policy-store.ts'
 import type { PolicyFile } from '../policy-store.ts'
 
 /** the running daemon of this home, or null: the policy is then only a file */
@@ -35,34 +35,66 @@ export async function savePolicy (home: string, p: PolicyFile): Promise<PolicyFi
 
 export const trustCommand: Command = {
   name: 'trust',
-  summary: 'manage the trusted worker keys of this requester: trust add|remove|list KEY…',
-  usage: 'concur trust add|remove|list [DID…] [--home DIR] [--json]',
-  options: {},
+  summary: 'manage the trusted worker keys of this requester: trust add|remove|list KEY… [--operator NAME]',
+  usage: 'concur trust add|remove|list [DID…] [--operator NAME | --own-operator] [--home DIR] [--json]',
+  notes: [
+    '  --operator NAME   (add) group the keys under operator NAME: the people and machines behind them. With',
+    '                    `concur policy set --min-operators M`, an artifact is accepted only when its agreeing keys',
+    '                    span M operators, so many keys of one operator are one operator\'s word. A key has one',
+    '                    operator (this moves it from another); NAME is 1-64 letters, digits, ".", "_" or "-".',
+    '  --own-operator    (add) take the keys out of their operator: each counts as an operator of its own again',
+    '                    (what a key no operator names always is)'
+  ].join('\n'),
+  options: {
+    operator: { type: 'string' },
+    'own-operator': { type: 'boolean' }
+  },
   positionals: true,
-  async run ({ positionals, global }) {
+  async run ({ positionals, values, global }) {
     const [verb, ...dids] = positionals
     const home = resolveHome(global.home)
     let p = await readPolicyFile(home)
+    const operator = values.operator as string | undefined
+    const own = values['own-operator'] === true
+    if ((operator != null || own) && verb !== 'add') throw new UsageError('--operator and --own-operator go with `concur trust add DID…`')
+    if (operator != null && own) throw new UsageError('--operator NAME and --own-operator contradict each other: use one')
     if (verb === 'add' || verb === 'remove') {
       if (dids.length === 0) throw new UsageError(`concur trust ${verb} needs at least one did:key`)
       p = verb === 'add' ? addTrusted(p, dids) : removeTrusted(p, dids)
+      if (operator != null || own) {
+        p = assignOperator(p, dids, own ? null : operator!)
+        // the operator rules are createPolicy's; refused here, before anything is saved
+        checkPolicyFile(p)
+      }
       p = await savePolicy(home, p)
     } else if (verb !== 'list' && verb != null) {
       throw new UsageError(`unknown trust verb "${verb}": use add, remove or list`)
     }
-    output(global, p, () => p.trusted.length === 0 ? '(no trusted keys)' : p.trusted.map(d => `${d}${p.required.includes(d) ? '  (required)' : ''}`).join('\n'))
+    const line = (d: string): string => {
+      const op = operatorOfDid(p, d)
+      return `${d}${op != null ? `  (operator ${op})` : ''}${p.required.includes(d) ? '  (required)' : ''}`
+    }
+    output(global, p, () => p.trusted.length === 0 ? '(no trusted keys)' : p.trusted.map(line).join('\n'))
     return 0
   }
 }
 
 export const policyCommand: Command = {
   name: 'policy',
-  summary: 'show or set the trust policy: policy set --threshold K [--required KEY]… [--min-tier T]',
-  usage: 'concur policy show | set --threshold K [--required DID]… [--min-tier T] [--home DIR] [--json]',
+  summary: 'show or set the trust policy: policy set --threshold K [--required KEY]… [--min-tier T] [--min-operators M]',
+  usage: 'concur policy show | set --threshold K [--required DID]… [--min-tier T] [--min-operators M] [--home DIR] [--json]',
+  notes: [
+    '  --min-operators M  the K agreeing keys must come from at least M distinct operators (group keys with',
+    '                     `concur trust add DID… --operator NAME`; a key in no group is its own operator).',
+    '                     Until they do, the artifact stays provisional and the reason says so. M <= K, and',
+    '                     the trusted keys must span M operators, or the policy is refused. 1 (the default)',
+    '                     is the rule without operators.'
+  ].join('\n'),
   options: {
     threshold: { type: 'string' },
     required: { type: 'string', multiple: true },
-    'min-tier': { type: 'string' }
+    'min-tier': { type: 'string' },
+    'min-operators': { type: 'string' }
   },
   positionals: true,
   async run ({ positionals, values, global }) {
@@ -72,8 +104,12 @@ export const policyCommand: Command = {
     if (verb === 'set') {
       const threshold = values.threshold != null ? Number(values.threshold) : undefined
       if (threshold != null && !Number.isInteger(threshold)) throw new UsageError('--threshold takes a whole number')
+      const minOperators = values['min-operators'] != null ? Number(values['min-operators']) : undefined
+      if (minOperators != null && !(Number.isInteger(minOperators) && minOperators >= 1)) throw new UsageError('--min-operators takes a whole number >= 1')
       p = setPolicy(p, {
         ...(threshold != null ? { threshold } : {}),
+        // 1 is the rule without operators: written as "not set", so the file stays what it was
+        ...(minOperators != null ? { minOperators: minOperators === 1 ? null : minOperators } : {}),
         ...(values.required != null ? { required: values.required as string[] } : {}),
         ...(values['min-tier'] != null ? { minTier: values['min-tier'] as string } : {})
       })
@@ -85,7 +121,9 @@ export const policyCommand: Command = {
       `trusted    ${p.trusted.length} key(s)`,
       `threshold  ${p.threshold ?? '(not set)'}`,
       `required   ${p.required.length > 0 ? p.required.join(', ') : '(none)'}`,
-      `min tier   ${p.minTier ?? '(any)'}`
+      `min tier   ${p.minTier ?? '(any)'}`,
+      `operators  ${Object.keys(p.operators ?? {}).length > 0 ? Object.entries(p.operators ?? {}).map(([name, dids]) => `${name} (${dids.length} key${dids.length === 1 ? '' : 's'})`).join(', ') : '(none: every key its own)'}`,
+      `min operators ${p.minOperators ?? 1}`
     ].join('\n'))
     return 0
   }

@@ -30,7 +30,9 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
   let view = await api.get<RequestView>(`/v1/requests/${jobId}`)
   while (true) {
     const r = view.record
-    const line = `[${r.status}] ${r.counted.length}/${view.threshold ?? '?'} trusted keys agree${r.artifact != null ? ` on ${r.artifact}` : ''}`
+    const ops = view.verdict?.operators
+    // under a policy of operators, k keys may agree and still wait for a second operator: said here, not only in status
+    const line = `[${r.status}] ${r.counted.length}/${view.threshold ?? '?'} trusted keys agree${ops != null ? `, ${ops.spanned.length}/${ops.min} operators` : ''}${r.artifact != null ? ` on ${r.artifact}` : ''}`
     if (line !== lastLine) { progress(global, line); lastLine = line }
     if (isSettled(r)) return { view, timedOut: false }
     const left = deadline - Date.now()

@@ -71,6 +71,9 @@ export function describeRequest (v: RequestView): string {
   ]
   if (r.artifact != null) lines.push(`artifact  ${r.artifact}`)
   lines.push(`trusted   ${r.counted.length}/${v.threshold ?? '?'} agreeing keys${r.onlyThisJob === true ? ' (judged on this job\'s attestations only: --no-reuse)' : ''}`)
+  // the policy's diversity rule (PROTOCOL.md §8.1): how many operators the agreeing keys span, of how many needed
+  const ops = v.verdict?.operators
+  if (ops != null) lines.push(`operators ${ops.spanned.length}/${ops.min}${ops.spanned.length > 0 ? `: ${ops.spanned.map(o => o.startsWith('did:') ? short(oneLine(o)) : oneLine(o)).join(', ')}` : ''}`)
   if (v.attestations.length > 0) {
     lines.push('attestations:')
     // every trusted key is equally trusted: a line says whether its key is

@@ -267,6 +267,8 @@ async function requestPage (jobId) {
       ['status', badge(r.status)],
       ['artifact', r.artifact != null ? short(r.artifact, 24) : '–'],
       ['trusted keys agreeing', `${r.counted.length} of the ${view.threshold ?? '?'} needed`],
+      // only under a policy that groups keys by operator (PROTOCOL.md §8.1)
+      view.verdict?.operators != null ? ['operators agreeing', `${view.verdict.operators.spanned.length} of the ${view.verdict.operators.min} needed${view.verdict.operators.spanned.length > 0 ? ': ' + view.verdict.operators.spanned.map(o => o.startsWith('did:') ? short(o) : o).join(', ') : ''}`] : null,
       ['attestations', `${trusted.length} from trusted keys, ${untrusted.length} from keys not trusted (not counted)`],
       ['equivocators', equivocators.length === 0 ? 'none' : h('span', {}, equivocators.map(e => [short(e.worker), ' ']))],
       ['submitted', time(r.submittedAt)],

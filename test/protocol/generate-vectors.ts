@@ -12,8 +12,8 @@ import {
   ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
-import type { Envelope } from '../../protocol/index.ts'
-import { attest, claimFor, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
+import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
+import { attest, claimFor, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
 
 /** Group order of ed25519 (RFC 8032 §5.1). */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n
@@ -34,6 +34,21 @@ export interface SignatureVector {
 
 export interface PaeVector { description: string; source?: string; payloadType: string; payloadUtf8: string; pae: string }
 
+/**
+ * A trust-policy vector (PROTOCOL.md §8.1): a policy, attestation envelopes
+ * for one buildId (decoded at `verifyAt`), and either the verdict they give
+ * (`expect`) or the code loading the policy fails with (`error`).
+ */
+export interface VerdictVector {
+  description: string
+  policy: TrustPolicyInput
+  buildId: string
+  attestations: Envelope[]
+  verifyAt: string
+  expect?: { status: string; artifact?: string; counted: string[]; operators?: { spanned: string[]; min: number } }
+  error?: string
+}
+
 const verifyAt = iso(T0 + 5 * 60_000)
 const worker = fixedKey('worker-1')
 const other = fixedKey('worker-2')
@@ -49,7 +64,55 @@ function leNumber (b: Uint8Array): bigint {
   return n
 }
 
-export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector> } {
+/**
+ * Operator vectors (PROTOCOL.md §8.1): three keys run by operator "acme",
+ * one by "bob", one unnamed (its own operator); k = 2, m = 2; every key
+ * attests the same CID for the same job.
+ */
+function verdictVectors (): Record<string, VerdictVector> {
+  const job = makeJob()
+  const acme = [1, 2, 3].map(i => fixedKey(`acme-${i}`))
+  const bob = fixedKey('bob-1')
+  const loner = fixedKey('loner-1')
+  const artifact = fakeTreeCid('artifact-A')
+  const said = (k: ReturnType<typeof fixedKey>): Envelope => attest(k, { jobId: job.jobId, artifact }).envelope
+  const policy: TrustPolicyInput = {
+    trusted: [...acme, bob, loner].map(k => k.did),
+    threshold: 2,
+    operators: { acme: acme.map(k => k.did), bob: [bob.did] },
+    minOperators: 2
+  }
+  const sorted = (dids: string[]): string[] => [...dids].sort()
+  const v = (x: Omit<VerdictVector, 'verifyAt' | 'buildId'>): VerdictVector => ({ ...x, buildId: job.job.buildId, verifyAt })
+  return {
+    'operators-three-keys-of-one-operator-provisional': v({
+      description: 'k = 2, minOperators = 2: all three keys of operator acme attest one CID. Three agreeing keys, one operator: provisional, not accepted.',
+      policy,
+      attestations: acme.map(said),
+      expect: { status: 'provisional', artifact, counted: sorted(acme.map(k => k.did)), operators: { spanned: ['acme'], min: 2 } }
+    }),
+    'operators-two-operators-accepted': v({
+      description: 'The same three keys of acme and one key of bob: the agreeing keys span 2 operators: accepted.',
+      policy,
+      attestations: [...acme.map(said), said(bob)],
+      expect: { status: 'accepted', artifact, counted: sorted([...acme, bob].map(k => k.did)), operators: { spanned: ['acme', 'bob'], min: 2 } }
+    }),
+    'operators-unnamed-key-is-its-own-operator-accepted': v({
+      description: 'One key of acme and a key no operator names: the unnamed key is an operator of its own (named by its did:key): 2 operators, accepted.',
+      policy,
+      attestations: [said(acme[0]!), said(loner)],
+      expect: { status: 'accepted', artifact, counted: sorted([acme[0]!.did, loner.did]), operators: { spanned: sorted(['acme', loner.did]), min: 2 } }
+    }),
+    'operators-unmeetable-policy-refused': v({
+      description: 'Every trusted key is acme\'s or bob\'s, and minOperators is 3: no agreement can ever span 3 operators, so the policy is refused when loaded.',
+      policy: { trusted: [...acme, bob].map(k => k.did), threshold: 3, operators: { acme: acme.map(k => k.did), bob: [bob.did] }, minOperators: 3 },
+      attestations: [],
+      error: 'ERR_POLICY'
+    })
+  }
+}
+
+export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector>, verdict: Record<string, VerdictVector> } {
   const job = makeJob()
   // the same job naming its builders (PROTOCOL.md §5.1): only these keys' claims take its replica slots
   const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
@@ -152,7 +215,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'empty-type-and-payload': { description: 'Empty type and body: lengths are "0", separators remain.', payloadType: '', payloadUtf8: '', pae: 'DSSEv1 0  0 ' },
     'utf8-lengths-are-bytes': { description: 'Lengths count UTF-8 bytes, not characters (é is 2 bytes, € is 3).', payloadType: 'tÿpé', payloadUtf8: '€ 1', pae: 'DSSEv1 6 tÿpé 5 € 1' }
   }
-  return { signature, pae }
+  return { signature, pae, verdict: verdictVectors() }
 }
 
 export const VECTORS_DIR = resolve(fileURLToPath(import.meta.url), '../../../protocol/vectors')
@@ -162,9 +225,11 @@ export function vectorFileText (x: unknown): string {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { signature, pae } = buildVectors()
+  const { signature, pae, verdict } = buildVectors()
   mkdirSync(resolve(VECTORS_DIR, 'pae'), { recursive: true })
+  mkdirSync(resolve(VECTORS_DIR, 'verdict'), { recursive: true })
   for (const [name, vec] of Object.entries(signature)) writeFileSync(resolve(VECTORS_DIR, `${name}.json`), vectorFileText(vec))
   for (const [name, vec] of Object.entries(pae)) writeFileSync(resolve(VECTORS_DIR, 'pae', `${name}.json`), vectorFileText(vec))
-  console.log(`wrote ${Object.keys(signature).length} signature vectors and ${Object.keys(pae).length} PAE vectors to ${VECTORS_DIR}`)
+  for (const [name, vec] of Object.entries(verdict)) writeFileSync(resolve(VECTORS_DIR, 'verdict', `${name}.json`), vectorFileText(vec))
+  console.log(`wrote ${Object.keys(signature).length} signature vectors, ${Object.keys(pae).length} PAE vectors and ${Object.keys(verdict).length} verdict vectors to ${VECTORS_DIR}`)
 }

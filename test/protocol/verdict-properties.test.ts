@@ -99,4 +99,35 @@ describe('verdict properties', () => {
       expect(v.candidates.filter(c => c.trusted.length >= policy.threshold)).toHaveLength(1)
     }), { numRuns: RUNS })
   })
+
+  // the trusted keys split among operators "a" and "b" (or left unnamed:
+  // their own), with any minOperators the split allows (PROTOCOL.md §8.1)
+  const operatorPolicyArb: fc.Arbitrary<TrustPolicy | null> = fc.record({
+    threshold: fc.integer({ min: 1, max: trusted.length }),
+    groups: fc.array(fc.constantFrom<'a' | 'b' | null>('a', 'b', null), { minLength: trusted.length, maxLength: trusted.length }),
+    minOperators: fc.integer({ min: 1, max: trusted.length })
+  }).map(p => {
+    const operators: Record<string, string[]> = {}
+    p.groups.forEach((g, i) => { if (g !== null) operators[g] = [...(operators[g] ?? []), trusted[i]!.did] })
+    try {
+      return createPolicy({ trusted: trusted.map(k => k.did), threshold: p.threshold, operators, minOperators: p.minOperators })
+    } catch {
+      return null // refused up front (m > k, or more operators than the split has): createPolicy's tests
+    }
+  })
+
+  it('accepted under operators always means: the counted keys span >= minOperators operators; and with minOperators 1 the operators change nothing', () => {
+    fc.assert(fc.property(operatorPolicyArb, attsArb(pool, 20), (policy, atts) => {
+      if (policy === null) return
+      const v = evaluateVerdict(policy, buildId, atts)
+      const ops = new Set(v.counted.map(did => { const k = trusted.find(t => t.did === did)!; return policy.operatorOf.get(keyHex(k.publicKey)) ?? did }))
+      expect(v.operators?.spanned).toEqual([...ops].sort())
+      if (v.status === 'accepted') expect(ops.size).toBeGreaterThanOrEqual(policy.minOperators)
+      const plain = evaluateVerdict(createPolicy({ trusted: trusted.map(k => k.did), threshold: policy.threshold }), buildId, atts)
+      if (policy.minOperators === 1) expect(essence(v)).toEqual(essence(plain))
+      // the rule only ever holds an acceptance back: it never makes one, nor changes a dispute or a failure
+      if (plain.status !== 'accepted') expect(essence(v)).toEqual(essence(plain))
+      else expect(['accepted', 'provisional']).toContain(v.status)
+    }), { numRuns: RUNS })
+  })
 })

@@ -55,7 +55,7 @@ function validatePolicyInput (x: unknown): TrustPolicyInput {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new ManifestSchemaError('policy: expected a map')
   const o = x as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (!['trusted', 'threshold', 'required', 'minTier'].includes(k)) throw new ManifestSchemaError(`policy.${k}: unknown field`)
+    if (!['trusted', 'threshold', 'required', 'minTier', 'operators', 'minOperators'].includes(k)) throw new ManifestSchemaError(`policy.${k}: unknown field`)
   }
   if (typeof o.threshold !== 'number' || !Number.isSafeInteger(o.threshold)) throw new ManifestSchemaError('policy.threshold: expected an integer')
   const out: TrustPolicyInput = { trusted: expectStrings(o.trusted, 'policy.trusted'), threshold: o.threshold }
@@ -63,6 +63,22 @@ function validatePolicyInput (x: unknown): TrustPolicyInput {
   if (o.minTier !== undefined) {
     if (!TIERS.includes(o.minTier as SandboxTier)) throw new ManifestSchemaError('policy.minTier: unknown sandbox tier')
     out.minTier = o.minTier as SandboxTier
+  }
+  // shapes only: whether the policy is usable is createPolicy's question, and
+  // this one is informational (a verifier applies its own)
+  if (o.operators !== undefined) {
+    if (typeof o.operators !== 'object' || o.operators === null || Array.isArray(o.operators) || CID.asCID(o.operators) != null) throw new ManifestSchemaError('policy.operators: expected a map')
+    const entries = Object.entries(o.operators as Record<string, unknown>)
+    if (entries.length > 1024) throw new ManifestSchemaError('policy.operators: more than 1024 operators')
+    // by position, not name, in messages: a hostile bundle's names are not echoed
+    out.operators = Object.fromEntries(entries.map(([name, dids], i) => {
+      if (name.length === 0 || name.length > 64) throw new ManifestSchemaError(`policy.operators: name ${i}: expected 1..64 characters`)
+      return [name, expectStrings(dids, `policy.operators (operator ${i})`)]
+    }))
+  }
+  if (o.minOperators !== undefined) {
+    if (typeof o.minOperators !== 'number' || !Number.isSafeInteger(o.minOperators)) throw new ManifestSchemaError('policy.minOperators: expected an integer')
+    out.minOperators = o.minOperators
   }
   return out
 }
@@ -106,6 +122,9 @@ export function manifestValue (m: BundleManifest): Record<string, unknown> {
     const p: Record<string, unknown> = { trusted: [...m.policy.trusted], threshold: m.policy.threshold }
     if (m.policy.required !== undefined) p.required = [...m.policy.required]
     if (m.policy.minTier !== undefined) p.minTier = m.policy.minTier
+    // written only when set: a policy without operators records the manifest it always did
+    if (m.policy.operators !== undefined) p.operators = Object.fromEntries(Object.entries(m.policy.operators).map(([name, dids]) => [name, [...dids]]))
+    if (m.policy.minOperators !== undefined) p.minOperators = m.policy.minOperators
     value.policy = p
   }
   return value
