@@ -44,26 +44,34 @@ export const READ_LOW_WATER = 2 * 1024 * 1024
 
 export interface ReadBoundedOptions {
   highWater?: number
+  /** at most highWater - STREAM_READ_BUFFER_MAX (see below) */
   lowWater?: number
+  /** ends the read with its reason: a stream already closed sends no event an abort could wake the reader with */
+  signal?: AbortSignal
 }
 
-type ReadableStream = Pick<Stream, 'addEventListener' | 'removeEventListener' | 'pause' | 'resume' | 'readStatus'>
+type ReadableStream = Pick<Stream, 'addEventListener' | 'removeEventListener' | 'pause' | 'resume' | 'readStatus' | 'status' | 'readBufferLength' | 'readableEnded'>
 
 /** The chunks of `stream`, as its async iterator gives them, with at most about highWater bytes queued unread. */
 export async function * readBounded (stream: ReadableStream, options: ReadBoundedOptions = {}): AsyncGenerator<Uint8Array | Uint8ArrayList> {
   const high = options.highWater ?? READ_HIGH_WATER
-  const low = Math.min(options.lowWater ?? READ_LOW_WATER, high)
+  // resume() hands us the stream's read buffer (up to STREAM_READ_BUFFER_MAX)
+  // at once; were that to cross highWater, a pause inside resume() would be
+  // undone by it (the muxer is told to resume after the dispatch), and an
+  // honest fast sender would then overflow the read buffer and be cut off
+  const low = Math.min(options.lowWater ?? READ_LOW_WATER, Math.max(0, high - STREAM_READ_BUFFER_MAX))
   if (stream.readStatus !== 'readable' && stream.readStatus !== 'paused') return
   const queue: Array<Uint8Array | Uint8ArrayList> = []
   let queued = 0
   let ended = false
   let failure: Error | undefined
+  let resuming = false
   let wake: (() => void) | undefined
   const notify = (): void => { const w = wake; wake = undefined; w?.() }
   const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
     queue.push(evt.data)
     queued += evt.data.byteLength
-    if (queued > high && stream.readStatus === 'readable') stream.pause()
+    if (!resuming && queued > high && stream.readStatus === 'readable') stream.pause()
     notify()
   }
   const onClose = (evt: Event): void => {
@@ -71,59 +79,86 @@ export async function * readBounded (stream: ReadableStream, options: ReadBounde
     failure = (evt as Event & { error?: Error }).error
     notify()
   }
-  const onRemoteCloseWrite = (): void => { ended = true; notify() }
+  const onEnd = (): void => { ended = true; notify() }
+  const onAbort = (): void => { failure = options.signal?.reason as Error ?? new Error('aborted'); notify() }
+  const resume = (): void => {
+    resuming = true
+    try { stream.resume() } finally { resuming = false }
+    if (queued > high && stream.readStatus === 'readable') stream.pause()
+  }
+  // what the stream says when an event passed before we listened: data and
+  // the remote's close can both arrive before a reader attaches
+  const finished = (): boolean => ended || stream.readableEnded === true || (stream.status != null && stream.status !== 'open' && (stream.readBufferLength ?? 0) === 0)
   stream.addEventListener('message', onMessage)
   stream.addEventListener('close', onClose)
-  stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
-  // a paused stream (a reader before us) holds what it has: let it come
-  if (stream.readStatus === 'paused') stream.resume()
+  stream.addEventListener('remoteCloseWrite', onEnd)
+  stream.addEventListener('end', onEnd)
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  if (options.signal?.aborted === true) onAbort()
+  // what the stream already holds (a reader before us paused it, or it came
+  // before we listened) is handed over by a resume
+  if (stream.readStatus === 'paused') resume()
+  else if (stream.readStatus === 'readable' && (stream.readBufferLength ?? 0) > 0) { stream.pause(); resume() }
   try {
     while (true) {
       const chunk = queue.shift()
       if (chunk != null) {
         queued -= chunk.byteLength
-        if (queued < low && stream.readStatus === 'paused') stream.resume()
+        if (queued <= low && stream.readStatus === 'paused') resume()
         yield chunk
         continue
       }
       if (failure != null) throw failure
-      if (ended) return
+      if (finished()) {
+        if (stream.status === 'aborted' || stream.status === 'reset') throw new Error(`the stream was ${stream.status}`)
+        return
+      }
       await new Promise<void>(resolve => { wake = resolve })
     }
   } finally {
     stream.removeEventListener('message', onMessage)
     stream.removeEventListener('close', onClose)
-    stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
+    stream.removeEventListener('remoteCloseWrite', onEnd)
+    stream.removeEventListener('end', onEnd)
+    options.signal?.removeEventListener('abort', onAbort)
   }
 }
 
-type WritableStream = Pick<Stream, 'send' | 'addEventListener' | 'removeEventListener'>
+/** a stream to send on; without writeBufferLength (a stream that buffers nothing), a send never waits */
+export type WritableStream = Pick<Stream, 'send' | 'addEventListener' | 'removeEventListener'> & Partial<Pick<Stream, 'writeBufferLength'>>
 
 /**
- * Sends `data`, then, if the stream's buffer is full, waits for it to drain.
+ * Sends `data`, then waits until the stream's write buffer is empty: the
+ * next block is read from the store only once this one is in the muxer's
+ * hands, within the window the reader granted.
  *
  * Not `stream.onDrain()`: in @libp2p/utils 7.4 its promise is made once and
  * never replaced, so after the first drain every later call returns at once,
  * and a sender that waited on it queued everything it had in the stream's
  * write buffer (unbounded). A peer that asked this node for a DAG and read
- * nothing made it hold the whole answer in memory: 64 MiB per answer of the
- * test `an-asker-that-does-not-read-cannot-make-the-answerer-buffer-its-answer`,
- * the DAG's size in general, eight answers per connection. A fresh listener
- * for each wait sees the next 'drain'.
+ * nothing made it hold the whole answer in memory: 128 MiB of the test
+ * `an-asker-that-stops-reading-cannot-make-the-answerer-buffer-its-answer`,
+ * the DAG's size in general, eight answers per connection. Nor any one
+ * 'drain' event: yamux sends one for every window update that leaves a byte
+ * of room, and the muxer one to every stream whenever the socket drains; an
+ * asker granting 13 bytes at a time got a whole block queued per update (41
+ * MiB for 40 updates in the review's test). The write buffer's own length
+ * is what bounds memory, so that is what is waited on ('idle': it emptied).
  */
 export async function send (stream: WritableStream, data: Uint8Array | Uint8ArrayList, options: { signal?: AbortSignal } = {}): Promise<void> {
-  if (stream.send(data)) return
+  stream.send(data)
+  if ((stream.writeBufferLength ?? 0) === 0) return
   options.signal?.throwIfAborted()
   await new Promise<void>((resolve, reject) => {
     const done = (): void => {
-      stream.removeEventListener('drain', onDrain)
+      stream.removeEventListener('idle', onIdle)
       stream.removeEventListener('close', onClose)
       options.signal?.removeEventListener('abort', onAbort)
     }
-    const onDrain = (): void => { done(); resolve() }
+    const onIdle = (): void => { done(); resolve() }
     const onClose = (evt: Event): void => { done(); reject((evt as Event & { error?: Error }).error ?? new Error('the stream closed while a send waited for it to drain')) }
     const onAbort = (): void => { done(); reject(options.signal?.reason as Error) }
-    stream.addEventListener('drain', onDrain)
+    stream.addEventListener('idle', onIdle)
     stream.addEventListener('close', onClose)
     options.signal?.addEventListener('abort', onAbort)
   })

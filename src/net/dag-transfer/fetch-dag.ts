@@ -136,16 +136,20 @@ export const MIN_BYTES_PER_WINDOW = 256 * 1024
 /** the chunks of `stream`, ended (the stream aborted) by an abort of `signal` or a window of stallMs carrying fewer than minBytes */
 async function * guarded (stream: Stream, signal: AbortSignal | undefined, stallMs: number, minBytes: number): AsyncGenerator<Uint8Array | Uint8ArrayList> {
   let inWindow = 0
+  // also handed to the reader: aborting a stream that has already closed
+  // sends no event, and a reader waiting on it would never wake
+  const stop = new AbortController()
+  const end = (err: Error): void => { stop.abort(err); stream.abort(err) }
   const timer = setInterval(() => {
-    if (inWindow < minBytes) stream.abort(new TransferStalledError(stallMs, inWindow))
+    if (inWindow < minBytes) end(new TransferStalledError(stallMs, inWindow))
     inWindow = 0
   }, stallMs)
-  const onAbort = (): void => { stream.abort(signal?.reason as Error ?? new Error('aborted')) }
+  const onAbort = (): void => { end(signal?.reason as Error ?? new Error('aborted')) }
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     // not the stream's own iterator: it queues all that arrives, and a
     // provider faster than our store would pile its answer up in memory
-    for await (const chunk of readBounded(stream)) {
+    for await (const chunk of readBounded(stream, { signal: stop.signal })) {
       inWindow += chunk.byteLength
       yield chunk
     }
@@ -155,14 +159,38 @@ async function * guarded (stream: Stream, signal: AbortSignal | undefined, stall
   }
 }
 
+/** how long a provider has to close its answer after the end frame before the stream is cut */
+const CLOSE_GRACE_MS = 2_000
+
+/**
+ * An answer is read to its end frame; what the provider does after it must
+ * cost nothing: a stream it never closes would hold a read buffer (up to
+ * 4 MiB) and one of the connection's streams for as long as the connection
+ * lasts. The stream is given a moment to close, then cut.
+ */
+async function finish (stream: Stream): Promise<void> {
+  if (stream.status !== 'open' || stream.remoteWriteStatus === 'closed') return
+  await new Promise<void>(resolve => {
+    const done = (): void => { clearTimeout(timer); stream.removeEventListener('remoteCloseWrite', done); stream.removeEventListener('close', done); resolve() }
+    const timer = setTimeout(done, CLOSE_GRACE_MS)
+    stream.addEventListener('remoteCloseWrite', done)
+    stream.addEventListener('close', done)
+  })
+  // (read again: the wait above may have changed both)
+  const now = stream as Pick<Stream, 'status' | 'remoteWriteStatus'>
+  if (now.status === 'open' && now.remoteWriteStatus !== 'closed') stream.abort(new Error('the answer went on past its end frame'))
+}
+
 /** one request to one provider: the answer is read and checked into the store */
 async function ask (provider: Provider, mode: TransferMode, pieces: Piece[], budget: TransferBudget, options: FetchDagOptions, onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>): Promise<AnswerResult> {
   const cids = pieces.map(p => p.cid)
   const stream = await options.open(provider.peer, options)
   try {
     stream.send(encodeRequest(mode, cids))
-    // our side is complete: the answerer reads to its end
-    await stream.close(options)
+    // our side is complete: the answerer reads to its end. Not awaited before
+    // reading: a close can wait on the muxer for as long as the peer likes,
+    // and what it sends meanwhile is read (and bounded) only once we read
+    const closing = stream.close(options).catch(() => {})
     const r = await readAnswer(guarded(stream, options.signal, options.stallMs ?? STALL_MS, options.minBytesPerWindow ?? MIN_BYTES_PER_WINDOW), mode, cids, {
       budget,
       ...(options.signal != null ? { signal: options.signal } : {}),
@@ -173,6 +201,11 @@ async function ask (provider: Provider, mode: TransferMode, pieces: Piece[], bud
       }
     })
     if (r.overBudget) stream.abort(new Error('over the fetch caps'))
+    // in the background: the answer is in; a sharing round must not wait on
+    // the provider's close (a probe's did, and a late joiner then found the
+    // work shared out already)
+    else void finish(stream).catch(() => {})
+    void closing
     return r
   } catch (err) {
     stream.abort(err as Error)

@@ -73,6 +73,9 @@ export class DagTransfer implements Startable {
       const signal = AbortSignal.timeout(timeoutMs)
       try {
         const request = await readRequest(stream, { signal })
+        // nothing after the request is read: unread bytes would sit in the
+        // stream's buffer (up to 4 MiB, eight answers per connection) until it ends
+        await stream.closeRead({ signal })
         const stats = await answerRequest(stream, request, {
           get: async (cid, options) => (await this.local.has(cid, options)) ? await this.local.get(cid, options) : undefined
         }, { signal })

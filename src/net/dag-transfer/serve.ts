@@ -5,8 +5,9 @@
  * not hold a way to keep it busy).
  */
 import { send as sendPaced } from '../stream-flow.ts'
+import type { WritableStream } from '../stream-flow.ts'
 import { Uint8ArrayList } from 'uint8arraylist'
-import type { AbortOptions, Stream } from '@libp2p/interface'
+import type { AbortOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { AnswerOrder, FRAME, MAX_BLOCK_BYTES, MAX_REQUEST_BYTES, decodeRequest, frameHeader, transferable } from './wire.ts'
 import { MalformedRequestError, RequestTooLargeError } from '../errors.ts'
@@ -41,7 +42,7 @@ export function requestPayload (wire: Uint8Array): Uint8Array {
 }
 
 /** Answers one request on `stream` (already read: `request`), then ends the answer. */
-export async function answerRequest (stream: Pick<Stream, 'send' | 'addEventListener' | 'removeEventListener'>, request: Uint8Array, blocks: LocalBlocks, options: AbortOptions = {}): Promise<ServeStats> {
+export async function answerRequest (stream: WritableStream, request: Uint8Array, blocks: LocalBlocks, options: AbortOptions = {}): Promise<ServeStats> {
   const { mode, cids } = decodeRequest(request)
   const order = new AnswerOrder(mode, cids)
   const stats: ServeStats = { blocks: 0, bytes: 0, missing: 0 }
