@@ -301,7 +301,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         identity: { signing: identity.signing, peerId: identity.peerId },
         sync,
         connections: peer.libp2p,
-        claims: inbox
+        claims: inbox,
+        dag: peer.dag
       })
       requesterService.addEventListener('verdict:changed', ({ detail: d }) => { events.emit({ type: 'request:verdict', ...d }) })
       requesterService.addEventListener('release:recorded', ({ detail: d }) => { events.emit({ type: 'request:release', ...d }) })

@@ -13,12 +13,17 @@ import type { Blockstore } from 'interface-blockstore'
 import type { SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
+import type { DagTransfer } from '../net/dag-transfer/index.ts'
+import { DEFAULT_FETCH_LIMITS } from '../content/limits.ts'
+import { prefetchBounds } from '../content/prefetch.ts'
 import { NoArtifactError, NoDisputeError } from './errors.ts'
 
 export interface OutcomeComponents {
   blockstore: Blockstore
   pins: Pick<Pins, 'add' | 'isPinned'>
   records: Pick<RecordStore, 'attestations'>
+  /** the DAG transfer: the artifact from the workers that hold it, before the pin's walk (bitswap) fetches what is left */
+  dag?: Pick<DagTransfer, 'fetch'>
 }
 
 export interface OutcomeDirs {
@@ -36,6 +41,19 @@ export interface OutcomeDirs {
 export async function writeAcceptedBundle (components: OutcomeComponents, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, policy: TrustPolicy, options: AbortOptions = {}): Promise<string> {
   if (verdict.artifact == null) throw new NoArtifactError(`job ${job.jobId} has no accepted artifact`)
   const artifact = CID.parse(verdict.artifact)
+  // The DAG transfer first, as `concur get` and a worker's input fetch do. The
+  // pin walks the DAG through the networked blockstore, which asks bitswap for
+  // every block it lacks; over relayed connections (workers behind NAT) bitswap
+  // stalled: seen in the namespace network, the job accepted 3 s after
+  // submission and its bundle still unwritten 4 minutes later, 1 run of 6. What
+  // the transfer leaves (or all of it, when it fails) the pin still fetches.
+  if (components.dag != null) {
+    try {
+      await components.dag.fetch(artifact, { ...prefetchBounds(DEFAULT_FETCH_LIMITS), ...(options.signal != null ? { signal: options.signal } : {}) })
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+    }
+  }
   await pin(components.pins, artifact, options)
   await mkdir(dirs.bundles, { recursive: true })
   const counted = new Set(verdict.counted)

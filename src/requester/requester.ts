@@ -28,6 +28,7 @@ import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, 
 import type { JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
+import type { DagTransfer } from '../net/dag-transfer/index.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
 import { DEFAULT_RESOURCES, DEFAULT_SOURCE_DATE_EPOCH, DEFAULT_TTL_SECONDS, DEFAULT_REPLICAS, hostPlatform } from './defaults.ts'
@@ -59,6 +60,8 @@ export interface RequesterComponents {
   connections?: TypedEventTarget<{ 'peer:identify': CustomEvent<unknown> }>
   /** the claims this node validated and recorded (src/store/ingest.ts): releases of our jobs are kept */
   claims?: TypedEventTarget<{ 'claim:recorded': CustomEvent<SignedClaim> }>
+  /** the DAG transfer: an accepted artifact is fetched by it before its pin (outcomes.ts) */
+  dag?: Pick<DagTransfer, 'fetch'>
 }
 
 export interface RequesterInit {
