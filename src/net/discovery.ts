@@ -11,6 +11,15 @@ import { peerExchange } from './peer-exchange.ts'
 
 const log = logger('concur:discovery')
 
+/** ticks one second apart after joining (or rejoining), before the slow interval */
+const JOIN_TICKS = 10
+/** the first redial of a bootstrap node we lost; each one after waits twice as long, up to REDIAL_MAX_MS */
+const REDIAL_FIRST_MS = 500
+/** the longest wait between two redials while backing off (before jitter: ×0.5 to ×1.5) */
+const REDIAL_MAX_MS = 4000
+/** redials with backoff (~1 minute of them), then the interval's own redial carries on: a bootstrap node gone for good is not dialled every few seconds for ever */
+const REDIAL_ATTEMPTS = 16
+
 /** A peer announcement is tiny; anything bigger is not one. */
 const MAX_ANNOUNCEMENT_BYTES = 4096
 const MAX_ADDRS = 16
@@ -72,11 +81,19 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
       const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
       return { ma, peer: id != null ? peerIdFromString(id) : undefined }
     })
+    const isBootstrap = (peer: PeerId): boolean => bootstrap.some(b => b.peer?.equals(peer) === true)
     const known = new Map<string, string[]>()
     const dialing = new Set<string>()
     let timer: ReturnType<typeof setTimeout> | undefined
     let ticks = 0
     let stopped = false
+    /** a tick is under way (it schedules the next one when it ends) */
+    let running = false
+    /** the wait before the next redial while a bootstrap node is lost; undefined while none is (or the backoff ran out) */
+    let redialMs: number | undefined
+    let redials = 0
+    /** the addresses the last announcement named: when ours differ from them, the node announces quickly again */
+    let announced = ''
 
     const dialOne = async (key: string, dial: () => Promise<unknown>): Promise<void> => {
       if (dialing.has(key)) return
@@ -121,9 +138,12 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
       }))
     }
 
+    const announceable = (): string[] => addressesToAnnounce(libp2p.getMultiaddrs()).map(a => a.decapsulateCode(421).toString()).slice(0, MAX_ADDRS)
+
     const announce = async (): Promise<void> => {
       if (!init.announce) return
-      const addrs = addressesToAnnounce(libp2p.getMultiaddrs()).map(a => a.decapsulateCode(421).toString()).slice(0, MAX_ADDRS)
+      const addrs = announceable()
+      announced = addrs.join(' ')
       if (addrs.length === 0) return
       const body: Announcement = { peerId: libp2p.peerId.toString(), addrs, at: Date.now() }
       try {
@@ -149,15 +169,60 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
       if (a != null) maybeDial(a)
     }
 
-    const tick = async (): Promise<void> => {
+    const schedule = (ms: number): void => {
       if (stopped) return
-      ticks++
-      await dialBootstrap()
-      await announce()
-      if (stopped) return
-      // announce quickly while joining, then settle to the slow interval
-      timer = setTimeout(() => { void tick() }, ticks < 10 ? Math.min(1000, interval) : interval)
+      if (timer != null) clearTimeout(timer)
+      timer = setTimeout(() => { timer = undefined; void tick() }, ms)
       timer.unref?.()
+    }
+
+    const nextDelay = (): number => {
+      // a lost bootstrap node is redialled with backoff (a relay restarting is back
+      // within seconds: it is found within REDIAL_MAX_MS × 1.5 of that), and with
+      // jitter: when a relay restarts, the thousand peers it served do not all dial
+      // it in the same instant
+      if (redialMs != null) return Math.round(redialMs * (0.5 + Math.random()))
+      // announce quickly while joining, then settle to the slow interval
+      return ticks < JOIN_TICKS ? Math.min(1000, interval) : interval
+    }
+
+    const tick = async (): Promise<void> => {
+      if (stopped || running) return
+      running = true
+      try {
+        ticks++
+        await dialBootstrap()
+        if (redialMs != null) {
+          const back = bootstrap.every(({ peer }) => peer == null || libp2p.getConnections(peer).length > 0)
+          redialMs = back || ++redials >= REDIAL_ATTEMPTS ? undefined : Math.min(redialMs * 2, REDIAL_MAX_MS, interval)
+        }
+        await announce()
+      } finally {
+        running = false
+      }
+      schedule(nextDelay())
+    }
+
+    // The bootstrap node is our relay, and the way in for everyone: when its
+    // connection drops (it restarted, a link broke), our reservation and the
+    // circuits through it went with it. Waiting for the slow interval left a
+    // NAT'd node unreachable for up to that long after the relay was back.
+    const onDisconnect = (evt: CustomEvent<PeerId>): void => {
+      if (stopped || !isBootstrap(evt.detail)) return
+      log('lost bootstrap node %p: redialling with backoff', evt.detail)
+      redialMs = REDIAL_FIRST_MS
+      redials = 0
+      if (!running) schedule(nextDelay())
+    }
+
+    // Our addresses changed (a relay reservation made or lost, a new listen
+    // address): peers know us by what we last announced, and a NAT'd peer can
+    // be reached at nothing else. A rejoin: announce quickly again, as at the
+    // start, so an announcement lost before the gossip mesh re-formed is repeated.
+    const onSelfUpdate = (): void => {
+      if (stopped || !init.announce || announceable().join(' ') === announced) return
+      ticks = 0
+      if (!running && redialMs == null) schedule(0)
     }
 
     return {
@@ -170,12 +235,16 @@ export function peerDiscovery (init: PeerDiscoveryInit) {
         pubsub.subscribe(PEERS_TOPIC)
         pubsub.addEventListener('message', onMessage as EventListener)
         if (init.servePeers === true) await px.serve()
+        libp2p.addEventListener('peer:disconnect', onDisconnect)
+        libp2p.addEventListener('self:peer:update', onSelfUpdate)
         await dialBootstrap()
         void tick()
       },
       async stop () {
         stopped = true
         if (timer != null) clearTimeout(timer)
+        libp2p.removeEventListener('peer:disconnect', onDisconnect)
+        libp2p.removeEventListener('self:peer:update', onSelfUpdate)
         await px.stop()
         pubsub.removeEventListener('message', onMessage as EventListener)
       },

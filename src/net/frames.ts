@@ -21,6 +21,36 @@ export function connectedPeers (libp2p: Pick<Libp2p, 'getConnections'>, options:
   return peers
 }
 
+/**
+ * A stream to `peer` on `protocol`, on a connection we hold when there is one
+ * (direct first, then an unlimited one, then a relayed one); a dial only when
+ * there is none, or the one chosen closed meanwhile.
+ *
+ * Why not libp2p's dialProtocol alone: its dial reuses unlimited connections
+ * only, so to a peer behind NAT, reachable through a relay alone, every
+ * stream dialled a new relayed connection, however many were open. Streams
+ * opened at once (a DAG fetch, its retries, catch-up) then raced: a new
+ * circuit with the same address as an open one is aborted as a duplicate,
+ * under the callers that had joined its dial ("Remote closed connection during
+ * opening"). Seen: `concur get` of a NAT'd worker's DAG from behind another
+ * NAT failing 2 of 6 runs, the worker dropped as a provider on every retry.
+ */
+export async function openStream (libp2p: Pick<Libp2p, 'dialProtocol' | 'getConnections'>, peer: PeerId, protocol: string, options: AbortOptions = {}): Promise<Stream> {
+  // relayed (limited) connections too: a peer behind NAT may have no other
+  const opts = { ...options, runOnLimitedConnection: true }
+  const open = libp2p.getConnections(peer).filter(c => c.status === 'open')
+  const conn = open.find(c => c.direct) ?? open.find(c => c.limits == null) ?? open[0]
+  if (conn != null) {
+    try {
+      return await conn.newStream(protocol, opts)
+    } catch (err) {
+      // the connection went (a relay's limit, DCUtR replacing it): dial; any other failure is the peer's answer
+      if (conn.status === 'open' || options.signal?.aborted === true) throw err
+    }
+  }
+  return await libp2p.dialProtocol(peer, protocol, opts)
+}
+
 interface FrameReader { read (options?: AbortOptions): Promise<{ subarray (): Uint8Array, byteLength: number }> }
 
 /** Reads frames until an empty one or `max` of them, handing each over; returns how many came. */
@@ -38,9 +68,8 @@ export async function readSection (lp: FrameReader, max: number, onFrame: (bytes
 export type FrameStream = ReturnType<typeof lpStream>
 
 /** One request/response exchange with `peer` on `protocol`: the stream is closed when done, aborted on failure. */
-export async function exchangeWith<T> (libp2p: Pick<Libp2p, 'dialProtocol'>, peer: PeerId, protocol: string, opts: { maxFrame: number, signal: AbortSignal }, exchange: (lp: FrameStream, signal: AbortSignal) => Promise<T>): Promise<T> {
-  // relayed (limited) connections too: a peer behind NAT may have no other
-  const stream = await libp2p.dialProtocol(peer, protocol, { signal: opts.signal, runOnLimitedConnection: true })
+export async function exchangeWith<T> (libp2p: Pick<Libp2p, 'dialProtocol' | 'getConnections'>, peer: PeerId, protocol: string, opts: { maxFrame: number, signal: AbortSignal }, exchange: (lp: FrameStream, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stream = await openStream(libp2p, peer, protocol, { signal: opts.signal })
   const lp = lpStream(stream, { maxDataLength: opts.maxFrame })
   try {
     const result = await exchange(lp, opts.signal)

@@ -26,14 +26,23 @@ async function ready (child: ChildProcess, what: string): Promise<{ did: string,
   })
 }
 
-/** Start `concur ARGS` (daemon or bootstrap) on `host`, listening on all its interfaces at port 4001. */
-export async function startIn (net: TestNetwork, host: string, args: string[]): Promise<NsDaemon> {
-  const home = await tempDir(`concur-ns-${host}-`)
+/** Start `concur ARGS` (daemon or bootstrap) on `host`, listening on all its interfaces at port 4001;
+ * in a new home, or in `opts.home` (a restart: same key, so same peer id). */
+export async function startIn (net: TestNetwork, host: string, args: string[], opts: { home?: string } = {}): Promise<NsDaemon> {
+  const home = opts.home ?? await tempDir(`concur-ns-${host}-`)
   const child = net.spawnIn(host, [process.execPath, CONCUR_BIN, ...args, '--listen', '/ip4/0.0.0.0/tcp/4001', '--api', '127.0.0.1:0', '--home', home, '--json'], process.env.NS_DEBUG != null ? { env: { ...process.env, DEBUG: process.env.NS_DEBUG } } : {})
   let err = ''
   child.stderr?.on('data', (c: Buffer) => { err += c.toString() })
   const r = await ready(child, `${args[0] ?? 'concur'} on ${host}`)
   return { host, home, child, ...r, stderr: () => err }
+}
+
+/** Stop a daemon with `signal` and wait until its process has exited (SIGKILL: no shutdown at all, as a crash) */
+export async function stopIn (d: NsDaemon, signal: NodeJS.Signals): Promise<void> {
+  if (d.child.exitCode != null || d.child.signalCode != null) return
+  const exited = new Promise<void>((resolve) => d.child.once('exit', () => { resolve() }))
+  d.child.kill(signal)
+  await exited
 }
 
 /** Run `concur ARGS` on `host` against the daemon of `home`; its JSON output parsed. */

@@ -14,7 +14,7 @@ import { answerRequest, readRequest } from './serve.ts'
 import { fetchDag } from './fetch-dag.ts'
 import type { FetchDagResult, LocalStore } from './fetch-dag.ts'
 import { DAG_TRANSFER_PROTOCOL } from './wire.ts'
-import { connectedPeers } from '../frames.ts'
+import { connectedPeers, openStream } from '../frames.ts'
 
 export { DAG_TRANSFER_PROTOCOL } from './wire.ts'
 export type { FetchDagResult, ProviderReport } from './fetch-dag.ts'
@@ -141,8 +141,9 @@ export class DagTransfer implements Startable {
         maxBytes: options.maxBytes,
         ...(options.signal != null ? { signal: options.signal } : {}),
         ...(options.onBlock != null ? { onBlock: options.onBlock } : {}),
-        // a peer behind NAT may be reachable only through a relay (a limited connection): DAGs go that way too
-        open: async (peer, o) => await this.components.libp2p.dialProtocol(peer, DAG_TRANSFER_PROTOCOL, { ...o, runOnLimitedConnection: true }),
+        // on the connection we hold (openStream says why): a peer behind NAT may be
+        // reachable only through a relay (a limited connection), and DAGs go that way too
+        open: async (peer, o) => await openStream(this.components.libp2p, peer, DAG_TRANSFER_PROTOCOL, o),
         store: async (cid, bytes) => { await writer.put(cid, bytes) },
         flush: async () => { await writer.flush() }
       })
