@@ -28,7 +28,7 @@ import type { ConcurGossipInit } from './gossip.ts'
 import type { ConcurGossip } from './gossip.ts'
 import { DialGate, dialPolicyFor } from './dial-policy.ts'
 import { GRAYLIST_THRESHOLD, concurScoreParams, scoreOf } from './score.ts'
-import { relayBlind } from './relay-blind-score.ts'
+import { ownRelays, relayBlind } from './relay-blind-score.ts'
 import { YAMUX_STREAM_OPTIONS } from './stream-flow.ts'
 import type { DialPolicy } from './dial-policy.ts'
 import { peerDiscovery } from './discovery.ts'
@@ -104,6 +104,8 @@ export const RELAY_DURATION_LIMIT_MS = 30 * 60_000
  * started in a test sends nothing beyond the addresses it is given.
  */
 export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPeer> {
+  // the relays this node reserves on: its bootstrap nodes (relay-blind-score.ts)
+  const isOwnRelay = ownRelays(init.bootstrap ?? [])
   const services: ServiceFactoryMap<ConcurServices> = {
     identify: identify(),
     ping: ping(),
@@ -141,7 +143,7 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       allowedTopics: [...CONCUR_TOPICS, PEERS_TOPIC],
       // gossipsub collects its metrics only when handed a register; topics get their own names as labels
       ...(init.metrics != null ? { metricsRegister: gossipsubMetricsRegister(init.metrics), metricsTopicStrToLabel: new Map(CONCUR_TOPICS.map(t => [t, t])) } : {})
-    }))
+    }), isOwnRelay)
   }
   if (init.relayServer === true) {
     services.relay = circuitRelayServer({
@@ -182,7 +184,12 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       // announcements are hints from anyone: dial only the address kinds we
       // live on (a devnet's or a test's loopback included), never link-local
       connectionGater: {
-        denyDialMultiaddr: dialGate.denyDialMultiaddr
+        denyDialMultiaddr: dialGate.denyDialMultiaddr,
+        // libp2p's relay transport takes a circuit from any connected peer,
+        // reservation or not: one host could bring any number of peer ids
+        // "through" itself. Inbound circuits come only through our own relays,
+        // the bootstrap nodes we reserve on (relay-blind-score.ts)
+        denyInboundRelayedConnection: (relay) => !isOwnRelay(relay.toString())
       },
       services
     }
