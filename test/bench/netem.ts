@@ -55,7 +55,7 @@ export interface NetemReport {
   settings: Array<NetemSetting & Sample>
   fetchBytes: number
   /** the proof bundles of the measured jobs, at the end of the run */
-  bundles?: { jobs: number, written: number, failed: number, notYet: number, acceptedToWrittenMs: number[] }
+  bundles?: { jobs: number, written: number, failed: number, notYet: number, acceptedToWrittenMs: number[], notYetSinceAcceptedMs: number[] }
   rows: Row[]
   /** the README's table */
   table: string
@@ -76,7 +76,7 @@ async function clientIn<T> (net: TestNetwork, host: string, home: string, args: 
   const r = await net.run(host, [process.execPath, CLIENT, args[0] as string, home, ...args.slice(1)], { timeoutMs })
   if (r.code !== 0) {
     // the thrown error's own line (the daemon's answer), not the stack under it
-    const why = r.stderr.split('\n').find(l => /Error\b/.test(l)) ?? r.stderr.trim().split('\n').slice(-3).join(' / ')
+    const why = r.stderr.split('\n').find(l => /^\w*Error: /.test(l)) ?? r.stderr.trim().split('\n').slice(-3).join(' / ')
     throw new Error(`${args.slice(0, 3).join(' ')} on ${host}: exited ${r.code ?? 'by signal'}: ${why.trim().slice(0, 400)}`)
   }
   return JSON.parse(r.stdout) as T
@@ -222,7 +222,7 @@ export async function netemBench (opts: { quick: boolean, budgetMs: number, log:
       report.settings.push({ ...s, ...await measure(s) })
     }
     // the proof bundle of each accepted job (`submit --wait` waits for it): written by now, or not
-    const bundles: NetemReport['bundles'] = { jobs: 0, written: 0, failed: 0, notYet: 0, acceptedToWrittenMs: [] }
+    const bundles: NetemReport['bundles'] = { jobs: 0, written: 0, failed: 0, notYet: 0, acceptedToWrittenMs: [], notYetSinceAcceptedMs: [] }
     for (const jobId of jobIds) {
       const rec = (await callIn<{ record: RequestRecord }>(n, 'req', req.home, 'GET', `/v1/requests/${jobId}`, null, 30_000)).json.record
       const accepted = rec.history.find(h => h.status === 'accepted')
@@ -232,7 +232,10 @@ export async function netemBench (opts: { quick: boolean, budgetMs: number, log:
         bundles.written++
         bundles.acceptedToWrittenMs.push((await stat(rec.bundle)).mtimeMs - Date.parse(accepted.at))
       } else if (rec.bundleError != null) bundles.failed++
-      else bundles.notYet++
+      else {
+        bundles.notYet++
+        bundles.notYetSinceAcceptedMs.push(Date.now() - Date.parse(accepted.at))
+      }
     }
     report.bundles = bundles
     log(`netem: bundles of accepted jobs: ${bundles.written} of ${bundles.jobs} written (accepted → written median ${fmtMs(median(bundles.acceptedToWrittenMs))}), ${bundles.failed} failed, ${bundles.notYet} still being made`)
@@ -317,6 +320,6 @@ function tableOf (r: NetemReport): string {
     lines.push(`| ${s.rttMs} ms (${s.measuredRttMs.toFixed(1)} ms) | ${s.lossPercent} % | ${fmtMs(median(s.acceptedMs))} ${ratioOf(median(s.acceptedMs), median(b.acceptedMs))}${failed('job')} | ${fmtMs(median(s.announceMs))} ${ratioOf(median(s.announceMs), median(b.announceMs))} | ${fmtMBs(r.fetchBytes, median(s.fetchMs))} ${ratioOf(median(b.fetchMs), median(s.fetchMs))}${failed('fetch')} |`)
   }
   const bd = r.bundles
-  if (bd != null) lines.push('', `Proof bundles of the ${bd.jobs} accepted jobs at the end of the run (\`submit --wait\` waits for them): ${bd.written} written (accepted → written: median ${fmtMs(median(bd.acceptedToWrittenMs))}, max ${fmtMs(Math.max(...bd.acceptedToWrittenMs))}), ${bd.failed} failed, ${bd.notYet} still being made.`)
+  if (bd != null) lines.push('', `Proof bundles of the ${bd.jobs} accepted jobs at the end of the run (\`submit --wait\` waits for them): ${bd.written} written (accepted → written: median ${fmtMs(median(bd.acceptedToWrittenMs))}, max ${fmtMs(Math.max(...bd.acceptedToWrittenMs))}), ${bd.failed} failed, ${bd.notYet} still being made${bd.notYet > 0 ? ` (accepted ${bd.notYetSinceAcceptedMs.map(ms => fmtMs(ms)).join(', ')} before)` : ''}.`)
   return lines.join('\n')
 }
