@@ -32,6 +32,7 @@ import { floodBench } from './flood.ts'
 import { importLevers } from './import-levers.ts'
 import { scaleBench } from './scale.ts'
 import { MiB, median, quantile, repeat, spread, timeMs } from './stats.ts'
+import type { Row } from './stats.ts'
 
 const quick = process.argv.includes('--quick')
 // measure what a node runs: the host installs OpenSSL ed25519 (node/bin/concur.ts)
@@ -41,16 +42,7 @@ const STREAM_PEER = fileURLToPath(new URL('./stream-peer.ts', import.meta.url))
 const STREAM_CLIENT = fileURLToPath(new URL('./stream-client.ts', import.meta.url))
 const STACK_IDLE = fileURLToPath(new URL('./stack-idle.ts', import.meta.url))
 
-export interface Row {
-  id: string
-  measure: string
-  baseline: string
-  figure: string
-  ratio: number
-  target: string
-  pass: boolean
-  detail: Record<string, unknown>
-}
+export type { Row } from './stats.ts'
 
 const rows: Row[] = []
 const started = Date.now()
@@ -505,11 +497,14 @@ async function gossipRow (): Promise<void> {
   })
 }
 
-function printTable (): void {
+function printTable (list: Row[] = rows): void {
   const lines = [
     '| measure | baseline (same run) | figure | ratio | target | result |',
     '|---|---|---|---|---|---|',
-    ...rows.map(r => `| ${r.measure} | ${r.baseline} | ${r.figure} | ${r.ratio.toFixed(2)} | ${r.target} | ${r.pass ? 'pass' : 'MISS'} |`)
+    // a row without a ratio is one this machine cannot measure (its figure says why)
+    ...list.map(r => Number.isFinite(r.ratio)
+      ? `| ${r.measure} | ${r.baseline} | ${r.figure} | ${r.ratio.toFixed(2)} | ${r.target} | ${r.pass ? 'pass' : 'MISS'} |`
+      : `| ${r.measure} | ${r.baseline} | ${r.figure} | n/a | ${r.target} | n/a |`)
   ]
   process.stdout.write(lines.join('\n') + '\n')
 }
@@ -563,6 +558,26 @@ if (process.argv.includes('--env-transfer')) {
   await mkdir(join(ROOT, 'bench-results'), { recursive: true })
   await writeFile(join(ROOT, 'bench-results', 'env-transfer.json'), JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version }, ...r }, null, 2) + '\n')
   process.stdout.write(`| environment | first job: fetch + export | second job: kept | add |\n|---|---|---|---|\n| ${(r.bytes / 1e6).toFixed(0)} MB, ${r.files} files | ${((r.jobs[0]?.environmentMs ?? NaN) / 1000).toFixed(1)} s | ${((r.jobs[1]?.environmentMs ?? NaN) / 1000).toFixed(2)} s (${r.jobs[1]?.cached === true ? 'no export' : 'EXPORTED'}) | ${(r.addMs / 1000).toFixed(1)} s |\n`)
+  process.exit(0)
+}
+
+if (process.argv.includes('--netem')) {
+  // one network of namespaces, started once; each setting changes its links in place
+  clearTimeout(deadline)
+  setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, (quick ? 6 : 15) * 60_000).unref()
+  // Ctrl-C or a kill: leave through process.exit, whose hook removes the network's namespaces
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { log(`${sig}: tearing the network down`); process.exit(130) })
+  const { netemBench } = await import('./netem.ts')
+  // settings not begun by then are reported as not measured: the table is printed before the hard limit above
+  const r = await netemBench({ quick, budgetMs: (quick ? 3 : 10) * 60_000, log })
+  if (r.skipped != null) {
+    process.stdout.write(`netem bench skipped: ${r.skipped}\n`)
+    process.exit(0)
+  }
+  printTable(r.rows)
+  process.stdout.write(`\n${r.table}\n`)
+  await mkdir(join(ROOT, 'bench-results'), { recursive: true })
+  await writeFile(join(ROOT, 'bench-results', quick ? 'netem-quick.json' : 'netem.json'), JSON.stringify({ date: new Date().toISOString(), quick, machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, ...r }, null, 2) + '\n')
   process.exit(0)
 }
 

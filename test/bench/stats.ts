@@ -1,5 +1,17 @@
 /** Small statistics helpers for the benchmark harness: medians and spread, never a single sample. */
 
+/** One figure of the bench table (run.ts and the modes it dispatches to) */
+export interface Row {
+  id: string
+  measure: string
+  baseline: string
+  figure: string
+  ratio: number
+  target: string
+  pass: boolean
+  detail: Record<string, unknown>
+}
+
 export function quantile (xs: number[], q: number): number {
   if (xs.length === 0) return Number.NaN
   const s = [...xs].sort((a, b) => a - b)

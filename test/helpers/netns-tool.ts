@@ -3,7 +3,9 @@
 // Each prints one JSON document per line on stdout, so a test waits on a line
 // (an event), never on a sleep.
 //
-//   forward  listen=IP:PORT delay=MS jitter=MS   the userspace link: a transparent TCP relay behind an nftables redirect
+//   forward  listen=IP:PORT delay=MS jitter=MS   the userspace link: a transparent TCP relay behind an nftables redirect;
+//                                                a line {"set": N, "delay": MS, "jitter": MS} on stdin changes both for
+//                                                every connection (open ones too) and is answered {"set": N, "link": {…}}
 //   echo     port=PORT                            echo server; prints {"listening"} then {"accepted", "remote"} per connection
 //   rtt      host=IP port=PORT count=N            round trips of 32 bytes; prints {"rtts": [ms…]}
 //   connect  host=IP port=PORT timeout=MS         one dial; prints {"connected": true} or {"error": CODE}
@@ -47,15 +49,17 @@ function originalDestination (client: Socket, ourPort: number): { host: string, 
 
 /** Copy `from` to `to`, each chunk released at max(previous release, arrival +
  * delay ± jitter): order is kept, and every byte is held at least delay − jitter.
+ * `link` is read per chunk, so a change applies to open connections at once.
  * Reading pauses while more than HIGH bytes are held (here or in `to`'s buffer),
  * so a fast sender meets backpressure instead of filling memory. */
 const HIGH = 8 << 20
-function delayedPipe (from: Socket, to: Socket, delayMs: number, jitterMs: number, canWrite: () => boolean): { kick: () => void } {
+interface LinkDelay { delay: number, jitter: number }
+function delayedPipe (from: Socket, to: Socket, link: LinkDelay, canWrite: () => boolean): { kick: () => void } {
   const queue: Array<{ at: number, chunk: Buffer | null }> = []
   let held = 0
   let last = 0
   let timer: NodeJS.Timeout | undefined
-  const sample = (): number => Math.max(0, delayMs + (Math.random() * 2 - 1) * jitterMs)
+  const sample = (): number => Math.max(0, link.delay + (Math.random() * 2 - 1) * link.jitter)
   const enqueue = (chunk: Buffer | null): void => {
     const now = performance.now()
     last = Math.max(last, now + sample())
@@ -98,8 +102,23 @@ function delayedPipe (from: Socket, to: Socket, delayMs: number, jitterMs: numbe
 function forward (): void {
   const [lhost = '', lport = ''] = arg('listen').split(':')
   const port = Number(lport)
-  const delay = num('delay')
-  const jitter = num('jitter')
+  const link: LinkDelay = { delay: num('delay'), jitter: num('jitter') }
+  // the bench changes a running network's links without dropping its connections
+  let pending = ''
+  process.stdin.on('data', (c: Buffer) => {
+    pending += c.toString()
+    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n')) {
+      const line = pending.slice(0, nl)
+      pending = pending.slice(nl + 1)
+      let doc: Partial<LinkDelay> & { set?: number }
+      try { doc = JSON.parse(line) as Partial<LinkDelay> & { set?: number } } catch { print({ error: `not JSON: ${line}` }); continue }
+      if (typeof doc.delay === 'number' && doc.delay >= 0) link.delay = doc.delay
+      if (typeof doc.jitter === 'number' && doc.jitter >= 0) link.jitter = doc.jitter
+      print({ set: doc.set, link })
+    }
+  })
+  // a parent that goes away closes stdin: the relay goes on (teardown kills it)
+  process.stdin.on('error', () => {})
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     const dst = originalDestination(client, port)
     if (dst == null) { client.resetAndDestroy(); return }
@@ -107,11 +126,11 @@ function forward (): void {
     let upOpen = false
     // the SYN crosses the link too: the server sees the connection one delay later
     // (data sent before then waits in the pipe, its release time already counted)
-    const toUp = delayedPipe(client, up, delay, jitter, () => upOpen)
-    const syn = setTimeout(() => up.setNoDelay(true).connect({ host: dst.host, port: dst.port }), Math.max(0, delay + (Math.random() * 2 - 1) * jitter))
+    const toUp = delayedPipe(client, up, link, () => upOpen)
+    const syn = setTimeout(() => up.setNoDelay(true).connect({ host: dst.host, port: dst.port }), Math.max(0, link.delay + (Math.random() * 2 - 1) * link.jitter))
     up.once('connect', () => { upOpen = true; toUp.kick() })
     client.once('close', () => clearTimeout(syn))
-    delayedPipe(up, client, delay, jitter, () => true)
+    delayedPipe(up, client, link, () => true)
     // a refused or reset upstream becomes a reset towards the client, as the real peer's RST would
     up.on('error', () => { if (!client.destroyed) client.resetAndDestroy() })
     client.on('error', () => { if (!up.destroyed) up.resetAndDestroy() })

@@ -72,6 +72,9 @@ export interface TestNetwork {
   spawnIn (host: string, argv: string[], opts?: SpawnOptions): ChildProcess
   /** run argv there to its end */
   run (host: string, argv: string[], opts?: { timeoutMs?: number, input?: string }): Promise<{ code: number | null, stdout: string, stderr: string }>
+  /** change a NAT segment's uplink (one given in the spec's links) while the network runs,
+   * open connections included; returns the properties this mode could not apply (as `ignored`) */
+  setLink (segment: string, link: LinkSpec): Promise<string[]>
   teardown (): Promise<void>
 }
 
@@ -181,6 +184,10 @@ export function netnsSkipReason (): string | null {
   return `skipped: ${s.reason}`
 }
 
+function netemArgs (delay: number, jitter: number, loss: number): string[] {
+  return ['netem', 'delay', `${delay}ms`, ...(jitter > 0 ? [`${jitter}ms`] : []), ...(loss > 0 ? ['loss', `${loss}%`] : [])]
+}
+
 function subnetBase (subnet: string): string {
   const m = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(subnet)
   if (m == null) throw new Error(`subnet ${subnet}: only a.b.c.0/24 is supported`)
@@ -200,6 +207,9 @@ export async function createNetwork (spec: NetworkSpec): Promise<TestNetwork> {
   const hostNs = new Map<string, string>()
   const hostAddr = new Map<string, string>()
   const routers = new Map<string, Router>()
+  /** per linked NAT segment: how to change its uplink later */
+  const linkCtl = new Map<string, { relay: JsonLines & { child: ChildProcess } } | { ns: string, dev: string }[]>()
+  let linkSets = 0
 
   const segNames = Object.keys(spec.segments)
   const publics = segNames.filter(n => spec.segments[n]?.nat !== true)
@@ -283,6 +293,21 @@ export async function createNetwork (spec: NetworkSpec): Promise<TestNetwork> {
       const code = await new Promise<number | null>((resolve) => child.once('close', resolve))
       clearTimeout(timer)
       return { code, stdout, stderr }
+    },
+    setLink: async (segment, link) => {
+      const ctl = linkCtl.get(segment)
+      if (ctl == null) throw new Error(`segment ${segment} has no link to change (give it one in the spec's links)`)
+      const delay = link.delayMs ?? 0
+      const jitter = link.jitterMs ?? 0
+      const loss = link.lossPercent ?? 0
+      if (Array.isArray(ctl)) {
+        for (const { ns, dev } of ctl) nsExec(ns, ['tc', 'qdisc', 'change', 'dev', dev, 'root', ...netemArgs(delay, jitter, loss)])
+        return []
+      }
+      const set = ++linkSets
+      ctl.relay.child.stdin?.write(JSON.stringify({ set, delay, jitter }) + '\n')
+      await ctl.relay.until('set', `${segment}'s link relay taking the new delay`, 10_000, d => d.set === set)
+      return loss > 0 ? [`${segment}: lossPercent ${loss} not applied (no sch_netem; the userspace relay only delays)`] : []
     },
     teardown: async () => {
       live.delete(net)
@@ -384,13 +409,17 @@ table ip concur {
 `)
       if (link != null && mode === 'netem') {
         // netem shapes egress only: both ends of the uplink, one direction each
-        const netem = ['netem', 'delay', `${delay}ms`, ...(jitter > 0 ? [`${jitter}ms`] : []), ...(loss > 0 ? ['loss', `${loss}%`] : [])]
+        const netem = netemArgs(delay, jitter, loss)
         nsExec(r, ['tc', 'qdisc', 'add', 'dev', 'wan', 'root', ...netem])
         nsExec(sw, ['tc', 'qdisc', 'add', 'dev', wanPort, 'root', ...netem])
+        linkCtl.set(seg, [{ ns: r, dev: 'wan' }, { ns: sw, dev: wanPort }])
       }
       if (relay) {
-        const fwd = spawnNs(r, [process.execPath, NETNS_TOOL, 'forward', `listen=${lan}:${FORWARD_PORT}`, `delay=${delay}`, `jitter=${jitter}`])
-        await jsonLines(fwd).until('listening', `${seg}'s link relay`)
+        // stdin open: setLink() tells the relay a new delay
+        const fwd = spawnNs(r, [process.execPath, NETNS_TOOL, 'forward', `listen=${lan}:${FORWARD_PORT}`, `delay=${delay}`, `jitter=${jitter}`], { stdio: ['pipe', 'pipe', 'pipe'] })
+        const lines = jsonLines(fwd)
+        await lines.until('listening', `${seg}'s link relay`)
+        linkCtl.set(seg, { relay: Object.assign(lines, { child: fwd }) })
       }
     }
     if (ignored.length > 0) process.stderr.write(`netns: ${ignored.join('; ')}\n`)
@@ -405,9 +434,9 @@ table ip concur {
  * for one: a process tells us it is ready (or what it saw) instead of us sleeping. */
 export interface JsonLines {
   docs: Array<Record<string, unknown>>
-  /** the first document (already printed or still to come) that has `key`;
+  /** the first document (already printed or still to come) that has `key` (and passes `match`);
    * rejects when the child exits first or timeoutMs passes */
-  until<T = Record<string, unknown>> (key: string, what: string, timeoutMs?: number): Promise<T>
+  until<T = Record<string, unknown>> (key: string, what: string, timeoutMs?: number, match?: (doc: Record<string, unknown>) => boolean): Promise<T>
 }
 
 export function jsonLines (child: ChildProcess): JsonLines {
@@ -432,9 +461,9 @@ export function jsonLines (child: ChildProcess): JsonLines {
   })
   return {
     docs,
-    until: async <T>(key: string, what: string, timeoutMs = 30_000): Promise<T> => await new Promise<T>((resolve, reject) => {
+    until: async <T>(key: string, what: string, timeoutMs = 30_000, match?: (doc: Record<string, unknown>) => boolean): Promise<T> => await new Promise<T>((resolve, reject) => {
       const check = (): void => {
-        const doc = docs.find(d => key in d)
+        const doc = docs.find(d => key in d && (match == null || match(d)))
         if (doc != null) { finish(); resolve(doc as T) } else if (exited != null) { finish(); reject(new Error(`${what} exited (${exited}) before printing ${key}: ${err}`)) }
       }
       const timer = setTimeout(() => { finish(); reject(new Error(`${what}: no ${key} within ${timeoutMs} ms: ${err}`)) }, timeoutMs)

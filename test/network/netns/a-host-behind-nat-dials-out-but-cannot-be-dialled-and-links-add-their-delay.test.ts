@@ -74,4 +74,15 @@ describe.skipIf(skip != null)('a host behind NAT', () => {
     expect(Math.min(...delayed)).toBeGreaterThanOrEqual(2 * (DELAY - JITTER))
     expect(median(delayed)).toBeGreaterThan(median(baseline))
   })
+
+  it('a link changed while the network runs adds its new delay (setLink, as the --netem bench does)', async () => {
+    const delay = 60
+    expect(await net.setLink('homeB', { delayMs: delay })).toEqual([])
+    const rtts = (await tool('w2', 'rtt', `host=${net.addressOf('boot')}`, 'port=5000', 'count=10')).rtts as number[]
+    // the link's guarantee: each direction holds every byte at least the delay
+    // (the userspace relay releases up to 1 ms early: a timer may fire that early)
+    expect(Math.min(...rtts)).toBeGreaterThanOrEqual(2 * delay - (net.mode === 'userspace' ? 2 : 0))
+    // and back: nothing in the other tests' way
+    await net.setLink('homeB', { delayMs: 0 })
+  })
 })
