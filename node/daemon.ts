@@ -189,12 +189,15 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
             observe: metrics.gossipOutcome,
             // what this node already holds is IGNOREd, not relayed again: jobs
             // and attestations by id (a bootstrap node, which keeps no records,
-            // by the ids it passed on), claims unless newer than the worker's last
+            // by the ids it passed on), claims unless newer than the worker's last,
+            // equivocation proofs by key and build (one convicts the key; others about it are copies)
             isKnown: (m: ConcurMessage) => m.kind === 'job'
               ? (full ? records.hasJob(m.value.jobId) : seen.has(`job:${m.value.jobId}`))
               : m.kind === 'attestation'
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
-                : claims.isStale(m.value),
+                : m.kind === 'equivocation'
+                  ? (full ? records.hasEquivocation(m.value.key) : seen.has(`equivocation:${m.value.key}`))
+                  : claims.isStale(m.value),
             // the unknown-job and unknown-build rules below, on the peeked fields, before any
             // signature is checked: a flood of junk from fresh keys costs a parse each
             refuseUnread: (p: MessagePeek) => {
@@ -213,6 +216,9 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
               if (full) return records.refusal(m)
               // a bootstrap node passes on only what full nodes keep: a relay
               // forwarding what they refuse would be charged for it (peer-budget.ts)
+              if (m.kind === 'equivocation' && !seen.has(`build:${m.value.buildId}`)) {
+                return { code: 'ERR_UNKNOWN_BUILD', reason: `no job passed on here names build ${m.value.buildId}` }
+              }
               if (m.kind === 'job' && pastLifetimeCeiling(m.value.job.expiresAt, Date.now(), config.limits)) {
                 return { code: 'ERR_JOB_LIFETIME', reason: `expires at ${m.value.job.expiresAt}, past the lifetime ceiling` }
               }
@@ -242,6 +248,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       const unsubscribe = peer.gossip.onMessage((m) => {
         if (m.kind === 'claim') claims.record(m.value)
         else if (m.kind === 'attestation') seen.add(`attestation:${m.value.id}`)
+        else if (m.kind === 'equivocation') seen.add(`equivocation:${m.value.key}`)
         else {
           seen.add(`job:${m.value.jobId}`)
           seen.add(`build:${m.value.job.buildId}`)
@@ -260,6 +267,15 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, workerPeerId: c.workerPeerId, result: c.result })
       })
       const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
+      // an equivocation this node found in its own store goes out once
+      // (PROTOCOL.md §8.2): requesters that saw one of the two envelopes stop
+      // counting the key too. One proof per key and build is ever kept, so
+      // it is published at most once, and never when a peer's came first
+      records.addEventListener('equivocation:stored', ({ detail: { proof, detected } }) => {
+        events.emit({ type: 'equivocation', buildId: proof.buildId, jobId: proof.jobId, worker: proof.attestations[0].claim.worker, detected })
+        if (!detected) return
+        peer.gossip.publish('equivocation', proof.bytes).catch((err: Error) => { log.error('publishing an equivocation proof failed: %e', err) })
+      })
       inbox.addEventListener('claim:recorded', ({ detail: { claim: c } }) => { events.emit({ type: 'claim', jobId: c.jobId, worker: c.worker, leaseUntil: c.leaseUntil, seq: c.seq, ...(c.release != null ? { release: c.release } : {}) }) })
 
       // every peer answers catch-up requests for the attestations it holds;

@@ -19,6 +19,7 @@ export type ProtocolErrorCode =
   | 'ERR_FUTURE'
   | 'ERR_BUILD_ID_MISMATCH'
   | 'ERR_POLICY'
+  | 'ERR_NOT_EQUIVOCATION'
 
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode
@@ -111,6 +112,17 @@ export class PolicyError extends ProtocolError {
   override readonly code = 'ERR_POLICY' as const
   override name = 'PolicyError'
   constructor (message: string, options?: ErrorOptions) { super('ERR_POLICY', message, options) }
+}
+
+/**
+ * Two validly signed attestations that do not prove equivocation: different
+ * keys, builds or jobs, a failure, or one artifact twice. Such a "proof"
+ * would make a receiver stop counting an honest key, so it is REJECTed.
+ */
+export class NotEquivocationError extends ProtocolError {
+  override readonly code = 'ERR_NOT_EQUIVOCATION' as const
+  override name = 'NotEquivocationError'
+  constructor (message: string, options?: ErrorOptions) { super('ERR_NOT_EQUIVOCATION', message, options) }
 }
 
 export function isProtocolError (e: unknown): e is ProtocolError {

@@ -8,17 +8,32 @@ import { CLAIM_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, decodeClaim } from './claim.t
 import type { SignedClaim } from './claim.ts'
 import { guard } from './decode.ts'
 import { parseEnvelope } from './dsse.ts'
+import { decodeEquivocationProof } from './equivocation.ts'
+import type { EquivocationProof } from './equivocation.ts'
 import { JOB_PAYLOAD_TYPE, decodeJobAnnouncement } from './job.ts'
 import type { SignedJob } from './job.ts'
 
 export const JOBS_TOPIC = '/concur/1/jobs/json'
 export const ATTESTATIONS_TOPIC = '/concur/1/attestations/json'
 export const CLAIMS_TOPIC = '/concur/1/claims/json'
+/**
+ * Equivocation proofs (PROTOCOL.md §8.2), protocol v1.1. A topic of their
+ * own, not a new payloadType on the attestations topic: a v1 node does not
+ * subscribe to it, so gossipsub never sends it one (and its allowedTopics
+ * would drop it unread), where an unknown payloadType on a topic it reads
+ * would cost it a decode per message and stop the proof at its hop.
+ */
+export const EQUIVOCATIONS_TOPIC = '/concur/1/equivocations/json'
 
-export type DecodedMessage =
+/** A message that is one DSSE envelope (decodeMessage reads these) */
+export type EnvelopeMessage =
   | { kind: 'job', value: SignedJob }
   | { kind: 'attestation', value: SignedAttestation }
   | { kind: 'claim', value: SignedClaim }
+
+export type DecodedMessage =
+  | EnvelopeMessage
+  | { kind: 'equivocation', value: EquivocationProof }
 
 export type MessageKind = DecodedMessage['kind']
 
@@ -30,7 +45,8 @@ export type MessageKind = DecodedMessage['kind']
 export const TOPIC_KINDS = Object.freeze({
   [JOBS_TOPIC]: 'job',
   [ATTESTATIONS_TOPIC]: 'attestation',
-  [CLAIMS_TOPIC]: 'claim'
+  [CLAIMS_TOPIC]: 'claim',
+  [EQUIVOCATIONS_TOPIC]: 'equivocation'
 } as const satisfies Record<string, MessageKind>)
 
 export type ConcurTopic = keyof typeof TOPIC_KINDS
@@ -42,8 +58,8 @@ export function topicKind (topic: string): MessageKind | undefined {
 
 export interface DecodeMessageOptions { now: number; maxFutureSkewMs?: number }
 
-export function decodeMessage (bytes: Uint8Array, opts: DecodeMessageOptions): DecodedMessage {
-  return guard((): DecodedMessage => {
+export function decodeMessage (bytes: Uint8Array, opts: DecodeMessageOptions): EnvelopeMessage {
+  return guard((): EnvelopeMessage => {
     const env = parseEnvelope(bytes)
     switch (env.payloadType) {
       case JOB_PAYLOAD_TYPE: return { kind: 'job', value: decodeJobAnnouncement(env, opts) }
@@ -98,7 +114,10 @@ export type TopicValidation =
 export function validateTopicMessage (topic: string, data: Uint8Array, opts: DecodeMessageOptions): TopicValidation {
   let message: DecodedMessage
   try {
-    message = decodeMessage(data, opts)
+    // a proof is not a DSSE envelope (it carries two): its topic says how to read it
+    message = topicKind(topic) === 'equivocation'
+      ? { kind: 'equivocation', value: decodeEquivocationProof(data, opts) }
+      : decodeMessage(data, opts)
   } catch (err) {
     // decodeMessage throws only ProtocolError (guard); should that ever break, the input is still refused, never a crash
     const error = isProtocolError(err) ? err : new MalformedError('input could not be decoded', { cause: err })

@@ -46,6 +46,7 @@ export const HTTP_STATUS: Readonly<Record<KnownErrorCode, number>> = Object.free
   ERR_FUTURE: BAD_REQUEST,
   ERR_BUILD_ID_MISMATCH: BAD_REQUEST,
   ERR_POLICY: BAD_REQUEST,
+  ERR_NOT_EQUIVOCATION: BAD_REQUEST,
   // env: `concur env` (create runs in the CLI; show reads a DAG a peer served)
   ERR_ENV_TOOL_MISSING: PRECONDITION_FAILED,
   ERR_ENV_TARGET: CONFLICT,

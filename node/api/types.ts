@@ -102,6 +102,8 @@ export type FeedEvent =
   | { type: 'job', jobId: string, buildId: string, requester: string }
   | { type: 'attestation', id: string, jobId: string, buildId: string, worker: string, workerPeerId: string, result: BuildResult }
   | { type: 'claim', jobId: string, worker: string, leaseUntil: string, seq: number, release?: ClaimRelease }
+  /** an equivocation proof kept here (PROTOCOL.md §8.2); `detected`: made from this node's own records, and published */
+  | { type: 'equivocation', buildId: string, jobId: string, worker: string, detected: boolean }
   | { type: 'request:release', jobId: string, worker: string, kind: ReleaseKind, reason: string, at: string, trusted: boolean }
   | { type: 'request:verdict', jobId: string, status: string, previous: string | null, artifact?: string, counted: string[], threshold: number }
   | { type: 'request:bundle', jobId: string, path: string }

@@ -89,6 +89,11 @@ export function eventRecord (e: FeedEvent, time: string): LogRecord | undefined 
         : `${job(e.jobId)}: claimed by ${peer(e.worker)} (seq ${e.seq}, lease until ${oneLine(e.leaseUntil)})`, {
         jobId: e.jobId, worker: e.worker, seq: e.seq, leaseUntil: e.leaseUntil, releaseKind: e.release?.kind, reason: e.release?.reason
       })
+    case 'equivocation':
+      // a proof is rare and says a key lied: worth a line, whoever sent it (one per key and build)
+      return rec('warn', 'concur:gossip', `${job(e.jobId)}: ${peer(e.worker)} equivocated (two artifacts signed for one job): it counts for nothing on build ${short(oneLine(e.buildId))}${e.detected ? ' (found here, proof published)' : ' (proof received)'}`, {
+        jobId: e.jobId, buildId: e.buildId, worker: e.worker, detected: e.detected
+      })
 
     // this node's requester
     case 'request:release':

@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
-import type { SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
+import type { SignedAttestation, SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
 import { DEFAULT_FETCH_LIMITS } from '../content/limits.ts'
@@ -21,7 +21,7 @@ import { NoArtifactError, NoDisputeError } from './errors.ts'
 export interface OutcomeComponents {
   blockstore: Blockstore
   pins: Pick<Pins, 'add' | 'isPinned'>
-  records: Pick<RecordStore, 'attestations'>
+  records: Pick<RecordStore, 'attestations' | 'equivocations'>
   /**
    * The node's DAG transfer (one stream per providing peer): the artifact is
    * fetched by it before the pin walks the DAG. Over a relayed connection (a
@@ -30,6 +30,20 @@ export interface OutcomeComponents {
    * at once. None: the pin fetches every block through bitswap.
    */
   transfer?: NonNullable<ExportOptions['transfer']>
+}
+
+/**
+ * What a verdict on a build is computed from: the attestations held here,
+ * and both envelopes of every equivocation proof held (PROTOCOL.md §8.2). A
+ * key a peer proved to equivocate is so judged exactly as if both its
+ * statements had reached this node, though one of them may never have (or
+ * did not fit under the store's per-key caps). Each attestation once.
+ */
+export function verdictInput (records: Pick<RecordStore, 'attestations' | 'equivocations'>, buildId: string): SignedAttestation[] {
+  const out = new Map<string, SignedAttestation>()
+  for (const a of records.attestations(buildId)) out.set(a.id, a)
+  for (const p of records.equivocations(buildId)) for (const a of p.attestations) if (!out.has(a.id)) out.set(a.id, a)
+  return [...out.values()]
 }
 
 export interface OutcomeDirs {
@@ -62,6 +76,13 @@ export async function writeAcceptedBundle (components: OutcomeComponents, dirs: 
   const counted = new Set(verdict.counted)
   const attestations = components.records.attestations(job.job.buildId)
     .filter(a => a.claim.result.status === 'success' && a.claim.result.artifact === verdict.artifact && counted.has(a.claim.worker))
+  // and every equivocation proof about the build (both envelopes): a
+  // verifier whose policy trusts that key must not count it either, and
+  // `concur verify` recomputes the verdict from what the bundle carries
+  const ids = new Set(attestations.map(a => a.id))
+  for (const p of components.records.equivocations(job.job.buildId)) {
+    for (const a of p.attestations) if (!ids.has(a.id)) { ids.add(a.id); attestations.push(a) }
+  }
   const out = join(dirs.bundles, `${job.jobId}.car`)
   // loaded on first use: an idle daemon does not carry the CAR code
   const { writeBundle } = await import('./bundle/index.ts')

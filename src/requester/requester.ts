@@ -25,7 +25,7 @@ import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
 import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, validateBuildDefinition } from '../../protocol/index.ts'
-import type { JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
+import type { EquivocationProof, JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
@@ -33,7 +33,7 @@ import { pin } from '../store/pin.ts'
 import { DEFAULT_RESOURCES, DEFAULT_SOURCE_DATE_EPOCH, DEFAULT_TTL_SECONDS, DEFAULT_REPLICAS, hostPlatform } from './defaults.ts'
 import { BadSourceError, JobTooLongError, NoPolicyError, UnknownJobError } from './errors.ts'
 import { DEFAULT_STORE_LIMITS } from '../store/limits.ts'
-import { diagnoseDisputed, diagnoseNonReproducible, writeAcceptedBundle } from './outcomes.ts'
+import { diagnoseDisputed, diagnoseNonReproducible, verdictInput, writeAcceptedBundle } from './outcomes.ts'
 import type { OutcomeComponents, OutcomeDirs } from './outcomes.ts'
 import { readLogs } from './read-logs.ts'
 import { sourceFilter } from './source-filter.ts'
@@ -46,7 +46,7 @@ const log = logger('concur:requester')
 const REQUESTS = '/concur/requests'
 
 export interface RequesterComponents {
-  records: Pick<RecordStore, 'attestations' | 'putJob' | 'getJob' | 'addEventListener' | 'removeEventListener'>
+  records: Pick<RecordStore, 'attestations' | 'equivocations' | 'putJob' | 'getJob' | 'addEventListener' | 'removeEventListener'>
   gossip: Pick<ConcurGossip, 'publish'>
   datastore: Pick<Datastore, 'put' | 'query'>
   policy: PolicySource
@@ -245,6 +245,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       }
     }
     this.components.records.addEventListener('attestation:stored', this.onAttestation)
+    this.components.records.addEventListener('equivocation:stored', this.onEquivocation)
     this.components.policy.addEventListener('policy:changed', this.onPolicy)
     this.components.connections?.addEventListener('peer:identify', this.onPeer)
     this.components.claims?.addEventListener('claim:recorded', this.onClaim)
@@ -269,6 +270,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
   async stop (): Promise<void> {
     this.started = false
     this.components.records.removeEventListener('attestation:stored', this.onAttestation)
+    this.components.records.removeEventListener('equivocation:stored', this.onEquivocation)
     this.components.policy.removeEventListener('policy:changed', this.onPolicy)
     this.components.connections?.removeEventListener('peer:identify', this.onPeer)
     this.components.claims?.removeEventListener('claim:recorded', this.onClaim)
@@ -281,6 +283,11 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
 
   private readonly onAttestation = (evt: CustomEvent<SignedAttestation>): void => {
     for (const jobId of this.byBuild.get(evt.detail.claim.buildId) ?? []) this.schedule(jobId)
+  }
+
+  /** a proof that a key equivocated on a build (PROTOCOL.md §8.2): every job of it is judged again */
+  private readonly onEquivocation = (evt: CustomEvent<{ proof: EquivocationProof }>): void => {
+    for (const jobId of this.byBuild.get(evt.detail.proof.buildId) ?? []) this.schedule(jobId)
   }
 
   private readonly onPolicy = (): void => {
@@ -376,7 +383,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     // them, and are otherwise evidence (PROTOCOL.md §8)
     const vary = this.components.records.getJob(r.jobId)?.job.vary
     const options = { jobId: r.jobId, onlyJob: r.onlyThisJob === true, ...(vary != null ? { vary } : {}) }
-    return { verdict: evaluateVerdict(policy, r.buildId, this.components.records.attestations(r.buildId), options), policy }
+    return { verdict: evaluateVerdict(policy, r.buildId, verdictInput(this.components.records, r.buildId), options), policy }
   }
 
   private async update (jobId: string): Promise<void> {

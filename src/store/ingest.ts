@@ -19,7 +19,7 @@ const log = logger('concur:ingest')
 
 export interface IngestComponents {
   gossip: Pick<ConcurGossip, 'onMessage'>
-  records: Pick<RecordStore, 'putJob' | 'putAttestation'>
+  records: Pick<RecordStore, 'putJob' | 'putAttestation' | 'putEquivocation'>
   claims: Pick<ClaimBook, 'record'>
 }
 
@@ -44,7 +44,9 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
         if (claims.record(m.value)) this.safeDispatchEvent('claim:recorded', { detail: m.value })
         return
       }
-      const stored = m.kind === 'job' ? records.putJob(m.value) : records.putAttestation(m.value)
+      const stored = m.kind === 'job'
+        ? records.putJob(m.value)
+        : m.kind === 'attestation' ? records.putAttestation(m.value) : records.putEquivocation(m.value)
       stored.catch((err: Error) => { log.error('storing a %s failed: %e', m.kind, err) })
     })
   }

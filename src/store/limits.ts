@@ -43,6 +43,15 @@ export interface StoreLimits {
   /** wire bytes of attestations from untrusted keys, over every build */
   maxUntrustedAttestationBytes: number
   /**
+   * Equivocation proofs (PROTOCOL.md §8.2) kept per buildId for keys this
+   * node does not trust. One per key per build at most; a proof about a
+   * trusted key is always kept. Sybil keys equivocate for free, so theirs
+   * are capped: enough to relay a few, not a place to store a flood.
+   */
+  maxUntrustedEquivocationsPerBuild: number
+  /** equivocation proofs about untrusted keys, over every build (each up to ~130 KiB) */
+  maxUntrustedEquivocations: number
+  /**
    * Bytes of blocks on disk (`<home>/blocks`) before unpinned ones (fetched
    * for builds and for others) are collected; what the node pinned (its
    * requests, builds' outputs, `concur add`) is never collected.
@@ -63,6 +72,8 @@ export const DEFAULT_STORE_LIMITS: Readonly<StoreLimits> = Object.freeze({
   maxPerSignerPerBuild: 32,
   maxUntrustedPerSigner: 1024,
   maxUntrustedAttestationBytes: 64 * MiB,
+  maxUntrustedEquivocationsPerBuild: 4,
+  maxUntrustedEquivocations: 256,
   blockstoreQuotaBytes: 16 * 1024 * MiB
 })
 

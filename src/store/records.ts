@@ -3,8 +3,8 @@ import type { Datastore } from 'interface-datastore'
 import { TypedEventEmitter } from '@libp2p/interface'
 import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { decodeAttestation, decodeJobAnnouncement } from '../../protocol/index.ts'
-import type { SignedAttestation, SignedJob } from '../../protocol/index.ts'
+import { createEquivocationProof, decodeAttestation, decodeEquivocationProof, decodeJobAnnouncement, keyHex } from '../../protocol/index.ts'
+import type { EquivocationProof, SignedAttestation, SignedJob } from '../../protocol/index.ts'
 import { DEFAULT_STORE_LIMITS, pastLifetimeCeiling } from './limits.ts'
 import type { StoreLimits } from './limits.ts'
 
@@ -12,6 +12,7 @@ const log = logger('concur:records')
 
 const JOBS = '/concur/jobs'
 const ATTESTATIONS = '/concur/attestations'
+const EQUIVOCATIONS = '/concur/equivocations'
 
 /**
  * What the store announces, after the record is in memory and persisted: a
@@ -22,6 +23,12 @@ const ATTESTATIONS = '/concur/attestations'
 export interface RecordStoreEvents {
   'job:stored': CustomEvent<SignedJob>
   'attestation:stored': CustomEvent<SignedAttestation>
+  /**
+   * an equivocation proof is kept (PROTOCOL.md §8.2): `detected` when this
+   * node made it from two attestations of its own store (it is the one to
+   * publish it), not when it came from a peer
+   */
+  'equivocation:stored': CustomEvent<{ proof: EquivocationProof, detected: boolean }>
   /** a job (with its claims, and its build's attestations if no other job names that build) is gone: expired past its grace, or evicted at the cap */
   'job:pruned': CustomEvent<{ jobId: string, buildId: string, reason: 'expired' | 'evicted' }>
 }
@@ -34,6 +41,7 @@ export type RefusalCode =
   | 'ERR_STORE_FULL'
   | 'ERR_BUILD_FULL'
   | 'ERR_SIGNER_FULL'
+  | 'ERR_PROOFS_FULL'
 
 /**
  * `charged`: whether the refusal says something about the sender, so the
@@ -48,8 +56,18 @@ export interface RecordStore extends TypedEventTarget<RecordStoreEvents>, Starta
   putJob (job: SignedJob, options?: AbortOptions): Promise<boolean>
   /** @returns false when the attestation was already held or is refused (see refusal) */
   putAttestation (att: SignedAttestation, options?: AbortOptions): Promise<boolean>
+  /**
+   * Keep an equivocation proof (PROTOCOL.md §8.2): one per key per build,
+   * for builds of held jobs, capped for keys not trusted here.
+   * @returns false when a proof about that key and build is held already, or it is refused
+   */
+  putEquivocation (proof: EquivocationProof, options?: AbortOptions): Promise<boolean>
+  /** whether a proof about this key and build (EquivocationProof.key) is held */
+  hasEquivocation (key: string): boolean
+  /** the proofs held about keys that equivocated on this build */
+  equivocations (buildId: string): EquivocationProof[]
   /** why this record would not be kept now, or undefined if it would (duplicates are not refusals: see hasJob, hasAttestation) */
-  refusal (record: { kind: 'job', value: SignedJob } | { kind: 'attestation', value: SignedAttestation }, now?: number): Refusal | undefined
+  refusal (record: StorableRecord, now?: number): Refusal | undefined
   hasJob (jobId: string): boolean
   /** whether some held job names this build (attestations are kept only for those) */
   hasBuild (buildId: string): boolean
@@ -65,12 +83,19 @@ export interface RecordStore extends TypedEventTarget<RecordStoreEvents>, Starta
   load (options?: AbortOptions & { now?: number }): Promise<{ jobs: number, attestations: number, skipped: number, dropped: number }>
 }
 
+export type StorableRecord =
+  | { kind: 'job', value: SignedJob }
+  | { kind: 'attestation', value: SignedAttestation }
+  | { kind: 'equivocation', value: EquivocationProof }
+
 export interface StoreUsage {
   jobs: number
   jobBytes: number
   attestations: number
   untrustedAttestations: number
   untrustedAttestationBytes: number
+  equivocations: number
+  untrustedEquivocations: number
   limits: StoreLimits
 }
 
@@ -109,11 +134,16 @@ export function recordStore (init: RecordStoreInit = {}) {
   return (components: RecordStoreComponents): RecordStore => new Records(init, components)
 }
 
+/** `trusted` as judged when the proof arrived; `listed` once persisted and announced */
+interface ProofEntry { proof: EquivocationProof, trusted: boolean, listed: boolean }
+
 interface AttEntry { signer: string, trusted: boolean, bytes: number, job: string }
 
 const signerOf = (att: SignedAttestation): string => Buffer.from(att.signer).toString('hex')
 const jobKey = (jobId: string): Key => new Key(`${JOBS}/${jobId}`)
 const attKey = (buildId: string, id: string): Key => new Key(`${ATTESTATIONS}/${buildId}/${id}`)
+const proofKey = (proof: EquivocationProof): Key => new Key(`${EQUIVOCATIONS}/${proof.key}`)
+const artifactOf = (a: SignedAttestation): string | undefined => a.claim.result.status === 'success' ? a.claim.result.artifact : undefined
 
 class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStore {
   private readonly datastore: RecordStoreComponents['datastore']
@@ -143,6 +173,10 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
   private attCount = 0
   private untrustedCount = 0
   private untrustedBytes = 0
+  /** proofs held (listed, or being persisted) by buildId, then by EquivocationProof.key */
+  private readonly proofs = new Map<string, Map<string, ProofEntry>>()
+  private proofCount = 0
+  private untrustedProofCount = 0
   private timer: ReturnType<typeof setInterval> | undefined
 
   constructor (init: RecordStoreInit, components: RecordStoreComponents) {
@@ -168,9 +202,99 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
     return this.init.own != null && job.job.requester === this.init.own
   }
 
-  refusal (record: { kind: 'job', value: SignedJob } | { kind: 'attestation', value: SignedAttestation }, now = this.now()): Refusal | undefined {
+  refusal (record: StorableRecord, now = this.now()): Refusal | undefined {
     if (record.kind === 'job') return this.jobRefusal(record.value, now)
+    if (record.kind === 'equivocation') return this.proofRefusal(record.value, this.trusted(record.value.attestations[0]))
     return this.attRefusal(record.value, this.trusted(record.value))
+  }
+
+  private proofRefusal (proof: EquivocationProof, trusted: boolean): Refusal | undefined {
+    const { buildId } = proof
+    // the same rule as for attestations: a node relays only what it keeps,
+    // and it keeps proofs only for builds its jobs name
+    if (!this.hasBuild(buildId)) return { code: 'ERR_UNKNOWN_BUILD', charged: true, reason: `no job held here names build ${buildId}` }
+    if (trusted) return undefined
+    let here = 0
+    for (const e of this.proofs.get(buildId)?.values() ?? []) if (!e.trusted) here++
+    if (here >= this.limits.maxUntrustedEquivocationsPerBuild) return { code: 'ERR_PROOFS_FULL', charged: false, reason: `build ${buildId} already has ${here} equivocation proofs about untrusted keys` }
+    if (this.untrustedProofCount >= this.limits.maxUntrustedEquivocations) return { code: 'ERR_PROOFS_FULL', charged: false, reason: `${this.untrustedProofCount} equivocation proofs about untrusted keys are held here` }
+    return undefined
+  }
+
+  hasEquivocation (key: string): boolean {
+    return this.proofs.get(key.slice(0, key.indexOf('/')))?.has(key) === true
+  }
+
+  equivocations (buildId: string): EquivocationProof[] {
+    return [...(this.proofs.get(buildId)?.values() ?? [])].filter(e => e.listed).map(e => e.proof)
+  }
+
+  async putEquivocation (proof: EquivocationProof, options?: AbortOptions): Promise<boolean> {
+    return await this.keepProof(proof, false, options)
+  }
+
+  // Like attestations, a proof is counted when admitted, before it is
+  // persisted: a burst of concurrent ones cannot overshoot a cap meanwhile.
+  private async keepProof (proof: EquivocationProof, detected: boolean, options?: AbortOptions): Promise<boolean> {
+    if (this.hasEquivocation(proof.key)) return false
+    const trusted = this.trusted(proof.attestations[0])
+    const refused = this.proofRefusal(proof, trusted)
+    if (refused != null) {
+      log('not keeping equivocation proof %s: %s', proof.key, refused.reason)
+      return false
+    }
+    const entry = { proof, trusted, listed: false }
+    this.accountProof(entry)
+    try {
+      await this.datastore.put(proofKey(proof), proof.bytes, options)
+    } catch (err) {
+      this.unaccountProof(proof)
+      throw err
+    }
+    // the job may have been pruned while this was written: then it goes too
+    if (!this.hasBuild(proof.buildId)) {
+      this.unaccountProof(proof)
+      await this.datastore.delete(proofKey(proof), options)
+      return false
+    }
+    entry.listed = true
+    this.safeDispatchEvent('equivocation:stored', { detail: { proof, detected } })
+    return true
+  }
+
+  private accountProof (entry: ProofEntry): void {
+    let m = this.proofs.get(entry.proof.buildId)
+    if (m == null) { m = new Map(); this.proofs.set(entry.proof.buildId, m) }
+    m.set(entry.proof.key, entry)
+    this.proofCount++
+    if (!entry.trusted) this.untrustedProofCount++
+  }
+
+  private unaccountProof (proof: EquivocationProof): void {
+    const m = this.proofs.get(proof.buildId)
+    const e = m?.get(proof.key)
+    if (m == null || e == null) return
+    m.delete(proof.key)
+    if (m.size === 0) this.proofs.delete(proof.buildId)
+    this.proofCount--
+    if (!e.trusted) this.untrustedProofCount--
+  }
+
+  /**
+   * After `att` is stored: whether its key has, in this store, another
+   * success for the same job naming another artifact. The first node to
+   * hold both makes the proof (and is the one to publish it); a node that
+   * holds a proof about this key and build already makes none.
+   */
+  private async detectEquivocation (att: SignedAttestation, options?: AbortOptions): Promise<void> {
+    const mine = artifactOf(att)
+    if (mine === undefined) return
+    const signer = keyHex(att.signer)
+    if (this.hasEquivocation(`${att.claim.buildId}/${signer}`)) return
+    const other = this.attestations(att.claim.buildId).find(a =>
+      a.claim.jobId === att.claim.jobId && artifactOf(a) !== undefined && artifactOf(a) !== mine && keyHex(a.signer) === signer)
+    if (other == null) return
+    await this.keepProof(createEquivocationProof(att, other), true, options)
   }
 
   /**
@@ -412,6 +536,7 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
     if (m == null) { m = new Map(); this.byBuild.set(att.claim.buildId, m) }
     m.set(att.id, att)
     this.safeDispatchEvent('attestation:stored', { detail: att })
+    await this.detectEquivocation(att, options).catch((err: Error) => { log.error('keeping an equivocation proof failed: %e', err) })
     return true
   }
 
@@ -427,6 +552,10 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
         keys.push(attKey(buildId, id))
       }
       this.byBuild.delete(buildId)
+      for (const e of [...(this.proofs.get(buildId)?.values() ?? [])]) {
+        this.unaccountProof(e.proof)
+        keys.push(proofKey(e.proof))
+      }
     }
     for (const k of keys) await this.datastore.delete(k, options)
     log('dropped job %s (%s) and %d attestations', job.jobId, reason, keys.length - 1)
@@ -476,6 +605,8 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
       attestations: this.attCount,
       untrustedAttestations: this.untrustedCount,
       untrustedAttestationBytes: this.untrustedBytes,
+      equivocations: this.proofCount,
+      untrustedEquivocations: this.untrustedProofCount,
       limits: { ...this.limits }
     }
   }
@@ -526,6 +657,24 @@ class Records extends TypedEventEmitter<RecordStoreEvents> implements RecordStor
       if (m == null) { m = new Map(); this.byBuild.set(att.claim.buildId, m) }
       m.set(att.id, att)
       na++
+    }
+    // proofs last: they are kept only for builds of the jobs just loaded
+    for await (const { key, value } of this.datastore.query({ prefix: EQUIVOCATIONS }, options)) {
+      let proof: EquivocationProof
+      try {
+        proof = decodeEquivocationProof(value, { now })
+      } catch (err) {
+        skipped++
+        log.error('skipping stored equivocation proof %s: %s', key.toString(), (err as Error).message)
+        continue
+      }
+      const trusted = this.trusted(proof.attestations[0])
+      if (this.hasEquivocation(proof.key) || this.proofRefusal(proof, trusted) != null) {
+        dropped++
+        stale.push(key)
+        continue
+      }
+      this.accountProof({ proof, trusted, listed: true })
     }
     for (const k of stale) await this.datastore.delete(k, options)
     if (dropped > 0) log('dropped %d stored records over today\'s limits or expired', dropped)

@@ -11,7 +11,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  ATTESTATIONS_TOPIC, CLAIMS_TOPIC, CODEC_DAG_PB, JOBS_TOPIC, MAX_MESSAGE_BYTES, base64Encode, cidOf, createAttestation,
+  ATTESTATIONS_TOPIC, CLAIMS_TOPIC, CODEC_DAG_PB, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, MAX_MESSAGE_BYTES, base64Encode, cidOf, createAttestation,
   createClaim, createJobAnnouncement, decodeAttestation, decodeJobAnnouncement, envelopeBytes, generateSigningKey, signEnvelope,
   utf8Encode, ATTESTATION_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE
 } from '../../protocol/index.ts'
@@ -20,8 +20,8 @@ import { api, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import type { Node } from '../helpers/network.ts'
 import type { EventsResponse, PolicyResponse, RequestView } from '../../node/api/types.ts'
 
-export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC }
-export type Topic = typeof JOBS_TOPIC | typeof ATTESTATIONS_TOPIC | typeof CLAIMS_TOPIC
+export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC }
+export type Topic = typeof JOBS_TOPIC | typeof ATTESTATIONS_TOPIC | typeof CLAIMS_TOPIC | typeof EQUIVOCATIONS_TOPIC
 
 /** a CID no honest build produced: a dag-pb block of random-looking bytes */
 export function wrongCid (label: string): string {

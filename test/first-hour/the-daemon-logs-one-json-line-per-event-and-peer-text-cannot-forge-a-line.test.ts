@@ -39,6 +39,7 @@ const SAMPLES: { [K in FeedEvent['type']]: (s: string) => Array<Extract<FeedEven
     { type: 'claim', jobId: s, worker: s, leaseUntil: s, seq: 3 },
     { type: 'claim', jobId: s, worker: s, leaseUntil: s, seq: 4, release: { kind: 'declined', reason: s } }
   ],
+  equivocation: s => [{ type: 'equivocation', buildId: s, jobId: s, worker: s, detected: true }, { type: 'equivocation', buildId: s, jobId: s, worker: s, detected: false }],
   'request:release': s => [{ type: 'request:release', jobId: s, worker: s, kind: 'gave-up', reason: s, at: s, trusted: true }],
   'request:verdict': s => ['accepted', 'provisional', 'pending', 'disputed', 'failed', 'expired'].map(status => ({ type: 'request:verdict' as const, jobId: s, status, previous: 'pending', artifact: s, counted: [s, s], threshold: 2 })),
   'request:bundle': s => [{ type: 'request:bundle', jobId: s, path: s }],

@@ -14,13 +14,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
-import { createPolicy, decodeMessage } from '../../protocol/index.ts'
+import { EQUIVOCATION_PROOF_TYPE, createPolicy, decodeMessage, utf8Encode } from '../../protocol/index.ts'
 import { createMessageValidator } from '../../src/net/validate.ts'
-import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC } from '../../src/net/topics.ts'
+import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC } from '../../src/net/topics.ts'
 import { installFastVerify } from '../../src/net/fast-verify.ts'
 import { addDirectory } from '../../src/content/index.ts'
 import { verifyBundle, writeBundle } from '../../src/requester/bundle/index.ts'
-import { LONG, RUNS, watchUnhandled, NOW, anyInput, attestationOf, key, mutateBytes, seedJob, workerKey } from './inputs.ts'
+import { LONG, RUNS, watchUnhandled, NOW, anyInput, attestationOf, key, mutateBytes, seedAttestation, seedFailure, seedJob, workerKey } from './inputs.ts'
 
 installFastVerify()
 let inputs = 0
@@ -49,6 +49,34 @@ describe('the gossip validator answers every message', () => {
         expect(out.code).not.toBe('ERR_INTERNAL')
       }
     }), { numRuns: RUNS * 3 })
+  })
+
+  it('on the equivocations topic: random, mutated and re-paired proofs answer with a code, and only a pair convicting one key is accepted', () => {
+    const validate = createMessageValidator({ now: () => NOW })
+    const other = attestationOf(seedJob, workerKey, 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy')
+    const stranger = attestationOf(seedJob, key('stranger'), 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy')
+    const envelopes = [seedAttestation, seedFailure, other, stranger].map(a => a.envelope)
+    const pair = (a: number, b: number, type = EQUIVOCATION_PROOF_TYPE): Uint8Array => utf8Encode(JSON.stringify({ _type: type, attestations: [envelopes[a], envelopes[b]] }))
+    const valid = pair(0, 2)
+    const proofs = fc.oneof(
+      anyInput,
+      mutateBytes(valid),
+      fc.tuple(fc.nat(3), fc.nat(3), fc.constantFrom(EQUIVOCATION_PROOF_TYPE, 'https://concur.dev/EquivocationProof/v2', 'x')).map(([a, b, t]) => pair(a, b, t))
+    )
+    fc.assert(fc.property(proofs, (bytes) => {
+      inputs++
+      const out = validate(EQUIVOCATIONS_TOPIC, bytes)
+      if (out.action === 'accept') {
+        // only the one real conflict in the pool: the worker's two CIDs for the seed job
+        expect(out.message.kind).toBe('equivocation')
+        const ids = out.message.kind === 'equivocation' ? out.message.value.attestations.map(a => a.id).sort() : []
+        expect(ids).toEqual([seedAttestation.id, other.id].sort())
+      } else {
+        expect(out.code).toMatch(/^ERR_[A-Z_]+$/)
+        expect(out.code).not.toBe('ERR_INTERNAL')
+      }
+    }), { numRuns: RUNS * 2 })
+    expect(validate(EQUIVOCATIONS_TOPIC, valid).action).toBe('accept')
   })
 
   it('a clock anywhere (past, future, far future) never turns an input into a crash', () => {

@@ -9,11 +9,11 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
+  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, EQUIVOCATION_PROOF_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
-import { attest, claimFor, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
+import { attest, claimFor, fakeRawCid, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
 
 /** Group order of ed25519 (RFC 8032 §5.1). */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n
@@ -49,6 +49,21 @@ export interface VerdictVector {
   error?: string
 }
 
+/**
+ * An equivocation-proof vector (PROTOCOL.md §8.2): the proof's JSON as it
+ * travels, and whether decodeEquivocationProof takes it (then the key, build
+ * and job it convicts) or the code it refuses it with (a REJECT on gossip).
+ */
+export interface EquivocationVector {
+  description: string
+  proof: { _type: string, attestations: Envelope[] }
+  verifyAt: string
+  valid: boolean
+  error?: string
+  /** when valid: the did:key proven to equivocate, on which build and job */
+  convicts?: { worker: string, buildId: string, jobId: string }
+}
+
 const verifyAt = iso(T0 + 5 * 60_000)
 const worker = fixedKey('worker-1')
 const other = fixedKey('worker-2')
@@ -62,6 +77,56 @@ function leNumber (b: Uint8Array): bigint {
   let n = 0n
   for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]!)
   return n
+}
+
+/**
+ * Equivocation-proof vectors (PROTOCOL.md §8.2): one valid proof, and the
+ * three "proofs" that must never make a requester stop counting a key: a
+ * forged envelope, two statements of one artifact, and two answers to two
+ * jobs of one build (a rerun of a build that is not reproducible).
+ */
+function equivocationVectors (): Record<string, EquivocationVector> {
+  const liar = fixedKey('equivocator-1')
+  const stranger = fixedKey('forger-1')
+  const jobId = fakeRawCid('job-1')
+  const x = attest(liar, { jobId, artifact: fakeTreeCid('artifact-A'), finishedAt: T0 + 120_000 })
+  const y = attest(liar, { jobId, artifact: fakeTreeCid('artifact-B'), finishedAt: T0 + 121_000 })
+  const xAgain = attest(liar, { jobId, artifact: fakeTreeCid('artifact-A'), finishedAt: T0 + 122_000 })
+  const yRerun = attest(liar, { jobId: fakeRawCid('job-2'), artifact: fakeTreeCid('artifact-B'), finishedAt: T0 + 123_000 })
+  // the conflicting statement as the key would have written it, signed by someone else
+  const forged: Envelope = { ...y.envelope, signatures: [{ keyid: liar.did, sig: signEnvelope(ATTESTATION_PAYLOAD_TYPE, envelopePayload(y.envelope), stranger).signatures[0]!.sig }] }
+  const proof = (a: Envelope, b: Envelope): EquivocationVector['proof'] => ({ _type: EQUIVOCATION_PROOF_TYPE, attestations: [a, b] })
+  const ordered = x.id < y.id ? [x.envelope, y.envelope] as const : [y.envelope, x.envelope] as const
+  return {
+    'equivocation-proof-valid': {
+      description: 'one key, one build, one job, two successes naming different artifacts: the key counts for nothing on this build',
+      proof: proof(...ordered),
+      verifyAt,
+      valid: true,
+      convicts: { worker: liar.did, buildId: x.claim.buildId, jobId }
+    },
+    'equivocation-proof-forged': {
+      description: 'the second envelope names the key but another key signed it: REJECT, and the named key still counts',
+      proof: proof(x.envelope, forged),
+      verifyAt,
+      valid: false,
+      error: 'ERR_BAD_SIGNATURE'
+    },
+    'equivocation-proof-same-artifact': {
+      description: 'two genuine statements of one artifact for one job: no conflict, REJECT',
+      proof: proof(x.envelope, xAgain.envelope),
+      verifyAt,
+      valid: false,
+      error: 'ERR_NOT_EQUIVOCATION'
+    },
+    'equivocation-proof-two-jobs': {
+      description: 'different artifacts for two jobs of one build: a rerun that is not reproducible, not equivocation, REJECT',
+      proof: proof(x.envelope, yRerun.envelope),
+      verifyAt,
+      valid: false,
+      error: 'ERR_NOT_EQUIVOCATION'
+    }
+  }
 }
 
 /**
@@ -112,7 +177,7 @@ function verdictVectors (): Record<string, VerdictVector> {
   }
 }
 
-export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector>, verdict: Record<string, VerdictVector> } {
+export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector>, verdict: Record<string, VerdictVector>, equivocation: Record<string, EquivocationVector> } {
   const job = makeJob()
   // the same job naming its builders (PROTOCOL.md §5.1): only these keys' claims take its replica slots
   const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
@@ -215,7 +280,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'empty-type-and-payload': { description: 'Empty type and body: lengths are "0", separators remain.', payloadType: '', payloadUtf8: '', pae: 'DSSEv1 0  0 ' },
     'utf8-lengths-are-bytes': { description: 'Lengths count UTF-8 bytes, not characters (é is 2 bytes, € is 3).', payloadType: 'tÿpé', payloadUtf8: '€ 1', pae: 'DSSEv1 6 tÿpé 5 € 1' }
   }
-  return { signature, pae, verdict: verdictVectors() }
+  return { signature, pae, verdict: verdictVectors(), equivocation: equivocationVectors() }
 }
 
 export const VECTORS_DIR = resolve(fileURLToPath(import.meta.url), '../../../protocol/vectors')
@@ -225,11 +290,13 @@ export function vectorFileText (x: unknown): string {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { signature, pae, verdict } = buildVectors()
+  const { signature, pae, verdict, equivocation } = buildVectors()
   mkdirSync(resolve(VECTORS_DIR, 'pae'), { recursive: true })
   mkdirSync(resolve(VECTORS_DIR, 'verdict'), { recursive: true })
+  mkdirSync(resolve(VECTORS_DIR, 'equivocation'), { recursive: true })
   for (const [name, vec] of Object.entries(signature)) writeFileSync(resolve(VECTORS_DIR, `${name}.json`), vectorFileText(vec))
   for (const [name, vec] of Object.entries(pae)) writeFileSync(resolve(VECTORS_DIR, 'pae', `${name}.json`), vectorFileText(vec))
   for (const [name, vec] of Object.entries(verdict)) writeFileSync(resolve(VECTORS_DIR, 'verdict', `${name}.json`), vectorFileText(vec))
-  console.log(`wrote ${Object.keys(signature).length} signature vectors, ${Object.keys(pae).length} PAE vectors and ${Object.keys(verdict).length} verdict vectors to ${VECTORS_DIR}`)
+  for (const [name, vec] of Object.entries(equivocation)) writeFileSync(resolve(VECTORS_DIR, 'equivocation', `${name}.json`), vectorFileText(vec))
+  console.log(`wrote ${Object.keys(signature).length} signature vectors, ${Object.keys(pae).length} PAE vectors, ${Object.keys(verdict).length} verdict and ${Object.keys(equivocation).length} equivocation-proof vectors to ${VECTORS_DIR}`)
 }

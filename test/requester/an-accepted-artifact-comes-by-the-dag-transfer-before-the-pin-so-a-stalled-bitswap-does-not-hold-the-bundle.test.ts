@@ -58,7 +58,7 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
       const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
       expect(verdict.status).toBe('accepted')
       const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
-      const records = { attestations: () => attestations }
+      const records = { attestations: () => attestations, equivocations: () => [] }
 
       // without a transfer the pin is the only path, and it stalls
       const bare = new MemoryBlockstore()
@@ -81,7 +81,7 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
       const policy = trustedPolicy(2)
       const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
       const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
-      const records = { attestations: () => attestations }
+      const records = { attestations: () => attestations, equivocations: () => [] }
       // the pin here reaches the workers (bitswap working): it brings what the transfer left
       const local = new MemoryBlockstore()
       const fetchingPins: Pick<Pins, 'add' | 'isPinned'> = {

@@ -63,7 +63,8 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
     }))),
     subscribers: {
       jobs: peer.gossip.subscribers('job').map(String),
-      attestations: peer.gossip.subscribers('attestation').map(String)
+      attestations: peer.gossip.subscribers('attestation').map(String),
+      equivocations: peer.gossip.subscribers('equivocation').map(String)
     },
     discovered: peer.discovery.known(),
     // what each of them announced: the addresses this node would hand out and dial
