@@ -75,5 +75,7 @@ describe('concur env create', () => {
     expect(shown.code, shown.stderr).toBe(0)
     expect(shown.stdout).toMatch(new RegExp(`^environment ${added.cid}\\nsuite +bookworm \\(${LONG ? 'buildd' : 'essential'}, `))
     expect(shown.stdout).toMatch(/\n {2}libc6 +2\.\d+/)
-  })
+    // two mmdebstrap runs: ~1 minute each on an idle machine, over the suite's
+    // 120 s default on a loaded one (seen: a run with other suites beside it)
+  }, 1_260_000)
 })
