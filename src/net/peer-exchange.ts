@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AbortOptions, Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
 import { connectedPeers, exchangeWith } from './frames.ts'
+import { addressesToAnnounce } from './dial-policy.ts'
 
 const log = logger('concur:peer-exchange')
 
@@ -37,10 +38,23 @@ export interface PeerExchange {
   ask (peer: PeerId, options?: AbortOptions): Promise<PeerRecord[]>
 }
 
-function isDialable (ma: Multiaddr): boolean {
+function notWildcard (ma: Multiaddr): boolean {
   // a wildcard listen address is not something another peer can dial
   const host = ma.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
-  return host !== '0.0.0.0' && host !== '::' && !ma.getComponents().some(c => c.name === 'p2p-circuit')
+  return host !== '0.0.0.0' && host !== '::'
+}
+
+/**
+ * What a peer's addresses are worth to others, by the rule a node applies to
+ * its own announcements (addressesToAnnounce): once it has a public address,
+ * or a relayed one through a public relay, its private and loopback ones are
+ * left out. A peer behind NAT is reachable only through its relay: relayed
+ * addresses were dropped here before, and its private ones handed out, so
+ * every dial a peer exchange suggested for a NAT'd peer went to a stranger's
+ * LAN (issue 17; test `a-peer-exchange-hands-out-a-natd-peers-relayed-address-…`).
+ */
+function worthHandingOut (addrs: Multiaddr[]): Multiaddr[] {
+  return addressesToAnnounce(addrs.filter(notWildcard))
 }
 
 export function peerExchange (init: { timeoutMs?: number } = {}) {
@@ -56,7 +70,7 @@ export function peerExchange (init: { timeoutMs?: number } = {}) {
         if (out.length >= MAX_PEERS) break
         try {
           const stored = await libp2p.peerStore.get(p)
-          const addrs = stored.addresses.map(a => a.multiaddr).filter(isDialable).slice(0, MAX_ADDRS).map(String)
+          const addrs = worthHandingOut(stored.addresses.map(a => a.multiaddr)).slice(0, MAX_ADDRS).map(String)
           if (addrs.length > 0) out.push({ peerId: p.toString(), addrs })
         } catch { /* not in the peer store yet */ }
       }
