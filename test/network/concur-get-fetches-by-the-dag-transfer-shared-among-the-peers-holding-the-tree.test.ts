@@ -14,7 +14,7 @@ const MiB = 1024 * 1024
 describe('concur get between daemon processes', () => {
   afterAll(async () => { await cleanupAll() })
 
-  it('takes a tree from the three peers that hold it, each sending a share, and the copy is exact', async () => {
+  it('takes a tree from the peers that hold it, at least two of the three sending a share, and the copy is exact', async () => {
     const src = await tempDir()
     await mkdir(join(src, 'a'), { recursive: true })
     for (let i = 0; i < 6; i++) await writeFile(join(src, i % 2 === 0 ? 'a' : '', `f${i}.bin`), keystream(`e2e${i}`)(4 * MiB + i))
@@ -51,9 +51,13 @@ describe('concur get between daemon processes', () => {
     const stats = await api<StatsResponse>(rb.api, 'GET', '/v1/stats')
     expect(stats.dag.fetched.complete).toBe(1)
     expect(stats.dag.fetched.bytes).toBeGreaterThan(24 * MiB)
-    // every holder sent a share
+    // the holders shared it: the sharing starts as soon as one holder has
+    // answered the probe, and one whose answer comes late (a loaded machine:
+    // seen in CI, 1 run in several) may find the tree already shared out
+    // between the other two; so at least two sent a share, and together they
+    // sent everything
     const served = await Promise.all(holders.map(async h => (await api<StatsResponse>(h.api, 'GET', '/v1/stats')).dag.served.bytes))
-    for (const s of served) expect(s).toBeGreaterThan(MiB)
+    expect(served.filter(s => s > MiB).length, `bytes served by each holder: ${served.join(', ')}`).toBeGreaterThanOrEqual(2)
     expect(served.reduce((a, x) => a + x, 0)).toBeGreaterThanOrEqual(stats.dag.fetched.bytes)
   })
 })
