@@ -53,19 +53,27 @@ export interface OutcomeDirs {
   disputes: string
 }
 
+/** the part of a bundle's time (the requester gives it 10 minutes) its DAG transfer may take */
+export const BUNDLE_TRANSFER_MS = 5 * 60_000
+
 /**
  * Fetch (from the workers that built it) and pin the whole artifact DAG, then
  * write the bundle: the job, the counted attestations, every artifact block
  * and the policy that counted them.
  */
-export async function writeAcceptedBundle (components: OutcomeComponents, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, policy: TrustPolicy, options: AbortOptions = {}): Promise<string> {
+export async function writeAcceptedBundle (components: OutcomeComponents, dirs: OutcomeDirs, job: SignedJob, verdict: Verdict, policy: TrustPolicy, options: AbortOptions & { transferMs?: number } = {}): Promise<string> {
   if (verdict.artifact == null) throw new NoArtifactError(`job ${job.jobId} has no accepted artifact`)
   const artifact = CID.parse(verdict.artifact)
   if (components.transfer != null) {
+    // a share of the bundle's time, not all of it: a provider that sends just
+    // fast enough not to be dropped (256 KiB per 15 s) could otherwise spend
+    // the whole budget, and the pin, which fetches the rest, would never run
+    const share = AbortSignal.timeout(options.transferMs ?? BUNDLE_TRANSFER_MS)
+    const signal = options.signal != null ? AbortSignal.any([options.signal, share]) : share
     try {
       // bounded like any fetch from the network (a `concur get`): an artifact
       // past the bounds is partly here, and the pin's walk fetches the rest
-      await components.transfer(artifact, prefetchBounds(DEFAULT_FETCH_LIMITS), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: () => {} })
+      await components.transfer(artifact, prefetchBounds(DEFAULT_FETCH_LIMITS), { signal, onBlock: () => {} })
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       // what it did not bring, the pin fetches through bitswap

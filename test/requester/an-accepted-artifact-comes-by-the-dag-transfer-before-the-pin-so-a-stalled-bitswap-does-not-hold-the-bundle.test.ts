@@ -100,4 +100,33 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
       await writeAcceptedBundle({ blockstore: again, pins: { isPinned: fetchingPins.isPinned, add: async function * (root: CID) { for await (const { cid, bytes } of walkDagBlocks(remote, root)) { await again.put(cid, bytes); yield cid } } }, records, transfer: thrower }, { ...dirs, bundles: join(tmp, 'bundles2') }, job, verdict, policy)
     })
   })
+
+  it('a transfer that would take the bundle\'s whole time (a provider sending just fast enough not to be dropped) gets its share of it, then the pin fetches the rest', async () => {
+    await withTempDir(async tmp => {
+      const { blockstore: remote, artifact } = await makeArtifact(tmp)
+      const job = makeJob()
+      const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
+      const policy = trustedPolicy(2)
+      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
+      const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
+      const local = new MemoryBlockstore()
+      const fetchingPins: Pick<Pins, 'add' | 'isPinned'> = {
+        isPinned: async () => false,
+        add: async function * (root: CID) {
+          for await (const { cid, bytes } of walkDagBlocks(remote, root)) {
+            if (!(await local.has(cid))) await local.put(cid, bytes)
+            yield cid
+          }
+        }
+      }
+      // a transfer that settles only when its signal ends it
+      const slow: NonNullable<OutcomeComponents['transfer']> = async (_root, _bounds, o) => {
+        await new Promise<void>((_resolve, reject) => { o.signal?.addEventListener('abort', () => { reject(o.signal?.reason as Error) }, { once: true }) })
+        return { complete: false }
+      }
+      // the bundle's own time: 2 s; the transfer's share: 200 ms
+      const out = await writeAcceptedBundle({ blockstore: local, pins: fetchingPins, records: { attestations: () => attestations, equivocations: () => [] }, transfer: slow }, dirs, job, verdict, policy, { signal: AbortSignal.timeout(2000), transferMs: 200 })
+      expect(out).toBe(join(dirs.bundles, `${job.jobId}.car`))
+    })
+  })
 })
