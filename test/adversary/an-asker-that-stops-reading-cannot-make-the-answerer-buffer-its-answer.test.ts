@@ -12,19 +12,11 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
-import { sha256 } from 'multiformats/hashes/sha2'
-import { UnixFS } from 'ipfs-unixfs'
 import type { Stream } from '@libp2p/interface'
 import { answerRequest, readRequest } from '../../src/net/dag-transfer/serve.ts'
 import { DAG_TRANSFER_PROTOCOL, MODE, encodeRequest } from '../../src/net/dag-transfer/wire.ts'
-import { STREAM_WINDOW_MAX, YAMUX_STREAM_OPTIONS } from '../../src/net/stream-flow.ts'
-import { MemoryBlockstore, keystream, putDagPb } from '../content/helpers.ts'
-import { servedFrom } from '../network/dag-transfer/helpers.ts'
+import { STREAM_WINDOW_MAX } from '../../src/net/stream-flow.ts'
+import { directoryOfLeaves, flowPair, servedFrom } from '../network/dag-transfer/helpers.ts'
 
 const MiB = 1024 * 1024
 const LEAVES = 128
@@ -35,20 +27,9 @@ describe('an asker that stops reading a DAG answer', () => {
   afterAll(async () => { await Promise.all(nodes.map(async n => { await n.stop() })) })
 
   it('holds the answerer to the window and a block or two, not the whole answer', async () => {
-    const store = new MemoryBlockstore()
-    const bytes = keystream('an asker that stops reading')
-    const leaves: Array<{ name: string, cid: CID }> = []
-    for (let i = 0; i < LEAVES; i++) {
-      const leaf = new Uint8Array(bytes(MiB))
-      const cid = CID.createV1(raw.code, await sha256.digest(leaf))
-      await store.put(cid, leaf)
-      leaves.push({ name: `f${String(i).padStart(3, '0')}`, cid })
-    }
-    const root = await putDagPb(store, new UnixFS({ type: 'directory' }), leaves)
+    const { store, root } = await directoryOfLeaves('an asker that stops reading', LEAVES)
 
-    const muxer = (): ReturnType<typeof yamux> => yamux({ streamOptions: { ...YAMUX_STREAM_OPTIONS } })
-    const server = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [muxer()] })
-    const asker = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [muxer()] })
+    const [server, asker] = await flowPair()
     nodes.push(server, asker)
     let served = 0
     const blocks = servedFrom(store)

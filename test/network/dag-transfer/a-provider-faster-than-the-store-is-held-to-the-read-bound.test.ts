@@ -13,21 +13,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
-import { sha256 } from 'multiformats/hashes/sha2'
-import { UnixFS } from 'ipfs-unixfs'
 import type { Stream } from '@libp2p/interface'
 import { fetchDag } from '../../../src/net/dag-transfer/fetch-dag.ts'
 import { answerRequest, readRequest } from '../../../src/net/dag-transfer/serve.ts'
 import { DAG_TRANSFER_PROTOCOL } from '../../../src/net/dag-transfer/wire.ts'
-import { READ_HIGH_WATER, STREAM_WINDOW_MAX, YAMUX_STREAM_OPTIONS } from '../../../src/net/stream-flow.ts'
+import { READ_HIGH_WATER, STREAM_WINDOW_MAX } from '../../../src/net/stream-flow.ts'
 import { getBlock } from '../../../src/content/stores.ts'
-import { MemoryBlockstore, keystream, putDagPb } from '../../content/helpers.ts'
-import { servedFrom } from './helpers.ts'
+import { MemoryBlockstore } from '../../content/helpers.ts'
+import { directoryOfLeaves, flowPair, servedFrom } from './helpers.ts'
 
 const MiB = 1024 * 1024
 const LEAVES = 128
@@ -38,20 +31,9 @@ describe('a DAG fetch from a provider faster than the store', () => {
 
   it('holds the provider to the read bound while the store is stopped, and completes once it goes on', async () => {
     // a directory of 128 distinct 1 MiB leaves whose links declare size 0 (putDagPb): batches of 64
-    const store = new MemoryBlockstore()
-    const bytes = keystream('provider faster than the store')
-    const leaves: Array<{ name: string, cid: CID }> = []
-    for (let i = 0; i < LEAVES; i++) {
-      const leaf = new Uint8Array(bytes(MiB))
-      const cid = CID.createV1(raw.code, await sha256.digest(leaf))
-      await store.put(cid, leaf)
-      leaves.push({ name: `f${String(i).padStart(3, '0')}`, cid })
-    }
-    const root = await putDagPb(store, new UnixFS({ type: 'directory' }), leaves)
+    const { store, root, leaves } = await directoryOfLeaves('provider faster than the store', LEAVES)
 
-    const muxer = (): ReturnType<typeof yamux> => yamux({ streamOptions: { ...YAMUX_STREAM_OPTIONS } })
-    const server = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [muxer()] })
-    const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [muxer()] })
+    const [server, client] = await flowPair()
     nodes.push(server, client)
     let served = 0
     const blocks = servedFrom(store)

@@ -1,11 +1,19 @@
-import type { PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Uint8ArrayList } from 'uint8arraylist'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { UnixFS } from 'ipfs-unixfs'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { YAMUX_STREAM_OPTIONS } from '../../../src/net/stream-flow.ts'
 import { answerRequest, requestPayload } from '../../../src/net/dag-transfer/serve.ts'
 import type { LocalBlocks } from '../../../src/net/dag-transfer/serve.ts'
 import { getBlock } from '../../../src/content/stores.ts'
-import type { MemoryBlockstore } from '../../content/helpers.ts'
+import { MemoryBlockstore, keystream, putDagPb } from '../../content/helpers.ts'
 
 export const PEERS = [
   '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA',
@@ -126,4 +134,29 @@ function messageStreamOf (fake: { send: (data: Uint8Array | Uint8ArrayList) => b
     removeEventListener: (type: string, fn: EventListener) => { target.removeEventListener(type, fn) }
   }
   return stream as unknown as Stream
+}
+
+/**
+ * A directory of `count` distinct 1 MiB raw leaves whose links declare size 0
+ * (putDagPb), so one answer can carry 64 subtrees: the flow-control tests' DAG.
+ */
+export async function directoryOfLeaves (seed: string, count: number): Promise<{ store: MemoryBlockstore, root: CID, leaves: Array<{ name: string, cid: CID }> }> {
+  const store = new MemoryBlockstore()
+  const bytes = keystream(seed)
+  const leaves: Array<{ name: string, cid: CID }> = []
+  for (let i = 0; i < count; i++) {
+    const leaf = new Uint8Array(bytes(1024 * 1024))
+    const cid = CID.createV1(raw.code, await sha256.digest(leaf))
+    await store.put(cid, leaf)
+    leaves.push({ name: `f${String(i).padStart(3, '0')}`, cid })
+  }
+  return { store, root: await putDagPb(store, new UnixFS({ type: 'directory' }), leaves), leaves }
+}
+
+/** a listening node and a dialling one on loopback, with the yamux options every concur peer runs with */
+export async function flowPair (): Promise<[Libp2p, Libp2p]> {
+  const muxer = (): ReturnType<typeof yamux> => yamux({ streamOptions: { ...YAMUX_STREAM_OPTIONS } })
+  const server = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [muxer()] })
+  const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [muxer()] })
+  return [server, client]
 }
