@@ -34,6 +34,19 @@ function localOnlyPins (local: MemoryBlockstore): Pick<Pins, 'add' | 'isPinned'>
   }
 }
 
+/** a pin whose walk reaches the workers' store (bitswap working): it brings into `local` what is not there */
+function pinsFetchingFrom (remote: MemoryBlockstore, local: MemoryBlockstore): Pick<Pins, 'add' | 'isPinned'> {
+  return {
+    isPinned: async () => false,
+    add: async function * (root: CID) {
+      for await (const { cid, bytes } of walkDagBlocks(remote, root)) {
+        if (!(await local.has(cid))) await local.put(cid, bytes)
+        yield cid
+      }
+    }
+  }
+}
+
 /** a DAG transfer from the workers' store, bringing at most `limit` blocks */
 function transferFrom (remote: MemoryBlockstore, local: MemoryBlockstore, calls: CID[], limit = Infinity): NonNullable<OutcomeComponents['transfer']> {
   return async (root, _bounds, options) => {
@@ -84,20 +97,12 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
       const records = { attestations: () => attestations, equivocations: () => [] }
       // the pin here reaches the workers (bitswap working): it brings what the transfer left
       const local = new MemoryBlockstore()
-      const fetchingPins: Pick<Pins, 'add' | 'isPinned'> = {
-        isPinned: async () => false,
-        add: async function * (root: CID) {
-          for await (const { cid, bytes } of walkDagBlocks(remote, root)) {
-            if (!(await local.has(cid))) await local.put(cid, bytes)
-            yield cid
-          }
-        }
-      }
+      const fetchingPins = pinsFetchingFrom(remote, local)
       const partial = transferFrom(remote, local, [], 2)
       await writeAcceptedBundle({ blockstore: local, pins: fetchingPins, records, transfer: partial }, dirs, job, verdict, policy)
       const thrower: NonNullable<OutcomeComponents['transfer']> = async () => { throw new Error('no provider') }
       const again = new MemoryBlockstore()
-      await writeAcceptedBundle({ blockstore: again, pins: { isPinned: fetchingPins.isPinned, add: async function * (root: CID) { for await (const { cid, bytes } of walkDagBlocks(remote, root)) { await again.put(cid, bytes); yield cid } } }, records, transfer: thrower }, { ...dirs, bundles: join(tmp, 'bundles2') }, job, verdict, policy)
+      await writeAcceptedBundle({ blockstore: again, pins: pinsFetchingFrom(remote, again), records, transfer: thrower }, { ...dirs, bundles: join(tmp, 'bundles2') }, job, verdict, policy)
     })
   })
 
@@ -110,15 +115,7 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
       const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
       const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
       const local = new MemoryBlockstore()
-      const fetchingPins: Pick<Pins, 'add' | 'isPinned'> = {
-        isPinned: async () => false,
-        add: async function * (root: CID) {
-          for await (const { cid, bytes } of walkDagBlocks(remote, root)) {
-            if (!(await local.has(cid))) await local.put(cid, bytes)
-            yield cid
-          }
-        }
-      }
+      const fetchingPins = pinsFetchingFrom(remote, local)
       // a transfer that settles only when its signal ends it
       const slow: NonNullable<OutcomeComponents['transfer']> = async (_root, _bounds, o) => {
         await new Promise<void>((_resolve, reject) => { o.signal?.addEventListener('abort', () => { reject(o.signal?.reason as Error) }, { once: true }) })
