@@ -20,6 +20,7 @@ import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
 import { recordStore } from '../src/store/records.ts'
+import { commitmentBook } from '../src/store/commitment-book.ts'
 import { blockQuota } from '../src/store/block-quota.ts'
 import { pastLifetimeCeiling } from '../src/store/limits.ts'
 import type { RecordStore } from '../src/store/records.ts'
@@ -147,6 +148,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         return false
       }
     }
+    const trustsDid = (did: string): boolean => {
+      try {
+        return policy != null && [...policy.current().trusted.values()].includes(did)
+      } catch {
+        return false
+      }
+    }
     const records = recordStore({ limits: config.limits, own: identity.signing.did, trusts })({ datastore: stores.datastore })
     if (full) {
       const loaded = await records.load()
@@ -163,7 +171,17 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         return job != null && records.attestations(job.job.buildId).some(a => a.claim.jobId === jobId && a.claim.worker === worker)
       }
     })
-    records.addEventListener('job:pruned', ({ detail: { jobId } }) => { claims.forget(jobId) })
+    // commitments and first reveals in arrival order (PROTOCOL.md §8.3): the
+    // verdict's evidence against copiers, and what a worker waits on to reveal
+    const commitments = commitmentBook({ trusts: (did) => did === identity.signing.did || trustsDid(did) })({ datastore: stores.datastore, records })
+    if (full) {
+      const loaded = await commitments.load()
+      log('loaded %d commitments and %d reveal places', loaded.commitments, loaded.reveals)
+    }
+    records.addEventListener('job:pruned', ({ detail: { jobId, buildId } }) => {
+      claims.forget(jobId)
+      commitments.forget(jobId, buildId).catch((err: Error) => { log.error('forgetting commitments of %s failed: %e', jobId, err) })
+    })
     // lapsed leases without an attestation take no slot: forgotten once a minute
     await life.run('claim-sweep', async () => {
       const t = setInterval(() => { claims.sweep(Date.now()) }, 60_000)
@@ -197,7 +215,9 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
                 : m.kind === 'equivocation'
                   ? (full ? records.hasEquivocation(m.value.key) : seen.has(`equivocation:${m.value.key}`))
-                  : claims.isStale(m.value),
+                  : m.kind === 'commitment'
+                    ? (full ? commitments.has(m.value) : seen.has(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`))
+                    : claims.isStale(m.value),
             // the unknown-job and unknown-build rules below, on the peeked fields, before any
             // signature is checked: a flood of junk from fresh keys costs a parse each
             refuseUnread: (p: MessagePeek) => {
@@ -213,6 +233,10 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
             // here: refuseUnread IGNOREd them on the same fields, unverified)
             refuse: (m: ConcurMessage) => {
               if (m.kind === 'claim') return undefined
+              if (m.kind === 'commitment') {
+                if (full) return commitments.refusal(m.value)
+                return seen.has(`job:${m.value.commitment.jobId}`) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${m.value.commitment.jobId} passed on here` }
+              }
               if (full) return records.refusal(m)
               // a bootstrap node passes on only what full nodes keep: a relay
               // forwarding what they refuse would be charged for it (peer-budget.ts)
@@ -249,6 +273,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         if (m.kind === 'claim') claims.record(m.value)
         else if (m.kind === 'attestation') seen.add(`attestation:${m.value.id}`)
         else if (m.kind === 'equivocation') seen.add(`equivocation:${m.value.key}`)
+        else if (m.kind === 'commitment') seen.add(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`)
         else {
           seen.add(`job:${m.value.jobId}`)
           seen.add(`build:${m.value.job.buildId}`)
@@ -266,7 +291,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         const c = a.claim
         events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, workerPeerId: c.workerPeerId, result: c.result })
       })
-      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
+      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims, commitments }))
       // an equivocation this node found in its own store goes out once
       // (PROTOCOL.md §8.2): requesters that saw one of the two envelopes stop
       // counting the key too. One proof per key and build is ever kept, so
@@ -318,7 +343,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         sync,
         connections: peer.libp2p,
         claims: inbox,
-        transfer: dagTransferFor(peer)
+        transfer: dagTransferFor(peer),
+        commitments
       })
       requesterService.addEventListener('verdict:changed', ({ detail: d }) => { events.emit({ type: 'request:verdict', ...d }) })
       requesterService.addEventListener('release:recorded', ({ detail: d }) => { events.emit({ type: 'request:release', ...d }) })
@@ -351,6 +377,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           records,
           datastore: stores.datastore,
           claims,
+          commitments,
           jobSync: jobs,
           libp2p: peer.libp2p,
           transfer: dagTransferFor(peer),

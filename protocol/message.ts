@@ -10,6 +10,8 @@ import { guard } from './decode.ts'
 import { parseEnvelope } from './dsse.ts'
 import { decodeEquivocationProof } from './equivocation.ts'
 import type { EquivocationProof } from './equivocation.ts'
+import { decodeCommitment } from './commitment.ts'
+import type { SignedCommitment } from './commitment.ts'
 import { JOB_PAYLOAD_TYPE, decodeJobAnnouncement } from './job.ts'
 import type { SignedJob } from './job.ts'
 
@@ -24,6 +26,11 @@ export const CLAIMS_TOPIC = '/concur/1/claims/json'
  * would cost it a decode per message and stop the proof at its hop.
  */
 export const EQUIVOCATIONS_TOPIC = '/concur/1/equivocations/json'
+/**
+ * Commitments (PROTOCOL.md §8.3), protocol v1.1: a topic of their own for
+ * the same reason as equivocation proofs (a v1 node never receives one).
+ */
+export const COMMITMENTS_TOPIC = '/concur/1/commitments/json'
 
 /** A message that is one DSSE envelope (decodeMessage reads these) */
 export type EnvelopeMessage =
@@ -34,6 +41,7 @@ export type EnvelopeMessage =
 export type DecodedMessage =
   | EnvelopeMessage
   | { kind: 'equivocation', value: EquivocationProof }
+  | { kind: 'commitment', value: SignedCommitment }
 
 export type MessageKind = DecodedMessage['kind']
 
@@ -46,7 +54,8 @@ export const TOPIC_KINDS = Object.freeze({
   [JOBS_TOPIC]: 'job',
   [ATTESTATIONS_TOPIC]: 'attestation',
   [CLAIMS_TOPIC]: 'claim',
-  [EQUIVOCATIONS_TOPIC]: 'equivocation'
+  [EQUIVOCATIONS_TOPIC]: 'equivocation',
+  [COMMITMENTS_TOPIC]: 'commitment'
 } as const satisfies Record<string, MessageKind>)
 
 export type ConcurTopic = keyof typeof TOPIC_KINDS
@@ -114,10 +123,15 @@ export type TopicValidation =
 export function validateTopicMessage (topic: string, data: Uint8Array, opts: DecodeMessageOptions): TopicValidation {
   let message: DecodedMessage
   try {
-    // a proof is not a DSSE envelope (it carries two): its topic says how to read it
-    message = topicKind(topic) === 'equivocation'
+    // a proof is not a DSSE envelope (it carries two): its topic says how to
+    // read it; a commitment is read only on its own topic (v1.1), so an
+    // attestations-topic reader treats one as any unknown payloadType
+    const kind = topicKind(topic)
+    message = kind === 'equivocation'
       ? { kind: 'equivocation', value: decodeEquivocationProof(data, opts) }
-      : decodeMessage(data, opts)
+      : kind === 'commitment'
+        ? { kind: 'commitment', value: decodeCommitment(data, opts) }
+        : decodeMessage(data, opts)
   } catch (err) {
     // decodeMessage throws only ProtocolError (guard); should that ever break, the input is still refused, never a crash
     const error = isProtocolError(err) ? err : new MalformedError('input could not be decoded', { cause: err })

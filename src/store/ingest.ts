@@ -13,6 +13,7 @@ import { logger } from '@libp2p/logger'
 import type { SignedClaim } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { ClaimBook } from './claim-book.ts'
+import type { CommitmentBook } from './commitment-book.ts'
 import type { RecordStore } from './records.ts'
 
 const log = logger('concur:ingest')
@@ -21,6 +22,8 @@ export interface IngestComponents {
   gossip: Pick<ConcurGossip, 'onMessage'>
   records: Pick<RecordStore, 'putJob' | 'putAttestation' | 'putEquivocation'>
   claims: Pick<ClaimBook, 'record'>
+  /** commitments, and where each artifact was first revealed (PROTOCOL.md §8.3); none: a node without the rule */
+  commitments?: Pick<CommitmentBook, 'put' | 'noteReveal'>
 }
 
 export interface IngestEvents {
@@ -38,12 +41,19 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
   }
 
   start (): void {
-    const { gossip, records, claims } = this.components
+    const { gossip, records, claims, commitments } = this.components
     this.unsubscribe = gossip.onMessage((m) => {
       if (m.kind === 'claim') {
         if (claims.record(m.value)) this.safeDispatchEvent('claim:recorded', { detail: m.value })
         return
       }
+      if (m.kind === 'commitment') {
+        commitments?.put(m.value)
+        return
+      }
+      // its place in the arrival order is now, before it is written: a
+      // commitment that comes while it is being written came after it
+      if (m.kind === 'attestation') commitments?.noteReveal(m.value)
       const stored = m.kind === 'job'
         ? records.putJob(m.value)
         : m.kind === 'attestation' ? records.putAttestation(m.value) : records.putEquivocation(m.value)
