@@ -54,6 +54,9 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
       // its place in the arrival order is now, before it is written: a
       // commitment that comes while it is being written came after it
       if (m.kind === 'attestation') commitments?.noteReveal(m.value)
+      // a proof carries two attestations, public from now on: whoever reads
+      // the proofs topic learns their CIDs as surely as from a reveal
+      if (m.kind === 'equivocation') for (const a of m.value.attestations) commitments?.noteReveal(a)
       const stored = m.kind === 'job'
         ? records.putJob(m.value)
         : m.kind === 'attestation' ? records.putAttestation(m.value) : records.putEquivocation(m.value)

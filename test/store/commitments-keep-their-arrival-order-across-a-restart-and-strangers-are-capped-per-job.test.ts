@@ -12,7 +12,10 @@ import { Key } from 'interface-datastore'
 import { createCommitment, fakeKeyLabel } from './commitment-fixtures.ts'
 import { CommitmentBook, MAX_STRANGER_COMMITMENTS_PER_JOB } from '../../src/store/commitment-book.ts'
 import { T0, attest, fakeTreeCid, fixedKey, makeJob } from '../protocol/fixtures.ts'
+import { createEquivocationProof } from '../../protocol/index.ts'
 import type { SignedJob } from '../../protocol/index.ts'
+import { Ingest } from '../../src/store/ingest.ts'
+import type { ConcurMessage } from '../../src/net/validate.ts'
 
 const job = makeJob({ builders: [fixedKey('worker-1').did, fixedKey('worker-2').did].sort() })
 const A = fakeTreeCid('artifact-A')
@@ -93,5 +96,28 @@ describe('the commitment book', () => {
     await datastore.put(new Key(entry!.key.toString()), new TextEncoder().encode(JSON.stringify({ order: stored.order, bytes: Buffer.from(JSON.stringify(mine)).toString('base64') })))
     const again = new CommitmentBook({}, { datastore, records: records([job]) })
     expect(await again.load({ now: T0 })).toEqual({ commitments: 0, reveals: 0 })
+  })
+
+  it('an attestation, or an equivocation proof, makes its CIDs revealed the moment gossip hands it over', () => {
+    const book = new CommitmentBook({}, { datastore: new MemoryDatastore(), records: records([job]) })
+    let deliver: (m: ConcurMessage) => void = () => {}
+    const ingest = new Ingest({
+      gossip: { onMessage: (l) => { deliver = (m) => { l(m, null) }; return () => {} } },
+      records: { putJob: async () => true, putAttestation: async () => true, putEquivocation: async () => true },
+      claims: { record: () => true },
+      commitments: book
+    })
+    ingest.start()
+    const liar = fixedKey('worker-2')
+    const X = fakeTreeCid('artifact-X')
+    const Y = fakeTreeCid('artifact-Y')
+    const on = (artifact: string, finishedAt: number) => attest(liar, { jobId: job.jobId, artifact, buildId: job.job.buildId, def: job.job.definition, finishedAt })
+    // the proof's CIDs were never in an attestation of their own here: a copier
+    // reading the proofs topic learns them all the same
+    deliver({ kind: 'equivocation', value: createEquivocationProof(on(X, T0 + 120_000), on(Y, T0 + 121_000)) })
+    expect([...book.evidence(job.job.buildId).revealed.keys()].sort()).toEqual([X, Y].sort())
+    deliver({ kind: 'attestation', value: attest(fixedKey('worker-1'), { jobId: job.jobId, artifact: A, buildId: job.job.buildId, def: job.job.definition }) })
+    expect(book.evidence(job.job.buildId).revealed.has(A)).toBe(true)
+    ingest.stop()
   })
 })
