@@ -173,7 +173,12 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     })
     // commitments and first reveals in arrival order (PROTOCOL.md §8.3): the
     // verdict's evidence against copiers, and what a worker waits on to reveal
-    const commitments = commitmentBook({ trusts: (did) => did === identity.signing.did || trustsDid(did) })({ datastore: stores.datastore, records })
+    const commitments = commitmentBook({
+      trusts: (did) => did === identity.signing.did || trustsDid(did),
+      own: identity.signing.did,
+      // a worker building the job: its commitment is what the others wait on, so it is kept and relayed whatever the caps
+      claimant: (jobId, did) => claims.claimsOf(jobId).some(c => c.worker === did && c.release == null && c.purpose !== 'spot-check' && Date.parse(c.leaseUntil) > Date.now())
+    })({ datastore: stores.datastore, records })
     if (full) {
       const loaded = await commitments.load()
       log('loaded %d commitments and %d reveal places', loaded.commitments, loaded.reveals)
@@ -218,10 +223,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                   : m.kind === 'commitment'
                     ? (full ? commitments.has(m.value) : seen.has(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`))
                     : claims.isStale(m.value),
+            // what this node has seen, kept or not, is public (PROTOCOL.md §8.3): an
+            // attestation's CID is revealed even when a cap here drops it
+            ...(full ? { verified: (m: ConcurMessage) => { commitments.verified(m) } } : {}),
             // the unknown-job and unknown-build rules below, on the peeked fields, before any
             // signature is checked: a flood of junk from fresh keys costs a parse each
             refuseUnread: (p: MessagePeek) => {
-              if (p.kind === 'claim') {
+              if (p.kind === 'claim' || p.kind === 'commitment') {
                 return (full ? records.hasJob(p.jobId) : seen.has(`job:${p.jobId}`)) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${p.jobId} is held here` }
               }
               return (full ? records.hasBuild(p.buildId) : seen.has(`build:${p.buildId}`)) ? undefined : { code: 'ERR_UNKNOWN_BUILD', reason: `no job held here names build ${p.buildId}` }

@@ -63,6 +63,16 @@ export const REVEAL_WAIT_MAX_MS = 10 * 60_000
  * repair is one second.
  */
 export const REVEAL_MARGIN_MS = 1_000
+/**
+ * How long before an artifact's first reveal a commitment must have arrived
+ * to count (§8.3 rule 3): not merely before it. A copier one hop from the
+ * requester that commits the moment it sees a reveal can race a reveal that
+ * reaches the requester by several hops, or by gossip's repair a heartbeat
+ * later; it cannot win by half a second unless it controls the requester's
+ * mesh. Honest builders commit REVEAL_MARGIN_MS before any reveal, so the
+ * lead costs them nothing when gossip is healthy.
+ */
+export const COMMITMENT_LEAD_MS = 500
 
 export interface Commitment {
   _type: typeof COMMITMENT_TYPE
@@ -182,17 +192,19 @@ export function decodeCommitment (input: Uint8Array | Envelope, opts: DecodeComm
  * timestamp can prove.
  */
 export interface CommitmentEvidence {
-  commitments: ReadonlyArray<{ commitment: Commitment, signer: Uint8Array, order: number }>
-  /** artifact CID → arrival place of the first attestation of this build naming it */
-  revealed: ReadonlyMap<string, number>
+  /** each with its arrival place and this node's clock (ms) when it arrived */
+  commitments: ReadonlyArray<{ commitment: Commitment, signer: Uint8Array, order: number, at: number }>
+  /** artifact CID → arrival place, and time, of the first attestation of this build naming it */
+  revealed: ReadonlyMap<string, { order: number, at: number }>
 }
 
 /**
  * The rule (§8.3 rule 3): a success attestation is committed in time when
  * its key's commitment to exactly this build, job and artifact arrived
- * before any attestation naming that artifact did. An artifact whose first
- * reveal is not on record is treated as revealed before everything: a
- * requester that cannot show the order does not count on it.
+ * before any attestation naming that artifact did, and at least
+ * COMMITMENT_LEAD_MS before it. An artifact whose first reveal is not on
+ * record is treated as revealed before everything: a requester that cannot
+ * show the order does not count on it.
  */
 export function committedInTime (a: SignedAttestation, evidence: CommitmentEvidence): boolean {
   const digest = revealedDigest(a)
@@ -201,7 +213,8 @@ export function committedInTime (a: SignedAttestation, evidence: CommitmentEvide
   if (first === undefined) return false
   const key = keyHex(a.signer)
   return evidence.commitments.some(c =>
-    c.order < first &&
+    c.order < first.order &&
+    first.at - c.at >= COMMITMENT_LEAD_MS &&
     c.commitment.digest === digest &&
     c.commitment.buildId === a.claim.buildId &&
     c.commitment.jobId === a.claim.jobId &&
@@ -237,4 +250,25 @@ export function awaitedCommitments (claims: Iterable<Claim>, self: string, commi
     out.push(worker)
   }
   return out.sort()
+}
+
+/** What a commitment says about itself, before anything is checked (peekCommitment). */
+export interface CommitmentPeek { jobId: string, worker: string }
+
+/**
+ * Reads a commitment's jobId and claimed worker WITHOUT verifying anything,
+ * as peekClaim does for claims: a commitment on a job the node does not
+ * hold is IGNOREd (and charged) for the cost of a parse, not of a key decode
+ * and a signature check. Nothing it returns may be trusted or stored.
+ */
+export function peekCommitment (input: Uint8Array): CommitmentPeek {
+  return guard(() => {
+    if (input.byteLength > MAX_COMMITMENT_BYTES) throw new SizeLimitError(`commitment is ${input.byteLength} bytes, the limit is ${MAX_COMMITMENT_BYTES}`)
+    const { json } = openEnvelope(readEnvelope(input), COMMITMENT_PAYLOAD_TYPE)
+    if (!isRecord(json)) throw new SchemaError('', 'expected an object')
+    return {
+      jobId: expectString(json.jobId, 'jobId', { min: 1, max: 128 }),
+      worker: expectString(json.worker, 'worker', { min: 1, max: 128 })
+    }
+  })
 }

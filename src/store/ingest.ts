@@ -22,8 +22,8 @@ export interface IngestComponents {
   gossip: Pick<ConcurGossip, 'onMessage'>
   records: Pick<RecordStore, 'putJob' | 'putAttestation' | 'putEquivocation'>
   claims: Pick<ClaimBook, 'record'>
-  /** commitments, and where each artifact was first revealed (PROTOCOL.md §8.3); none: a node without the rule */
-  commitments?: Pick<CommitmentBook, 'put' | 'noteReveal'>
+  /** commitments (PROTOCOL.md §8.3); none: a node without the rule */
+  commitments?: Pick<CommitmentBook, 'put'>
 }
 
 export interface IngestEvents {
@@ -51,12 +51,7 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
         commitments?.put(m.value)
         return
       }
-      // its place in the arrival order is now, before it is written: a
-      // commitment that comes while it is being written came after it
-      if (m.kind === 'attestation') commitments?.noteReveal(m.value)
-      // a proof carries two attestations, public from now on: whoever reads
-      // the proofs topic learns their CIDs as surely as from a reveal
-      if (m.kind === 'equivocation') for (const a of m.value.attestations) commitments?.noteReveal(a)
+      // (what it reveals was noted when it verified: CommitmentBook.verified)
       const stored = m.kind === 'job'
         ? records.putJob(m.value)
         : m.kind === 'attestation' ? records.putAttestation(m.value) : records.putEquivocation(m.value)

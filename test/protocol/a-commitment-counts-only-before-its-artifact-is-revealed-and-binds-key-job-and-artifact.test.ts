@@ -17,7 +17,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
-  COMMITMENTS_TOPIC, COMMITMENT_PAYLOAD_TYPE, MAX_COMMITMENT_BYTES, ProtocolError, REVEAL_WAIT_MAX_MS, REVEAL_WAIT_MIN_MS, TOPIC_KINDS,
+  COMMITMENTS_TOPIC, COMMITMENT_LEAD_MS, COMMITMENT_PAYLOAD_TYPE, MAX_COMMITMENT_BYTES, ProtocolError, REVEAL_WAIT_MAX_MS, REVEAL_WAIT_MIN_MS, TOPIC_KINDS,
   awaitedCommitments, buildIdOf, commitmentDigest, committedInTime, createClaim, createCommitment, createPolicy, decodeCommitment, evaluateVerdict, revealWaitMs, utf8Encode
 } from '../../protocol/index.ts'
 import type { CommitmentEvidence, SignedAttestation, SignedCommitment, SigningKey } from '../../protocol/index.ts'
@@ -109,16 +109,21 @@ describe('the verdict under a policy that requires commitments', () => {
   const policy = (requireCommitment: boolean, threshold = 2) => createPolicy({ trusted: keys.map(k => k.did), threshold, requireCommitment })
   const commit = (key: SigningKey, artifact: string, job = jobId): SignedCommitment =>
     createCommitment({ buildId, jobId: job, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: iso(T0), artifact }, key)
-  /** the arrival order: each item in turn gets the next place; an attestation's first sight of its artifact is its reveal */
-  const observed = (...items: Array<SignedCommitment | SignedAttestation>): { evidence: CommitmentEvidence, attestations: SignedAttestation[] } => {
+  /**
+   * The arrival order: each item in turn gets the next place, `gapMs` after
+   * the one before; an attestation's first sight of its artifact is its reveal
+   */
+  const observed = (...items: Array<SignedCommitment | SignedAttestation>): { evidence: CommitmentEvidence, attestations: SignedAttestation[] } => observedEvery(1000, ...items)
+  const observedEvery = (gapMs: number, ...items: Array<SignedCommitment | SignedAttestation>): { evidence: CommitmentEvidence, attestations: SignedAttestation[] } => {
     const commitments: Array<CommitmentEvidence['commitments'][number]> = []
-    const revealed = new Map<string, number>()
+    const revealed = new Map<string, { order: number, at: number }>()
     const attestations: SignedAttestation[] = []
     items.forEach((x, order) => {
-      if ('commitment' in x) commitments.push({ commitment: x.commitment, signer: x.signer, order })
+      const at = T0 + order * gapMs
+      if ('commitment' in x) commitments.push({ commitment: x.commitment, signer: x.signer, order, at })
       else {
         attestations.push(x)
-        if (x.claim.result.status === 'success' && !revealed.has(x.claim.result.artifact)) revealed.set(x.claim.result.artifact, order)
+        if (x.claim.result.status === 'success' && !revealed.has(x.claim.result.artifact)) revealed.set(x.claim.result.artifact, { order, at })
       }
     })
     return { evidence: { commitments, revealed }, attestations }
@@ -177,14 +182,22 @@ describe('the verdict under a policy that requires commitments', () => {
     expect(v.dissent).toEqual([{ worker: w3.did, artifact: B }])
   })
 
-  it('committedInTime compares places only: equal places are not before', () => {
+  it('a commitment that came just before the reveal, by less than the lead, is not in time: a copier one hop away can win such a race', () => {
+    const racing = observedEvery(COMMITMENT_LEAD_MS / 5, commit(w1, A), commit(w2, A), attest(w1, { jobId, artifact: A }), attest(w2, { jobId, artifact: A }))
+    // w2's commitment came COMMITMENT_LEAD_MS / 5 before the reveal; w1's twice that
+    expect(judge(true, racing).counted).toEqual([])
+    expect(judge(true, observedEvery(COMMITMENT_LEAD_MS, commit(w1, A), commit(w2, A), attest(w1, { jobId, artifact: A }), attest(w2, { jobId, artifact: A }))).counted).toEqual([w1.did, w2.did].sort())
+  })
+
+  it('committedInTime: before in place and by the lead in time; equal places are not before', () => {
     const c = commit(w1, A)
     const a = attest(w1, { jobId, artifact: A })
-    const at = (commitOrder: number, revealOrder: number): boolean =>
-      committedInTime(a, { commitments: [{ commitment: c.commitment, signer: c.signer, order: commitOrder }], revealed: new Map([[A, revealOrder]]) })
-    expect(at(1, 2)).toBe(true)
-    expect(at(2, 2)).toBe(false)
-    expect(at(3, 2)).toBe(false)
+    const inTime = (commitOrder: number, revealOrder: number, leadMs = COMMITMENT_LEAD_MS): boolean =>
+      committedInTime(a, { commitments: [{ commitment: c.commitment, signer: c.signer, order: commitOrder, at: T0 }], revealed: new Map([[A, { order: revealOrder, at: T0 + leadMs }]]) })
+    expect(inTime(1, 2)).toBe(true)
+    expect(inTime(2, 2)).toBe(false)
+    expect(inTime(3, 2)).toBe(false)
+    expect(inTime(1, 2, COMMITMENT_LEAD_MS - 1)).toBe(false)
   })
 })
 

@@ -10,12 +10,12 @@ import { describe, expect, it } from 'vitest'
 import { MemoryDatastore } from 'datastore-core/memory'
 import { Key } from 'interface-datastore'
 import { createCommitment, fakeKeyLabel } from './commitment-fixtures.ts'
-import { CommitmentBook, MAX_STRANGER_COMMITMENTS_PER_JOB } from '../../src/store/commitment-book.ts'
-import { T0, attest, fakeTreeCid, fixedKey, makeJob } from '../protocol/fixtures.ts'
+import { CommitmentBook, MAX_STRANGER_COMMITMENTS_PER_JOB, MAX_STRANGER_REVEALS_PER_BUILD } from '../../src/store/commitment-book.ts'
+import { T0, attest, fakeTreeCid, fixedKey, makeJob, requester } from '../protocol/fixtures.ts'
 import { createEquivocationProof } from '../../protocol/index.ts'
 import type { SignedJob } from '../../protocol/index.ts'
-import { Ingest } from '../../src/store/ingest.ts'
-import type { ConcurMessage } from '../../src/net/validate.ts'
+import { createMessageValidator } from '../../src/net/validate.ts'
+import { ATTESTATIONS_TOPIC, EQUIVOCATIONS_TOPIC } from '../../src/net/topics.ts'
 
 const job = makeJob({ builders: [fixedKey('worker-1').did, fixedKey('worker-2').did].sort() })
 const A = fakeTreeCid('artifact-A')
@@ -48,7 +48,7 @@ describe('the commitment book', () => {
     expect(after.commitments.map(c => [c.commitment.worker, c.order]).sort()).toEqual(before.commitments.map(c => [c.commitment.worker, c.order]).sort())
     // w1 before the reveal, w2 after it, as they came
     const order = new Map(after.commitments.map(c => [c.commitment.worker, c.order]))
-    const reveal = after.revealed.get(A)!
+    const reveal = after.revealed.get(A)!.order
     expect(order.get(w1.did)! < reveal && reveal < order.get(w2.did)!).toBe(true)
     // a commitment after the restart comes after everything before it
     const w3 = fixedKey('worker-3')
@@ -69,14 +69,26 @@ describe('the commitment book', () => {
     expect(book.refusal(wrongBuild)).toMatchObject({ code: 'ERR_UNKNOWN_BUILD', charged: true })
   })
 
-  it('keeps at most MAX_STRANGER_COMMITMENTS_PER_JOB from strangers, and every builder the job names and every key it trusts', () => {
+  it('keeps at most MAX_STRANGER_COMMITMENTS_PER_JOB from strangers; always a key it trusts, a live claimant, and a builder its own job names', () => {
     const trusted = fixedKey('trusted-elsewhere').did
-    const book = new CommitmentBook({ trusts: (did) => did === trusted }, { datastore: new MemoryDatastore(), records: records([job]) })
-    let kept = 0
-    for (let i = 0; i < MAX_STRANGER_COMMITMENTS_PER_JOB + 10; i++) if (book.put(createCommitment(job, fixedKey(fakeKeyLabel(i)), A))) kept++
-    expect(kept).toBe(MAX_STRANGER_COMMITMENTS_PER_JOB)
-    expect(book.put(createCommitment(job, fixedKey('worker-1'), A))).toBe(true)
-    expect(book.put(createCommitment(job, fixedKey('trusted-elsewhere'), A))).toBe(true)
+    const claimant = fixedKey('claimant').did
+    const fill = (book: CommitmentBook): number => {
+      let kept = 0
+      for (let i = 0; i < MAX_STRANGER_COMMITMENTS_PER_JOB + 10; i++) if (book.put(createCommitment(job, fixedKey(fakeKeyLabel(i)), A))) kept++
+      return kept
+    }
+    const mine = new CommitmentBook({ trusts: (did) => did === trusted, own: requester.did, claimant: (_, did) => did === claimant }, { datastore: new MemoryDatastore(), records: records([job]) })
+    expect(fill(mine)).toBe(MAX_STRANGER_COMMITMENTS_PER_JOB)
+    expect(mine.put(createCommitment(job, fixedKey('worker-1'), A))).toBe(true)
+    expect(mine.put(createCommitment(job, fixedKey('trusted-elsewhere'), A))).toBe(true)
+    expect(mine.put(createCommitment(job, fixedKey('claimant'), A))).toBe(true)
+    // someone else's job: the 128 builders any requester may name are strangers
+    // here (else one announcement would lift the cap for 128 fresh keys), but
+    // a builder holding a live lease is a claimant, and passed on
+    const theirs = new CommitmentBook({ own: fixedKey('another-requester').did, claimant: (_, did) => did === claimant }, { datastore: new MemoryDatastore(), records: records([job]) })
+    expect(fill(theirs)).toBe(MAX_STRANGER_COMMITMENTS_PER_JOB)
+    expect(theirs.put(createCommitment(job, fixedKey('worker-1'), A))).toBe(false)
+    expect(theirs.put(createCommitment(job, fixedKey('claimant'), A))).toBe(true)
   })
 
   it('a tampered stored commitment is dropped at load, not believed', async () => {
@@ -98,26 +110,49 @@ describe('the commitment book', () => {
     expect(await again.load({ now: T0 })).toEqual({ commitments: 0, reveals: 0 })
   })
 
-  it('an attestation, or an equivocation proof, makes its CIDs revealed the moment gossip hands it over', () => {
+  it('an attestation, or an equivocation proof, makes its CIDs revealed once it verified, even when a cap here drops it', () => {
     const book = new CommitmentBook({}, { datastore: new MemoryDatastore(), records: records([job]) })
-    let deliver: (m: ConcurMessage) => void = () => {}
-    const ingest = new Ingest({
-      gossip: { onMessage: (l) => { deliver = (m) => { l(m, null) }; return () => {} } },
-      records: { putJob: async () => true, putAttestation: async () => true, putEquivocation: async () => true },
-      claims: { record: () => true },
-      commitments: book
+    // the daemon's wiring: `verified` sees every message that verified, before it is refused
+    const validate = createMessageValidator({
+      now: () => T0 + 300_000,
+      verified: (m) => { book.verified(m) },
+      refuse: () => ({ code: 'ERR_BUILD_FULL', reason: 'full', charged: false })
     })
-    ingest.start()
     const liar = fixedKey('worker-2')
     const X = fakeTreeCid('artifact-X')
     const Y = fakeTreeCid('artifact-Y')
-    const on = (artifact: string, finishedAt: number) => attest(liar, { jobId: job.jobId, artifact, buildId: job.job.buildId, def: job.job.definition, finishedAt })
+    const on = (key: ReturnType<typeof fixedKey>, artifact: string, finishedAt = T0 + 120_000) => attest(key, { jobId: job.jobId, artifact, buildId: job.job.buildId, def: job.job.definition, finishedAt })
+    // a stranger's attestation this node drops at its per-build cap: its CID is public all the same
+    expect(validate(ATTESTATIONS_TOPIC, on(fixedKey('stranger-early'), A).bytes)).toMatchObject({ action: 'ignore', code: 'ERR_BUILD_FULL' })
+    expect(book.evidence(job.job.buildId).revealed.has(A)).toBe(true)
     // the proof's CIDs were never in an attestation of their own here: a copier
     // reading the proofs topic learns them all the same
-    deliver({ kind: 'equivocation', value: createEquivocationProof(on(X, T0 + 120_000), on(Y, T0 + 121_000)) })
-    expect([...book.evidence(job.job.buildId).revealed.keys()].sort()).toEqual([X, Y].sort())
-    deliver({ kind: 'attestation', value: attest(fixedKey('worker-1'), { jobId: job.jobId, artifact: A, buildId: job.job.buildId, def: job.job.definition }) })
-    expect(book.evidence(job.job.buildId).revealed.has(A)).toBe(true)
-    ingest.stop()
+    expect(validate(EQUIVOCATIONS_TOPIC, createEquivocationProof(on(liar, X), on(liar, Y, T0 + 121_000)).bytes).action).toBe('ignore')
+    expect([...book.evidence(job.job.buildId).revealed.keys()].sort()).toEqual([A, X, Y].sort())
+  })
+
+  it('a stranger flood past the reveal cap places every later artifact at the cap: a copier hiding its source gains nothing', () => {
+    const book = new CommitmentBook({}, { datastore: new MemoryDatastore(), records: records([job]) })
+    for (let i = 0; i < MAX_STRANGER_REVEALS_PER_BUILD + 1; i++) book.noteReveal(attest(fixedKey(fakeKeyLabel(i % 8)), { jobId: job.jobId, artifact: fakeTreeCid(`junk-${i}`), buildId: job.job.buildId, def: job.job.definition }))
+    const capped = book.evidence(job.job.buildId).revealed.size
+    expect(capped).toBe(MAX_STRANGER_REVEALS_PER_BUILD)
+    const w1 = fixedKey('worker-1')
+    book.put(createCommitment(job, w1, A))
+    // the copier's own reveal of A, after its commitment: placed at the cap, before the commitment
+    book.noteReveal(attest(w1, { jobId: job.jobId, artifact: A, buildId: job.job.buildId, def: job.job.definition }))
+    const e = book.evidence(job.job.buildId)
+    expect(e.revealed.get(A)!.order).toBeLessThan(e.commitments[0]!.order)
+  })
+
+  it('after a restart, a stored attestation whose reveal place was lost is placed before every commitment', async () => {
+    const datastore = new MemoryDatastore()
+    const stored = attest(fixedKey('worker-1'), { jobId: job.jobId, artifact: A, buildId: job.job.buildId, def: job.job.definition })
+    const withHeld = { ...records([job]), jobs: () => [job], attestations: () => [stored], equivocations: () => [] }
+    const book = new CommitmentBook({}, { datastore, records: withHeld })
+    await book.load({ now: T0 })
+    book.put(createCommitment(job, fixedKey('worker-2'), A))
+    const e = book.evidence(job.job.buildId)
+    expect(e.revealed.get(A)).toEqual({ order: 0, at: 0 })
+    expect(e.revealed.get(A)!.order).toBeLessThan(e.commitments[0]!.order)
   })
 })

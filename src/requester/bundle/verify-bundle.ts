@@ -304,13 +304,13 @@ export function verifyBundle (bytes: Uint8Array, opts: VerifyBundleOptions): Bun
       if (bytes === undefined) return
       try {
         const sc = decodeCommitment(bytes, { now: opts.now })
-        ;(evidence.commitments as Array<CommitmentEvidence['commitments'][number]>).push({ commitment: sc.commitment, signer: sc.signer, order: i })
+        ;(evidence.commitments as Array<CommitmentEvidence['commitments'][number]>).push({ commitment: sc.commitment, signer: sc.signer, order: i, at: 0 })
       } catch (err) {
         c.add('ERR_COMMITMENT_INVALID', `commitment ${i} (${cid.toString()}) is invalid: ${describe(err)}`)
       }
     })
     const after = (manifest.commitments ?? []).length
-    for (const a of valid) if (a.claim.result.status === 'success') (evidence.revealed as Map<string, number>).set(a.claim.result.artifact, after)
+    for (const a of valid) if (a.claim.result.status === 'success') (evidence.revealed as Map<string, { order: number, at: number }>).set(a.claim.result.artifact, { order: after, at: Number.MAX_SAFE_INTEGER })
     const verdict = evaluateVerdict(opts.policy, buildId, valid, { ...(judged ?? {}), commitments: evidence })
     report.verdict = verdict
     if (verdict.status !== 'accepted') {
