@@ -10,11 +10,12 @@
  *   v1.1 workers, and its bundle carries their commitments, which `concur
  *   verify` checks under the same policy.
  */
-import { readFile } from 'node:fs/promises'
+import { copyFile, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import * as dagCbor from '@ipld/dag-cbor'
-import { api, cleanupAll, runConcur } from '../helpers/processes.ts'
+import { api, cleanupAll, runConcur, tempDir } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet } from '../helpers/network.ts'
 import { setPolicy, submitJob, viewUntil } from '../adversary/adversary.ts'
@@ -23,6 +24,8 @@ type Events = { events: Array<{ event: { type: string, jobId?: string } }> }
 
 describe('v1 and v1.1 workers in one network', () => {
   let net: Devnet
+  /** the first job's bundle: accepted without commitments */
+  let plainBundle: string
   const dids = (): string[] => net.workers.map(w => w.did)
   const committedOn = async (i: number, jobId: string): Promise<boolean> =>
     (await api<Events>(net.workers[i]!.api, 'GET', '/v1/events?after=0')).events.some(e => e.event.type === 'build:committed' && e.event.jobId === jobId)
@@ -35,8 +38,11 @@ describe('v1 and v1.1 workers in one network', () => {
 
   it('a requester that does not require commitments counts v1 and v1.1 workers alike', async () => {
     const { jobId } = await submitJob(net.requester, { label: `compat-${process.pid}-1`, replicas: 3, script: 'mkdir -p out; cp label out/' })
-    const v = await viewUntil(net.requester, jobId, v => v.record.status === 'accepted', 'accepted on three keys', 120_000)
+    const v = await viewUntil(net.requester, jobId, v => v.record.status === 'accepted' && v.record.bundle != null, 'accepted on three keys, with its bundle', 120_000)
     expect([...v.record.counted].sort()).toEqual([...dids()].sort())
+    // a copy: the requester sets a bundle aside when a later policy no longer accepts its job
+    plainBundle = join(await tempDir('concur-plain-bundle-'), 'plain.car')
+    await copyFile(v.record.bundle!, plainBundle)
     // the v1.1 workers committed first; the v1 worker did not
     expect(await committedOn(0, jobId)).toBe(true)
     expect(await committedOn(1, jobId)).toBe(true)
@@ -64,5 +70,13 @@ describe('v1 and v1.1 workers in one network', () => {
     const ok = await runConcur(['verify', v.record.bundle!], { home: net.requester.home, json: false })
     expect(ok.stdout).toMatch(/OK: bundle verified offline — accepted/)
     expect(ok.code).toBe(0)
+    // the same check with the policy given on the command line; a bundle
+    // without commitments does not pass it: the verifier counts no key it
+    // cannot see commit
+    const flags = ['--trusted', dids()[0]!, '--trusted', dids()[1]!, '--threshold', '2', '--require-commitment']
+    expect((await runConcur(['verify', v.record.bundle!, ...flags], { home: net.requester.home, json: false })).code).toBe(0)
+    const refused = await runConcur(['verify', plainBundle, ...flags], { home: net.requester.home, json: false })
+    expect(refused.code).toBe(1)
+    expect(refused.stdout).toMatch(/without a commitment seen before that artifact was first revealed/)
   })
 })

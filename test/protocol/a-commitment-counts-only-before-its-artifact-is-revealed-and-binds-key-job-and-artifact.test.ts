@@ -18,7 +18,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
   COMMITMENTS_TOPIC, COMMITMENT_LEAD_MS, COMMITMENT_PAYLOAD_TYPE, MAX_COMMITMENT_BYTES, ProtocolError, REVEAL_WAIT_MAX_MS, REVEAL_WAIT_MIN_MS, TOPIC_KINDS,
-  awaitedCommitments, buildIdOf, commitmentDigest, committedInTime, createClaim, createCommitment, createPolicy, decodeCommitment, evaluateVerdict, revealWaitMs, utf8Encode
+  awaitedCommitments, buildIdOf, peekCommitment, commitmentDigest, committedInTime, createClaim, createCommitment, createPolicy, decodeCommitment, evaluateVerdict, revealWaitMs, utf8Encode
 } from '../../protocol/index.ts'
 import type { CommitmentEvidence, SignedAttestation, SignedCommitment, SigningKey } from '../../protocol/index.ts'
 import { createMessageValidator } from '../../src/net/validate.ts'
@@ -88,6 +88,16 @@ describe('the commitments topic', () => {
     expect(validate('/concur/1/attestations/json', c.bytes)).toMatchObject({ action: 'ignore', code: 'ERR_PAYLOAD_TYPE' })
     const big = new Uint8Array(MAX_COMMITMENT_BYTES + 1).fill(0x20)
     expect(validate(COMMITMENTS_TOPIC, big)).toMatchObject({ action: 'reject', code: 'ERR_TOO_LARGE' })
+  })
+
+  it('a commitment on a job the node does not hold is refused unread: its jobId is peeked before any key is decoded', () => {
+    const peeked: unknown[] = []
+    const guarded = createMessageValidator({ now: () => now, refuseUnread: (p) => { peeked.push(p); return { code: 'ERR_UNKNOWN_JOB', reason: 'not held' } } })
+    // even a forged one (another key's signature): the peek verifies nothing, and the refusal needs nothing more
+    const forged = { ...c.envelope, signatures: [{ keyid: '', sig: createCommitment({ buildId: c.commitment.buildId, jobId: c.commitment.jobId, workerPeerId: c.commitment.workerPeerId, issuedAt: c.commitment.issuedAt, artifact: fakeTreeCid('artifact-A') }, fixedKey('forger')).envelope.signatures[0]!.sig }] }
+    expect(guarded(COMMITMENTS_TOPIC, utf8Encode(JSON.stringify(forged)))).toMatchObject({ action: 'ignore', code: 'ERR_UNKNOWN_JOB', useless: true })
+    expect(peeked).toEqual([{ kind: 'commitment', jobId: c.commitment.jobId, worker: key.did }])
+    expect(peekCommitment(c.bytes)).toEqual({ jobId: c.commitment.jobId, worker: key.did })
   })
 
   it('hides the artifact: the digest is not any field, and another key, job or artifact gives another digest', () => {
