@@ -56,6 +56,8 @@ export interface SimulateOptions {
   buildSigma?: number
   /** v1.1: a worker reveals at most this long after its commitment */
   commitWindowMs?: number
+  /** v1.1: … or this long after it has seen `replicas` commitments */
+  revealMarginMs?: number
   /** v1.1: each worker adverts this often */
   advertEveryMs?: number
   latencyMedianMs?: number
@@ -109,6 +111,7 @@ interface Build {
   committedAt?: number
   /** distinct workers' commitments this worker has seen (its own included) */
   seen: Set<number>
+  revealing?: boolean
   revealed: boolean
 }
 
@@ -150,6 +153,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
   const perWorker = Math.min(o.shardsPerWorker ?? 2, shardCount)
   const hopMs = o.hopMs ?? 1
   const commitWindowMs = o.commitWindowMs ?? 30_000
+  const revealMarginMs = o.revealMarginMs ?? 2_000
   const advertEveryMs = o.advertEveryMs ?? 600_000
   const endMs = o.seconds * 1000
   const warmMs = (o.warmupS ?? Math.min(120, o.seconds / 3)) * 1000
@@ -307,8 +311,17 @@ export function simulate (o: SimulateOptions): SimulateResult {
     })
   }
 
+  /**
+   * Reveal once `replicas` commitments are seen, after a margin: the
+   * requester counts an attestation only if its commitment reached it before
+   * the first reveal did, and a commitment that triggered a reveal here may
+   * still be on its way to the requester by a longer path (without the
+   * margin, honest workers were counted late).
+   */
   const maybeReveal = (j: Job, b: Build): void => {
-    if (b.committedAt !== undefined && !b.revealed && b.seen.size >= replicas) reveal(j, b)
+    if (b.committedAt === undefined || b.revealed || b.revealing || b.seen.size < replicas) return
+    b.revealing = true
+    q.at(q.now + revealMarginMs, () => { if (!b.revealed) reveal(j, b) })
   }
 
   /** the attestation goes out; the requester counts it (v1.1: only if its commitment came before any reveal) */
