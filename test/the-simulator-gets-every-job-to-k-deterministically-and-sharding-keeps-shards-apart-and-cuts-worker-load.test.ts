@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { installFastVerify } from '../src/net/fast-verify.ts'
 import { simulate } from './bench/simulate/simulate.ts'
+import { PEER_ID, claimMessage, jobMessage, nodeKey, wall } from './bench/simulate/messages.ts'
+import { LEASE_MS, createClaim, signingKeyFromSeed } from '../protocol/index.ts'
 import type { SimulateOptions } from './bench/simulate/simulate.ts'
 
 // a light load (no worker queueing), so every job's replicas start together
@@ -21,6 +23,15 @@ describe('npm run bench -- --simulate (the simulator)', () => {
   it('gives a v1.1 worker fewer messages than a v1 worker (it hears its shards only)', () => {
     expect(v11.messagesPerS.p50).toBeLessThan(v1.messagesPerS.p50)
     expect(v11.uniquePerS.p50).toBeLessThan(v1.uniquePerS.p50)
+  })
+
+  it('signs through OpenSSL the very bytes protocol/ makes (same key, same claim envelope)', () => {
+    const key = signingKeyFromSeed(nodeKey(42).seed)
+    expect(nodeKey(42).publicKey).toEqual(key.publicKey)
+    const job = jobMessage(nodeKey(1), 0, 1000, 3, [key.did], 3_600_000)
+    const ours = claimMessage(42, job, 2000, LEASE_MS, 1)
+    const theirs = createClaim({ jobId: job.jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: PEER_ID, issuedAt: new Date(wall(2000)).toISOString(), leaseUntil: new Date(wall(2000) + LEASE_MS).toISOString(), seq: 1 }, key)
+    expect(Buffer.from(ours.bytes).toString()).toBe(Buffer.from(theirs.bytes).toString())
   })
 
   it('is a function of its seed', () => {

@@ -19,6 +19,10 @@
  */
 import type { Rng } from './random.ts'
 
+/** the shortest one-way link latency a mesh may have, ms (the latency model's floor) */
+export const MIN_LINK_MS = 1
+const BUCKET_MS = 1
+
 export interface Mesh {
   readonly name: string
   /** global node ids of the subscribers, by local index */
@@ -101,38 +105,16 @@ export function flood (mesh: Mesh, source: number, hopMs: number): Flood {
   const n = mesh.members.length
   const dist = new Float64Array(n).fill(Infinity)
   const parent = new Int32Array(n).fill(-1)
-  const done = new Uint8Array(n)
-  const heapNode: number[] = []
-  const heapDist: number[] = []
+  // Dial's algorithm: buckets of BUCKET_MS. Every hop costs at least
+  // MIN_LINK_MS + hopMs > BUCKET_MS, so a relaxation always lands in a later
+  // bucket and a node's distance is final when its bucket is reached: exact,
+  // and several times faster than a binary heap at 10,000 nodes
+  const buckets: number[][] = []
   const push = (v: number, d: number): void => {
-    let i = heapNode.length
-    heapNode.push(v); heapDist.push(d)
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (heapDist[p]! <= d) break
-      heapNode[i] = heapNode[p]!; heapDist[i] = heapDist[p]!
-      i = p
-    }
-    heapNode[i] = v; heapDist[i] = d
-  }
-  const pop = (): number => {
-    const top = heapNode[0]!
-    const lastN = heapNode.pop()!
-    const lastD = heapDist.pop()!
-    const size = heapNode.length
-    if (size > 0) {
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        if (l >= size) break
-        const c = l + 1 < size && heapDist[l + 1]! < heapDist[l]! ? l + 1 : l
-        if (heapDist[c]! >= lastD) break
-        heapNode[i] = heapNode[c]!; heapDist[i] = heapDist[c]!
-        i = c
-      }
-      heapNode[i] = lastN; heapDist[i] = lastD
-    }
-    return top
+    const b = Math.floor(d / BUCKET_MS)
+    const list = buckets[b]
+    if (list === undefined) buckets[b] = [v]
+    else list.push(v)
   }
   const self = mesh.local[source] ?? -1
   /** members that got the message straight from an outside publisher */
@@ -153,16 +135,20 @@ export function flood (mesh: Mesh, source: number, hopMs: number): Flood {
       if (d < dist[v]!) { dist[v] = d; parent[v] = -2; push(v, d) }
     })
   }
-  while (heapNode.length > 0) {
-    const u = pop()
-    if (done[u] === 1) continue
-    done[u] = 1
-    const du = dist[u]!
-    for (let k = mesh.offsets[u]!; k < mesh.offsets[u + 1]!; k++) {
-      const v = mesh.nbrs[k]!
-      const d = du + mesh.lat[k]! + hopMs
-      if (d < dist[v]!) { dist[v] = d; parent[v] = u; push(v, d) }
+  for (let b = 0; b < buckets.length; b++) {
+    const list = buckets[b]
+    if (list === undefined) continue
+    for (const u of list) {
+      const du = dist[u]!
+      // a stale entry: u was reached earlier (it sits in an earlier bucket)
+      if (Math.floor(du / BUCKET_MS) !== b) continue
+      for (let k = mesh.offsets[u]!; k < mesh.offsets[u + 1]!; k++) {
+        const v = mesh.nbrs[k]!
+        const d = du + mesh.lat[k]! + hopMs
+        if (d < dist[v]!) { dist[v] = d; parent[v] = u; push(v, d) }
+      }
     }
+    buckets[b] = []
   }
   // u receives from each reached mesh peer v except when v got it from u (v does not send it back);
   // nobody sends the publisher its own message

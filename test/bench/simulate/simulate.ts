@@ -23,7 +23,7 @@ import {
 } from '../../../protocol/index.ts'
 import type { Claim, SignedAttestation, SignedJob, TrustPolicy } from '../../../protocol/index.ts'
 import { quantile } from '../stats.ts'
-import { FloodCache, buildMesh, newNodeLoad } from './mesh.ts'
+import { FloodCache, MIN_LINK_MS, buildMesh, newNodeLoad } from './mesh.ts'
 import type { Mesh, NodeLoad } from './mesh.ts'
 import {
   EXPECTED_FIELD_BYTES, Validation, advertMessage, iso, wall, attestationMessage, claimMessage, commitmentMessage, jobMessage, nodeKey
@@ -167,7 +167,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
   const rolesRng = new Rng(o.seed, 'roles')
   const latencyMedian = o.latencyMedianMs ?? 40
   const latencySigma = o.latencySigma ?? 0.6
-  const latency = (r: Rng): number => Math.min(500, Math.max(1, r.lognormal(latencyMedian, latencySigma)))
+  const latency = (r: Rng): number => Math.min(500, Math.max(MIN_LINK_MS, r.lognormal(latencyMedian, latencySigma)))
 
   // who trusts whom: a requester names its trusted keys as the job's builders (src/requester, buildersOf)
   const trustOf: number[][] = []
@@ -221,7 +221,11 @@ export function simulate (o: SimulateOptions): SimulateResult {
     const seen: Claim[] = []
     for (const [from, list] of j.claims) {
       const arrival = j.cache.arrival(from, w)
-      for (const c of list) if (c.at + arrival <= t) seen.push(c.claim)
+      // in publish order: the first not yet arrived ends the worker's list
+      for (const c of list) {
+        if (c.at + arrival > t) break
+        seen.push(c.claim)
+      }
     }
     const attested = j.attests.filter(a => a.at + j.cache.arrival(a.worker, w) <= t).map(a => a.did)
     return takenSlots(seen, attested, wall(t), nodeKey(w).did, j.signed.job.builders)
@@ -257,7 +261,6 @@ export function simulate (o: SimulateOptions): SimulateResult {
   }
 
   const startBuild = (w: number, j: Job): void => {
-    const key = nodeKey(w)
     const t = q.now
     const end = t + j.baseMs * buildRng.lognormal(1, 0.1)
     const b: Build = { worker: w, start: t, end, seen: new Set(), revealed: false }
@@ -272,7 +275,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
     // the same size), made now with the times they will carry, unsigned (a
     // signature costs 0.75 ms here and renewals outnumber everything else):
     // a node's view of each still depends on when it reaches that node
-    const first = claimMessage(key, j.signed, t, lease, 1)
+    const first = claimMessage(w, j.signed, t, lease, 1)
     validation.check('claim', first.bytes, t)
     const size = first.bytes.length + (v11 ? EXPECTED_FIELD_BYTES : 0)
     for (let at = t, seq = 1; at < end; at += interval, seq++) {
@@ -294,7 +297,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
   const commit = (j: Job, b: Build): void => {
     b.committedAt = q.now
     b.seen.add(b.worker)
-    const bytes = commitmentMessage(nodeKey(b.worker), j.signed, q.now)
+    const bytes = commitmentMessage(b.worker, j.signed, q.now)
     validation.check('commitment', bytes, q.now, nodeKey(b.worker))
     publish('commitment', j.cache, j.shard, b.worker, bytes.length, q.now)
     for (const other of j.builds.values()) if (other.worker !== b.worker) seeCommit(j, b.worker, other.worker)
@@ -327,9 +330,11 @@ export function simulate (o: SimulateOptions): SimulateResult {
   /** the attestation goes out; the requester counts it (v1.1: only if its commitment came before any reveal) */
   const reveal = (j: Job, b: Build): void => {
     b.revealed = true
-    const att = attestationMessage(nodeKey(b.worker), j.signed, b.start, b.end)
-    validation.check('attestation', att.bytes, q.now)
-    publish('attestation', j.cache, j.shard, b.worker, att.bytes.length, q.now)
+    const bytes = attestationMessage(b.worker, j.signed, b.start, b.end)
+    const decoded = validation.check('attestation', bytes, q.now)
+    if (decoded?.kind !== 'attestation') throw new Error('an attestation did not decode as one')
+    const att = decoded.value
+    publish('attestation', j.cache, j.shard, b.worker, bytes.length, q.now)
     j.attests.push({ worker: b.worker, did: att.claim.worker, at: q.now })
     q.at(q.now + j.cache.arrival(b.worker, j.requester), () => {
       if (v11) {
@@ -393,7 +398,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
       for (let t = advertRng.next() * advertEveryMs; t <= endMs; t += advertEveryMs) {
         let size: number
         if (sizes.length < 64) {
-          const bytes = advertMessage(nodeKey(w), workers[w]!.shards, t)
+          const bytes = advertMessage(w, workers[w]!.shards, t)
           validation.check('advert', bytes, t, nodeKey(w))
           size = bytes.length
           sizes.push(size)
