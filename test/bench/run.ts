@@ -595,7 +595,8 @@ if (process.argv.includes('--simulate')) {
   const results = simulateBench({
     nodes: option('--nodes', quick ? '200,1000' : '1000,10000').split(',').map(Number),
     jobsPerS: Number(option('--jobs-per-s', '2')),
-    seconds: Number(option('--seconds', quick ? '120' : '300')),
+    seconds: Number(option('--seconds', quick ? '120' : '180')),
+    trusted: Number(option('--trusted', '64')),
     seed: Number(option('--seed', '1')),
     log
   })

@@ -89,10 +89,14 @@ export function buildMesh (name: string, members: readonly number[], totalNodes:
 }
 
 export interface Flood {
-  /** local index → ms from publish to the message's validation there (Infinity: never reached) */
-  readonly arrival: Float64Array
-  /** local index → copies received (first one and duplicates) */
-  readonly received: Uint16Array
+  /**
+   * local index → ms from publish to the message's validation there
+   * (Infinity: never reached). For a publisher in the mesh it is also the
+   * time from each node to the publisher: a path costs the same both ways.
+   */
+  readonly arrival: Float32Array
+  /** local index → copies received (first one and duplicates; a mesh degree stays far below 255) */
+  readonly received: Uint8Array
 }
 
 /**
@@ -152,7 +156,7 @@ export function flood (mesh: Mesh, source: number, hopMs: number): Flood {
   }
   // u receives from each reached mesh peer v except when v got it from u (v does not send it back);
   // nobody sends the publisher its own message
-  const received = new Uint16Array(n)
+  const received = new Uint8Array(n)
   for (let v = 0; v < n; v++) {
     if (dist[v] === Infinity) continue
     for (let k = mesh.offsets[v]!; k < mesh.offsets[v + 1]!; k++) {
@@ -161,7 +165,7 @@ export function flood (mesh: Mesh, source: number, hopMs: number): Flood {
     }
   }
   if (entry !== undefined) for (const v of entry) received[v]!++
-  return { arrival: dist, received }
+  return { arrival: Float32Array.from(dist), received }
 }
 
 /** Per-node totals the floods add to (indexed by global node id). */
@@ -181,7 +185,7 @@ interface Entry { flood: Flood, messages: number, bytes: number }
 
 /**
  * Floods memoised per publisher, least recently used first out, bounded by
- * the memory they take. The messages a publisher sent while its flood was
+ * the memory they take (5 bytes per node each: 80 MB by default). The messages a publisher sent while its flood was
  * cached are tallied and added to every node's load once, when it leaves.
  */
 export class FloodCache {
@@ -191,7 +195,7 @@ export class FloodCache {
   private readonly load: NodeLoad
   private readonly hopMs: number
 
-  constructor (mesh: Mesh, load: NodeLoad, hopMs: number, cells = 8_000_000) {
+  constructor (mesh: Mesh, load: NodeLoad, hopMs: number, cells = 16_000_000) {
     this.mesh = mesh
     this.load = load
     this.hopMs = hopMs
@@ -224,10 +228,18 @@ export class FloodCache {
     e.bytes += bytes
   }
 
-  /** ms from publish to validation at global node `node` (Infinity: not subscribed or not reached) */
+  /**
+   * ms from `source`'s publish to validation at global node `node` (Infinity:
+   * not subscribed or not reached). Either end's flood answers it (a path
+   * costs the same both ways, when both are in the mesh): a worker asking
+   * when each of 50 claimers' claims reached it needs its own flood, not 50.
+   */
   arrival (source: number, node: number): number {
     const i = this.mesh.local[node]!
-    return i < 0 ? Infinity : this.get(source).arrival[i]!
+    if (i < 0) return Infinity
+    const j = this.mesh.local[source]!
+    if (j >= 0 && !this.entries.has(source) && this.entries.has(node)) return this.get(node).arrival[j]!
+    return this.get(source).arrival[i]!
   }
 
   /** adds every tally still held to the node loads */

@@ -7,6 +7,8 @@ export interface SimulateBenchOptions {
   jobsPerS: number
   seconds: number
   seed: number
+  /** keys each requester trusts and names as its jobs' builders */
+  trusted: number
   log: (s: string) => void
 }
 
@@ -15,7 +17,7 @@ export function simulateBench (o: SimulateBenchOptions): SimulateResult[] {
   for (const nodes of o.nodes) {
     for (const version of ['v1', 'v1.1'] as Version[]) {
       o.log(`simulating ${nodes} nodes, ${version}: ${o.jobsPerS} jobs/s for ${o.seconds} s (seed ${o.seed}) …`)
-      const r = simulate({ nodes, version, jobsPerS: o.jobsPerS, seconds: o.seconds, seed: o.seed })
+      const r = simulate({ nodes, version, jobsPerS: o.jobsPerS, seconds: o.seconds, seed: o.seed, trusted: o.trusted })
       o.log(`${nodes} nodes, ${version}: ${r.jobs} jobs, ${r.builds} builds, ${(r.elapsedMs / 1000).toFixed(1)} s`)
       out.push(r)
     }

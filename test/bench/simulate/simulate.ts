@@ -160,7 +160,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
   const v11 = o.version === 'v1.1'
   const requesterCount = Math.max(2, Math.round(o.nodes * (o.requesterShare ?? 0.01)))
   const workerCount = o.nodes - requesterCount
-  const trusted = Math.min(o.trusted ?? 128, workerCount)
+  const trusted = Math.min(o.trusted ?? 64, workerCount)
   // nodes 0..R-1 are requesters, R..N-1 workers
   const isWorker = (i: number): boolean => i >= requesterCount
 
@@ -219,15 +219,18 @@ export function simulate (o: SimulateOptions): SimulateResult {
   /** what worker w has received of job j's claims and attestations by t: the real slot count over it */
   const taken = (w: number, j: Job, t: number): number => {
     const seen: Claim[] = []
+    // w's own flood holds the time from every claimer to w (see FloodCache.arrival)
+    const fromW = j.cache.get(w).arrival
+    const local = j.cache.mesh.local
     for (const [from, list] of j.claims) {
-      const arrival = j.cache.arrival(from, w)
+      const arrival = fromW[local[from]!]!
       // in publish order: the first not yet arrived ends the worker's list
       for (const c of list) {
         if (c.at + arrival > t) break
         seen.push(c.claim)
       }
     }
-    const attested = j.attests.filter(a => a.at + j.cache.arrival(a.worker, w) <= t).map(a => a.did)
+    const attested = j.attests.filter(a => a.at + fromW[local[a.worker]!]! <= t).map(a => a.did)
     return takenSlots(seen, attested, wall(t), nodeKey(w).did, j.signed.job.builders)
   }
 
