@@ -30,9 +30,9 @@ const f1 = (x: number): string => Number.isFinite(x) ? x.toFixed(1) : '—'
 
 export function simulateTable (rs: SimulateResult[]): string {
   const lines = [
-    '| nodes | protocol | msgs/s per worker p50 | p99 | KB/s per worker p50 | p99 | distinct msgs/s per worker p50 | msgs/s per requester p50 | time to k p50 s | p99 s | jobs accepted | duplicate builds per job | run s |',
+    '| nodes | protocol | msgs/s per worker p50 | p99 | KB/s per worker p50 | p99 | distinct msgs/s per worker p50 | msgs/s per requester p50 | time to k p50 s | p99 s | jobs accepted (fewer than k builders on its shard; attestations not counted) | duplicate builds per job | run s |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rs.map(r => `| ${r.nodes.toLocaleString('en')} | ${r.version} | ${f1(r.messagesPerS.p50)} | ${f1(r.messagesPerS.p99)} | ${f1(r.bytesPerS.p50 / 1000)} | ${f1(r.bytesPerS.p99 / 1000)} | ${f1(r.uniquePerS.p50)} | ${f0(r.requesterMessagesPerS)} | ${f1(r.timeToK.p50 / 1000)} | ${f1(r.timeToK.p99 / 1000)} | ${r.accepted} / ${r.jobs} | ${r.duplicateBuildsPerJob.toFixed(2)} (${(100 * r.duplicateShare).toFixed(0)}% of builds) | ${f0(r.elapsedMs / 1000)} |`)
+    ...rs.map(r => `| ${r.nodes.toLocaleString('en')} | ${r.version} | ${f1(r.messagesPerS.p50)} | ${f1(r.messagesPerS.p99)} | ${f1(r.bytesPerS.p50 / 1000)} | ${f1(r.bytesPerS.p99 / 1000)} | ${f1(r.uniquePerS.p50)} | ${f0(r.requesterMessagesPerS)} | ${f1(r.timeToK.p50 / 1000)} | ${f1(r.timeToK.p99 / 1000)} | ${r.accepted} / ${r.jobs} (${r.unservable}; ${r.lateAttestations}) | ${r.duplicateBuildsPerJob.toFixed(2)} (${(100 * r.duplicateShare).toFixed(0)}% of builds) | ${f0(r.elapsedMs / 1000)} |`)
   ]
   return lines.join('\n')
 }

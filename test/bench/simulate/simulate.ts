@@ -95,6 +95,8 @@ export interface SimulateResult {
   builds: number
   /** v1.1: attestations the requester did not count (commitment seen after a reveal) */
   lateAttestations: number
+  /** jobs fewer than k of whose named builders are on the job's shard (v1: on the topic): no verdict can accept them */
+  unservable: number
   /** distinct messages published in the window, by kind */
   published: Partial<Record<Kind, number>>
   /** bytes of one message of each kind (the first made) */
@@ -449,6 +451,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
     duplicateShare: duplicates / Math.max(1, builds),
     builds,
     lateAttestations,
+    unservable: jobs.filter(j => trustOf[j.requester]!.filter(w => j.cache.mesh.local[w]! >= 0).length < k).length,
     published,
     messageBytes,
     elapsedMs: performance.now() - started,
