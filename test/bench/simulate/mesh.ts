@@ -185,8 +185,10 @@ interface Entry { flood: Flood, messages: number, bytes: number }
 
 /**
  * Floods memoised per publisher, least recently used first out, bounded by
- * the memory they take (5 bytes per node each: 80 MB by default). The messages a publisher sent while its flood was
- * cached are tallied and added to every node's load once, when it leaves.
+ * the memory they take (5 bytes per node each: at most 160 MB by default;
+ * at half that, a 10,000-node run recomputed about one flood per build).
+ * The messages a publisher sent while its flood was cached are tallied and
+ * added to every node's load once, when it leaves.
  */
 export class FloodCache {
   private readonly entries = new Map<number, Entry>()
@@ -195,7 +197,7 @@ export class FloodCache {
   private readonly load: NodeLoad
   private readonly hopMs: number
 
-  constructor (mesh: Mesh, load: NodeLoad, hopMs: number, cells = 16_000_000) {
+  constructor (mesh: Mesh, load: NodeLoad, hopMs: number, cells = 32_000_000) {
     this.mesh = mesh
     this.load = load
     this.hopMs = hopMs
