@@ -24,7 +24,7 @@ import {
 import type { Claim, SignedAttestation, SignedJob, TrustPolicy } from '../../../protocol/index.ts'
 import { quantile } from '../stats.ts'
 import { FloodCache, MIN_LINK_MS, buildMesh, newNodeLoad } from './mesh.ts'
-import type { Mesh, NodeLoad } from './mesh.ts'
+import type { Mesh } from './mesh.ts'
 import {
   EXPECTED_FIELD_BYTES, Validation, advertMessage, iso, wall, attestationMessage, claimMessage, commitmentMessage, jobMessage, nodeKey
 } from './messages.ts'
@@ -458,5 +458,3 @@ export function simulate (o: SimulateOptions): SimulateResult {
     detail: { unique: load.unique, shardsOf: workers.map(w => w.shards), publishedPerShard, meshOf: (s: number) => meshes[v11 ? s : 0]! }
   }
 }
-
-export type { NodeLoad }
