@@ -6,17 +6,18 @@
  * share that one run; what it costs a node is counted from its measured time
  * (cpuMsPerMessage) times the distinct messages the node receives.
  *
- * Two kinds protocol/ does not have yet are modelled for their size only:
- * a v1.1 commitment and a v1.1 worker advert, signed DSSE envelopes of a
- * plausible payload. A v1.1 claim's stated expected duration is modelled as
- * the bytes its field would add to a real v1 claim.
+ * The v1.1 commitment is the real object (PROTOCOL.md §8.3), checked by the
+ * real commitments-topic validator. One kind protocol/ does not have yet is
+ * modelled for its size only: a v1.1 worker advert, a signed DSSE envelope
+ * of a plausible payload. A v1.1 claim's stated expected duration is
+ * modelled as the bytes its field would add to a real v1 claim.
  */
 import { createPrivateKey, createPublicKey, sign as opensslSign } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { sha256 } from '@noble/hashes/sha2.js'
 import {
-  ATTESTATIONS_TOPIC, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, CLAIM_TYPE, CLAIMS_TOPIC, JOBS_TOPIC, MAX_LEASE_MS, base64Encode,
-  createJobAnnouncement, didFromPublicKey, envelopeBytes, hexEncode, pae, parseEnvelope, statementOf, utf8Encode, validateAttestationClaim,
+  ATTESTATIONS_TOPIC, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, CLAIM_TYPE, CLAIMS_TOPIC, COMMITMENTS_TOPIC, COMMITMENT_PAYLOAD_TYPE, COMMITMENT_TYPE, JOBS_TOPIC, commitmentDigest, MAX_LEASE_MS, base64Encode,
+  createJobAnnouncement, didFromPublicKey, envelopeBytes, pae, parseEnvelope, statementOf, utf8Encode, validateAttestationClaim,
   validateClaim, validateTopicMessage, verifyEnvelopeSignature
 } from '../../../protocol/index.ts'
 import type { Claim, DecodedMessage, Envelope, SignedJob, SigningKey } from '../../../protocol/index.ts'
@@ -25,8 +26,7 @@ import { T0, claimFor, definition, fakeTreeCid, iso } from '../../protocol/fixtu
 export { iso }
 
 export const PEER_ID = '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3'
-/** modelled v1.1 payload types (no such object in protocol/ yet) */
-export const COMMITMENT_PAYLOAD_TYPE = 'application/vnd.concur.commitment+json; version=1'
+/** modelled v1.1 payload type (no such object in protocol/ yet) */
 export const ADVERT_PAYLOAD_TYPE = 'application/vnd.concur.advert+json; version=1'
 /** `,"expectedMs":600000`: what stating a build's expected duration adds to a claim */
 export const EXPECTED_FIELD_BYTES = 20
@@ -82,11 +82,11 @@ export class Validation {
   check (kind: Kind, bytes: Uint8Array, t: number, signer?: SigningKey): DecodedMessage | undefined {
     const started = performance.now()
     let decoded: DecodedMessage | undefined
-    if (kind === 'commitment' || kind === 'advert') {
+    if (kind === 'advert') {
       const env = parseEnvelope(bytes)
       verifyEnvelopeSignature(env, signer!.publicKey)
     } else {
-      const topic = kind === 'job' ? JOBS_TOPIC : kind === 'claim' ? CLAIMS_TOPIC : ATTESTATIONS_TOPIC
+      const topic = kind === 'job' ? JOBS_TOPIC : kind === 'claim' ? CLAIMS_TOPIC : kind === 'commitment' ? COMMITMENTS_TOPIC : ATTESTATIONS_TOPIC
       const v = validateTopicMessage(topic, bytes, { now: wall(t) })
       if (v.action !== 'accept') throw new Error(`the simulator made a ${kind} the validator refuses: ${v.error.message}`)
       decoded = v.message
@@ -159,18 +159,17 @@ export function attestationMessage (node: number, job: SignedJob, startedAt: num
   return envelopeBytes(signedEnvelope(ATTESTATION_PAYLOAD_TYPE, utf8Encode(JSON.stringify(statementOf(claim))), node))
 }
 
-/** modelled: a commitment to (artifact CID ‖ key ‖ nonce), bound to the job and its buildId */
+/** the real v1.1 commitment (protocol/commitment.ts, PROTOCOL.md §8.3): the digest of build, job, key and artifact */
 export function commitmentMessage (node: number, job: SignedJob, t: number): Uint8Array {
   const key = nodeKey(node)
-  const nonce = hexEncode(sha256(utf8Encode(`${key.did} ${job.jobId} nonce`)))
   const payload = {
-    _type: 'https://concur.dev/Commitment/v1',
+    _type: COMMITMENT_TYPE,
     buildId: job.job.buildId,
     jobId: job.jobId,
     worker: key.did,
     workerPeerId: PEER_ID,
-    commitment: hexEncode(sha256(utf8Encode(`${artifactOf(job)}\n${key.did}\n${nonce}`))),
-    issuedAt: iso(wall(t))
+    issuedAt: iso(wall(t)),
+    digest: commitmentDigest(job.job.buildId, job.jobId, key.did, artifactOf(job))
   }
   return envelopeBytes(signedEnvelope(COMMITMENT_PAYLOAD_TYPE, utf8Encode(JSON.stringify(payload)), node))
 }

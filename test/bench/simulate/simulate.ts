@@ -19,7 +19,7 @@
  */
 import {
   CLAIM_JITTER_MAX_MS, LEASE_MS, LEASE_RENEW_MS, countsAsBuilder, createPolicy, evaluateVerdict, parseCid, sha256HexOfCid, takenSlots,
-  CODEC_DAG_CBOR
+  CODEC_DAG_CBOR, COMMITMENT_LEAD_MS, REVEAL_MARGIN_MS, revealWaitMs
 } from '../../../protocol/index.ts'
 import type { Claim, SignedAttestation, SignedJob, TrustPolicy } from '../../../protocol/index.ts'
 import { quantile } from '../stats.ts'
@@ -54,9 +54,9 @@ export interface SimulateOptions {
   shardsPerWorker?: number
   buildMedianS?: number
   buildSigma?: number
-  /** v1.1: a worker reveals at most this long after its commitment */
+  /** v1.1: a worker reveals at most this long after its commitment (default: the real revealWaitMs of its build time) */
   commitWindowMs?: number
-  /** v1.1: … or this long after it has seen `replicas` commitments */
+  /** v1.1: … or this long after every builder it knows of has committed (default REVEAL_MARGIN_MS) */
   revealMarginMs?: number
   /** v1.1: each worker adverts this often */
   advertEveryMs?: number
@@ -154,8 +154,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
   const shardCount = o.shards ?? 16
   const perWorker = Math.min(o.shardsPerWorker ?? 2, shardCount)
   const hopMs = o.hopMs ?? 1
-  const commitWindowMs = o.commitWindowMs ?? 30_000
-  const revealMarginMs = o.revealMarginMs ?? 2_000
+  const revealMarginMs = o.revealMarginMs ?? REVEAL_MARGIN_MS
   const advertEveryMs = o.advertEveryMs ?? 600_000
   const endMs = o.seconds * 1000
   const warmMs = (o.warmupS ?? Math.min(120, o.seconds / 3)) * 1000
@@ -308,7 +307,7 @@ export function simulate (o: SimulateOptions): SimulateResult {
     for (const other of j.builds.values()) if (other.worker !== b.worker) seeCommit(j, b.worker, other.worker)
     q.at(q.now + j.cache.arrival(b.worker, j.requester), () => { j.commitsAtRequester.set(b.worker, q.now) })
     maybeReveal(j, b)
-    q.at(q.now + commitWindowMs, () => { if (!b.revealed) reveal(j, b) })
+    q.at(q.now + (o.commitWindowMs ?? revealWaitMs(b.end - b.start)), () => { if (!b.revealed) reveal(j, b) })
   }
 
   const seeCommit = (j: Job, from: number, to: number): void => {
@@ -320,14 +319,16 @@ export function simulate (o: SimulateOptions): SimulateResult {
   }
 
   /**
-   * Reveal once `replicas` commitments are seen, after a margin: the
-   * requester counts an attestation only if its commitment reached it before
-   * the first reveal did, and a commitment that triggered a reveal here may
-   * still be on its way to the requester by a longer path (without the
-   * margin, honest workers were counted late).
+   * The real rule (PROTOCOL.md §8.3 rule 2): reveal once every other builder
+   * whose claim has reached this worker has committed (its commitment seen
+   * here), after REVEAL_MARGIN_MS; the cap (revealWaitMs of the build time)
+   * is armed in commit(). A builder whose claim has not arrived yet is not
+   * waited for, as a real worker cannot know of it.
    */
   const maybeReveal = (j: Job, b: Build): void => {
-    if (b.committedAt === undefined || b.revealed || b.revealing || b.seen.size < replicas) return
+    if (b.committedAt === undefined || b.revealed || b.revealing) return
+    const known = [...j.builds.values()].filter(o => o.worker !== b.worker && o.start + j.cache.arrival(o.worker, b.worker) <= q.now)
+    if (known.some(o => !b.seen.has(o.worker))) return
     b.revealing = true
     q.at(q.now + revealMarginMs, () => { if (!b.revealed) reveal(j, b) })
   }
@@ -345,7 +346,8 @@ export function simulate (o: SimulateOptions): SimulateResult {
       if (v11) {
         j.firstRevealAtRequester ??= q.now
         const committed = j.commitsAtRequester.get(b.worker)
-        if (committed === undefined || committed >= j.firstRevealAtRequester) { lateAttestations++; return }
+        // §8.3 rule 3: before the first reveal, by COMMITMENT_LEAD_MS
+        if (committed === undefined || j.firstRevealAtRequester - committed < COMMITMENT_LEAD_MS) { lateAttestations++; return }
       }
       j.counted.push(att)
       if (j.acceptedAt === undefined && evaluateVerdict(policies[j.requester]!, j.signed.job.buildId, j.counted, { jobId: j.signed.jobId }).status === 'accepted') {
