@@ -15,7 +15,7 @@ import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
 import { isTrustedSigner } from '../protocol/index.ts'
 import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
-import { fairJobOrder, jobSync } from '../src/net/job-sync.ts'
+import { fairJobOrder, inShards, jobSync } from '../src/net/job-sync.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
@@ -68,6 +68,8 @@ export interface DaemonOptions {
   dialPrivate?: boolean
   /** reserve a slot on the bootstrap's relay: 'auto' (default) when the listen addresses say this node is behind NAT (private or all interfaces, none public) */
   relay?: 'auto' | 'on' | 'off'
+  /** the shards whose topics this node reads besides the unsharded ones (`--shards`, PROTOCOL.md §6.1); default every shard */
+  shards?: number[]
   /** the block store's quota (`--store-max`): over it, unpinned blocks are collected; default the config's limits.blockstoreQuotaBytes */
   storeMaxBytes?: number
 }
@@ -186,6 +188,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           doPX: !full,
           metrics: metrics.registry,
           validator: {
+            ...(opts.shards != null ? { shards: opts.shards } : {}),
             observe: metrics.gossipOutcome,
             // what this node already holds is IGNOREd, not relayed again: jobs
             // and attestations by id (a bootstrap node, which keeps no records,
@@ -296,12 +299,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       // every peer answers job catch-up requests with its open jobs and live claims
       const jobs = await life.start('job-sync', jobSync({
         // fair across requesters, by when this node received them (records keep that order)
-        openJobs: () => {
+        openJobs: (shards) => {
           const now = Date.now()
-          const open = records.jobs().filter(j => Date.parse(j.job.expiresAt) > now).map(j => ({ requester: j.job.requester, bytes: j.bytes }))
+          const open = records.jobs().filter(j => Date.parse(j.job.expiresAt) > now && inShards(j, shards)).map(j => ({ requester: j.job.requester, bytes: j.bytes }))
           return fairJobOrder(open).map(j => j.bytes)
         },
-        liveClaims: () => claims.allLive(Date.now()).map(c => c.bytes),
+        liveClaims: (shards) => claims.allLive(Date.now()).filter(c => inShards(records.getJob(c.claim.jobId), shards)).map(c => c.bytes),
+        shards: () => peer.gossip.shards(),
         ingest: (kind, bytes) => { peer.gossip.ingest(kind, bytes) }
       })({ libp2p: peer.libp2p }))
 

@@ -4,11 +4,12 @@
  * the build); they only save duplicate work. See PROTOCOL.md §5.3 (the object)
  * and §7 (the rules).
  */
-import { ExpiredError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
+import { ExpiredError, FutureError, SchemaError } from './errors.ts'
 import { CODEC_DAG_CBOR, CODEC_RAW, parseCid } from './cid.ts'
 import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
-import { guard, openEnvelope, readEnvelope } from './decode.ts'
+import { guard, isVersion2, openEnvelope, readEnvelope } from './decode.ts'
+import type { TwoVersions } from './decode.ts'
 import { utf8Encode } from './encoding.ts'
 import { publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
@@ -28,7 +29,12 @@ export const CLAIM_TYPE = 'https://concur.dev/Claim/v1'
 export const RELEASE_PAYLOAD_TYPE = 'application/vnd.concur.claim+json; version=2'
 export const RELEASE_TYPE = 'https://concur.dev/Claim/v2'
 const CLAIM_PAYLOAD_TYPES: readonly string[] = [CLAIM_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE]
-const CLAIM_TYPE_FAMILY = /^https:\/\/concur\.dev\/Claim\/v[0-9]+$/
+const CLAIM_VERSIONS: TwoVersions = {
+  name: 'claim',
+  v1: { payloadType: CLAIM_PAYLOAD_TYPE, type: CLAIM_TYPE },
+  v2: { payloadType: RELEASE_PAYLOAD_TYPE, type: RELEASE_TYPE },
+  family: /^https:\/\/concur\.dev\/Claim\/v[0-9]+$/
+}
 /** Lease length a worker asks for. */
 export const LEASE_MS = 30_000
 /** A worker renews its claim this often while building (3 renewals per lease: one lost message does not lapse it). */
@@ -139,13 +145,7 @@ export interface DecodeClaimOptions { now: number; maxFutureSkewMs?: number; all
  */
 export function validateClaim (x: unknown, payloadType?: string): Claim {
   if (!isRecord(x)) throw new SchemaError('', 'expected an object')
-  const expected = payloadType === RELEASE_PAYLOAD_TYPE ? RELEASE_TYPE : payloadType === CLAIM_PAYLOAD_TYPE ? CLAIM_TYPE : undefined
-  const known = expected === undefined ? (x._type === CLAIM_TYPE || x._type === RELEASE_TYPE) : x._type === expected
-  if (!known) {
-    if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type) && x._type !== CLAIM_TYPE && x._type !== RELEASE_TYPE) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
-    throw new SchemaError('_type', `expected ${expected ?? CLAIM_TYPE}`)
-  }
-  const isRelease = x._type === RELEASE_TYPE
+  const isRelease = isVersion2(x, payloadType, CLAIM_VERSIONS)
   const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq', ...(isRelease ? ['release'] : [])], ['purpose'])
   if (o.purpose !== undefined && o.purpose !== 'replica' && o.purpose !== 'spot-check') throw new SchemaError('purpose', 'expected "replica" or "spot-check"')
   const issuedAt = o.issuedAt as string

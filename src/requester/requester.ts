@@ -24,7 +24,7 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, validateBuildDefinition } from '../../protocol/index.ts'
+import { MAX_BUILDERS, SHARD_COUNT, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, shardOf, validateBuildDefinition } from '../../protocol/index.ts'
 import type { EquivocationProof, JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AttestationSync } from '../net/sync.ts'
@@ -47,7 +47,8 @@ const REQUESTS = '/concur/requests'
 
 export interface RequesterComponents {
   records: Pick<RecordStore, 'attestations' | 'equivocations' | 'putJob' | 'getJob' | 'addEventListener' | 'removeEventListener'>
-  gossip: Pick<ConcurGossip, 'publish'>
+  /** joinShards: to hear a sharded job's claims and attestations (none: this node serves every shard it could submit to) */
+  gossip: Pick<ConcurGossip, 'publish'> & Partial<Pick<ConcurGossip, 'joinShards'>>
   datastore: Pick<Datastore, 'put' | 'query'>
   policy: PolicySource
   blockstore: Blockstore
@@ -94,6 +95,13 @@ export interface SubmitOptions extends AbortOptions {
   includeVcs?: boolean
   /** what the replicas vary (PROTOCOL.md §5.1), e.g. ['clock'] */
   vary?: JobVariation[]
+  /**
+   * Announce a sharded job (PROTOCOL.md §6.1, protocol v1.1): it, its claims
+   * and its attestations travel on its shard's topics only, so only v1.1
+   * workers serving that shard see it. Default false: a v1 job, on the
+   * unsharded topics every node reads.
+   */
+  sharded?: boolean
 }
 
 export interface Submitted {
@@ -244,6 +252,9 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
         log.error('skipping a corrupt request record: %e', err)
       }
     }
+    // the shards of this node's sharded jobs still open: their attestations come there
+    const shards = this.list().filter(r => r.status !== 'accepted' && r.status !== 'expired').map(r => this.components.records.getJob(r.jobId)).filter(j => j?.job.shards !== undefined).map(j => shardOf((j as SignedJob).job.buildId))
+    if (shards.length > 0) this.components.gossip.joinShards?.(shards)
     this.components.records.addEventListener('attestation:stored', this.onAttestation)
     this.components.records.addEventListener('equivocation:stored', this.onEquivocation)
     this.components.policy.addEventListener('policy:changed', this.onPolicy)
@@ -571,6 +582,7 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       replicas: options.replicas ?? DEFAULT_REPLICAS,
       ...buildersOf(policy),
       ...(options.vary != null && options.vary.length > 0 ? { vary: options.vary } : {}),
+      ...(options.sharded === true ? { shards: SHARD_COUNT } : {}),
       resources: { ...DEFAULT_RESOURCES, ...(options.resources ?? {}) },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + ttlMs).toISOString()
@@ -610,6 +622,8 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       r.reasons = [reuseNote(existing.counted.length, r.buildId)]
       await this.save(r)
     } else {
+      // a sharded job is answered on its shard: this node must be subscribed there before anyone answers
+      if (job.job.shards !== undefined) this.components.gossip.joinShards?.([shardOf(job.job.buildId)])
       await this.components.gossip.publish('job', job.bytes)
       r.published = true
       await this.save(r)

@@ -267,7 +267,8 @@ export function worker (init: WorkerInit) {
         ...(extra.release != null ? { release: extra.release } : {})
       }, init.key)
       book.record(signed)
-      await components.gossip.publish('claim', signed.bytes)
+      // on the job's own topic: its shard's, for a sharded job (PROTOCOL.md §6.1)
+      await components.gossip.publish('claim', signed.bytes, job.job)
     }
     const publishClaim = async (job: SignedJob, purpose: ClaimPurpose, leaseMs: number): Promise<void> => { await sendClaim(job, { purpose, leaseMs }) }
 
@@ -343,7 +344,7 @@ export function worker (init: WorkerInit) {
         }, { signal: ac.signal })
         attested = true
         remember(job, now() - startedAt)
-        await components.gossip.publish('attestation', att.bytes)
+        await components.gossip.publish('attestation', att.bytes, job.job)
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
         const c = att.claim
         emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, requester: job.job.requester, result: c.result, startedAt: c.startedAt, finishedAt: c.finishedAt, sandboxTier: c.sandboxTier, parallelism: c.parallelism })

@@ -1,7 +1,7 @@
 /** Deterministic keys, definitions and claims shared by the protocol tests and the vector generator. */
 import { sha256 } from '@noble/hashes/sha2.js'
 import {
-  CODEC_DAG_PB, CODEC_RAW, buildIdOf, cidOf, createAttestation, createJobAnnouncement, signingKeyFromSeed, utf8Encode
+  CODEC_DAG_PB, CODEC_RAW, SHARD_COUNT, buildIdOf, cidOf, createAttestation, createJobAnnouncement, shardOf, signingKeyFromSeed, utf8Encode
 } from '../../protocol/index.ts'
 import type { AttestationClaim, BuildDefinition, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 
@@ -38,7 +38,15 @@ export const rootfsDefinition: BuildDefinition = {
 
 export const requester = fixedKey('requester')
 
-export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, createdAt?: number, expiresAt?: number, replicas?: number, builders?: string[] } = {}): SignedJob {
+/** A definition (`definition` with another SOURCE_DATE_EPOCH) whose build is on `shard` (PROTOCOL.md §6.1); `n` picks among them. */
+export function definitionOnShard (shard: number, n = 0, base: BuildDefinition = definition): BuildDefinition {
+  for (let epoch = 1_700_000_000, found = 0; ; epoch++) {
+    const def = { ...base, env: { ...base.env, SOURCE_DATE_EPOCH: String(epoch) } }
+    if (shardOf(buildIdOf(def)) === shard && found++ === n) return def
+  }
+}
+
+export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, createdAt?: number, expiresAt?: number, replicas?: number, builders?: string[], sharded?: boolean } = {}): SignedJob {
   const key = opts.key ?? requester
   return createJobAnnouncement({
     definition: opts.def ?? definition,
@@ -49,7 +57,8 @@ export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, create
     resources: { memoryBytes: 2 ** 30, cpus: 2, diskBytes: 2 ** 30, wallSeconds: 600, processes: 256 },
     createdAt: iso(opts.createdAt ?? T0),
     expiresAt: iso(opts.expiresAt ?? T0 + 3_600_000),
-    nonce: '00112233445566778899aabbccddeeff'
+    nonce: '00112233445566778899aabbccddeeff',
+    ...(opts.sharded === true ? { shards: SHARD_COUNT } : {})
   }, key)
 }
 

@@ -102,6 +102,7 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
       ...(resources != null ? { resources } : {}),
       ...(vary != null ? { vary } : {}),
       reuse: (body as { reuse?: unknown } | undefined)?.reuse !== false,
+      sharded: (body as { sharded?: unknown } | undefined)?.sharded === true,
       includeVcs: (body as { includeVcs?: unknown } | undefined)?.includeVcs === true
     })
     const { job, record: r, source, threshold, excluded, ignoreRules, vcsExcluded } = submitted
