@@ -9,7 +9,7 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, EQUIVOCATION_PROOF_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
+  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, EQUIVOCATION_PROOF_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARD_COUNT, shardOf, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
@@ -183,6 +183,8 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
   // the same job asking its replicas to vary the clock (PROTOCOL.md §5.1): same definition, same buildId
   const { definition, requester: did, requesterPeerId, replicas, resources, createdAt, expiresAt, nonce } = job.job
+  // the same job, sharded (PROTOCOL.md §6.1): version 2, `shards: 16` last; same buildId, so the same shard
+  const jobSharded = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, resources, createdAt, expiresAt, nonce, shards: SHARD_COUNT }, requester)
   const jobVaryClock = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, vary: ['clock'], resources, createdAt, expiresAt, nonce }, requester)
   // worker-1's attestation of that job, recording the clock offset it derived (PROTOCOL.md §5.2)
   const varied = createAttestation({ ...claimFor(worker, { jobId: jobVaryClock.jobId }), variation: { clockOffsetSeconds: clockOffsetFor(worker.did, jobVaryClock.jobId) } }, worker)
@@ -251,6 +253,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const signature: Record<string, SignatureVector> = {
     'job-announcement-valid': v({ description: 'A job announcement signed by its requester.', publicKey: requester.did, envelope: job.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'job-announcement-builders-valid': v({ description: 'A job announcement naming its builders (worker-1, worker-2, sorted): only their claims take its replica slots.', publicKey: requester.did, envelope: jobWithBuilders.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'job-announcement-sharded-valid': v({ description: `A sharded job announcement (version 2, shards: 16, PROTOCOL.md §6.1): the fields of the plain job and "shards" last; it travels on shard ${shardOf(jobSharded.job.buildId).toString(16)} = the first hex digit of sha256(buildId).`, publicKey: requester.did, envelope: jobSharded.envelope, valid: true, payloadType: SHARDED_JOB_PAYLOAD_TYPE }),
     'job-announcement-vary-clock-valid': v({ description: 'A job announcement asking its replicas to vary the clock (vary: ["clock"]); its buildId is that of the same definition without it.', publicKey: requester.did, envelope: jobVaryClock.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'attestation-clock-varied-valid': v({ description: 'worker-1\'s attestation of the vary-clock job, recording the clock offset it built with: clockOffsetSeconds = clockOffsetFor(worker-1 did, jobId).', publicKey: worker.did, envelope: varied.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'job-announcement-vary-all-valid': v({ description: 'A job announcement asking its replicas to vary the clock, the CPU count, the hostname and the timezone (vary: ["clock", "cpus", "hostname", "timezone"], sorted); same buildId.', publicKey: requester.did, envelope: jobVaryAll.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
