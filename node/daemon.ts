@@ -12,10 +12,11 @@ import { createConcurPeer } from '../src/net/peer.ts'
 import { needsRelay } from '../src/net/dial-policy.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
-import { isTrustedSigner } from '../protocol/index.ts'
+import { isTrustedSigner, publicKeyFromDid } from '../protocol/index.ts'
 import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
 import { fairJobOrder, inShards, jobSync } from '../src/net/job-sync.ts'
+import { AdvertBook } from '../src/store/advert-book.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
@@ -166,6 +167,16 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       }
     })
     records.addEventListener('job:pruned', ({ detail: { jobId } }) => { claims.forget(jobId) })
+    // workers' capability adverts (PROTOCOL.md §5.4): the latest of each, trusted workers' kept over strangers'
+    const adverts = new AdvertBook({
+      isTrusted: (did) => {
+        try {
+          return policy != null && isTrustedSigner(policy.current(), publicKeyFromDid(did))
+        } catch {
+          return false
+        }
+      }
+    })
     // lapsed leases without an attestation take no slot: forgotten once a minute
     await life.run('claim-sweep', async () => {
       const t = setInterval(() => { claims.sweep(Date.now()) }, 60_000)
@@ -200,7 +211,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
                 : m.kind === 'equivocation'
                   ? (full ? records.hasEquivocation(m.value.key) : seen.has(`equivocation:${m.value.key}`))
-                  : claims.isStale(m.value),
+                  : m.kind === 'advert' ? adverts.isStale(m.value) : claims.isStale(m.value),
             // the unknown-job and unknown-build rules below, on the peeked fields, before any
             // signature is checked: a flood of junk from fresh keys costs a parse each
             refuseUnread: (p: MessagePeek) => {
@@ -216,6 +227,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
             // here: refuseUnread IGNOREd them on the same fields, unverified)
             refuse: (m: ConcurMessage) => {
               if (m.kind === 'claim') return undefined
+              // a full book is what this node holds, not the relay's doing: not charged
+              if (m.kind === 'advert') { const r = adverts.refusal(m.value, Date.now()); return r != null ? { ...r, charged: false } : undefined }
               if (full) return records.refusal(m)
               // a bootstrap node passes on only what full nodes keep: a relay
               // forwarding what they refuse would be charged for it (peer-budget.ts)
@@ -250,6 +263,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       // a bootstrap node relays: it remembers what it passed on, to IGNORE copies
       const unsubscribe = peer.gossip.onMessage((m) => {
         if (m.kind === 'claim') claims.record(m.value)
+        else if (m.kind === 'advert') adverts.record(m.value)
         else if (m.kind === 'attestation') seen.add(`attestation:${m.value.id}`)
         else if (m.kind === 'equivocation') seen.add(`equivocation:${m.value.key}`)
         else {
@@ -269,7 +283,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         const c = a.claim
         events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, workerPeerId: c.workerPeerId, result: c.result })
       })
-      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims }))
+      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims, adverts }))
       // an equivocation this node found in its own store goes out once
       // (PROTOCOL.md §8.2): requesters that saw one of the two envelopes stop
       // counting the key too. One proof per key and build is ever kept, so
@@ -322,6 +336,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         sync,
         connections: peer.libp2p,
         claims: inbox,
+        adverts,
         transfer: dagTransferFor(peer)
       })
       requesterService.addEventListener('verdict:changed', ({ detail: d }) => { events.emit({ type: 'request:verdict', ...d }) })

@@ -208,14 +208,23 @@ export function validateResourceAsk (x: unknown, path: string): ResourceAsk {
  * naming one only wastes the requester's own slot.
  */
 function validateBuilders (x: unknown): string[] {
-  const list = expectArray(x, 'builders', 1, MAX_BUILDERS)
+  return validateKeySet(x, 'builders', MAX_BUILDERS)
+}
+
+/**
+ * A set of keys as the protocol spells one (`builders`, an advert's
+ * `serves`): 1..`max` canonical ed25519 did:keys, strictly ascending, so no
+ * key is listed twice and one set has one spelling.
+ */
+export function validateKeySet (x: unknown, at: string, max: number): string[] {
+  const list = expectArray(x, at, 1, max)
   const out: string[] = []
   for (let i = 0; i < list.length; i++) {
-    const path = join('builders', i)
+    const path = join(at, i)
     const did = expectString(list[i], path, { min: 1, max: 128, pattern: DID_KEY })
     if (!isCanonicalEd25519Did(did)) throw new SchemaError(path, 'not a canonical ed25519 did:key')
     const prev = out[i - 1]
-    if (prev !== undefined && !(prev < did)) throw new SchemaError(path, 'builders must be sorted ascending, without repeats')
+    if (prev !== undefined && !(prev < did)) throw new SchemaError(path, `${at} must be sorted ascending, without repeats`)
     out.push(did)
   }
   return out

@@ -4,6 +4,8 @@ import { isProtocolError, MalformedError, PayloadTypeError } from './errors.ts'
 import type { ProtocolError, ProtocolErrorCode } from './errors.ts'
 import { ATTESTATION_PAYLOAD_TYPE, decodeAttestation } from './attestation.ts'
 import type { SignedAttestation } from './attestation.ts'
+import { ADVERT_PAYLOAD_TYPE, decodeAdvert } from './advert.ts'
+import type { SignedAdvert } from './advert.ts'
 import { CLAIM_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, decodeClaim } from './claim.ts'
 import type { SignedClaim } from './claim.ts'
 import { guard } from './decode.ts'
@@ -25,12 +27,19 @@ export const CLAIMS_TOPIC = '/concur/1/claims/json'
  * would cost it a decode per message and stop the proof at its hop.
  */
 export const EQUIVOCATIONS_TOPIC = '/concur/1/equivocations/json'
+/**
+ * Worker capability adverts (PROTOCOL.md §5.4), protocol v1.1: a topic of
+ * their own for the reason proofs have one (a v1 node is sent none), and
+ * unsharded: a requester needs to hear the workers of every shard to choose.
+ */
+export const ADVERTS_TOPIC = '/concur/1/adverts/json'
 
 /** A message that is one DSSE envelope (decodeMessage reads these) */
 export type EnvelopeMessage =
   | { kind: 'job', value: SignedJob }
   | { kind: 'attestation', value: SignedAttestation }
   | { kind: 'claim', value: SignedClaim }
+  | { kind: 'advert', value: SignedAdvert }
 
 export type DecodedMessage =
   | EnvelopeMessage
@@ -47,7 +56,8 @@ export const TOPIC_KINDS = Object.freeze({
   [JOBS_TOPIC]: 'job',
   [ATTESTATIONS_TOPIC]: 'attestation',
   [CLAIMS_TOPIC]: 'claim',
-  [EQUIVOCATIONS_TOPIC]: 'equivocation'
+  [EQUIVOCATIONS_TOPIC]: 'equivocation',
+  [ADVERTS_TOPIC]: 'advert'
 } as const satisfies Record<string, MessageKind>)
 
 export type ConcurTopic = keyof typeof TOPIC_KINDS
@@ -109,6 +119,7 @@ export function decodeMessage (bytes: Uint8Array, opts: DecodeMessageOptions): E
       case ATTESTATION_PAYLOAD_TYPE: return { kind: 'attestation', value: decodeAttestation(env, opts) }
       case CLAIM_PAYLOAD_TYPE:
       case RELEASE_PAYLOAD_TYPE: return { kind: 'claim', value: decodeClaim(env, opts) }
+      case ADVERT_PAYLOAD_TYPE: return { kind: 'advert', value: decodeAdvert(env, opts) }
       default: throw new PayloadTypeError(`unknown payloadType ${JSON.stringify(env.payloadType.slice(0, 100))}`)
     }
   })
@@ -192,7 +203,7 @@ function shardMismatch (topic: string, message: DecodedMessage): string | undefi
     if (shard === undefined) return sharded ? `a sharded job does not belong on topic ${topic}` : undefined
     if (!sharded) return `a job that is not sharded does not belong on topic ${topic}`
   }
-  if (shard === undefined || message.kind === 'equivocation') return undefined
+  if (shard === undefined || message.kind === 'equivocation' || message.kind === 'advert') return undefined
   const buildId = message.kind === 'job' ? message.value.job.buildId : message.value.claim.buildId
   const its = shardOf(buildId)
   return its === shard.shard ? undefined : `a ${message.kind} of shard ${its.toString(16)} does not belong on topic ${topic}`

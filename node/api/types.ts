@@ -47,6 +47,8 @@ export interface AddResponse {
 }
 
 export interface SubmitResponse {
+  /** what the requester could tell before announcing (e.g. no trusted worker's advert would take the job): advice, the job was announced */
+  warnings: string[]
   jobId: string
   buildId: string
   source: string

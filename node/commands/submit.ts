@@ -144,6 +144,8 @@ export const submitCommand: Command = {
     }
     const submitted = await api.post<SubmitResponse>('/v1/jobs', body)
     // what was left out of the source is said either way: a file the build needs may be among it
+    // advice from the workers' adverts (PROTOCOL.md §5.4): said either way, the job is announced
+    for (const w of submitted.warnings ?? []) progress(global, `warning: ${w}`)
     const left = submitted.excluded > 0 ? `left out of the source: ${submitted.excluded} entr${submitted.excluded === 1 ? 'y' : 'ies'} (${[submitted.vcsExcluded ? 'version control directories' : '', submitted.ignoreRules > 0 ? `${submitted.ignoreRules} rule(s) in .concurignore` : ''].filter(Boolean).join(', ')})` : ''
     if (values.wait !== true) {
       if (left !== '') progress(global, left)

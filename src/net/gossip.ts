@@ -119,7 +119,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
     }
     /** the topic a message of `kind` is validated against: a job's own (read from it, checked by the decode), or its job's */
     const topicFor = (kind: MessageKind, bytes: Uint8Array, job?: JobRoute): string => {
-      if (kind === 'equivocation') return TOPIC_OF_KIND[kind]
+      if (kind === 'equivocation' || kind === 'advert') return TOPIC_OF_KIND[kind]
       let route = job
       if (kind === 'job') {
         // unreadable: the unsharded topic's decode says why
@@ -228,7 +228,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
         return () => { listeners.delete(listener) }
       },
       subscribers (kind, job) {
-        return pubsub.getSubscribers(kind === 'equivocation' || job == null ? TOPIC_OF_KIND[kind] : topicOfJob(kind, job))
+        return pubsub.getSubscribers(kind === 'equivocation' || kind === 'advert' || job == null ? TOPIC_OF_KIND[kind] : topicOfJob(kind, job))
       },
       shards () {
         return [...served].sort((a, b) => a - b)

@@ -24,9 +24,10 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { MAX_BUILDERS, SHARD_COUNT, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, shardOf, validateBuildDefinition } from '../../protocol/index.ts'
+import { MAX_BUILDERS, SHARD_COUNT, advertsFor, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, shardOf, validateBuildDefinition } from '../../protocol/index.ts'
 import type { EquivocationProof, JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
+import type { AdvertBook } from '../store/advert-book.ts'
 import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
@@ -42,6 +43,9 @@ import { verdictView } from './types.ts'
 import type { LogsView, PolicySource, ReleaseNote, RequestRecord, RequestStatus, RequestView, RequesterEvents } from './types.ts'
 
 const log = logger('concur:requester')
+
+/** the trusted workers' reasons an advert warning names, at most (the rest are counted) */
+const MAX_ADVERT_REASONS = 3
 
 const REQUESTS = '/concur/requests'
 
@@ -60,6 +64,8 @@ export interface RequesterComponents {
   connections?: TypedEventTarget<{ 'peer:identify': CustomEvent<unknown> }>
   /** the claims this node validated and recorded (src/store/ingest.ts): releases of our jobs are kept */
   claims?: TypedEventTarget<{ 'claim:recorded': CustomEvent<SignedClaim> }>
+  /** the latest advert of each worker (PROTOCOL.md §5.4); none: no warnings from them */
+  adverts?: Pick<AdvertBook, 'live'>
   /** the DAG transfer that fetches an accepted artifact before it is pinned (see OutcomeComponents) */
   transfer?: OutcomeComponents['transfer']
 }
@@ -115,6 +121,12 @@ export interface Submitted {
   ignoreRules: number
   /** whether VCS directories were left out */
   vcsExcluded: boolean
+  /**
+   * What the requester could tell before announcing (PROTOCOL.md §5.4): e.g.
+   * that every trusted worker that advertised would decline the job. Advice:
+   * the job is announced anyway (a worker may have changed, or not advertise).
+   */
+  warnings: string[]
 }
 
 export interface Requester extends Startable, TypedEventTarget<RequesterEvents> {
@@ -587,8 +599,25 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + ttlMs).toISOString()
     }, signing)
+    const warnings = this.advertWarnings(job, policy)
     const record = await this.submit(job, { reuse: options.reuse })
-    return { job, record, source: added.cid.toString(), threshold: policy.threshold, excluded: added.excluded, ignoreRules: filter.rules.length, vcsExcluded: filter.vcs }
+    return { job, record, source: added.cid.toString(), threshold: policy.threshold, excluded: added.excluded, ignoreRules: filter.rules.length, vcsExcluded: filter.vcs, warnings }
+  }
+
+  /**
+   * A warning when every trusted worker that advertised says it would not
+   * take `job`, with each one's reason (at most MAX_ADVERT_REASONS); none
+   * when one would, or none advertised (nothing is known then).
+   */
+  private advertWarnings (job: SignedJob, policy: TrustPolicy): string[] {
+    const live = this.components.adverts?.live(this.now()) ?? []
+    const trusted = (did: string): boolean => {
+      try { return isTrustedSigner(policy, publicKeyFromDid(did)) } catch { return false }
+    }
+    const r = advertsFor(job.job, live.map(a => a.advert), trusted, policy.minTier)
+    if (r.able.length > 0 || r.refusing.length === 0) return []
+    const why = r.refusing.slice(0, MAX_ADVERT_REASONS).map(x => `${x.worker}: ${x.reason}`).join('; ')
+    return [`no trusted worker's advert says it would take this job (${r.refusing.length} advertised): ${why}`]
   }
 
   async submit (job: SignedJob, options: { reuse?: boolean } = {}): Promise<RequestRecord> {
