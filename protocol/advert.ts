@@ -6,7 +6,7 @@
  * only, like a claim: never counted in a verdict.
  */
 import { ExpiredError, FutureError, SchemaError } from './errors.ts'
-import { isSandboxTier, tierAtLeast } from './build.ts'
+import { PLATFORM, isSandboxTier, tierAtLeast } from './build.ts'
 import type { SandboxTier } from './build.ts'
 import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
@@ -42,7 +42,6 @@ export const ADVERT_RENEW_MS = 600_000
 export const MAX_ADVERT_PLATFORMS = 8
 /** the environment kinds an advert may list (BuildDefinition environments, PROTOCOL.md §4) */
 export const ADVERT_ENVIRONMENTS: readonly AdvertEnvironment[] = ['host', 'rootfs']
-const PLATFORM = /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/
 
 export type AdvertEnvironment = 'host' | 'rootfs'
 
@@ -52,7 +51,7 @@ export interface WorkerAdvert {
   workerPeerId: string
   /** the environment kinds it builds in, ascending, 1..2 */
   environments: AdvertEnvironment[]
-  /** the platforms it builds for (e.g. linux/amd64), ascending, 1..MAX_ADVERT_PLATFORMS */
+  /** the platforms it builds for, spelt as BuildDefinitions spell them (e.g. linux-x64), ascending, 1..MAX_ADVERT_PLATFORMS */
   platforms: string[]
   /** its sandbox's tier */
   tier: SandboxTier

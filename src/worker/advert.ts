@@ -4,16 +4,11 @@
  * the same values decideJob applies, so the advert never promises a job the
  * worker would decline for its limits.
  */
-import { arch } from 'node:os'
 import { ADVERT_RENEW_MS, MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
 import type { SandboxTier, SignedAdvert, SigningKey } from '../../protocol/index.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
-
-/** the platform this host builds for, as a BuildDefinition names it (`linux/amd64`) */
-export function hostPlatform (): string {
-  const a = arch()
-  return `linux/${a === 'x64' ? 'amd64' : a}`
-}
+// this machine's platform, as a requester on it names it in a host-environment job
+import { hostPlatform } from '../requester/defaults.ts'
 
 export interface AdvertInput {
   key: SigningKey

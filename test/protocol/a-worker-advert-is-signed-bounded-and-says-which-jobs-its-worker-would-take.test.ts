@@ -57,7 +57,7 @@ describe('a worker advert', () => {
       [{ ...base, environments: [] }, 'environments'],
       [{ ...base, environments: ['host', 'host'] }, 'environments[1]'],
       [{ ...base, environments: ['vm'] }, 'environments[0]'],
-      [{ ...base, platforms: Array.from({ length: MAX_ADVERT_PLATFORMS + 1 }, (_, i) => `linux/a${i}`) }, 'platforms'],
+      [{ ...base, platforms: Array.from({ length: MAX_ADVERT_PLATFORMS + 1 }, (_, i) => `linux-a${i}`) }, 'platforms'],
       [{ ...base, platforms: ['linux/arm64', 'linux/amd64'] }, 'platforms[1]'],
       [{ ...base, platforms: ['Linux AMD64'] }, 'platforms[0]'],
       [{ ...base, shards: [SHARD_COUNT] }, 'shards[0]'],
