@@ -253,7 +253,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     const quotaBytes = opts.storeMaxBytes ?? config.limits.blockstoreQuotaBytes
     let afterFetch = (): void => {}
     contentRoutes(router, { helia: peer.helia, events, transfer: dagTransferFor(peer), afterGet: () => { afterFetch() } })
-    recordRoutes(router, { gossip: peer.gossip, records })
+    recordRoutes(router, { gossip: peer.gossip, records, adverts })
     if (opts.testRoutes === true) {
       testOnlyRoutes(router, { gossip: peer.gossip })
       log('test routes enabled: POST /v1/gossip/publish-raw is served')

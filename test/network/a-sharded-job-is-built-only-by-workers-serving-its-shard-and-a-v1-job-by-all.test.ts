@@ -36,9 +36,15 @@ describe('a sharded job is built by the workers serving its shard; a v1 job by e
     }
   }
 
-  it('each worker reads the shards it was given', async () => {
+  it('each worker reads the shards it was given, and its signed advert (PROTOCOL.md §5.4) says so to the requester', async () => {
     const shards = await Promise.all(net.workers.map(async w => (await api<{ shards: number[] }>(w.api, 'GET', '/v1/peers')).shards))
-    expect(shards).toEqual([[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [8, 9, 10, 11, 12, 13, 14, 15], []])
+    const expected = [[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [8, 9, 10, 11, 12, 13, 14, 15], []]
+    expect(shards).toEqual(expected)
+    const adverts = await waitFor(async () => {
+      const a = (await api<{ adverts: Array<{ worker: string, shards: number[] }> }>(net.requester.api, 'GET', '/v1/adverts')).adverts
+      return net.workers.every(w => a.some(x => x.worker === w.did)) ? a : null
+    }, 'every worker\'s advert at the requester')
+    expect(net.workers.map(w => adverts.find(a => a.worker === w.did)?.shards)).toEqual(expected)
   })
 
   it('a sharded job is accepted on the two workers of its shard; no other worker holds it', async () => {

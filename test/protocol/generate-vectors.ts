@@ -9,7 +9,7 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, EQUIVOCATION_PROOF_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARD_COUNT, shardOf, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
+  ADVERT_PAYLOAD_TYPE, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, createAdvert, EQUIVOCATION_PROOF_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARD_COUNT, shardOf, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
@@ -220,6 +220,21 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const tampered: Envelope = { ...job.envelope, payload: base64Encode(tamperedPayload) }
 
   // Wrong key: the statement names worker-1 as builder, worker-2 signed it.
+  // worker-1's capability advert (PROTOCOL.md §5.4), and the same advert signed by worker-2
+  const advert = createAdvert({
+    worker: worker.did,
+    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+    environments: ['host', 'rootfs'],
+    platforms: ['linux-x64'],
+    tier: 'namespaces+cgroups',
+    limits: { memoryBytes: 2 ** 32, cpus: 4, diskBytes: 2 ** 33, wallSeconds: 3600, processes: 1024 },
+    maxConcurrent: 2,
+    shards: [0, 1, 2, 3, 4, 5, 6, 7],
+    issuedAt: iso(T0),
+    expiresAt: iso(T0 + 30 * 60_000),
+    seq: 1
+  }, worker)
+  const forgedAdvert = signEnvelope(ADVERT_PAYLOAD_TYPE, utf8Encode(JSON.stringify(advert.advert)), other)
   const wrongKey = signEnvelope(ATTESTATION_PAYLOAD_TYPE, utf8Encode(JSON.stringify(statementOf(claimFor(worker, { jobId: job.jobId })))), other)
 
   // payloadType substitution: signed as a job, relabelled as an in-toto statement.
@@ -265,6 +280,8 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'claim-valid': v({ description: 'A 30 s lease claim on the job by worker-1.', publicKey: worker.did, envelope: claim.envelope, valid: true, payloadType: CLAIM_PAYLOAD_TYPE }),
     'claim-release-valid': v({ description: 'worker-1 releases the job (seq 1): it declines it, with the reason. A release is a claim of version 2 and takes no replica slot.', publicKey: worker.did, envelope: release.envelope, valid: true, payloadType: RELEASE_PAYLOAD_TYPE }),
     'tampered-payload': v({ description: 'The job payload was changed after signing (replicas 2 -> 9).', publicKey: requester.did, envelope: tampered, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'signature does not cover the modified payload', error: 'ERR_BAD_SIGNATURE' }),
+    'advert-valid': v({ description: 'worker-1\'s capability advert (PROTOCOL.md §5.4): host and rootfs builds for linux-x64, its tier and limits, shards 0-7, good for 30 minutes.', publicKey: worker.did, envelope: advert.envelope, valid: true, payloadType: ADVERT_PAYLOAD_TYPE }),
+    'advert-forged': v({ description: 'The same advert, naming worker-1, signed by worker-2.', publicKey: worker.did, envelope: forgedAdvert, valid: false, payloadType: ADVERT_PAYLOAD_TYPE, reason: 'signature is by another key than the worker it names', error: 'ERR_BAD_SIGNATURE' }),
     'wrong-key': v({ description: 'An attestation naming worker-1 as builder but signed by worker-2.', publicKey: worker.did, envelope: wrongKey, valid: false, payloadType: ATTESTATION_PAYLOAD_TYPE, reason: 'signature is by another key than the builder', error: 'ERR_BAD_SIGNATURE' }),
     'wrong-payload-type-relabelled': v({ description: 'A job envelope whose payloadType was rewritten to the in-toto type after signing.', publicKey: requester.did, envelope: relabelled, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'PAE binds the payloadType: the signature does not verify for the new type, and it is not the job type', error: 'ERR_PAYLOAD_TYPE' }),
     'wrong-payload-type-signed': v({ description: 'A job payload correctly signed, but under the claim payloadType.', publicKey: requester.did, envelope: signedAsClaim, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'a valid DSSE signature for another payloadType is not a valid job', error: 'ERR_PAYLOAD_TYPE' }),

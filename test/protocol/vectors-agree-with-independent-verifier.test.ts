@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
-  ProtocolError, decodeAttestation, decodeClaim, decodeJobAnnouncement, pae, publicKeyFromDid,
+  ADVERT_PAYLOAD_TYPE, ProtocolError, decodeAdvert, decodeAttestation, decodeClaim, decodeJobAnnouncement, pae, publicKeyFromDid,
   validateEnvelope, verifyEnvelopeSignature, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, shardOf
 } from '../../protocol/index.ts'
 import type { Envelope } from '../../protocol/index.ts'
@@ -37,6 +37,7 @@ function decodeFull (v: SignatureVector): unknown {
     case JOB_PAYLOAD_TYPE:
     case SHARDED_JOB_PAYLOAD_TYPE: return decodeJobAnnouncement(env, { now })
     case ATTESTATION_PAYLOAD_TYPE: return decodeAttestation(env, { now })
+    case ADVERT_PAYLOAD_TYPE: return decodeAdvert(env, { now })
     case CLAIM_PAYLOAD_TYPE:
     case RELEASE_PAYLOAD_TYPE: return decodeClaim(env, { now })
     default: throw new Error(`vector has unknown payloadType ${v.payloadType}`)
@@ -46,7 +47,7 @@ function decodeFull (v: SignatureVector): unknown {
 describe('signature vectors', () => {
   it('covers the required cases', () => {
     const names = files.map(f => f.replace(/\.json$/, ''))
-    for (const n of ['job-announcement-valid', 'job-announcement-sharded-valid', 'job-announcement-builders-valid', 'job-announcement-vary-clock-valid', 'attestation-success-valid',
+    for (const n of ['job-announcement-valid', 'job-announcement-sharded-valid', 'advert-valid', 'advert-forged', 'job-announcement-builders-valid', 'job-announcement-vary-clock-valid', 'attestation-success-valid',
       'attestation-failure-valid', 'attestation-clock-varied-valid', 'job-announcement-vary-all-valid', 'attestation-all-varied-valid', 'tampered-payload',
       'wrong-key', 'wrong-payload-type-relabelled', 'wrong-payload-type-signed', 'non-canonical-signature']) {
       expect(names).toContain(n)
