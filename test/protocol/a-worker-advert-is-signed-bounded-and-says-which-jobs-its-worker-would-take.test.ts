@@ -11,24 +11,12 @@ import {
   gossipActionFor, shardOf, signEnvelope, utf8Encode
 } from '../../protocol/index.ts'
 import type { WorkerAdvert } from '../../protocol/index.ts'
-import { T0, definitionOnShard, fixedKey, iso, makeJob, requester } from './fixtures.ts'
+import { T0, advertInput, definitionOnShard, fixedKey, iso, makeJob, requester } from './fixtures.ts'
 
 const worker = fixedKey('advert-worker')
 const other = fixedKey('advert-other')
 const at = { now: T0 + 1_000 }
-const base: Omit<WorkerAdvert, '_type'> = {
-  worker: worker.did,
-  workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-  environments: ['host', 'rootfs'],
-  platforms: ['linux/amd64'],
-  tier: 'namespaces+cgroups',
-  limits: { memoryBytes: 2 ** 31, cpus: 4, diskBytes: 2 ** 31, wallSeconds: 3600, processes: 1024 },
-  maxConcurrent: 2,
-  shards: [0, 1, 2, 3, 4, 5, 6, 7],
-  issuedAt: iso(T0),
-  expiresAt: iso(T0 + MAX_ADVERT_MS),
-  seq: 1
-}
+const base: Omit<WorkerAdvert, '_type'> = advertInput(worker, T0, MAX_ADVERT_MS)
 const payload = (a: Record<string, unknown>): Uint8Array => utf8Encode(JSON.stringify({ _type: 'https://concur.dev/WorkerAdvert/v1', ...a }))
 const signed = (a: Record<string, unknown>, key = worker): Uint8Array => envelopeBytes(signEnvelope(ADVERT_PAYLOAD_TYPE, payload(a), key))
 const code = (f: () => unknown): string | undefined => { try { f(); return undefined } catch (err) { return (err as { code?: string }).code } }

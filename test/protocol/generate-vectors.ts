@@ -13,7 +13,7 @@ import {
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
-import { attest, claimFor, fakeRawCid, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
+import { advertInput, attest, claimFor, fakeRawCid, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
 
 /** Group order of ed25519 (RFC 8032 §5.1). */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n
@@ -221,19 +221,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
 
   // Wrong key: the statement names worker-1 as builder, worker-2 signed it.
   // worker-1's capability advert (PROTOCOL.md §5.4), and the same advert signed by worker-2
-  const advert = createAdvert({
-    worker: worker.did,
-    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-    environments: ['host', 'rootfs'],
-    platforms: ['linux-x64'],
-    tier: 'namespaces+cgroups',
-    limits: { memoryBytes: 2 ** 32, cpus: 4, diskBytes: 2 ** 33, wallSeconds: 3600, processes: 1024 },
-    maxConcurrent: 2,
-    shards: [0, 1, 2, 3, 4, 5, 6, 7],
-    issuedAt: iso(T0),
-    expiresAt: iso(T0 + 30 * 60_000),
-    seq: 1
-  }, worker)
+  const advert = createAdvert(advertInput(worker, T0, 30 * 60_000, { platforms: ['linux-x64'] }), worker)
   const forgedAdvert = signEnvelope(ADVERT_PAYLOAD_TYPE, utf8Encode(JSON.stringify(advert.advert)), other)
   const wrongKey = signEnvelope(ATTESTATION_PAYLOAD_TYPE, utf8Encode(JSON.stringify(statementOf(claimFor(worker, { jobId: job.jobId })))), other)
 

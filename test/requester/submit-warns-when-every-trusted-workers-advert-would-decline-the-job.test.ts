@@ -16,7 +16,7 @@ import { requester } from '../../src/requester/requester.ts'
 import type { Requester } from '../../src/requester/requester.ts'
 import { AdvertBook } from '../../src/store/advert-book.ts'
 import { hostPlatform } from '../../src/requester/defaults.ts'
-import { fixedKey } from '../protocol/fixtures.ts'
+import { advertInput, fixedKey } from '../protocol/fixtures.ts'
 import { TestPolicy, inMemoryComponents } from './in-memory-requester.ts'
 
 const trusted = [fixedKey('advert-trusted-1'), fixedKey('advert-trusted-2')]
@@ -30,21 +30,7 @@ describe('submit reads the trusted workers\' adverts', () => {
   const book = new AdvertBook()
   let seq = 0
   const advertise = (key: SigningKey, over: Partial<WorkerAdvert> = {}): void => {
-    const now = Date.now()
-    book.record(createAdvert({
-      worker: key.did,
-      workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-      environments: ['host'],
-      platforms: [hostPlatform()],
-      tier: 'namespaces+cgroups',
-      limits: { memoryBytes: 2 ** 32, cpus: 8, diskBytes: 2 ** 32, wallSeconds: 3600, processes: 1024 },
-      maxConcurrent: 1,
-      shards: [],
-      issuedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + MAX_ADVERT_MS).toISOString(),
-      seq: ++seq,
-      ...over
-    }, key))
+    book.record(createAdvert(advertInput(key, Date.now(), MAX_ADVERT_MS, { environments: ['host'], platforms: [hostPlatform()], shards: [], seq: ++seq, ...over }), key))
   }
   const def = { command: ['sh', '-c', 'mkdir out; cp label out/'], output: 'out' }
 

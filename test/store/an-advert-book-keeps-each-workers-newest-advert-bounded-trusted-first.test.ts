@@ -8,21 +8,9 @@ import { describe, expect, it } from 'vitest'
 import { MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
 import type { SignedAdvert, SigningKey } from '../../protocol/index.ts'
 import { AdvertBook, MAX_ADVERTS } from '../../src/store/advert-book.ts'
-import { T0, fixedKey, iso } from '../protocol/fixtures.ts'
+import { T0, advertInput, fixedKey } from '../protocol/fixtures.ts'
 
-const advertOf = (key: SigningKey, seq: number, issued = T0, lifeMs = MAX_ADVERT_MS): SignedAdvert => createAdvert({
-  worker: key.did,
-  workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
-  environments: ['host'],
-  platforms: ['linux/amd64'],
-  tier: 'namespaces+cgroups',
-  limits: { memoryBytes: 2 ** 30, cpus: 2, diskBytes: 2 ** 30, wallSeconds: 600, processes: 256 },
-  maxConcurrent: 1,
-  shards: [],
-  issuedAt: iso(issued),
-  expiresAt: iso(issued + lifeMs),
-  seq
-}, key)
+const advertOf = (key: SigningKey, seq: number, issued = T0, lifeMs = MAX_ADVERT_MS): SignedAdvert => createAdvert(advertInput(key, issued, lifeMs, { seq }), key)
 
 describe('the advert book', () => {
   const w = fixedKey('book-worker')
