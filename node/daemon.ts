@@ -12,7 +12,7 @@ import { createConcurPeer } from '../src/net/peer.ts'
 import { needsRelay } from '../src/net/dial-policy.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
-import { isTrustedSigner, publicKeyFromDid } from '../protocol/index.ts'
+import { isTrustedSigner } from '../protocol/index.ts'
 import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
 import { fairJobOrder, inShards, jobSync } from '../src/net/job-sync.ts'
@@ -21,6 +21,7 @@ import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
 import { recordStore } from '../src/store/records.ts'
+import { commitmentBook } from '../src/store/commitment-book.ts'
 import { blockQuota } from '../src/store/block-quota.ts'
 import { pastLifetimeCeiling } from '../src/store/limits.ts'
 import type { RecordStore } from '../src/store/records.ts'
@@ -150,6 +151,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         return false
       }
     }
+    const trustsDid = (did: string): boolean => {
+      try {
+        return policy != null && [...policy.current().trusted.values()].includes(did)
+      } catch {
+        return false
+      }
+    }
     const records = recordStore({ limits: config.limits, own: identity.signing.did, trusts })({ datastore: stores.datastore })
     if (full) {
       const loaded = await records.load()
@@ -166,17 +174,24 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         return job != null && records.attestations(job.job.buildId).some(a => a.claim.jobId === jobId && a.claim.worker === worker)
       }
     })
-    records.addEventListener('job:pruned', ({ detail: { jobId } }) => { claims.forget(jobId) })
-    // workers' capability adverts (PROTOCOL.md §5.4): the latest of each, trusted workers' kept over strangers'
-    const adverts = new AdvertBook({
-      isTrusted: (did) => {
-        try {
-          return policy != null && isTrustedSigner(policy.current(), publicKeyFromDid(did))
-        } catch {
-          return false
-        }
-      }
+    // commitments and first reveals in arrival order (PROTOCOL.md §8.3): the
+    // verdict's evidence against copiers, and what a worker waits on to reveal
+    const commitments = commitmentBook({
+      trusts: (did) => did === identity.signing.did || trustsDid(did),
+      own: identity.signing.did,
+      // a worker building the job: its commitment is what the others wait on, so it is kept and relayed whatever the caps
+      claimant: (jobId, did) => claims.claimsOf(jobId).some(c => c.worker === did && c.release == null && c.purpose !== 'spot-check' && Date.parse(c.leaseUntil) > Date.now())
+    })({ datastore: stores.datastore, records })
+    if (full) {
+      const loaded = await commitments.load()
+      log('loaded %d commitments and %d reveal places', loaded.commitments, loaded.reveals)
+    }
+    records.addEventListener('job:pruned', ({ detail: { jobId, buildId } }) => {
+      claims.forget(jobId)
+      commitments.forget(jobId, buildId).catch((err: Error) => { log.error('forgetting commitments of %s failed: %e', jobId, err) })
     })
+    // workers' capability adverts (PROTOCOL.md §5.4): the latest of each, trusted workers' kept over strangers'
+    const adverts = new AdvertBook({ isTrusted: trustsDid })
     // lapsed leases without an attestation take no slot: forgotten once a minute
     await life.run('claim-sweep', async () => {
       const t = setInterval(() => { claims.sweep(Date.now()) }, 60_000)
@@ -211,11 +226,18 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
                 : m.kind === 'equivocation'
                   ? (full ? records.hasEquivocation(m.value.key) : seen.has(`equivocation:${m.value.key}`))
-                  : m.kind === 'advert' ? adverts.isStale(m.value) : claims.isStale(m.value),
+                  : m.kind === 'advert'
+                    ? adverts.isStale(m.value)
+                    : m.kind === 'commitment'
+                      ? (full ? commitments.has(m.value) : seen.has(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`))
+                      : claims.isStale(m.value),
+            // what this node has seen, kept or not, is public (PROTOCOL.md §8.3): an
+            // attestation's CID is revealed even when a cap here drops it
+            ...(full ? { verified: (m: ConcurMessage) => { commitments.verified(m) } } : {}),
             // the unknown-job and unknown-build rules below, on the peeked fields, before any
             // signature is checked: a flood of junk from fresh keys costs a parse each
             refuseUnread: (p: MessagePeek) => {
-              if (p.kind === 'claim') {
+              if (p.kind === 'claim' || p.kind === 'commitment') {
                 return (full ? records.hasJob(p.jobId) : seen.has(`job:${p.jobId}`)) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${p.jobId} is held here` }
               }
               return (full ? records.hasBuild(p.buildId) : seen.has(`build:${p.buildId}`)) ? undefined : { code: 'ERR_UNKNOWN_BUILD', reason: `no job held here names build ${p.buildId}` }
@@ -229,6 +251,10 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
               if (m.kind === 'claim') return undefined
               // a full book is what this node holds, not the relay's doing: not charged
               if (m.kind === 'advert') { const r = adverts.refusal(m.value, Date.now()); return r != null ? { ...r, charged: false } : undefined }
+              if (m.kind === 'commitment') {
+                if (full) return commitments.refusal(m.value)
+                return seen.has(`job:${m.value.commitment.jobId}`) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${m.value.commitment.jobId} passed on here` }
+              }
               if (full) return records.refusal(m)
               // a bootstrap node passes on only what full nodes keep: a relay
               // forwarding what they refuse would be charged for it (peer-budget.ts)
@@ -266,6 +292,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         else if (m.kind === 'advert') adverts.record(m.value)
         else if (m.kind === 'attestation') seen.add(`attestation:${m.value.id}`)
         else if (m.kind === 'equivocation') seen.add(`equivocation:${m.value.key}`)
+        else if (m.kind === 'commitment') seen.add(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`)
         else {
           seen.add(`job:${m.value.jobId}`)
           seen.add(`build:${m.value.job.buildId}`)
@@ -283,7 +310,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         const c = a.claim
         events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, workerPeerId: c.workerPeerId, result: c.result })
       })
-      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims, adverts }))
+      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims, adverts, commitments }))
       // an equivocation this node found in its own store goes out once
       // (PROTOCOL.md §8.2): requesters that saw one of the two envelopes stop
       // counting the key too. One proof per key and build is ever kept, so
@@ -337,7 +364,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         connections: peer.libp2p,
         claims: inbox,
         adverts,
-        transfer: dagTransferFor(peer)
+        transfer: dagTransferFor(peer),
+        commitments
       })
       requesterService.addEventListener('verdict:changed', ({ detail: d }) => { events.emit({ type: 'request:verdict', ...d }) })
       requesterService.addEventListener('release:recorded', ({ detail: d }) => { events.emit({ type: 'request:release', ...d }) })
@@ -370,6 +398,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           records,
           datastore: stores.datastore,
           claims,
+          commitments,
           jobSync: jobs,
           libp2p: peer.libp2p,
           transfer: dagTransferFor(peer),

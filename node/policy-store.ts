@@ -30,6 +30,8 @@ export interface PolicyFile {
   operators?: Record<string, string[]>
   /** the agreeing keys must span this many operators; absent or null: 1 */
   minOperators?: number | null
+  /** count only attestations committed to in time (PROTOCOL.md §8.3); absent: not required */
+  requireCommitment?: boolean
 }
 
 const EMPTY: PolicyFile = { version: 1, trusted: [], threshold: null, required: [], minTier: null }
@@ -47,7 +49,8 @@ export async function readPolicyFile (home: string): Promise<PolicyFile> {
     const p = JSON.parse(text) as Partial<PolicyFile>
     if (p.version !== 1 || !Array.isArray(p.trusted) || !Array.isArray(p.required ?? [])) throw new Error('expected { version: 1, trusted: [...], threshold, required: [...] }')
     if (p.operators !== undefined && (typeof p.operators !== 'object' || p.operators === null || Array.isArray(p.operators))) throw new Error('expected "operators" to be a map of operator name to did:keys')
-    return withOperators({ version: 1, trusted: p.trusted, threshold: p.threshold ?? null, required: p.required ?? [], minTier: p.minTier ?? null }, p.operators, p.minOperators)
+    if (p.requireCommitment !== undefined && typeof p.requireCommitment !== 'boolean') throw new Error('expected "requireCommitment" to be true or false')
+    return withOperators({ version: 1, trusted: p.trusted, threshold: p.threshold ?? null, required: p.required ?? [], minTier: p.minTier ?? null, ...(p.requireCommitment === true ? { requireCommitment: true } : {}) }, p.operators, p.minOperators)
   } catch (err) {
     throw new ConfigError(`corrupt policy file ${path}: ${(err as Error).message}`, path)
   }
@@ -58,7 +61,7 @@ export async function readPolicyFile (home: string): Promise<PolicyFile> {
  * policy without operators is the file (and the API answer) it always was.
  */
 export function withOperators (p: PolicyFile, operators: Record<string, string[]> | undefined, minOperators: number | null | undefined): PolicyFile {
-  const rest: PolicyFile = { version: p.version, trusted: p.trusted, threshold: p.threshold, required: p.required, minTier: p.minTier }
+  const rest: PolicyFile = { version: p.version, trusted: p.trusted, threshold: p.threshold, required: p.required, minTier: p.minTier, ...(p.requireCommitment === true ? { requireCommitment: true } : {}) }
   // an operator left without keys (its last key removed or moved) is dropped;
   // anything else is kept as given, for createPolicy to accept or refuse
   const named = Object.entries(operators ?? {}).filter(([, dids]) => !(Array.isArray(dids) && dids.length === 0))
@@ -80,7 +83,8 @@ export function policyInput (p: PolicyFile): TrustPolicyInput {
     ...(p.required.length > 0 ? { required: p.required } : {}),
     ...(p.minTier != null ? { minTier: p.minTier } : {}),
     ...(p.operators != null && Object.keys(p.operators).length > 0 ? { operators: p.operators } : {}),
-    ...(p.minOperators != null ? { minOperators: p.minOperators } : {})
+    ...(p.minOperators != null ? { minOperators: p.minOperators } : {}),
+    ...(p.requireCommitment === true ? { requireCommitment: true } : {})
   }
 }
 
@@ -150,8 +154,11 @@ export function removeTrusted (p: PolicyFile, dids: string[]): PolicyFile {
   return next
 }
 
-export function setPolicy (p: PolicyFile, opts: { threshold?: number, required?: string[], minTier?: string | null, minOperators?: number | null }): PolicyFile {
+export function setPolicy (p: PolicyFile, opts: { threshold?: number, required?: string[], minTier?: string | null, minOperators?: number | null, requireCommitment?: boolean }): PolicyFile {
   let next: PolicyFile = { ...p }
+  if (opts.requireCommitment === true) next.requireCommitment = true
+  // false is the default: not written, so the file is what it was before the rule
+  else if (opts.requireCommitment === false) delete next.requireCommitment
   if (opts.minOperators !== undefined) next = withOperators(next, next.operators, opts.minOperators)
   if (opts.threshold != null) next.threshold = opts.threshold
   if (opts.required != null) next.required = opts.required

@@ -37,7 +37,9 @@ export const WORKER_OPTIONS = {
   'recheck-after': { type: 'string' },
   'recheck-window': { type: 'string' },
   // demos and adversary tests: attest a deliberately altered artifact
-  'tamper-output': { type: 'boolean', default: false }
+  'tamper-output': { type: 'boolean', default: false },
+  // reveal a success at once, without a commitment first (a v1 worker; PROTOCOL.md §8.3)
+  'no-commit': { type: 'boolean', default: false }
 } as const
 
 /** `concur daemon --help`: whom a worker builds for and how requesters share it (defaults in brackets) */
@@ -51,7 +53,9 @@ export const WORKER_ADMISSION_HELP = [
   `  --fetch-timeout S           the longest a job's source or environment may take to arrive [${DEFAULT_FETCH_TIMEOUT_MS / 1000}]`,
   `  --env-cache SIZE            disk for build environments kept by CID, shared read-only by jobs [${DEFAULT_ENV_CACHE_BYTES / 1024 ** 3}G; 0: none]`,
   '  a job this worker declines, or whose inputs do not come, is released with the reason',
-  '  (a signed claim the requester shows): declines only on jobs that name this worker'
+  '  (a signed claim the requester shows): declines only on jobs that name this worker',
+  '  --no-commit                 attest a success at once, with no commitment first (as a v1 worker):',
+  '                              requesters that require commitments do not count it (PROTOCOL.md §8.3)'
 ].join('\n')
 
 /** --env-cache SIZE in bytes (0 allowed: no cache), or the default */

@@ -48,7 +48,7 @@ async function sweepStaleWorkDirs (scratch: string): Promise<void> {
   }
 }
 
-export interface WorkerServiceComponents extends Pick<WorkerComponents, 'records' | 'datastore' | 'claims'> {
+export interface WorkerServiceComponents extends Pick<WorkerComponents, 'records' | 'datastore' | 'claims' | 'commitments'> {
   /** shards: what its advert says it reads (PROTOCOL.md §5.4) */
   gossip: Pick<ConcurGossip, 'publish' | 'shards'>
   identity: { signing: SigningKey, peerId: string }
@@ -130,6 +130,8 @@ export class WorkerService implements Startable {
       records: c.records,
       datastore: c.datastore,
       claims: c.claims,
+      // commit, then reveal (PROTOCOL.md §8.3), unless the volunteer asked for a v1 worker
+      ...(c.commitments != null && this.values['no-commit'] !== true ? { commitments: c.commitments } : {}),
       blockstore: c.helia.blockstore,
       pin: async (cid, options) => { await pin(c.helia.pins, cid, options) },
       runSandboxed: async (spec, options) => await runSandboxed(spec, options),

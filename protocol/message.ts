@@ -12,6 +12,8 @@ import { guard } from './decode.ts'
 import { parseEnvelope } from './dsse.ts'
 import { decodeEquivocationProof } from './equivocation.ts'
 import type { EquivocationProof } from './equivocation.ts'
+import { decodeCommitment } from './commitment.ts'
+import type { SignedCommitment } from './commitment.ts'
 import { JOB_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, decodeJobAnnouncement } from './job.ts'
 import type { JobAnnouncement, SignedJob } from './job.ts'
 import { ALL_SHARDS, SHARD_COUNT, shardOf } from './shard.ts'
@@ -33,6 +35,11 @@ export const EQUIVOCATIONS_TOPIC = '/concur/1/equivocations/json'
  * unsharded: a requester needs to hear the workers of every shard to choose.
  */
 export const ADVERTS_TOPIC = '/concur/1/adverts/json'
+/**
+ * Commitments (PROTOCOL.md §8.3), protocol v1.1: a topic of their own for
+ * the same reason as equivocation proofs (a v1 node never receives one).
+ */
+export const COMMITMENTS_TOPIC = '/concur/1/commitments/json'
 
 /** A message that is one DSSE envelope (decodeMessage reads these) */
 export type EnvelopeMessage =
@@ -44,6 +51,7 @@ export type EnvelopeMessage =
 export type DecodedMessage =
   | EnvelopeMessage
   | { kind: 'equivocation', value: EquivocationProof }
+  | { kind: 'commitment', value: SignedCommitment }
 
 export type MessageKind = DecodedMessage['kind']
 
@@ -57,7 +65,8 @@ export const TOPIC_KINDS = Object.freeze({
   [ATTESTATIONS_TOPIC]: 'attestation',
   [CLAIMS_TOPIC]: 'claim',
   [EQUIVOCATIONS_TOPIC]: 'equivocation',
-  [ADVERTS_TOPIC]: 'advert'
+  [ADVERTS_TOPIC]: 'advert',
+  [COMMITMENTS_TOPIC]: 'commitment'
 } as const satisfies Record<string, MessageKind>)
 
 export type ConcurTopic = keyof typeof TOPIC_KINDS
@@ -168,10 +177,15 @@ export type TopicValidation =
 export function validateTopicMessage (topic: string, data: Uint8Array, opts: DecodeMessageOptions): TopicValidation {
   let message: DecodedMessage
   try {
-    // a proof is not a DSSE envelope (it carries two): its topic says how to read it
-    message = topicKind(topic) === 'equivocation'
+    // a proof is not a DSSE envelope (it carries two): its topic says how to
+    // read it; a commitment is read only on its own topic (v1.1), so an
+    // attestations-topic reader treats one as any unknown payloadType
+    const kind = topicKind(topic)
+    message = kind === 'equivocation'
       ? { kind: 'equivocation', value: decodeEquivocationProof(data, opts) }
-      : decodeMessage(data, opts)
+      : kind === 'commitment'
+        ? { kind: 'commitment', value: decodeCommitment(data, opts) }
+        : decodeMessage(data, opts)
   } catch (err) {
     // decodeMessage throws only ProtocolError (guard); should that ever break, the input is still refused, never a crash
     const error = isProtocolError(err) ? err : new MalformedError('input could not be decoded', { cause: err })
@@ -203,7 +217,7 @@ function shardMismatch (topic: string, message: DecodedMessage): string | undefi
     if (shard === undefined) return sharded ? `a sharded job does not belong on topic ${topic}` : undefined
     if (!sharded) return `a job that is not sharded does not belong on topic ${topic}`
   }
-  if (shard === undefined || message.kind === 'equivocation' || message.kind === 'advert') return undefined
+  if (shard === undefined || message.kind === 'equivocation' || message.kind === 'advert' || message.kind === 'commitment') return undefined
   const buildId = message.kind === 'job' ? message.value.job.buildId : message.value.claim.buildId
   const its = shardOf(buildId)
   return its === shard.shard ? undefined : `a ${message.kind} of shard ${its.toString(16)} does not belong on topic ${topic}`

@@ -21,6 +21,13 @@ export interface TrustPolicyInput {
   operators?: Record<string, string[]>
   /** the counted keys of an accepted artifact span at least this many operators (default 1: today's rule) */
   minOperators?: number
+  /**
+   * Count an attestation only if its key's commitment (PROTOCOL.md §8.3)
+   * reached this node before any attestation naming the same artifact did:
+   * a trusted key that copies a CID it learned from gossip is never counted.
+   * Absent or false: today's rule (every trusted attestation counts).
+   */
+  requireCommitment?: boolean
 }
 
 export interface TrustPolicy {
@@ -32,6 +39,8 @@ export interface TrustPolicy {
   readonly operatorOf: ReadonlyMap<string, string>
   /** distinct operators the counted keys must span; 1 when the policy sets none */
   readonly minOperators: number
+  /** §8.3: only attestations committed to in time count */
+  readonly requireCommitment: boolean
   readonly input: TrustPolicyInput
 }
 
@@ -131,11 +140,14 @@ export function createPolicy (input: TrustPolicyInput): TrustPolicy {
   // any k - m others (a required key among them), so nothing else is checked.
   const distinct = new Set([...trusted].map(([key, did]) => operatorOf.get(key) ?? did)).size
   if (m > distinct) throw new PolicyError(`minOperators ${m} exceeds the ${distinct} distinct operator(s) of the trusted keys: it could never be met`)
+  if (input.requireCommitment !== undefined && typeof input.requireCommitment !== 'boolean') throw new PolicyError('requireCommitment must be true or false')
   const copy: TrustPolicyInput = { trusted: [...input.trusted], threshold: k }
   if (input.required !== undefined) copy.required = [...input.required]
   if (input.minTier !== undefined) copy.minTier = input.minTier
   if (input.operators !== undefined) copy.operators = Object.fromEntries(Object.entries(input.operators).map(([name, dids]) => [name, [...dids]]))
   if (input.minOperators !== undefined) copy.minOperators = m
+  // false is the default: it is not written, so a policy without the rule reads (and hashes) as before
+  if (input.requireCommitment === true) copy.requireCommitment = true
   const policy: TrustPolicy = {
     trusted,
     threshold: k,
@@ -143,6 +155,7 @@ export function createPolicy (input: TrustPolicyInput): TrustPolicy {
     ...(input.minTier !== undefined ? { minTier: input.minTier } : {}),
     operatorOf,
     minOperators: m,
+    requireCommitment: input.requireCommitment === true,
     input: Object.freeze(copy)
   }
   return Object.freeze(policy)

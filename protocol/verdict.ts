@@ -22,10 +22,24 @@ import { isTrustedSigner, operatorOfKey } from './policy.ts'
 import { owedVariation } from './job.ts'
 import type { BuildVariation, JobVariation } from './job.ts'
 import type { TrustPolicy } from './policy.ts'
+import { committedInTime } from './commitment.ts'
+import type { CommitmentEvidence } from './commitment.ts'
 
 export type VerdictStatus = 'pending' | 'provisional' | 'accepted' | 'disputed' | 'failed'
 
-export interface VerdictCandidate { artifact: string; trusted: string[]; untrusted: string[]; belowTier: string[] }
+export interface VerdictCandidate {
+  artifact: string
+  trusted: string[]
+  untrusted: string[]
+  belowTier: string[]
+  /**
+   * Only under a policy that requires commitments (§8.3): trusted keys that
+   * named this artifact without a commitment seen before it was first
+   * revealed. Not counted (a copier looks exactly like this), but still a
+   * trusted key's word: its dissent disputes, as a key below the tier does.
+   */
+  uncommitted?: string[]
+}
 
 /** One key that signed different artifacts for different jobs of one build: the build is not reproducible. */
 export interface NonReproducible { worker: string; trusted: boolean; artifacts: Array<{ artifact: string; jobs: string[] }> }
@@ -72,6 +86,12 @@ export interface VerdictOptions {
    * clock or hostname, or says it varied something else, did not check that.
    */
   vary?: readonly JobVariation[]
+  /**
+   * What this node saw of commitments (§8.3): read only when the policy
+   * requires them. Absent under such a policy: no attestation is committed
+   * in time, so none counts (a node that kept no order cannot show one).
+   */
+  commitments?: CommitmentEvidence
 }
 
 interface JobAnswers {
@@ -107,8 +127,8 @@ const byString = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
  * be fetched and diffed for a report: untrusted keys are free to make, so
  * what they alone name is shown, never acted on.
  */
-export function namedByTrustedKey (c: Pick<VerdictCandidate, 'trusted' | 'belowTier'>): boolean {
-  return c.trusted.length + c.belowTier.length > 0
+export function namedByTrustedKey (c: Pick<VerdictCandidate, 'trusted' | 'belowTier' | 'uncommitted'>): boolean {
+  return c.trusted.length + c.belowTier.length + (c.uncommitted?.length ?? 0) > 0
 }
 
 /** how a reason names what a job asked to vary */
@@ -236,19 +256,30 @@ function decide (policy: TrustPolicy, buildId: string, attestations: SignedAttes
 
   const tierOk = (list: SignedAttestation[]): boolean =>
     policy.minTier === undefined || list.some(a => tierAtLeast(a.claim.sandboxTier, policy.minTier!))
+  // §8.3: under a policy that requires commitments, a key counts for an
+  // artifact only through an attestation it committed to before that
+  // artifact was first revealed here (any attestation of it, by any key)
+  const evidence: CommitmentEvidence = options.commitments ?? { commitments: [], revealed: new Map() }
+  const committed = (list: SignedAttestation[]): boolean => !policy.requireCommitment || list.some(a => committedInTime(a, evidence))
 
   // 6. Candidates: per artifact, distinct keys split by trust and sandbox tier.
   const byArtifact = new Map<string, VerdictCandidate>()
   for (const a of answers) {
     if (a.artifact === undefined) continue
     let c = byArtifact.get(a.artifact)
-    if (c === undefined) { c = { artifact: a.artifact, trusted: [], untrusted: [], belowTier: [] }; byArtifact.set(a.artifact, c) }
+    if (c === undefined) {
+      c = { artifact: a.artifact, trusted: [], untrusted: [], belowTier: [], ...(policy.requireCommitment ? { uncommitted: [] } : {}) }
+      byArtifact.set(a.artifact, c)
+    }
     if (!a.signer.trusted) c.untrusted.push(a.signer.did)
-    else if (tierOk(a.successes)) c.trusted.push(a.signer.did)
-    else c.belowTier.push(a.signer.did)
+    else if (!tierOk(a.successes)) c.belowTier.push(a.signer.did)
+    else if (!committed(a.successes)) c.uncommitted!.push(a.signer.did)
+    else c.trusted.push(a.signer.did)
   }
   const candidates = [...byArtifact.values()]
-  for (const c of candidates) { c.trusted.sort(byString); c.untrusted.sort(byString); c.belowTier.sort(byString) }
+  for (const c of candidates) { c.trusted.sort(byString); c.untrusted.sort(byString); c.belowTier.sort(byString); c.uncommitted?.sort(byString) }
+  const late = candidates.flatMap(c => (c.uncommitted ?? []).map(did => `${did} (${c.artifact})`))
+  if (late.length > 0) reasons.push(`not counted: trusted key(s) ${late.join(', ')} without a commitment seen before that artifact was first revealed (PROTOCOL.md §8.3)`)
   candidates.sort((a, b) => (b.trusted.length - a.trusted.length) || (b.untrusted.length - a.untrusted.length) || byString(a.artifact, b.artifact))
 
   const failures: Verdict['failures'] = []
@@ -346,7 +377,7 @@ function decide (policy: TrustPolicy, buildId: string, attestations: SignedAttes
   const best = Math.max(0, ...candidates.map(c => c.trusted.filter(d => finalDids.has(d)).length))
   if (trustedCids.length >= 2 && best + outstanding < k) {
     const lead = trustedCids[0]!
-    reasons.push(`disputed: agreement is impossible: ${trustedCids.length} different artifacts from trusted keys (${trustedCids.map(c => `${c.artifact}: ${c.trusted.length + c.belowTier.length}`).join(', ')}), at most ${best} + ${outstanding} key(s) not heard from < ${k}`)
+    reasons.push(`disputed: agreement is impossible: ${trustedCids.length} different artifacts from trusted keys (${trustedCids.map(c => `${c.artifact}: ${c.trusted.length + c.belowTier.length + (c.uncommitted?.length ?? 0)}`).join(', ')}), at most ${best} + ${outstanding} key(s) not heard from < ${k}`)
     return { status: 'disputed', ...base, counted: [], dissent: dissentFrom(lead.artifact), reasons }
   }
   // Provisional names an artifact only a trusted key attested (counted, or
@@ -354,7 +385,7 @@ function decide (policy: TrustPolicy, buildId: string, attestations: SignedAttes
   // would hand anyone who consumes provisional results the attacker's bytes
   // until the first trusted attestation arrives. They are shown, never chosen.
   if (trustedCids.length > 0) {
-    const lead = [...trustedCids].sort((a, b) => (b.trusted.length - a.trusted.length) || (b.belowTier.length - a.belowTier.length) || byString(a.artifact, b.artifact))[0]!
+    const lead = [...trustedCids].sort((a, b) => (b.trusted.length - a.trusted.length) || (b.belowTier.length + (b.uncommitted?.length ?? 0) - a.belowTier.length - (a.uncommitted?.length ?? 0)) || byString(a.artifact, b.artifact))[0]!
     reasons.push(`provisional: ${lead.artifact} has ${lead.trusted.length} of ${k} trusted keys (${lead.untrusted.length} untrusted)`)
     return { status: 'provisional', ...base, artifact: lead.artifact, counted: lead.trusted, dissent: dissentFrom(lead.artifact), reasons }
   }

@@ -81,20 +81,25 @@ export const trustCommand: Command = {
 
 export const policyCommand: Command = {
   name: 'policy',
-  summary: 'show or set the trust policy: policy set --threshold K [--required KEY]… [--min-tier T] [--min-operators M]',
-  usage: 'concur policy show | set --threshold K [--required DID]… [--min-tier T] [--min-operators M] [--home DIR] [--json]',
+  summary: 'show or set the trust policy: policy set --threshold K [--required KEY]… [--min-tier T] [--min-operators M] [--require-commitment on|off]',
+  usage: 'concur policy show | set --threshold K [--required DID]… [--min-tier T] [--min-operators M] [--require-commitment on|off] [--home DIR] [--json]',
   notes: [
     '  --min-operators M  the K agreeing keys must come from at least M distinct operators (group keys with',
     '                     `concur trust add DID… --operator NAME`; a key in no group is its own operator).',
     '                     Until they do, the artifact stays provisional and the reason says so. M <= K, and',
     '                     the trusted keys must span M operators, or the policy is refused. 1 (the default)',
-    '                     is the rule without operators.'
+    '                     is the rule without operators.',
+    '  --require-commitment on|off  count an attestation only if its key committed to the artifact before',
+    '                     any attestation revealed it (PROTOCOL.md §8.3): a trusted key that copies a CID',
+    '                     from gossip is not counted. Workers commit by default; one run with --no-commit',
+    '                     (or a v1 worker) is then not counted. [off]'
   ].join('\n'),
   options: {
     threshold: { type: 'string' },
     required: { type: 'string', multiple: true },
     'min-tier': { type: 'string' },
-    'min-operators': { type: 'string' }
+    'min-operators': { type: 'string' },
+    'require-commitment': { type: 'string' }
   },
   positionals: true,
   async run ({ positionals, values, global }) {
@@ -106,7 +111,10 @@ export const policyCommand: Command = {
       if (threshold != null && !Number.isInteger(threshold)) throw new UsageError('--threshold takes a whole number')
       const minOperators = values['min-operators'] != null ? Number(values['min-operators']) : undefined
       if (minOperators != null && !(Number.isInteger(minOperators) && minOperators >= 1)) throw new UsageError('--min-operators takes a whole number >= 1')
+      const rc = values['require-commitment']
+      if (rc != null && rc !== 'on' && rc !== 'off') throw new UsageError('--require-commitment takes on or off')
       p = setPolicy(p, {
+        ...(rc != null ? { requireCommitment: rc === 'on' } : {}),
         ...(threshold != null ? { threshold } : {}),
         // 1 is the rule without operators: written as "not set", so the file stays what it was
         ...(minOperators != null ? { minOperators: minOperators === 1 ? null : minOperators } : {}),
@@ -123,7 +131,8 @@ export const policyCommand: Command = {
       `required   ${p.required.length > 0 ? p.required.join(', ') : '(none)'}`,
       `min tier   ${p.minTier ?? '(any)'}`,
       `operators  ${Object.keys(p.operators ?? {}).length > 0 ? Object.entries(p.operators ?? {}).map(([name, dids]) => `${name} (${dids.length} key${dids.length === 1 ? '' : 's'})`).join(', ') : '(none: every key its own)'}`,
-      `min operators ${p.minOperators ?? 1}`
+      `min operators ${p.minOperators ?? 1}`,
+      `commitments ${p.requireCommitment === true ? 'required (PROTOCOL.md §8.3)' : 'not required'}`
     ].join('\n'))
     return 0
   }

@@ -27,20 +27,24 @@ import { oneLine } from '../render/request.ts'
 export const verifyCommand: Command = {
   name: 'verify',
   summary: 'check a proof bundle offline (signatures, buildId, every block, the policy)',
-  usage: 'concur verify BUNDLE.car [--trusted DID… --threshold K [--required DID]… [--operator NAME=DID]…] [--min-operators M] [--home DIR] [--json]',
+  usage: 'concur verify BUNDLE.car [--trusted DID… --threshold K [--required DID]… [--operator NAME=DID]…] [--min-operators M] [--require-commitment] [--home DIR] [--json]',
   notes: [
     'Without --trusted, the policy is this home\'s (policy.json), operators and --min-operators included.',
     '  --operator NAME=DID  (with --trusted) DID, one of the trusted keys, is run by operator NAME; repeat it',
     '                       for each key (a key named by no --operator is its own operator)',
     '  --min-operators M    the agreeing keys must span at least M distinct operators (with --trusted, or',
-    '                       in place of the home policy\'s)'
+    '                       in place of the home policy\'s)',
+    '  --require-commitment (with --trusted) count only keys whose commitment the bundle carries (PROTOCOL.md',
+    '                       §8.3): it proves each key committed to this artifact, not when; the timing is',
+    '                       the requester\'s word'
   ].join('\n'),
   options: {
     trusted: { type: 'string', multiple: true },
     threshold: { type: 'string' },
     required: { type: 'string', multiple: true },
     operator: { type: 'string', multiple: true },
-    'min-operators': { type: 'string' }
+    'min-operators': { type: 'string' },
+    'require-commitment': { type: 'boolean' }
   },
   positionals: true,
   async run ({ positionals, values, global }) {
@@ -57,7 +61,8 @@ export const verifyCommand: Command = {
         threshold: Number(values.threshold),
         ...(values.required != null ? { required: values.required as string[] } : {}),
         ...(values.operator != null ? { operators: operatorsFrom(values.operator as string[]) } : {}),
-        ...(minOperators != null ? { minOperators } : {})
+        ...(minOperators != null ? { minOperators } : {}),
+        ...(values['require-commitment'] === true ? { requireCommitment: true } : {})
       }
       try {
         policy = createPolicy(input)
@@ -66,6 +71,7 @@ export const verifyCommand: Command = {
         throw err
       }
     } else {
+      if (values['require-commitment'] === true) throw new UsageError('--require-commitment goes with --trusted: the home policy sets it with `concur policy set --require-commitment on`')
       if (values.operator != null) throw new UsageError('--operator goes with --trusted: the home policy groups its keys with `concur trust add DID… --operator NAME`')
       const home = resolveHome(global.home)
       const file = await readPolicyFile(home)

@@ -173,6 +173,8 @@ export function eventRecord (e: FeedEvent, time: string): LogRecord | undefined 
         jobId: e.jobId, buildId: e.buildId, worker: e.worker, status: r.status, exitCode: r.exitCode, reason: r.reason
       })
     }
+    case 'build:committed':
+      return rec('info', 'concur:worker', `${job(e.jobId)}: committed to ${oneLine(e.artifact)}; revealed once the other builders have committed, in ${Math.round(e.waitMs / 1000)} s at most`, { jobId: e.jobId, buildId: e.buildId, worker: e.worker, artifact: e.artifact, waitMs: e.waitMs })
     case 'build:abandoned':
       return rec('warn', 'concur:worker', `${job(e.jobId)}: abandoned: ${reasonText(e.reason)}`, { jobId: e.jobId, worker: e.worker, reason: e.reason })
     case 'build:error':

@@ -4,10 +4,10 @@
  * (TOPIC_KINDS); this module only derives the lists the node needs from it and
  * adds the peers topic, which is a network concern, not part of the protocol.
  */
-import { ADVERTS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, SHARD_TOPICS, TOPIC_KINDS, shardTopic } from '../../protocol/index.ts'
+import { ADVERTS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, SHARD_TOPICS, TOPIC_KINDS, shardTopic } from '../../protocol/index.ts'
 import type { ConcurTopic, MessageKind } from '../../protocol/index.ts'
 
-export { ADVERTS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, SHARD_TOPICS, shardTopic }
+export { ADVERTS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, SHARD_TOPICS, shardTopic }
 export type { ConcurTopic, MessageKind }
 
 /** Peer announcements (multiaddrs) used to find peers beyond the bootstrap node. */

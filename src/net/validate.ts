@@ -1,10 +1,11 @@
-import { peekAttestation, peekClaim, topicKind, validateTopicMessage } from '../../protocol/index.ts'
+import { peekAttestation, peekClaim, peekCommitment, topicKind, validateTopicMessage } from '../../protocol/index.ts'
 import type { DecodedMessage } from '../../protocol/index.ts'
 
 /** what a message says about itself before it is verified (protocol's peek functions): only ever a reason to skip it */
 export type MessagePeek =
   | { kind: 'attestation', buildId: string, worker: string, id: string }
   | { kind: 'claim', jobId: string, worker: string }
+  | { kind: 'commitment', jobId: string, worker: string }
 
 /** A decoded, verified concur message: protocol's DecodedMessage. */
 export type ConcurMessage = DecodedMessage
@@ -36,12 +37,22 @@ export interface MessageValidatorInit {
    * verification (~2–5 ms for a fresh key). IGNOREd and charged like `refuse`.
    */
   refuseUnread?: (peek: MessagePeek) => { code: string, reason: string } | undefined
+  /**
+   * Every message that decoded and verified, before it is judged a
+   * duplicate or refused: what a node has SEEN, whether or not it keeps or
+   * relays it. Commit-then-reveal needs exactly that (PROTOCOL.md §8.3): an
+   * attestation this node drops at a cap still made its CID public, and a
+   * copier must not be able to hide the reveal it copied from by filling
+   * the caps first.
+   */
+  verified?: (message: ConcurMessage) => void
 }
 
 function peek (kind: string, data: Uint8Array): MessagePeek | undefined {
   try {
     if (kind === 'attestation') return { kind, ...peekAttestation(data) }
     if (kind === 'claim') return { kind, ...peekClaim(data) }
+    if (kind === 'commitment') return { kind, ...peekCommitment(data) }
   } catch {
     // malformed: the full decode below says how, and REJECTs it
   }
@@ -75,6 +86,7 @@ export function createMessageValidator (init: MessageValidatorInit = {}): (topic
       // the wrong topic gets its own code here so that logs and stats tell it from an unknown payloadType
       return { action: out.action, reason: out.error.message, code: out.wrongTopic != null ? 'ERR_WRONG_TOPIC' : out.error.code }
     }
+    init.verified?.(out.message)
     if (init.isKnown?.(out.message) === true) {
       return { action: 'ignore', reason: 'duplicate', code: 'ERR_DUPLICATE', useless: true }
     }

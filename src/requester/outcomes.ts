@@ -10,8 +10,10 @@ import { CID } from 'multiformats/cid'
 import type { AbortOptions } from '@libp2p/interface'
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
-import type { SignedAttestation, SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
+import { keyHex, revealedDigest } from '../../protocol/index.ts'
+import type { SignedAttestation, SignedCommitment, SignedJob, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { RecordStore } from '../store/records.ts'
+import type { CommitmentBook } from '../store/commitment-book.ts'
 import { pin } from '../store/pin.ts'
 import { DEFAULT_FETCH_LIMITS } from '../content/limits.ts'
 import { prefetchBounds } from '../content/prefetch.ts'
@@ -30,6 +32,8 @@ export interface OutcomeComponents {
    * at once. None: the pin fetches every block through bitswap.
    */
   transfer?: NonNullable<ExportOptions['transfer']>
+  /** the commitments held (PROTOCOL.md §8.3): a bundle under a policy that requires them carries the counted keys' */
+  commitments?: Pick<CommitmentBook, 'commitments'>
 }
 
 /**
@@ -87,6 +91,17 @@ export async function writeAcceptedBundle (components: OutcomeComponents, dirs: 
   // and every equivocation proof about the build (both envelopes): a
   // verifier whose policy trusts that key must not count it either, and
   // `concur verify` recomputes the verdict from what the bundle carries
+  // the counted keys' commitments to this artifact: the verdict counted
+  // them only because they came in time, and a verifier whose policy
+  // requires commitments counts nothing without them
+  const commitments: SignedCommitment[] = []
+  if (policy.requireCommitment && components.commitments != null) {
+    for (const a of attestations) {
+      const digest = revealedDigest(a)
+      const c = components.commitments.commitments(a.claim.jobId).find(c => c.commitment.digest === digest && keyHex(c.signer) === keyHex(a.signer))
+      if (c != null && !commitments.includes(c)) commitments.push(c)
+    }
+  }
   const ids = new Set(attestations.map(a => a.id))
   for (const p of components.records.equivocations(job.job.buildId)) {
     for (const a of p.attestations) if (!ids.has(a.id)) { ids.add(a.id); attestations.push(a) }
@@ -94,7 +109,7 @@ export async function writeAcceptedBundle (components: OutcomeComponents, dirs: 
   const out = join(dirs.bundles, `${job.jobId}.car`)
   // loaded on first use: an idle daemon does not carry the CAR code
   const { writeBundle } = await import('./bundle/index.ts')
-  await writeBundle(components.blockstore, { job, attestations, artifact, policy: policy.input }, out, options)
+  await writeBundle(components.blockstore, { job, attestations, artifact, policy: policy.input, ...(commitments.length > 0 ? { commitments } : {}) }, out, options)
   return out
 }
 

@@ -40,6 +40,7 @@ import { readLogs } from './read-logs.ts'
 import { sourceFilter } from './source-filter.ts'
 import type { ReadLogsOptions } from './read-logs.ts'
 import { verdictView } from './types.ts'
+import type { CommitmentBook } from '../store/commitment-book.ts'
 import type { LogsView, PolicySource, ReleaseNote, RequestRecord, RequestStatus, RequestView, RequesterEvents } from './types.ts'
 
 const log = logger('concur:requester')
@@ -68,6 +69,11 @@ export interface RequesterComponents {
   adverts?: Pick<AdvertBook, 'live'>
   /** the DAG transfer that fetches an accepted artifact before it is pinned (see OutcomeComponents) */
   transfer?: OutcomeComponents['transfer']
+  /**
+   * What this node saw of commitments (PROTOCOL.md §8.3); none: no evidence,
+   * so under a policy that requires commitments nothing is counted
+   */
+  commitments?: Pick<CommitmentBook, 'evidence' | 'commitments'>
 }
 
 export interface RequesterInit {
@@ -405,7 +411,12 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
     // its answers to other jobs of the build count only when this job reuses
     // them, and are otherwise evidence (PROTOCOL.md §8)
     const vary = this.components.records.getJob(r.jobId)?.job.vary
-    const options = { jobId: r.jobId, onlyJob: r.onlyThisJob === true, ...(vary != null ? { vary } : {}) }
+    const options = {
+      jobId: r.jobId,
+      onlyJob: r.onlyThisJob === true,
+      ...(vary != null ? { vary } : {}),
+      ...(policy.requireCommitment && this.components.commitments != null ? { commitments: this.components.commitments.evidence(r.buildId) } : {})
+    }
     return { verdict: evaluateVerdict(policy, r.buildId, verdictInput(this.components.records, r.buildId), options), policy }
   }
 

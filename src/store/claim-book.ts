@@ -1,4 +1,5 @@
 import { replacesClaim, takenSlots } from '../../protocol/index.ts'
+import type { Claim } from '../../protocol/index.ts'
 import type { SignedClaim } from '../../protocol/index.ts'
 
 /**
@@ -138,6 +139,11 @@ export class ClaimBook {
   isStale (signed: SignedClaim): boolean {
     const prev = this.claims.get(signed.claim.jobId)?.get(signed.claim.worker)?.claim
     return prev !== undefined && !replacesClaim(signed.claim, prev)
+  }
+
+  /** each worker's newest claim on `jobId` */
+  claimsOf (jobId: string): Claim[] {
+    return [...(this.claims.get(jobId)?.values() ?? [])].map(c => c.claim)
   }
 
   /** every claim whose lease runs at `now`, on any job (what job catch-up hands out) */

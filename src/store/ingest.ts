@@ -14,6 +14,7 @@ import type { SignedClaim } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { AdvertBook } from './advert-book.ts'
 import type { ClaimBook } from './claim-book.ts'
+import type { CommitmentBook } from './commitment-book.ts'
 import type { RecordStore } from './records.ts'
 
 const log = logger('concur:ingest')
@@ -24,6 +25,8 @@ export interface IngestComponents {
   claims: Pick<ClaimBook, 'record'>
   /** worker adverts (PROTOCOL.md §5.4); none: not kept */
   adverts?: Pick<AdvertBook, 'record'>
+  /** commitments (PROTOCOL.md §8.3); none: a node without the rule */
+  commitments?: Pick<CommitmentBook, 'put'>
 }
 
 export interface IngestEvents {
@@ -41,7 +44,7 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
   }
 
   start (): void {
-    const { gossip, records, claims, adverts } = this.components
+    const { gossip, records, claims, adverts, commitments } = this.components
     this.unsubscribe = gossip.onMessage((m) => {
       if (m.kind === 'claim') {
         if (claims.record(m.value)) this.safeDispatchEvent('claim:recorded', { detail: m.value })
@@ -51,6 +54,11 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
         adverts?.record(m.value)
         return
       }
+      if (m.kind === 'commitment') {
+        commitments?.put(m.value)
+        return
+      }
+      // (what it reveals was noted when it verified: CommitmentBook.verified)
       const stored = m.kind === 'job'
         ? records.putJob(m.value)
         : m.kind === 'attestation' ? records.putAttestation(m.value) : records.putEquivocation(m.value)

@@ -42,6 +42,9 @@ export type RefusalCode =
   | 'ERR_BUILD_FULL'
   | 'ERR_SIGNER_FULL'
   | 'ERR_PROOFS_FULL'
+  | 'ERR_UNKNOWN_JOB'
+  | 'ERR_DUPLICATE'
+  | 'ERR_COMMITMENTS_FULL'
 
 /**
  * `charged`: whether the refusal says something about the sender, so the

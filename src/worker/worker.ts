@@ -3,12 +3,13 @@ import { homedir } from 'node:os'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
-import { countsAsBuilder, createClaim, expectedBuildMs, leaseFor, LEASE_MS, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
+import { awaitedCommitments, countsAsBuilder, createClaim, createCommitment, expectedBuildMs, leaseFor, LEASE_MS, REVEAL_MARGIN_MS, revealWaitMs, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
 import type { LeaseTiming } from '../../protocol/index.ts'
 import type { ClaimPurpose, ClaimRelease, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
 import type { ClaimBook } from '../store/claim-book.ts'
+import type { CommitmentBook } from '../store/commitment-book.ts'
 import { decideJob, perRequesterLimits } from './volunteer-policy.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
 import { FairQueue } from './fair-queue.ts'
@@ -83,6 +84,8 @@ export type WorkerEvent =
   | { type: 'build:progress', jobId: string, progress: BuildProgress }
   /** what was built for whom, when and with what (the attestation's own fields): the dashboard's worker page */
   | { type: 'build:attested', jobId: string, buildId: string, requester: string, result: SignedAttestation['claim']['result'], startedAt: string, finishedAt: string, sandboxTier: SandboxTier, parallelism: number }
+  /** a success committed to (PROTOCOL.md §8.3): its attestation waits for the job's other builders' commitments, `waitMs` at most */
+  | { type: 'build:committed', jobId: string, buildId: string, artifact: string, waitMs: number }
   | { type: 'build:abandoned', jobId: string, reason: string }
   | { type: 'build:error', jobId: string, message: string }
   /** a signed release told the network (and the requester) why this worker is not building the job */
@@ -96,7 +99,13 @@ export interface WorkerComponents extends BuildComponents {
   records: Pick<RecordStore, 'jobs' | 'attestations' | 'getJob' | 'addEventListener' | 'removeEventListener'>
   datastore: Pick<Datastore, 'put' | 'has' | 'query'>
   /** the node's claim book; whoever owns it records every claim the node validates */
-  claims: Pick<ClaimBook, 'record' | 'taken'>
+  claims: Pick<ClaimBook, 'record' | 'taken' | 'claimsOf'>
+  /**
+   * Commitments held (PROTOCOL.md §8.3): a success is committed to first and
+   * revealed once the job's other builders have committed too. None: this
+   * worker reveals at once, as a v1 worker does.
+   */
+  commitments?: Pick<CommitmentBook, 'commitments' | 'addEventListener' | 'removeEventListener'>
 }
 
 export interface WorkerInit {
@@ -301,6 +310,53 @@ export function worker (init: WorkerInit) {
     const attestedWorkers = (job: SignedJob): string[] =>
       components.records.attestations(job.job.buildId).filter(a => a.claim.jobId === job.jobId).map(a => a.claim.worker)
 
+    /**
+     * Commit, then hold the attestation back (PROTOCOL.md §8.3 rule 2): until
+     * every other builder holding a live lease on the job has committed or
+     * attested, then REVEAL_MARGIN_MS more so the last commitments reach the
+     * requesters first; or until revealWaitMs(build time) after committing,
+     * whichever is first. The lease is renewed meanwhile (the build's timer
+     * runs until the attestation is out). A worker that stops reveals at once:
+     * its build is done, and a v1 requester still counts it.
+     */
+    const commitThenWait = async (job: SignedJob, artifact: string, buildMs: number, signal: AbortSignal): Promise<void> => {
+      const book = components.commitments!
+      const t = now()
+      const signed = createCommitment({ buildId: job.job.buildId, jobId: job.jobId, workerPeerId: init.peerId, issuedAt: new Date(t).toISOString(), artifact }, init.key)
+      await components.gossip.publish('commitment', signed.bytes)
+      const waitMs = revealWaitMs(buildMs)
+      emit({ type: 'build:committed', jobId: job.jobId, buildId: job.job.buildId, artifact, waitMs })
+      const deadline = t + waitMs
+      const awaited = (): string[] => awaitedCommitments(
+        components.claims.claimsOf(job.jobId),
+        init.key.did,
+        new Set(book.commitments(job.jobId).map(c => c.commitment.worker)),
+        new Set(attestedWorkers(job)),
+        now(),
+        job.job.builders)
+      await new Promise<void>((resolve) => {
+        let margin: ReturnType<typeof setTimeout> | undefined
+        const check = (): void => {
+          if (signal.aborted || now() >= deadline) { finish(); return }
+          if (margin == null && awaited().length === 0) margin = setTimeout(finish, REVEAL_MARGIN_MS)
+        }
+        // lapsed leases free no event: looked at again now and then, and at the deadline
+        const poll = setInterval(check, 250)
+        const cap = setTimeout(finish, Math.max(0, deadline - now()))
+        function finish (): void {
+          clearInterval(poll)
+          clearTimeout(cap)
+          clearTimeout(margin)
+          book.removeEventListener('commitment:stored', check)
+          signal.removeEventListener('abort', finish)
+          resolve()
+        }
+        book.addEventListener('commitment:stored', check)
+        signal.addEventListener('abort', finish)
+        check()
+      })
+    }
+
     const build = async (job: SignedJob, parallelism: number, purpose: ClaimPurpose): Promise<void> => {
       const ac = new AbortController()
       running.set(job.jobId, ac)
@@ -344,6 +400,9 @@ export function worker (init: WorkerInit) {
         }, { signal: ac.signal })
         attested = true
         remember(job, now() - startedAt)
+        if (att.claim.result.status === 'success' && components.commitments != null) {
+          await commitThenWait(job, att.claim.result.artifact, Date.parse(att.claim.finishedAt) - Date.parse(att.claim.startedAt), ac.signal)
+        }
         await components.gossip.publish('attestation', att.bytes, job.job)
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
         const c = att.claim

@@ -11,7 +11,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  ATTESTATIONS_TOPIC, CLAIMS_TOPIC, CODEC_DAG_PB, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, MAX_MESSAGE_BYTES, base64Encode, cidOf, createAttestation,
+  ATTESTATIONS_TOPIC, CLAIMS_TOPIC, CODEC_DAG_PB, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, createCommitment, JOBS_TOPIC, MAX_MESSAGE_BYTES, base64Encode, cidOf, createAttestation,
   createClaim, createJobAnnouncement, decodeAttestation, decodeJobAnnouncement, envelopeBytes, generateSigningKey, signEnvelope,
   utf8Encode, ATTESTATION_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE
 } from '../../protocol/index.ts'
@@ -20,8 +20,8 @@ import { api, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import type { Node } from '../helpers/network.ts'
 import type { EventsResponse, PolicyResponse, RequestView } from '../../node/api/types.ts'
 
-export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC }
-export type Topic = typeof JOBS_TOPIC | typeof ATTESTATIONS_TOPIC | typeof CLAIMS_TOPIC | typeof EQUIVOCATIONS_TOPIC
+export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC }
+export type Topic = typeof JOBS_TOPIC | typeof ATTESTATIONS_TOPIC | typeof CLAIMS_TOPIC | typeof EQUIVOCATIONS_TOPIC | typeof COMMITMENTS_TOPIC
 
 /** a CID no honest build produced: a dag-pb block of random-looking bytes */
 export function wrongCid (label: string): string {
@@ -64,6 +64,10 @@ export interface Adversary {
   farFuture (job: SignedJob): { job: Uint8Array, attestation: Uint8Array, claim: Uint8Array }
   /** a claim whose lease ended already */
   expiredClaim (job: SignedJob): Uint8Array
+  /** a live replica claim by `key` (a 30 s lease), as a builder that started would publish */
+  claim (job: SignedJob, key: SigningKey): Uint8Array
+  /** `key`'s commitment to `artifact` for `job` (PROTOCOL.md §8.3) */
+  commit (job: SignedJob, key: SigningKey, artifact: string): Uint8Array
   /** garbage of every shape; `salt` makes the bytes (so the gossip message ids) differ between calls */
   junk (sample: Uint8Array, salt?: number): Array<{ name: string, bytes: Uint8Array }>
   /** the lazy copier: wait for an honest attestation of `job` and attest the same CID without building */
@@ -182,6 +186,13 @@ export async function startAdversary (bootAddr: string, extraHome?: (home: strin
       const t = Date.now() - 10 * 60_000
       return createClaim({ jobId: job.jobId, buildId: job.job.buildId, worker: key.did, workerPeerId: node.peerId, issuedAt: iso(t), leaseUntil: iso(t + 60_000), seq: 1 }, key).bytes
     },
+    claim (job, k) {
+      const t = Date.now()
+      return createClaim({ jobId: job.jobId, buildId: job.job.buildId, worker: k.did, workerPeerId: node.peerId, issuedAt: iso(t), leaseUntil: iso(t + 30_000), seq: t }, k).bytes
+    },
+    commit (job, k, artifact) {
+      return createCommitment({ buildId: job.job.buildId, jobId: job.jobId, workerPeerId: node.peerId, issuedAt: iso(Date.now()), artifact }, k).bytes
+    },
     junk (sample, salt = 0) {
       const pad = (b: Uint8Array): Uint8Array => salt === 0 ? b : new Uint8Array(Buffer.concat([b, Buffer.alloc(salt, 0x20)]))
       const random = new Uint8Array(4096).map(() => Math.floor(Math.random() * 256))
@@ -283,8 +294,8 @@ export async function gossipStats (n: Node): Promise<GossipStatsView> {
 }
 
 /** Set the requester's trust policy through its API: in effect, and open jobs re-evaluated, when this returns. */
-export async function setPolicy (requester: Node, trusted: string[], threshold: number, required: string[] = []): Promise<void> {
-  const r = await api<PolicyResponse>(requester.api, 'POST', '/v1/policy', { policy: { version: 1, trusted, threshold, required, minTier: null } })
+export async function setPolicy (requester: Node, trusted: string[], threshold: number, required: string[] = [], extra: { requireCommitment?: boolean } = {}): Promise<void> {
+  const r = await api<PolicyResponse>(requester.api, 'POST', '/v1/policy', { policy: { version: 1, trusted, threshold, required, minTier: null, ...extra } })
   if (r.problem != null) throw new Error(`policy not usable: ${r.problem}`)
 }
 

@@ -15,7 +15,7 @@ import type { SignedAttestation, SignedJob, SigningKey } from '../../protocol/in
 import { api, cleanupAll, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet, Node } from '../helpers/network.ts'
-import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC, allAlive, gossipStats, requestView, setPolicy, startAdversary, submitJob, viewUntil, wrongCid, artifactOf } from './adversary.ts'
+import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, JOBS_TOPIC, allAlive, gossipStats, requestView, setPolicy, startAdversary, submitJob, viewUntil, wrongCid, artifactOf } from './adversary.ts'
 import type { Adversary, RequestView } from './adversary.ts'
 import { DEFAULT_STORE_LIMITS } from '../../src/store/limits.ts'
 
@@ -216,23 +216,51 @@ describe('a hostile peer publishing through the real wire protocol', () => {
     expect(v.verdict?.candidates.find(c => c.artifact === X)?.trusted).toEqual([T.did])
   })
 
-  it('lazy copier: copying an honest worker\'s CID without building is counted (undetectable today), and it can only ever copy what a trusted worker built', async () => {
-    // two real builds, and the copy makes the third key
-    await withTNeeded(async () => {
+  it('lazy copier: a trusted key that copies a revealed CID is not counted where commitments are required; the same key is counted when it committed in time', async () => {
+    const trusted = [...honestDids(), T.did]
+    // k = 3 of {worker 0, worker 1, T}: the two honest builds need T's key,
+    // and commitments are required (PROTOCOL.md §8.3)
+    await setPolicy(net.requester, trusted, 3, [], { requireCommitment: true })
+    try {
+      // 1. the copier: learns the CID from an honest reveal, then commits and
+      // reveals. Its commitment reached the requester after the CID did.
       const job = await newJob()
       const copy = await adv.lazyCopy(job, T, a => honestDids().includes(a.claim.worker))
+      const X = artifactOf(copy.claim)!
+      await adv.publishRaw(COMMITMENTS_TOPIC, adv.commit(job, T, X))
       await adv.publishRaw(ATTESTATIONS_TOPIC, copy.bytes)
-      const v = await viewUntil(net.requester, job.jobId, v => v.record.status === 'accepted', 'accepted on two builds plus a copy')
-      const builders = v.attestations.filter(a => honestDids().includes(a.worker))
-      expect(builders).toHaveLength(2)
-      // what the protocol cannot tell today: the copy counts like a build
-      expect([...v.record.counted].sort()).toEqual([...honestDids(), T.did].sort())
-      expect(v.record.artifact).toBe(artifactOf(builders[0]!))
-      // what it can: the copier never claimed the job (a smarter copier could, see PROTOCOL.md §14)
-      const ev = await api<{ events: Array<{ event: { type: string, jobId?: string, worker?: string } }> }>(net.requester.api, 'GET', '/v1/events?after=0')
-      const claimers = new Set(ev.events.filter(e => e.event.type === 'claim' && e.event.jobId === job.jobId).map(e => e.event.worker))
-      expect(claimers).toEqual(new Set(honestDids()))
-    })
+      const v = await viewUntil(net.requester, job.jobId, v => v.attestations.some(a => a.worker === T.did) &&
+        honestDids().every(d => v.attestations.some(a => a.worker === d)) &&
+        (v.verdict?.candidates.find(c => c.artifact === X)?.uncommitted?.length ?? 0) > 0, 'the copy judged')
+      const c = v.verdict?.candidates.find(c => c.artifact === X)
+      expect(c?.trusted).toEqual([...honestDids()].sort())
+      expect(c?.uncommitted).toEqual([T.did])
+      expect(v.record.status).toBe('provisional')
+      expect([...v.record.counted].sort()).toEqual([...honestDids()].sort())
+      expect(v.record.reasons.join(' ')).toMatch(/without a commitment seen before that artifact was first revealed/)
+      neverAcceptedOtherThan(v, undefined)
+
+      // 2. the control: the same key, told the CID off the network (here: by
+      // an honest worker's own feed, before its attestation went out) and
+      // committing at once, is counted: the rule is about order, and a
+      // colluding copier is what it cannot catch (§8.3)
+      const job2 = await newJob()
+      // a live lease of T's: the honest builders wait for its commitment before they reveal
+      await adv.publishRaw(CLAIMS_TOPIC, adv.claim(job2, T))
+      const told = await waitFor(async () => {
+        const ev = await api<{ events: Array<{ event: { type: string, jobId?: string, artifact?: string } }> }>(net.workers[0]!.api, 'GET', '/v1/events?after=0')
+        return ev.events.find(e => e.event.type === 'build:committed' && e.event.jobId === job2.jobId)?.event.artifact
+      }, 'worker 0 committed', 60_000)
+      await adv.publishRaw(COMMITMENTS_TOPIC, adv.commit(job2, T, told))
+      const copy2 = await adv.lazyCopy(job2, T, a => honestDids().includes(a.claim.worker))
+      expect(artifactOf(copy2.claim)).toBe(told)
+      await adv.publishRaw(ATTESTATIONS_TOPIC, copy2.bytes)
+      const v2 = await viewUntil(net.requester, job2.jobId, v => v.record.status === 'accepted', 'accepted on two builds and a commitment in time')
+      expect([...v2.record.counted].sort()).toEqual([...trusted].sort())
+      expect(v2.record.artifact).toBe(told)
+    } finally {
+      await setPolicy(net.requester, trusted, 2)
+    }
   })
 
   it('replayed job announcements: an expired one is never built, a live one already built is not built again', async () => {

@@ -55,6 +55,7 @@ const SAMPLES: { [K in FeedEvent['type']]: (s: string) => Array<Extract<FeedEven
   'job:declined': s => [{ type: 'job:declined', jobId: s, reason: s, worker: s }],
   'job:claimed': s => [{ type: 'job:claimed', jobId: s, buildId: s, requester: s, worker: s }],
   'job:inputs-unavailable': s => [{ type: 'job:inputs-unavailable', jobId: s, attempt: 2, retryInMs: 60_000, reason: s, worker: s }],
+  'build:committed': s => [{ type: 'build:committed', jobId: s, buildId: s, artifact: s, worker: s, waitMs: 2000 }],
   'job:spot-check': s => [{ type: 'job:spot-check', jobId: s, requester: s, worker: s }],
   'build:progress': s => [
     { type: 'build:progress', jobId: s, worker: s, progress: { stage: 'fetching', what: 'source', cid: s } },

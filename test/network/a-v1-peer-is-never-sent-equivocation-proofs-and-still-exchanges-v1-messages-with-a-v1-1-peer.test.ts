@@ -13,7 +13,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { MemoryDatastore } from 'datastore-core/memory'
-import { EQUIVOCATIONS_TOPIC, JOBS_TOPIC, createEquivocationProof } from '../../protocol/index.ts'
+import { COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, createCommitment, createEquivocationProof } from '../../protocol/index.ts'
 import { createConcurPeer } from '../../src/net/peer.ts'
 import type { ConcurPeer } from '../../src/net/peer.ts'
 import { scoreOf } from '../../src/net/score.ts'
@@ -53,6 +53,15 @@ describe('a v1 peer beside a v1.1 peer', () => {
     expect(scoreOf(v1.services.pubsub, v11.libp2p.peerId.toString())).toBeGreaterThanOrEqual(0)
   })
 
+  it('is not subscribed to the commitments topic either (PROTOCOL.md §8.3): a commitment is sent to no v1 peer', async () => {
+    expect(v11.gossip.subscribers('commitment').some(p => p.equals(v1.peerId))).toBe(false)
+    const job = makeJob()
+    const c = createCommitment({ buildId: job.job.buildId, jobId: job.jobId, workerPeerId: v11.libp2p.peerId.toString(), issuedAt: new Date(T0).toISOString(), artifact: fakeTreeCid('A') }, fixedKey('worker-1'))
+    const { recipients } = await v11.gossip.publishRaw(COMMITMENTS_TOPIC, c.bytes)
+    expect(recipients).toBe(0)
+    expect(scoreOf(v1.services.pubsub, v11.libp2p.peerId.toString())).toBeGreaterThanOrEqual(0)
+  })
+
   it('still exchanges v1 messages both ways', async () => {
     const fromV11 = makeJob({ createdAt: Date.now(), expiresAt: Date.now() + 600_000, replicas: 1 })
     await v11.gossip.publishRaw(JOBS_TOPIC, fromV11.bytes)
@@ -60,7 +69,7 @@ describe('a v1 peer beside a v1.1 peer', () => {
     const fromV1 = makeJob({ createdAt: Date.now(), expiresAt: Date.now() + 600_000, replicas: 2 })
     await v1.services.pubsub.publish(JOBS_TOPIC, fromV1.bytes)
     await waitFor(async () => heardByV11.some(m => m.kind === 'job' && m.value.jobId === fromV1.jobId), 'the v1.1 peer accepting the v1 peer\'s job')
-    expect(heardByV1.every(m => m.topic !== EQUIVOCATIONS_TOPIC)).toBe(true)
+    expect(heardByV1.every(m => m.topic !== EQUIVOCATIONS_TOPIC && m.topic !== COMMITMENTS_TOPIC)).toBe(true)
     expect(scoreOf(v1.services.pubsub, v11.libp2p.peerId.toString())).toBeGreaterThanOrEqual(0)
   })
 })

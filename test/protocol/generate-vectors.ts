@@ -9,7 +9,7 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ADVERT_PAYLOAD_TYPE, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, createAdvert, EQUIVOCATION_PROOF_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARD_COUNT, shardOf, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
+  ADVERT_PAYLOAD_TYPE, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, COMMITMENT_PAYLOAD_TYPE, createAdvert, EQUIVOCATION_PROOF_TYPE, createCommitment, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARD_COUNT, shardOf, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
@@ -62,6 +62,21 @@ export interface EquivocationVector {
   error?: string
   /** when valid: the did:key proven to equivocate, on which build and job */
   convicts?: { worker: string, buildId: string, jobId: string }
+}
+
+/**
+ * A commitment vector (PROTOCOL.md §8.3): the envelope as it travels, whether
+ * decodeCommitment takes it (or the code it refuses it with), and the
+ * artifact whose attestation would open it (`opens`): the digest is
+ * sha256 of the §8.3 preimage of these four fields.
+ */
+export interface CommitmentVector {
+  description: string
+  envelope: Envelope
+  verifyAt: string
+  valid: boolean
+  error?: string
+  opens?: { buildId: string, jobId: string, worker: string, artifact: string, digest: string }
 }
 
 const verifyAt = iso(T0 + 5 * 60_000)
@@ -134,6 +149,51 @@ function equivocationVectors (): Record<string, EquivocationVector> {
  * one by "bob", one unnamed (its own operator); k = 2, m = 2; every key
  * attests the same CID for the same job.
  */
+/**
+ * Commitment vectors (PROTOCOL.md §8.3): a valid commitment (with the
+ * artifact that opens it), one signed by another key than the worker it
+ * names, one of a later version (IGNOREd by this version), and one dated
+ * beyond the skew allowed.
+ */
+function commitmentVectors (): Record<string, CommitmentVector> {
+  const job = makeJob()
+  const artifact = fakeTreeCid('hello-artifact')
+  const at = T0 + 60_000
+  const valid = createCommitment({ buildId: job.job.buildId, jobId: job.jobId, workerPeerId: '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq', issuedAt: iso(at), artifact }, worker)
+  const payload = JSON.parse(new TextDecoder().decode(envelopePayload(valid.envelope))) as Record<string, unknown>
+  const signed = (p: Record<string, unknown>, key = worker): Envelope => signEnvelope(COMMITMENT_PAYLOAD_TYPE, utf8Encode(JSON.stringify(p)), key)
+  return {
+    'commitment-valid': {
+      description: 'worker-1 commits to the artifact it built for the job; its attestation of that artifact opens it',
+      envelope: valid.envelope,
+      verifyAt,
+      valid: true,
+      opens: { buildId: job.job.buildId, jobId: job.jobId, worker: worker.did, artifact, digest: valid.commitment.digest }
+    },
+    'commitment-forged': {
+      description: 'names worker-1 but is signed by worker-2: REJECT (ERR_BAD_SIGNATURE)',
+      envelope: signed(payload, other),
+      verifyAt,
+      valid: false,
+      error: 'ERR_BAD_SIGNATURE'
+    },
+    'commitment-later-version': {
+      description: 'Commitment/v2: a later version, IGNOREd by a v1.1 node (ERR_UNSUPPORTED_VERSION)',
+      envelope: signed({ ...payload, _type: 'https://concur.dev/Commitment/v2' }),
+      verifyAt,
+      valid: false,
+      error: 'ERR_UNSUPPORTED_VERSION'
+    },
+    'commitment-far-future': {
+      description: 'issued a day after verifyAt: REJECT (ERR_FUTURE)',
+      envelope: signed({ ...payload, issuedAt: iso(Date.parse(verifyAt) + 86_400_000) }),
+      verifyAt,
+      valid: false,
+      error: 'ERR_FUTURE'
+    }
+  }
+}
+
 function verdictVectors (): Record<string, VerdictVector> {
   const job = makeJob()
   const acme = [1, 2, 3].map(i => fixedKey(`acme-${i}`))
@@ -177,7 +237,7 @@ function verdictVectors (): Record<string, VerdictVector> {
   }
 }
 
-export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector>, verdict: Record<string, VerdictVector>, equivocation: Record<string, EquivocationVector> } {
+export function buildVectors (): { signature: Record<string, SignatureVector>, pae: Record<string, PaeVector>, verdict: Record<string, VerdictVector>, equivocation: Record<string, EquivocationVector>, commitment: Record<string, CommitmentVector> } {
   const job = makeJob()
   // the same job naming its builders (PROTOCOL.md §5.1): only these keys' claims take its replica slots
   const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
@@ -288,7 +348,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'empty-type-and-payload': { description: 'Empty type and body: lengths are "0", separators remain.', payloadType: '', payloadUtf8: '', pae: 'DSSEv1 0  0 ' },
     'utf8-lengths-are-bytes': { description: 'Lengths count UTF-8 bytes, not characters (é is 2 bytes, € is 3).', payloadType: 'tÿpé', payloadUtf8: '€ 1', pae: 'DSSEv1 6 tÿpé 5 € 1' }
   }
-  return { signature, pae, verdict: verdictVectors(), equivocation: equivocationVectors() }
+  return { signature, pae, verdict: verdictVectors(), equivocation: equivocationVectors(), commitment: commitmentVectors() }
 }
 
 export const VECTORS_DIR = resolve(fileURLToPath(import.meta.url), '../../../protocol/vectors')
@@ -298,13 +358,15 @@ export function vectorFileText (x: unknown): string {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { signature, pae, verdict, equivocation } = buildVectors()
+  const { signature, pae, verdict, equivocation, commitment } = buildVectors()
   mkdirSync(resolve(VECTORS_DIR, 'pae'), { recursive: true })
   mkdirSync(resolve(VECTORS_DIR, 'verdict'), { recursive: true })
   mkdirSync(resolve(VECTORS_DIR, 'equivocation'), { recursive: true })
+  mkdirSync(resolve(VECTORS_DIR, 'commitment'), { recursive: true })
   for (const [name, vec] of Object.entries(signature)) writeFileSync(resolve(VECTORS_DIR, `${name}.json`), vectorFileText(vec))
   for (const [name, vec] of Object.entries(pae)) writeFileSync(resolve(VECTORS_DIR, 'pae', `${name}.json`), vectorFileText(vec))
   for (const [name, vec] of Object.entries(verdict)) writeFileSync(resolve(VECTORS_DIR, 'verdict', `${name}.json`), vectorFileText(vec))
   for (const [name, vec] of Object.entries(equivocation)) writeFileSync(resolve(VECTORS_DIR, 'equivocation', `${name}.json`), vectorFileText(vec))
-  console.log(`wrote ${Object.keys(signature).length} signature vectors, ${Object.keys(pae).length} PAE vectors, ${Object.keys(verdict).length} verdict and ${Object.keys(equivocation).length} equivocation-proof vectors to ${VECTORS_DIR}`)
+  for (const [name, vec] of Object.entries(commitment)) writeFileSync(resolve(VECTORS_DIR, 'commitment', `${name}.json`), vectorFileText(vec))
+  console.log(`wrote ${Object.keys(signature).length} signature vectors, ${Object.keys(pae).length} PAE vectors, ${Object.keys(verdict).length} verdict, ${Object.keys(equivocation).length} equivocation-proof and ${Object.keys(commitment).length} commitment vectors to ${VECTORS_DIR}`)
 }

@@ -19,8 +19,12 @@ it('the generator is deterministic and the committed vector files are exactly it
   for (const [name, vec] of Object.entries(a.equivocation)) {
     expect(readFileSync(resolve(VECTORS_DIR, 'equivocation', `${name}.json`), 'utf8'), name).toBe(vectorFileText(vec))
   }
+  for (const [name, vec] of Object.entries(a.commitment)) {
+    expect(readFileSync(resolve(VECTORS_DIR, 'commitment', `${name}.json`), 'utf8'), name).toBe(vectorFileText(vec))
+  }
   // No stale files left behind by an older generator.
   expect(readdirSync(VECTORS_DIR).filter(f => f.endsWith('.json')).sort()).toEqual(Object.keys(a.signature).map(n => `${n}.json`).sort())
   expect(readdirSync(resolve(VECTORS_DIR, 'equivocation')).filter(f => f.endsWith('.json')).sort()).toEqual(Object.keys(a.equivocation).map(n => `${n}.json`).sort())
+  expect(readdirSync(resolve(VECTORS_DIR, 'commitment')).filter(f => f.endsWith('.json')).sort()).toEqual(Object.keys(a.commitment).map(n => `${n}.json`).sort())
   expect(readdirSync(resolve(VECTORS_DIR, 'verdict')).filter(f => f.endsWith('.json')).sort()).toEqual(Object.keys(a.verdict).map(n => `${n}.json`).sort())
 })

@@ -28,14 +28,15 @@ export function policyRoutes (router: Router, deps: { policy: PolicyStore }): vo
 
   router.on('POST', '/v1/policy', async (req): Promise<PolicyResponse> => {
     const p = (req.body as { policy?: Partial<PolicyFile> } | undefined)?.policy
-    const shape = '"policy" must be { version: 1, trusted: [...], threshold, required: [...], minTier, operators?: { NAME: [...] }, minOperators? }'
+    const shape = '"policy" must be { version: 1, trusted: [...], threshold, required: [...], minTier, operators?: { NAME: [...] }, minOperators?, requireCommitment? }'
     if (p == null || typeof p !== 'object' || p.version !== 1 || !Array.isArray(p.trusted) || !Array.isArray(p.required)) {
       throw new HttpError(400, 'ERR_BAD_REQUEST', shape)
     }
     // the operator fields are optional: a client that predates them saves a policy without operators, as before
     if (p.operators != null && (typeof p.operators !== 'object' || Array.isArray(p.operators))) throw new HttpError(400, 'ERR_BAD_REQUEST', shape)
     if (p.minOperators != null && typeof p.minOperators !== 'number') throw new HttpError(400, 'ERR_BAD_REQUEST', shape)
-    const saved = await policy.set(withOperators({ version: 1, trusted: p.trusted, threshold: p.threshold ?? null, required: p.required, minTier: p.minTier ?? null }, p.operators, p.minOperators))
+    if (p.requireCommitment != null && typeof p.requireCommitment !== 'boolean') throw new HttpError(400, 'ERR_BAD_REQUEST', shape)
+    const saved = await policy.set(withOperators({ version: 1, trusted: p.trusted, threshold: p.threshold ?? null, required: p.required, minTier: p.minTier ?? null, ...(p.requireCommitment === true ? { requireCommitment: true } : {}) }, p.operators, p.minOperators))
     const problem = problemOf(policy)
     return { policy: saved, ...(problem != null ? { problem } : {}) }
   })

@@ -68,6 +68,7 @@ export type BundleProblemCode =
   | 'ERR_ATTESTATION_SIGNATURE'
   | 'ERR_ATTESTATION_INVALID'
   | 'ERR_ATTESTATION_BUILD_ID' // attestation for another build than the job's
+  | 'ERR_COMMITMENT_INVALID'   // a commitment envelope fails a protocol check (signature included)
   | 'ERR_ARTIFACT_INCOMPLETE'  // a block of the artifact DAG is not in the CAR
   | 'ERR_ARTIFACT_MALFORMED'   // artifact DAG has a non-UnixFS codec or an undecodable node
   | 'ERR_UNREFERENCED_BLOCK'   // a block in the CAR that the manifest does not reach

@@ -26,9 +26,17 @@ export interface BundleManifest {
   buildId: string
   /** the policy the requester applied: informational, a verifier applies its own */
   policy?: TrustPolicyInput
+  /**
+   * raw blocks: the commitment envelopes (PROTOCOL.md §8.3) of the counted
+   * keys that the requester received before the artifact was first
+   * revealed. Their signatures prove each key committed to this artifact;
+   * that they came in time is the requester's word (no signature shows an
+   * order). Absent: the requester did not require commitments.
+   */
+  commitments?: CID[]
 }
 
-const KEYS = new Set(['version', 'type', 'job', 'attestations', 'artifact', 'buildId', 'policy'])
+const KEYS = new Set(['version', 'type', 'job', 'attestations', 'artifact', 'buildId', 'policy', 'commitments'])
 const TIERS: readonly SandboxTier[] = ['namespaces', 'namespaces+cgroups', 'vm']
 
 function isSha256 (cid: CID): boolean {
@@ -55,7 +63,7 @@ function validatePolicyInput (x: unknown): TrustPolicyInput {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new ManifestSchemaError('policy: expected a map')
   const o = x as Record<string, unknown>
   for (const k of Object.keys(o)) {
-    if (!['trusted', 'threshold', 'required', 'minTier', 'operators', 'minOperators'].includes(k)) throw new ManifestSchemaError(`policy.${k}: unknown field`)
+    if (!['trusted', 'threshold', 'required', 'minTier', 'operators', 'minOperators', 'requireCommitment'].includes(k)) throw new ManifestSchemaError(`policy.${k}: unknown field`)
   }
   if (typeof o.threshold !== 'number' || !Number.isSafeInteger(o.threshold)) throw new ManifestSchemaError('policy.threshold: expected an integer')
   const out: TrustPolicyInput = { trusted: expectStrings(o.trusted, 'policy.trusted'), threshold: o.threshold }
@@ -79,6 +87,10 @@ function validatePolicyInput (x: unknown): TrustPolicyInput {
   if (o.minOperators !== undefined) {
     if (typeof o.minOperators !== 'number' || !Number.isSafeInteger(o.minOperators)) throw new ManifestSchemaError('policy.minOperators: expected an integer')
     out.minOperators = o.minOperators
+  }
+  if (o.requireCommitment !== undefined) {
+    if (typeof o.requireCommitment !== 'boolean') throw new ManifestSchemaError('policy.requireCommitment: expected a boolean')
+    out.requireCommitment = o.requireCommitment
   }
   return out
 }
@@ -105,6 +117,11 @@ export function validateManifest (x: unknown): BundleManifest {
   if (buildCid.code !== CODEC_DAG_CBOR || buildCid.toString() !== o.buildId) throw new ManifestSchemaError('buildId: expected a canonical dag-cbor CID string')
   const manifest: BundleManifest = { version: 1, type: BUNDLE_TYPE, job, attestations, artifact, buildId: o.buildId }
   if (o.policy !== undefined) manifest.policy = validatePolicyInput(o.policy)
+  if (o.commitments !== undefined) {
+    if (!Array.isArray(o.commitments)) throw new ManifestSchemaError('commitments: expected an array')
+    if (o.commitments.length > MAX_BUNDLE_ATTESTATIONS) throw new ManifestSchemaError(`commitments: more than ${MAX_BUNDLE_ATTESTATIONS}`)
+    manifest.commitments = o.commitments.map((a, i) => expectCid(a, `commitments[${i}]`, [CODEC_RAW]))
+  }
   return manifest
 }
 
@@ -125,7 +142,10 @@ export function manifestValue (m: BundleManifest): Record<string, unknown> {
     // written only when set: a policy without operators records the manifest it always did
     if (m.policy.operators !== undefined) p.operators = Object.fromEntries(Object.entries(m.policy.operators).map(([name, dids]) => [name, [...dids]]))
     if (m.policy.minOperators !== undefined) p.minOperators = m.policy.minOperators
+    if (m.policy.requireCommitment === true) p.requireCommitment = true
     value.policy = p
   }
+  // written only when there are some: a bundle without commitments is the one it always was
+  if (m.commitments !== undefined && m.commitments.length > 0) value.commitments = m.commitments
   return value
 }

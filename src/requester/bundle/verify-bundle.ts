@@ -12,10 +12,10 @@ import * as dagPb from '@ipld/dag-pb'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { CID } from 'multiformats/cid'
 import {
-  CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, MH_SHA2_256, SignatureError, bytesEqual, decodeAttestation,
+  CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, MH_SHA2_256, SignatureError, bytesEqual, decodeAttestation, decodeCommitment,
   decodeJobAnnouncement, envelopePayload, evaluateVerdict, isProtocolError, parseEnvelope, parseJson
 } from '../../../protocol/index.ts'
-import type { JobVariation, SignedAttestation, TrustPolicy, TrustPolicyInput, Verdict } from '../../../protocol/index.ts'
+import type { CommitmentEvidence, JobVariation, SignedAttestation, TrustPolicy, TrustPolicyInput, Verdict } from '../../../protocol/index.ts'
 import { parseCar } from './car-reader.ts'
 import type { CarBlock } from './car-reader.ts'
 import { CarFormatError, ManifestSchemaError } from './errors.ts'
@@ -287,13 +287,31 @@ export function verifyBundle (bytes: Uint8Array, opts: VerifyBundleOptions): Bun
     // unreferenced blocks: only meaningful when the walk saw everything (a
     // corrupt node hides its children, which would show up here as noise)
     if (c.badBlocks.size === 0 && !c.problems.some(p => p.code === 'ERR_ARTIFACT_MALFORMED')) {
-      const referenced = new Set<string>([keyOf(root), keyOf(manifest.job), ...manifest.attestations.map(keyOf), ...artifactKeys])
+      const referenced = new Set<string>([keyOf(root), keyOf(manifest.job), ...manifest.attestations.map(keyOf), ...(manifest.commitments ?? []).map(keyOf), ...artifactKeys])
       const extra = [...c.entries.keys()].filter(k => !referenced.has(k))
       // smuggled blocks: content nobody attested that CAR tools would import along with the artifact
       if (extra.length > 0) c.add('ERR_UNREFERENCED_BLOCK', `${extra.length} block(s) are not referenced by the manifest: ${listed(extra)}`)
     }
 
-    const verdict = evaluateVerdict(opts.policy, buildId, valid, judged ?? {})
+    // the commitments (PROTOCOL.md §8.3): each checked like any envelope.
+    // Their order is the requester's word: the bundle carries only those it
+    // received before the artifact was first revealed, so every one is
+    // placed before every reveal; what a signature proves is that the key
+    // committed to this very build, job and artifact
+    const evidence: CommitmentEvidence = { commitments: [], revealed: new Map() }
+    ;(manifest.commitments ?? []).forEach((cid, i) => {
+      const bytes = c.blockFor(cid, `commitment ${i} envelope`)
+      if (bytes === undefined) return
+      try {
+        const sc = decodeCommitment(bytes, { now: opts.now })
+        ;(evidence.commitments as Array<CommitmentEvidence['commitments'][number]>).push({ commitment: sc.commitment, signer: sc.signer, order: i, at: 0 })
+      } catch (err) {
+        c.add('ERR_COMMITMENT_INVALID', `commitment ${i} (${cid.toString()}) is invalid: ${describe(err)}`)
+      }
+    })
+    const after = (manifest.commitments ?? []).length
+    for (const a of valid) if (a.claim.result.status === 'success') (evidence.revealed as Map<string, { order: number, at: number }>).set(a.claim.result.artifact, { order: after, at: Number.MAX_SAFE_INTEGER })
+    const verdict = evaluateVerdict(opts.policy, buildId, valid, { ...(judged ?? {}), commitments: evidence })
     report.verdict = verdict
     if (verdict.status !== 'accepted') {
       c.add('ERR_POLICY_NOT_MET', `verdict under the given policy is "${verdict.status}" (threshold ${verdict.threshold}, ${valid.length} valid attestation(s)): ${verdict.reasons.join('; ')}`)

@@ -10,7 +10,7 @@ import { dirname, join, basename } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CarWriter } from '@ipld/car/writer'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, MH_SHA2_256, cidOf } from '../../../protocol/index.ts'
-import type { SignedAttestation, SignedJob, TrustPolicyInput } from '../../../protocol/index.ts'
+import type { SignedAttestation, SignedCommitment, SignedJob, TrustPolicyInput } from '../../../protocol/index.ts'
 import { walkDagBlocks } from '../../content/index.ts'
 import type { ReadableBlockstore } from '../../content/index.ts'
 import { BundleInputError } from './errors.ts'
@@ -24,6 +24,8 @@ export interface WriteBundleInput {
   attestations: SignedAttestation[]
   artifact: CID
   policy?: TrustPolicyInput
+  /** the counted keys' commitments received in time (PROTOCOL.md §8.3), when the policy required them */
+  commitments?: SignedCommitment[]
 }
 
 export interface BundleWriteProgress {
@@ -92,6 +94,13 @@ export async function writeBundle (blockstore: ReadableBlockstore, input: WriteB
     seen.add(block.cid.toString())
     attestationBlocks.push(block)
   }
+  const commitmentBlocks: Array<{ cid: CID, bytes: Uint8Array }> = []
+  for (const c of input.commitments ?? []) {
+    const block = { cid: cidOf(CODEC_RAW, c.bytes), bytes: c.bytes }
+    if (seen.has(block.cid.toString())) continue
+    seen.add(block.cid.toString())
+    commitmentBlocks.push(block)
+  }
   const manifest: BundleManifest = {
     version: 1,
     type: BUNDLE_TYPE,
@@ -99,7 +108,8 @@ export async function writeBundle (blockstore: ReadableBlockstore, input: WriteB
     attestations: attestationBlocks.map(b => b.cid),
     artifact: input.artifact,
     buildId: input.job.job.buildId,
-    ...(input.policy !== undefined ? { policy: input.policy } : {})
+    ...(input.policy !== undefined ? { policy: input.policy } : {}),
+    ...(commitmentBlocks.length > 0 ? { commitments: commitmentBlocks.map(b => b.cid) } : {})
   }
   const manifestBytes = dagCbor.encode(manifestValue(manifest))
   const root = cidOf(CODEC_DAG_CBOR, manifestBytes)
@@ -138,6 +148,7 @@ export async function writeBundle (blockstore: ReadableBlockstore, input: WriteB
     await put({ cid: root, bytes: manifestBytes })
     await put(jobBlock)
     for (const block of attestationBlocks) await put(block)
+    for (const block of commitmentBlocks) await put(block)
     for await (const block of walkDagBlocks(blockstore, input.artifact, { signal })) {
       const key = block.cid.toString()
       if (seen.has(key)) continue
