@@ -15,7 +15,8 @@ import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
 import { isTrustedSigner } from '../protocol/index.ts'
 import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
-import { fairJobOrder, jobSync } from '../src/net/job-sync.ts'
+import { fairJobOrder, inShards, jobSync } from '../src/net/job-sync.ts'
+import { AdvertBook } from '../src/store/advert-book.ts'
 import { ClaimBook } from '../src/store/claim-book.ts'
 import { SeenIds } from '../src/store/seen-ids.ts'
 import { ingest } from '../src/store/ingest.ts'
@@ -69,6 +70,8 @@ export interface DaemonOptions {
   dialPrivate?: boolean
   /** reserve a slot on the bootstrap's relay: 'auto' (default) when the listen addresses say this node is behind NAT (private or all interfaces, none public) */
   relay?: 'auto' | 'on' | 'off'
+  /** the shards whose topics this node reads besides the unsharded ones (`--shards`, PROTOCOL.md §6.1); default every shard */
+  shards?: number[]
   /** the block store's quota (`--store-max`): over it, unpinned blocks are collected; default the config's limits.blockstoreQuotaBytes */
   storeMaxBytes?: number
 }
@@ -187,6 +190,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       claims.forget(jobId)
       commitments.forget(jobId, buildId).catch((err: Error) => { log.error('forgetting commitments of %s failed: %e', jobId, err) })
     })
+    // workers' capability adverts (PROTOCOL.md §5.4): the latest of each, trusted workers' kept over strangers'
+    const adverts = new AdvertBook({ isTrusted: trustsDid })
     // lapsed leases without an attestation take no slot: forgotten once a minute
     await life.run('claim-sweep', async () => {
       const t = setInterval(() => { claims.sweep(Date.now()) }, 60_000)
@@ -209,6 +214,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
           doPX: !full,
           metrics: metrics.registry,
           validator: {
+            ...(opts.shards != null ? { shards: opts.shards } : {}),
             observe: metrics.gossipOutcome,
             // what this node already holds is IGNOREd, not relayed again: jobs
             // and attestations by id (a bootstrap node, which keeps no records,
@@ -220,9 +226,11 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                 ? (full ? records.hasAttestation(m.value) : seen.has(`attestation:${m.value.id}`))
                 : m.kind === 'equivocation'
                   ? (full ? records.hasEquivocation(m.value.key) : seen.has(`equivocation:${m.value.key}`))
-                  : m.kind === 'commitment'
-                    ? (full ? commitments.has(m.value) : seen.has(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`))
-                    : claims.isStale(m.value),
+                  : m.kind === 'advert'
+                    ? adverts.isStale(m.value)
+                    : m.kind === 'commitment'
+                      ? (full ? commitments.has(m.value) : seen.has(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`))
+                      : claims.isStale(m.value),
             // what this node has seen, kept or not, is public (PROTOCOL.md §8.3): an
             // attestation's CID is revealed even when a cap here drops it
             ...(full ? { verified: (m: ConcurMessage) => { commitments.verified(m) } } : {}),
@@ -241,6 +249,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
             // here: refuseUnread IGNOREd them on the same fields, unverified)
             refuse: (m: ConcurMessage) => {
               if (m.kind === 'claim') return undefined
+              // a full book is what this node holds, not the relay's doing: not charged
+              if (m.kind === 'advert') { const r = adverts.refusal(m.value, Date.now()); return r != null ? { ...r, charged: false } : undefined }
               if (m.kind === 'commitment') {
                 if (full) return commitments.refusal(m.value)
                 return seen.has(`job:${m.value.commitment.jobId}`) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${m.value.commitment.jobId} passed on here` }
@@ -269,7 +279,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     const quotaBytes = opts.storeMaxBytes ?? config.limits.blockstoreQuotaBytes
     let afterFetch = (): void => {}
     contentRoutes(router, { helia: peer.helia, events, transfer: dagTransferFor(peer), afterGet: () => { afterFetch() } })
-    recordRoutes(router, { gossip: peer.gossip, records })
+    recordRoutes(router, { gossip: peer.gossip, records, adverts })
     if (opts.testRoutes === true) {
       testOnlyRoutes(router, { gossip: peer.gossip })
       log('test routes enabled: POST /v1/gossip/publish-raw is served')
@@ -279,6 +289,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       // a bootstrap node relays: it remembers what it passed on, to IGNORE copies
       const unsubscribe = peer.gossip.onMessage((m) => {
         if (m.kind === 'claim') claims.record(m.value)
+        else if (m.kind === 'advert') adverts.record(m.value)
         else if (m.kind === 'attestation') seen.add(`attestation:${m.value.id}`)
         else if (m.kind === 'equivocation') seen.add(`equivocation:${m.value.key}`)
         else if (m.kind === 'commitment') seen.add(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`)
@@ -299,7 +310,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         const c = a.claim
         events.emit({ type: 'attestation', id: a.id, buildId: c.buildId, jobId: c.jobId, worker: c.worker, workerPeerId: c.workerPeerId, result: c.result })
       })
-      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims, commitments }))
+      const inbox = await life.start('ingest', ingest()({ gossip: peer.gossip, records, claims, adverts, commitments }))
       // an equivocation this node found in its own store goes out once
       // (PROTOCOL.md §8.2): requesters that saw one of the two envelopes stop
       // counting the key too. One proof per key and build is ever kept, so
@@ -329,12 +340,13 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
       // every peer answers job catch-up requests with its open jobs and live claims
       const jobs = await life.start('job-sync', jobSync({
         // fair across requesters, by when this node received them (records keep that order)
-        openJobs: () => {
+        openJobs: (shards) => {
           const now = Date.now()
-          const open = records.jobs().filter(j => Date.parse(j.job.expiresAt) > now).map(j => ({ requester: j.job.requester, bytes: j.bytes }))
+          const open = records.jobs().filter(j => Date.parse(j.job.expiresAt) > now && inShards(j, shards)).map(j => ({ requester: j.job.requester, bytes: j.bytes }))
           return fairJobOrder(open).map(j => j.bytes)
         },
-        liveClaims: () => claims.allLive(Date.now()).map(c => c.bytes),
+        liveClaims: (shards) => claims.allLive(Date.now()).filter(c => inShards(records.getJob(c.claim.jobId), shards)).map(c => c.bytes),
+        shards: () => peer.gossip.shards(),
         ingest: (kind, bytes) => { peer.gossip.ingest(kind, bytes) }
       })({ libp2p: peer.libp2p }))
 
@@ -351,6 +363,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
         sync,
         connections: peer.libp2p,
         claims: inbox,
+        adverts,
         transfer: dagTransferFor(peer),
         commitments
       })

@@ -17,7 +17,9 @@ import { perRequesterLimits } from '../src/worker/volunteer-policy.ts'
 import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import type { JobSync } from '../src/net/job-sync.ts'
 import { pin } from '../src/store/pin.ts'
-import { LEASE_MS } from '../protocol/index.ts'
+import { ADVERT_RENEW_MS, LEASE_MS } from '../protocol/index.ts'
+import { workerAdvert } from '../src/worker/advert.ts'
+import type { ConcurGossip } from '../src/net/gossip.ts'
 import type { SandboxTier, SigningKey } from '../protocol/index.ts'
 import type { NodeConfig } from './home.ts'
 import { envCacheBytes, fetchTimeoutMs, rebuildOptions, volunteerPolicy } from './worker-options.ts'
@@ -46,7 +48,9 @@ async function sweepStaleWorkDirs (scratch: string): Promise<void> {
   }
 }
 
-export interface WorkerServiceComponents extends Pick<WorkerComponents, 'gossip' | 'records' | 'datastore' | 'claims' | 'commitments'> {
+export interface WorkerServiceComponents extends Pick<WorkerComponents, 'records' | 'datastore' | 'claims' | 'commitments'> {
+  /** shards: what its advert says it reads (PROTOCOL.md §5.4) */
+  gossip: Pick<ConcurGossip, 'publish' | 'shards'>
   identity: { signing: SigningKey, peerId: string }
   config: Pick<NodeConfig, 'worker'>
   helia: Pick<Helia, 'blockstore' | 'pins'>
@@ -72,6 +76,7 @@ export class WorkerService implements Startable {
   private worker: Worker | undefined
   private workDir: string | undefined
   private timer: ReturnType<typeof setInterval> | undefined
+  private advertTimer: ReturnType<typeof setInterval> | undefined
   private state: Omit<WorkerInfo, 'running' | 'environments'> | undefined
   private envs: EnvCache | undefined
 
@@ -141,10 +146,25 @@ export class WorkerService implements Startable {
     for (const conn of c.libp2p.getConnections()) this.pull(conn.remotePeer)
     this.timer = setInterval(() => { void c.jobSync.pull({ maxPeers: 2 }).catch(() => {}) }, LEASE_MS)
     this.timer.unref()
+    // what this worker would take (PROTOCOL.md §5.4): now, and again before it lapses
+    let seq = Date.now()
+    const advertise = (): void => {
+      try {
+        const signed = workerAdvert({ key: c.identity.signing, peerId: c.identity.peerId, policy, tier, shards: c.gossip.shards(), now: Date.now(), seq: ++seq })
+        void c.gossip.publish('advert', signed.bytes).catch((err: Error) => { log('publishing the advert failed: %s', err.message) })
+      } catch (err) {
+        // a policy the advert cannot state (e.g. a requester key not in canonical form): no advert, the worker still works
+        log('no advert: %s', (err as Error).message)
+      }
+    }
+    advertise()
+    this.advertTimer = setInterval(advertise, ADVERT_RENEW_MS)
+    this.advertTimer.unref()
   }
 
   async stop (): Promise<void> {
     if (this.timer != null) clearInterval(this.timer)
+    if (this.advertTimer != null) clearInterval(this.advertTimer)
     this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)
     await this.worker?.stop()
     if (this.workDir != null) await rm(this.workDir, { recursive: true, force: true })

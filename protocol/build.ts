@@ -43,7 +43,8 @@ const MAX_ENV_NAME = 128
 const MAX_ENV_VALUE = 4096
 const MAX_OUTPUT_LENGTH = 1024
 /** e.g. `linux/amd64`, `linux/arm64/v8`. */
-const PLATFORM = /^[a-z0-9][a-z0-9._+-]*(\/[a-z0-9][a-z0-9._+-]*){0,2}$/
+/** how a BuildDefinition names a platform (e.g. linux-x64, linux/amd64) */
+export const PLATFORM = /^[a-z0-9][a-z0-9._+-]*(\/[a-z0-9][a-z0-9._+-]*){0,2}$/
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** Decimal seconds since the epoch, no sign, no leading zeros (reproducible-builds.org spec). */
 const SOURCE_DATE_EPOCH = /^(0|[1-9][0-9]{0,11})$/

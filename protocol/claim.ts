@@ -4,11 +4,12 @@
  * the build); they only save duplicate work. See PROTOCOL.md §5.3 (the object)
  * and §7 (the rules).
  */
-import { ExpiredError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
+import { ExpiredError, FutureError, SchemaError } from './errors.ts'
 import { CODEC_DAG_CBOR, CODEC_RAW, parseCid } from './cid.ts'
 import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
-import { guard, openEnvelope, readEnvelope } from './decode.ts'
+import { guard, isVersion2, openEnvelope, readEnvelope } from './decode.ts'
+import type { TwoVersions } from './decode.ts'
 import { utf8Encode } from './encoding.ts'
 import { publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
@@ -28,13 +29,61 @@ export const CLAIM_TYPE = 'https://concur.dev/Claim/v1'
 export const RELEASE_PAYLOAD_TYPE = 'application/vnd.concur.claim+json; version=2'
 export const RELEASE_TYPE = 'https://concur.dev/Claim/v2'
 const CLAIM_PAYLOAD_TYPES: readonly string[] = [CLAIM_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE]
-const CLAIM_TYPE_FAMILY = /^https:\/\/concur\.dev\/Claim\/v[0-9]+$/
+const CLAIM_VERSIONS: TwoVersions = {
+  name: 'claim',
+  v1: { payloadType: CLAIM_PAYLOAD_TYPE, type: CLAIM_TYPE },
+  v2: { payloadType: RELEASE_PAYLOAD_TYPE, type: RELEASE_TYPE },
+  family: /^https:\/\/concur\.dev\/Claim\/v[0-9]+$/
+}
 /** Lease length a worker asks for. */
 export const LEASE_MS = 30_000
 /** A worker renews its claim this often while building (3 renewals per lease: one lost message does not lapse it). */
 export const LEASE_RENEW_MS = 10_000
 /** Longest lease a decoder accepts: a lease must lapse soon after its worker vanishes. */
 export const MAX_LEASE_MS = 120_000
+/**
+ * A lease is about this share of the build's expected duration (PROTOCOL.md
+ * §7 rule 1), within LEASE_MS..MAX_LEASE_MS: a worker that vanishes delays
+ * the job's take-over by at most a fifth of the build it was running (and
+ * never more than MAX_LEASE_MS), while a long build renews every
+ * MAX_LEASE_MS / 3 = 40 s rather than every 10 s.
+ */
+export const LEASE_SHARE = 5
+
+export interface LeaseTiming {
+  /** how long each claim's lease runs (leaseUntil - issuedAt) */
+  leaseMs: number
+  /** how long after a claim the next renewal is due */
+  renewMs: number
+}
+
+/**
+ * The lease and renewal interval for a build expected to take `expectedMs`
+ * (PROTOCOL.md §7 rule 1). A short build keeps LEASE_MS / LEASE_RENEW_MS (a
+ * vanished worker's slot frees in 30 s); a longer one gets a lease of
+ * `expectedMs / LEASE_SHARE`, at most MAX_LEASE_MS: the bound every decoder
+ * (v1 included) enforces, so the claims stay version 1, byte for byte the
+ * same shape, and a v1 node counts them as before. The renewal interval is
+ * always a third of the lease, so two lost renewals do not lapse it.
+ */
+export function leaseFor (expectedMs: number): LeaseTiming {
+  const wanted = Number.isFinite(expectedMs) ? Math.round(expectedMs / LEASE_SHARE) : MAX_LEASE_MS
+  const leaseMs = Math.min(MAX_LEASE_MS, Math.max(LEASE_MS, wanted))
+  return { leaseMs, renewMs: Math.floor(leaseMs / (LEASE_MS / LEASE_RENEW_MS)) }
+}
+
+/**
+ * What a worker expects a build to take, at `elapsedMs` into it (PROTOCOL.md
+ * §7 rule 1): its own last build of the same environment (`pastMs`, if any),
+ * or as long as the build has run so far, whichever is longer (a build that
+ * has already run for 20 minutes is not a 1-minute build, whatever its
+ * history), and never more than the job's own `wallSeconds`: the sandbox
+ * stops the build there, so a longer lease would only delay a take-over.
+ */
+export function expectedBuildMs (wallSeconds: number, elapsedMs: number, pastMs?: number): number {
+  return Math.min(wallSeconds * 1000, Math.max(pastMs ?? 0, elapsedMs, 0))
+}
+
 /** Upper bound of the random delay before picking up an under-claimed job (spreads simultaneous starts). */
 export const CLAIM_JITTER_MAX_MS = 2_000
 
@@ -96,13 +145,7 @@ export interface DecodeClaimOptions { now: number; maxFutureSkewMs?: number; all
  */
 export function validateClaim (x: unknown, payloadType?: string): Claim {
   if (!isRecord(x)) throw new SchemaError('', 'expected an object')
-  const expected = payloadType === RELEASE_PAYLOAD_TYPE ? RELEASE_TYPE : payloadType === CLAIM_PAYLOAD_TYPE ? CLAIM_TYPE : undefined
-  const known = expected === undefined ? (x._type === CLAIM_TYPE || x._type === RELEASE_TYPE) : x._type === expected
-  if (!known) {
-    if (typeof x._type === 'string' && CLAIM_TYPE_FAMILY.test(x._type) && x._type !== CLAIM_TYPE && x._type !== RELEASE_TYPE) throw new UnsupportedVersionError(`unsupported claim type ${x._type}`)
-    throw new SchemaError('_type', `expected ${expected ?? CLAIM_TYPE}`)
-  }
-  const isRelease = x._type === RELEASE_TYPE
+  const isRelease = isVersion2(x, payloadType, CLAIM_VERSIONS)
   const o = expectObject(x, '', ['_type', 'jobId', 'buildId', 'worker', 'workerPeerId', 'issuedAt', 'leaseUntil', 'seq', ...(isRelease ? ['release'] : [])], ['purpose'])
   if (o.purpose !== undefined && o.purpose !== 'replica' && o.purpose !== 'spot-check') throw new SchemaError('purpose', 'expected "replica" or "spot-check"')
   const issuedAt = o.issuedAt as string

@@ -1,5 +1,5 @@
 /** Shared first steps of every object decoder. */
-import { MalformedError, PayloadTypeError, ProtocolError, SchemaError, SizeLimitError } from './errors.ts'
+import { MalformedError, PayloadTypeError, ProtocolError, SchemaError, SizeLimitError, UnsupportedVersionError } from './errors.ts'
 import { envelopeBytes, envelopePayload, parseEnvelope, validateEnvelope } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
 import { parseJson } from './encoding.ts'
@@ -20,6 +20,30 @@ export function openEnvelope (env: Envelope, payloadType: string): { payload: Ui
   if (env.payloadType !== payloadType) throw new PayloadTypeError(`expected payloadType ${JSON.stringify(payloadType)}, got ${JSON.stringify(env.payloadType)}`)
   const payload = envelopePayload(env)
   return { payload, json: parseJson(payload, 'payload') }
+}
+
+/** An object family with two known versions: each one's payloadType and `_type`, and the pattern of the family's `_type`s. */
+export interface TwoVersions {
+  name: string
+  v1: { payloadType: string, type: string }
+  v2: { payloadType: string, type: string }
+  family: RegExp
+}
+
+/**
+ * Whether `x` is version 2 of its family (else version 1). The envelope's
+ * `payloadType`, when given, decides which `_type` it must carry (a
+ * mislabelled one is ERR_SCHEMA); another version of the family is
+ * ERR_UNSUPPORTED_VERSION (IGNOREd, §9), anything else ERR_SCHEMA.
+ */
+export function isVersion2 (x: Record<string, unknown>, payloadType: string | undefined, f: TwoVersions): boolean {
+  const expected = payloadType === f.v2.payloadType ? f.v2.type : payloadType === f.v1.payloadType ? f.v1.type : undefined
+  const known = expected === undefined ? (x._type === f.v1.type || x._type === f.v2.type) : x._type === expected
+  if (!known) {
+    if (typeof x._type === 'string' && f.family.test(x._type) && x._type !== f.v1.type && x._type !== f.v2.type) throw new UnsupportedVersionError(`unsupported ${f.name} type ${x._type}`)
+    throw new SchemaError('_type', `expected ${expected ?? f.v1.type}`)
+  }
+  return x._type === f.v2.type
 }
 
 /** Decoders promise to fail only with ProtocolError subclasses; anything else is a bug we still contain. */

@@ -5,23 +5,42 @@
  */
 import * as ed from '@noble/ed25519'
 import { base58btc } from 'multiformats/bases/base58'
-import { BuildIdMismatchError, ExpiredError, FutureError, SchemaError, UnsupportedVersionError } from './errors.ts'
+import { BuildIdMismatchError, ExpiredError, FutureError, SchemaError } from './errors.ts'
 import { buildIdOf, validateBuildDefinition } from './build.ts'
 import type { BuildDefinition } from './build.ts'
 import { CODEC_RAW, cidOf } from './cid.ts'
 import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
-import { guard, openEnvelope, readEnvelope } from './decode.ts'
+import { guard, isVersion2, openEnvelope, readEnvelope } from './decode.ts'
+import type { TwoVersions } from './decode.ts'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { hexEncode, utf8Encode } from './encoding.ts'
 import { didFromPublicKey, publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
 import { expectArray, expectInteger, expectNumber, expectObject, expectString, isRecord, join } from './schema.ts'
 import { DEFAULT_MAX_FUTURE_SKEW_MS, parseTime } from './time.ts'
+import { SHARD_COUNT } from './shard.ts'
 
 export const JOB_PAYLOAD_TYPE = 'application/vnd.concur.job+json; version=1'
 export const JOB_TYPE = 'https://concur.dev/JobAnnouncement/v1'
-const JOB_TYPE_FAMILY = /^https:\/\/concur\.dev\/JobAnnouncement\/v[0-9]+$/
+/**
+ * A sharded job (PROTOCOL.md §6.1, protocol v1.1) is a job of version 2: the
+ * fields of version 1 and a required `shards`. A new version, not a field
+ * added to version 1: a v1 node IGNOREs an unknown version (§9), so one that
+ * gets a sharded job by catch-up neither builds it (its claims and
+ * attestations would go on topics the job's requester may not hear) nor
+ * scores down the peer that sent it; and which topics a job's messages
+ * travel on is read from the job itself, wherever it came from.
+ */
+export const SHARDED_JOB_PAYLOAD_TYPE = 'application/vnd.concur.job+json; version=2'
+export const SHARDED_JOB_TYPE = 'https://concur.dev/JobAnnouncement/v2'
+const JOB_PAYLOAD_TYPES: readonly string[] = [JOB_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE]
+const JOB_VERSIONS: TwoVersions = {
+  name: 'job',
+  v1: { payloadType: JOB_PAYLOAD_TYPE, type: JOB_TYPE },
+  v2: { payloadType: SHARDED_JOB_PAYLOAD_TYPE, type: SHARDED_JOB_TYPE },
+  family: /^https:\/\/concur\.dev\/JobAnnouncement\/v[0-9]+$/
+}
 export const MAX_REPLICAS = 64
 /**
  * Most keys a job may name in `builders` (PROTOCOL.md §5.1). 128 ed25519
@@ -118,7 +137,8 @@ const DID_KEY = /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/
 export interface ResourceAsk { memoryBytes: number; cpus: number; diskBytes: number; wallSeconds: number; processes: number }
 
 export interface JobAnnouncement {
-  _type: 'https://concur.dev/JobAnnouncement/v1'
+  /** v1: travels on the unsharded topics; v2: a sharded job (with `shards`) */
+  _type: typeof JOB_TYPE | typeof SHARDED_JOB_TYPE
   buildId: string
   definition: BuildDefinition
   requester: string
@@ -140,6 +160,13 @@ export interface JobAnnouncement {
   createdAt: string
   expiresAt: string
   nonce: string
+  /**
+   * Version 2 only, and required there: the job is sharded (PROTOCOL.md
+   * §6.1). It, its claims and its attestations travel on the topics of shard
+   * shardOf(buildId) of this many shards (SHARD_COUNT, the one partition
+   * v1.1 knows), not on the unsharded topics v1 nodes read.
+   */
+  shards?: typeof SHARD_COUNT
 }
 
 export interface SignedJob {
@@ -181,14 +208,23 @@ export function validateResourceAsk (x: unknown, path: string): ResourceAsk {
  * naming one only wastes the requester's own slot.
  */
 function validateBuilders (x: unknown): string[] {
-  const list = expectArray(x, 'builders', 1, MAX_BUILDERS)
+  return validateKeySet(x, 'builders', MAX_BUILDERS)
+}
+
+/**
+ * A set of keys as the protocol spells one (`builders`, an advert's
+ * `serves`): 1..`max` canonical ed25519 did:keys, strictly ascending, so no
+ * key is listed twice and one set has one spelling.
+ */
+export function validateKeySet (x: unknown, at: string, max: number): string[] {
+  const list = expectArray(x, at, 1, max)
   const out: string[] = []
   for (let i = 0; i < list.length; i++) {
-    const path = join('builders', i)
+    const path = join(at, i)
     const did = expectString(list[i], path, { min: 1, max: 128, pattern: DID_KEY })
     if (!isCanonicalEd25519Did(did)) throw new SchemaError(path, 'not a canonical ed25519 did:key')
     const prev = out[i - 1]
-    if (prev !== undefined && !(prev < did)) throw new SchemaError(path, 'builders must be sorted ascending, without repeats')
+    if (prev !== undefined && !(prev < did)) throw new SchemaError(path, `${at} must be sorted ascending, without repeats`)
     out.push(did)
   }
   return out
@@ -317,13 +353,12 @@ function isCanonicalEd25519Did (did: string): boolean {
  * Validates a job payload (schema only: no time, no signature, no buildId check)
  * and returns a fresh copy in canonical key order.
  */
-export function validateJobAnnouncement (x: unknown): JobAnnouncement {
+export function validateJobAnnouncement (x: unknown, payloadType?: string): JobAnnouncement {
   if (!isRecord(x)) throw new SchemaError('', 'expected an object')
-  if (x._type !== JOB_TYPE) {
-    if (typeof x._type === 'string' && JOB_TYPE_FAMILY.test(x._type)) throw new UnsupportedVersionError(`unsupported job type ${x._type}`)
-    throw new SchemaError('_type', `expected ${JOB_TYPE}`)
-  }
-  const o = expectObject(x, '', ['_type', 'buildId', 'definition', 'requester', 'replicas', 'resources', 'createdAt', 'expiresAt', 'nonce'], ['requesterPeerId', 'builders', 'vary'])
+  const sharded = isVersion2(x, payloadType, JOB_VERSIONS)
+  const o = expectObject(x, '', ['_type', 'buildId', 'definition', 'requester', 'replicas', 'resources', 'createdAt', 'expiresAt', 'nonce', ...(sharded ? ['shards'] : [])], ['requesterPeerId', 'builders', 'vary'])
+  // the one partition this version knows; another count is another network layout, refused rather than misrouted
+  if (sharded && o.shards !== SHARD_COUNT) throw new SchemaError('shards', `expected ${SHARD_COUNT}`)
   const buildId = expectString(o.buildId, 'buildId', { min: 1, max: 128 })
   const definition = validateBuildDefinition(o.definition, 'definition')
   const requester = expectString(o.requester, 'requester', { min: 1, max: 128, pattern: /^did:key:z[1-9A-HJ-NP-Za-km-z]+$/ })
@@ -340,7 +375,7 @@ export function validateJobAnnouncement (x: unknown): JobAnnouncement {
   const nonce = expectString(o.nonce, 'nonce', { max: 128, pattern: NONCE })
   // Key order is fixed here because this object is what gets serialised and signed.
   return {
-    _type: JOB_TYPE,
+    _type: sharded ? SHARDED_JOB_TYPE : JOB_TYPE,
     buildId,
     definition,
     requester,
@@ -351,7 +386,8 @@ export function validateJobAnnouncement (x: unknown): JobAnnouncement {
     resources,
     createdAt,
     expiresAt,
-    nonce
+    nonce,
+    ...(sharded ? { shards: SHARD_COUNT } : {})
   }
 }
 
@@ -366,8 +402,9 @@ export type JobInput = Omit<JobAnnouncement, '_type' | 'buildId' | 'nonce'> & { 
 export function createJobAnnouncement (input: JobInput, key: SigningKey): SignedJob {
   const definition = validateBuildDefinition(input.definition, 'definition')
   if (input.requester !== key.did) throw new SchemaError('requester', 'must be the did:key of the signing key')
+  const sharded = input.shards !== undefined
   const draft: Record<string, unknown> = {
-    _type: JOB_TYPE,
+    _type: sharded ? SHARDED_JOB_TYPE : JOB_TYPE,
     buildId: buildIdOf(definition),
     definition,
     requester: input.requester,
@@ -378,15 +415,17 @@ export function createJobAnnouncement (input: JobInput, key: SigningKey): Signed
     resources: input.resources,
     createdAt: input.createdAt,
     expiresAt: input.expiresAt,
-    nonce: input.nonce ?? hexEncode(ed.etc.randomBytes(16))
+    nonce: input.nonce ?? hexEncode(ed.etc.randomBytes(16)),
+    shards: input.shards
   }
+  if (draft.shards === undefined) delete draft.shards
   if (draft.requesterPeerId === undefined) delete draft.requesterPeerId
   if (draft.builders === undefined) delete draft.builders
   if (draft.vary === undefined) delete draft.vary
   // Never emit what we would refuse to decode.
   const job = validateJobAnnouncement(draft)
   const payload = utf8Encode(JSON.stringify(job))
-  const envelope = signEnvelope(JOB_PAYLOAD_TYPE, payload, key)
+  const envelope = signEnvelope(sharded ? SHARDED_JOB_PAYLOAD_TYPE : JOB_PAYLOAD_TYPE, payload, key)
   return { envelope, job, jobId: jobIdOf(payload), signer: key.publicKey, bytes: envelopeBytes(envelope) }
 }
 
@@ -398,8 +437,9 @@ export function createJobAnnouncement (input: JobInput, key: SigningKey): Signed
 export function decodeJobAnnouncement (input: Uint8Array | Envelope, opts: DecodeJobOptions): SignedJob {
   return guard(() => {
     const envelope = readEnvelope(input)
-    const { payload, json } = openEnvelope(envelope, JOB_PAYLOAD_TYPE)
-    const job = validateJobAnnouncement(json)
+    // either version (openEnvelope refuses any other payloadType)
+    const { payload, json } = openEnvelope(envelope, JOB_PAYLOAD_TYPES.includes(envelope.payloadType) ? envelope.payloadType : JOB_PAYLOAD_TYPE)
+    const job = validateJobAnnouncement(json, envelope.payloadType)
     const expected = buildIdOf(job.definition)
     if (job.buildId !== expected) throw new BuildIdMismatchError(`buildId ${job.buildId} is not the hash of the definition (${expected})`)
     const skew = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS
@@ -409,5 +449,27 @@ export function decodeJobAnnouncement (input: Uint8Array | Envelope, opts: Decod
     const signer = publicKeyFromDid(job.requester)
     verifyEnvelopeSignature(envelope, signer)
     return { envelope, job, jobId: jobIdOf(payload), signer, bytes: envelopeBytes(envelope) }
+  })
+}
+
+/** Where a job travels, as it says of itself (peekJobRoute). */
+export interface JobRoute { buildId: string, shards?: typeof SHARD_COUNT }
+
+/**
+ * Reads a job's buildId and whether it is sharded WITHOUT verifying anything
+ * (no buildId recomputed, no key decoded, no signature checked): only to
+ * choose the topic a job given by catch-up or by a caller is validated
+ * against (topicOfJob). The decoder run on that topic then checks everything,
+ * the route included, so nothing read here is trusted. Throws the decoder's
+ * typed errors for what it reads.
+ */
+export function peekJobRoute (input: Uint8Array): JobRoute {
+  return guard(() => {
+    const envelope = readEnvelope(input)
+    const sharded = envelope.payloadType === SHARDED_JOB_PAYLOAD_TYPE
+    const { json } = openEnvelope(envelope, sharded ? SHARDED_JOB_PAYLOAD_TYPE : JOB_PAYLOAD_TYPE)
+    if (!isRecord(json)) throw new SchemaError('', 'expected an object')
+    const buildId = expectString(json.buildId, 'buildId', { min: 1, max: 128 })
+    return sharded ? { buildId, shards: SHARD_COUNT } : { buildId }
   })
 }

@@ -33,6 +33,8 @@ export interface SubmitBody {
   includeVcs?: boolean
   /** what the replicas vary (PROTOCOL.md §5.1): ['clock'] asks each worker to build with its own clock offset */
   vary?: JobVariation[]
+  /** announce a sharded job (PROTOCOL.md §6.1): only v1.1 workers serving its shard see it */
+  sharded?: boolean
 }
 
 /** POST /v1/content/add */
@@ -45,6 +47,8 @@ export interface AddResponse {
 }
 
 export interface SubmitResponse {
+  /** what the requester could tell before announcing (e.g. no trusted worker's advert would take the job): advice, the job was announced */
+  warnings: string[]
   jobId: string
   buildId: string
   source: string

@@ -18,6 +18,7 @@ import type { LogOptions } from '../daemon-log.ts'
 // one: every other command talks to a daemon over HTTP and starts ~3x faster
 import { WORKER_ADMISSION_HELP, WORKER_OPTIONS, parseBytes } from '../worker-options.ts'
 import type { RunningDaemon } from '../daemon.ts'
+import { SHARD_COUNT } from '../../protocol/index.ts'
 
 /** Keep a process alive until SIGINT/SIGTERM, then stop cleanly. */
 export async function runUntilSignal (daemon: { stop: () => Promise<void> }): Promise<number> {
@@ -91,10 +92,30 @@ function relayMode (v: unknown): 'auto' | 'on' | 'off' {
   throw new UsageError(`--relay takes auto, on or off, not ${JSON.stringify(v)}`)
 }
 
+/**
+ * `--shards LIST`: the shards whose topics the daemon subscribes to
+ * (PROTOCOL.md §6.1): `all` (the default), `none`, or hex digits, comma-separated
+ * (`0,1,a`) or as ranges (`0-7`). Every node also reads the unsharded topics.
+ */
+export function parseShards (v: unknown): number[] | undefined {
+  if (v == null || v === 'all') return undefined
+  // none: the unsharded topics only, as a node that predates shards
+  if (v === 'none') return []
+  const out = new Set<number>()
+  for (const part of String(v).split(',').map(p => p.trim().toLowerCase())) {
+    const m = /^([0-9a-f])(?:-([0-9a-f]))?$/.exec(part)
+    const from = m?.[1] != null ? Number.parseInt(m[1], 16) : Number.NaN
+    const to = m?.[2] != null ? Number.parseInt(m[2], 16) : from
+    if (m == null || from >= SHARD_COUNT || to >= SHARD_COUNT || to < from) throw new UsageError(`--shards takes all, none, or hex digits 0-${(SHARD_COUNT - 1).toString(16)} such as 0,1,a or 0-7 (got ${JSON.stringify(v)})`)
+    for (let s = from; s <= to; s++) out.add(s)
+  }
+  return [...out].sort((a, b) => a - b)
+}
+
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run a peer (optionally a worker) with a local API on 127.0.0.1',
-  usage: `concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--relay auto|on|off] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] ${LOG_USAGE} [--home DIR] [--json]`,
+  usage: `concur daemon [--listen MA]… [--bootstrap MA]… [--dial-private] [--relay auto|on|off] [--shards all|none|0-7,a…] [--store-max SIZE (default 16G)] [--worker [--max-concurrent N] [--memory 1G] [--cpus N] [--disk 512M] [--wall S] [--processes N] [--serve DID]… [--max-per-requester N] [--max-per-requester-hour N] [--environments host,rootfs] [--min-tier T] [--allow-weak-sandbox] [--max-input-bytes 1G] [--max-input-entries 100000] [--max-input-dir-bytes 64M] [--fetch-timeout S] [--env-cache SIZE] [--rebuild-for DID]… [--sample P] [--rebuild-only] [--recheck-after S] [--recheck-window S]] [--api HOST:PORT] ${LOG_USAGE} [--home DIR] [--json]`,
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -108,6 +129,8 @@ export const daemonCommand: Command = {
     'dial-private': { type: 'boolean', default: false },
     // behind NAT: reachable through the bootstrap node's relay (auto: when listening on private or all interfaces, none public)
     relay: { type: 'string' },
+    // the shards whose topics this node reads (PROTOCOL.md §6.1): all, none, or a list of hex digits
+    shards: { type: 'string' },
     'enable-test-routes': { type: 'boolean', default: false },
     ...LOG_OPTIONS
   },
@@ -137,6 +160,7 @@ export const daemonCommand: Command = {
       testRoutes: values['enable-test-routes'] === true,
       dialPrivate: values['dial-private'] === true,
       relay: relayMode(values.relay),
+      ...(values.shards != null ? { shards: parseShards(values.shards) } : {}),
       ...(typeof values['store-max'] === 'string' ? { storeMaxBytes: parseBytes(values['store-max'], 'store-max') } : {})
     })
     printReady(global, isWorker ? 'worker daemon' : 'daemon', d)

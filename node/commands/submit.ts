@@ -67,7 +67,7 @@ async function waitForVerdict (api: ApiClient, jobId: string, after: number, glo
 export const submitCommand: Command = {
   name: 'submit',
   summary: 'announce a build job for DIR; with --wait show progress and end with the verdict',
-  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock,cpus,hostname,timezone] [--include-vcs] [--home DIR] [--json] -- CMD ARG…',
+  usage: 'concur submit DIR --out PATH [--replicas N] [--env host|CID] [--wait] [--timeout S] [--memory 512M] [--disk 256M] [--cpus N] [--wall S] [--processes N] [--source-date-epoch N] [--no-reuse] [--vary clock,cpus,hostname,timezone] [--include-vcs] [--sharded] [--home DIR] [--json] -- CMD ARG…',
   notes: [
     '  --vary LIST   each replica builds with what it sees varied, each value derived from its key and the job, so a',
     '                build that records it differs between replicas instead of agreeing because they ran alike.',
@@ -96,7 +96,9 @@ export const submitCommand: Command = {
     'source-date-epoch': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
     'include-vcs': { type: 'boolean', default: false },
-    vary: { type: 'string', multiple: true }
+    vary: { type: 'string', multiple: true },
+    // a sharded job (PROTOCOL.md §6.1): on its shard's topics, for v1.1 workers serving that shard
+    sharded: { type: 'boolean', default: false }
   },
   positionals: true,
   async run ({ positionals, values, global, rest }) {
@@ -137,10 +139,13 @@ export const submitCommand: Command = {
       // would accept the build without the check the job asks for
       reuse: values['no-reuse'] !== true && vary.length === 0,
       includeVcs: values['include-vcs'] === true,
-      ...(vary.length > 0 ? { vary: vary as JobVariation[] } : {})
+      ...(vary.length > 0 ? { vary: vary as JobVariation[] } : {}),
+      ...(values.sharded === true ? { sharded: true } : {})
     }
     const submitted = await api.post<SubmitResponse>('/v1/jobs', body)
     // what was left out of the source is said either way: a file the build needs may be among it
+    // advice from the workers' adverts (PROTOCOL.md §5.4): said either way, the job is announced
+    for (const w of submitted.warnings ?? []) progress(global, `warning: ${w}`)
     const left = submitted.excluded > 0 ? `left out of the source: ${submitted.excluded} entr${submitted.excluded === 1 ? 'y' : 'ies'} (${[submitted.vcsExcluded ? 'version control directories' : '', submitted.ignoreRules > 0 ? `${submitted.ignoreRules} rule(s) in .concurignore` : ''].filter(Boolean).join(', ')})` : ''
     if (values.wait !== true) {
       if (left !== '') progress(global, left)

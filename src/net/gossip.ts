@@ -2,9 +2,10 @@ import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { messageIdOf } from '../../protocol/index.ts'
+import { ALL_SHARDS, SHARDED_KINDS, isShard, messageIdOf, peekJobRoute, shardOf, topicKind, topicOfJob } from '../../protocol/index.ts'
+import type { JobRoute, ShardedKind } from '../../protocol/index.ts'
 import { InvalidPublishError } from './errors.ts'
-import { CONCUR_TOPICS, TOPIC_OF_KIND } from './topics.ts'
+import { ALL_CONCUR_TOPICS, CONCUR_TOPICS, TOPIC_OF_KIND, shardTopic } from './topics.ts'
 import type { MessageKind } from './topics.ts'
 import { createMessageValidator } from './validate.ts'
 import type { ConcurMessage, MessageValidatorInit } from './validate.ts'
@@ -32,7 +33,12 @@ export interface GossipStats {
 }
 
 export interface ConcurGossip {
-  publish (kind: MessageKind, bytes: Uint8Array): Promise<{ recipients: number }>
+  /**
+   * Publish a message on its topic: a job on the topic it says it travels on
+   * (a sharded job on its shard, PROTOCOL.md §6.1); a claim or attestation
+   * on the topic of `job`, its job (unsharded when no job is given).
+   */
+  publish (kind: MessageKind, bytes: Uint8Array, job?: JobRoute): Promise<{ recipients: number }>
   /** Publish arbitrary bytes on a concur topic (used by tests and the adversary harness). */
   publishRaw (topic: string, bytes: Uint8Array): Promise<{ recipients: number }>
   /**
@@ -41,7 +47,16 @@ export interface ConcurGossip {
    */
   ingest (kind: MessageKind, bytes: Uint8Array): 'accept' | 'ignore' | 'reject'
   onMessage (listener: (message: ConcurMessage, from: PeerId | null) => void): () => void
-  subscribers (kind: MessageKind): PeerId[]
+  subscribers (kind: MessageKind, job?: JobRoute): PeerId[]
+  /** the shards this node subscribes to, ascending */
+  shards (): number[]
+  /**
+   * Subscribe to more shards (a requester, to the shards of its sharded
+   * jobs). Shards are never left while the node runs: a job's attestations
+   * keep coming until it is accepted, and leaving and rejoining costs a
+   * mesh each time.
+   */
+  joinShards (shards: Iterable<number>): void
   stats (): GossipStats
   stop (): void
 }
@@ -60,6 +75,13 @@ export interface ConcurGossipComponents {
 export interface GossipOutcome { topic: string, action: 'accept' | 'ignore' | 'reject', code: string, seconds?: number }
 
 export interface ConcurGossipInit extends MessageValidatorInit {
+  /**
+   * The shards whose topics this node subscribes to (PROTOCOL.md §6.1), as
+   * well as the unsharded ones; default every shard, so a node that is not
+   * told otherwise hears everything, as before shards. A worker serving a
+   * few shards hears only their jobs.
+   */
+  shards?: readonly number[]
   /** the per-peer budget of valid but useless messages */
   budget?: PeerBudgetInit
   /** told of every validated message's outcome (the daemon's metrics); must not throw */
@@ -87,7 +109,29 @@ export function concurGossip (init: ConcurGossipInit = {}) {
       }
     }
 
-    for (const topic of CONCUR_TOPICS) {
+    const served = new Set<number>()
+    const join = (shards: Iterable<number>): void => {
+      for (const shard of shards) {
+        if (!isShard(shard) || served.has(shard)) continue
+        served.add(shard)
+        for (const kind of SHARDED_KINDS) pubsub.subscribe(shardTopic(kind, shard))
+      }
+    }
+    /** the topic a message of `kind` is validated against: a job's own (read from it, checked by the decode), or its job's */
+    const topicFor = (kind: MessageKind, bytes: Uint8Array, job?: JobRoute): string => {
+      // not sharded (PROTOCOL.md §6.1): proofs and adverts are about keys; commitments stay on their own v1.1 topic
+      if (kind === 'equivocation' || kind === 'advert' || kind === 'commitment') return TOPIC_OF_KIND[kind]
+      let route = job
+      if (kind === 'job') {
+        // unreadable: the unsharded topic's decode says why
+        try { route = peekJobRoute(bytes) } catch { route = undefined }
+      }
+      return route == null ? TOPIC_OF_KIND[kind] : topicOfJob(kind as ShardedKind, route)
+    }
+
+    // validators on every shard's topics, served or not: a peer that sends a
+    // message on a topic this node did not subscribe to still has it checked
+    for (const topic of ALL_CONCUR_TOPICS) {
       pubsub.topicValidators.set(topic, (peer, msg) => {
         const from = peer.toString()
         // checked before decoding: the point is not to spend a signature check on it
@@ -132,12 +176,13 @@ export function concurGossip (init: ConcurGossipInit = {}) {
         log('REJECTED message on %s from %p: %s (%s)', topic, peer, outcome.reason, outcome.code)
         return TopicValidatorResult.Reject
       })
-      pubsub.subscribe(topic)
     }
+    for (const topic of CONCUR_TOPICS) pubsub.subscribe(topic)
+    join(init.shards ?? ALL_SHARDS)
 
     const onGossip = (evt: CustomEvent<{ propagationSource: PeerId, msgId: string, msg: { topic: string, data: Uint8Array } }>): void => {
       const { msg, propagationSource } = evt.detail
-      if (!(CONCUR_TOPICS as readonly string[]).includes(msg.topic)) return
+      if (topicKind(msg.topic) == null) return
       const key = Buffer.from(messageId(msg.data)).toString('hex')
       const message = decoded.get(key)
       if (message == null) return
@@ -152,10 +197,10 @@ export function concurGossip (init: ConcurGossipInit = {}) {
     }
 
     return {
-      async publish (kind, bytes) {
+      async publish (kind, bytes, job) {
         // our own messages go through the same validator: never send what peers
         // would reject (it would cost us score), and deliver locally as well
-        const topic = TOPIC_OF_KIND[kind]
+        const topic = topicFor(kind, bytes, job)
         const outcome = validate(topic, bytes)
         if (outcome.action === 'reject') {
           throw new InvalidPublishError(kind, outcome.reason, outcome.code)
@@ -165,7 +210,16 @@ export function concurGossip (init: ConcurGossipInit = {}) {
       },
       publishRaw,
       ingest (kind, bytes) {
-        const outcome = validate(TOPIC_OF_KIND[kind], bytes)
+        const topic = topicFor(kind, bytes)
+        // a sharded job of a shard this node does not serve: not taken in by
+        // catch-up either (an answer from a node that ignores the asker's
+        // shards, a v1 one included), or the node would hold, build and
+        // answer for jobs of every shard
+        if (kind === 'job' && topic !== TOPIC_OF_KIND.job) {
+          const shard = shardOf(peekJobRoute(bytes).buildId)
+          if (!served.has(shard)) return 'ignore'
+        }
+        const outcome = validate(topic, bytes)
         if (outcome.action === 'accept') deliver(outcome.message, null)
         else if (outcome.action === 'reject') log('REJECTED synced %s: %s (%s)', kind, outcome.reason, outcome.code)
         return outcome.action
@@ -174,15 +228,19 @@ export function concurGossip (init: ConcurGossipInit = {}) {
         listeners.add(listener)
         return () => { listeners.delete(listener) }
       },
-      subscribers (kind) {
-        return pubsub.getSubscribers(TOPIC_OF_KIND[kind])
+      subscribers (kind, job) {
+        return pubsub.getSubscribers(kind === 'equivocation' || kind === 'advert' || kind === 'commitment' || job == null ? TOPIC_OF_KIND[kind] : topicOfJob(kind, job))
       },
+      shards () {
+        return [...served].sort((a, b) => a - b)
+      },
+      joinShards: join,
       stats () {
         return { ...stats, lastRejections: [...stats.lastRejections], lastIgnored: [...stats.lastIgnored] }
       },
       stop () {
         pubsub.removeEventListener('gossipsub:message', onGossip as EventListener)
-        for (const topic of CONCUR_TOPICS) {
+        for (const topic of ALL_CONCUR_TOPICS) {
           pubsub.topicValidators.delete(topic)
           pubsub.unsubscribe(topic)
         }

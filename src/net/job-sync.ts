@@ -1,5 +1,7 @@
 import { logger } from '@libp2p/logger'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
+import { SHARD_COUNT, isShard, shardOf } from '../../protocol/index.ts'
+import type { JobAnnouncement } from '../../protocol/index.ts'
 import type { MessageKind } from './topics.ts'
 import { answerRequests, connectedPeers, exchangeWith, readSection } from './frames.ts'
 
@@ -59,11 +61,34 @@ const MAX_FRAME = 64 * 1024
 const MAX_HELD_CLAIM_BYTES = 1024 * 1024
 const MAX_REQUEST = 1024
 
+/**
+ * The shards an asker wants (PROTOCOL.md §15), from its request: a list of
+ * 1..SHARD_COUNT shard numbers, or undefined (every shard: an empty request,
+ * a v1 asker's, or anything else, which is not refused: the filter only
+ * saves the answer's bytes, the asker drops what it does not serve anyway).
+ */
+export function requestedShards (request: unknown): ReadonlySet<number> | undefined {
+  const shards = (request as { shards?: unknown } | null)?.shards
+  if (!Array.isArray(shards) || shards.length === 0 || shards.length > SHARD_COUNT || !shards.every(isShard)) return undefined
+  return new Set(shards)
+}
+
+/** Whether a held job (or the job of a claim) belongs in an answer for `shards`: an unsharded one always, a sharded one if its shard is asked for. */
+export function inShards (job: { job: Pick<JobAnnouncement, 'buildId' | 'shards'> } | undefined, shards: ReadonlySet<number> | undefined): boolean {
+  return shards == null || job == null || job.job.shards === undefined || shards.has(shardOf(job.job.buildId))
+}
+
 export interface JobSyncInit {
-  /** wire bytes of the unexpired jobs this node holds, in the order to send them (fairJobOrder) */
-  openJobs: () => Uint8Array[]
+  /**
+   * wire bytes of the unexpired jobs this node holds, in the order to send
+   * them (fairJobOrder); of sharded jobs only those of `shards` (undefined:
+   * all), unsharded ones always
+   */
+  openJobs: (shards?: ReadonlySet<number>) => Uint8Array[]
   /** wire bytes of the latest unexpired claim of each worker on those jobs */
-  liveClaims: () => Uint8Array[]
+  liveClaims: (shards?: ReadonlySet<number>) => Uint8Array[]
+  /** the shards this node serves, asked of peers (none, or all of them: no filter) */
+  shards?: () => readonly number[]
   /** hand an answer to the application (it validates and delivers) */
   ingest: (kind: MessageKind, bytes: Uint8Array) => void
   timeoutMs?: number
@@ -85,14 +110,15 @@ export function jobSync (init: JobSyncInit) {
     const { libp2p } = components
     const timeoutMs = init.timeoutMs ?? 5000
 
-    // the request is a JSON object (empty today), kept for future filters
-    const handler = answerRequests({ maxFrame: MAX_FRAME, maxRequest: MAX_REQUEST, timeoutMs, log }, async (_request, lp, signal) => {
-      for (const bytes of init.liveClaims().slice(0, MAX_CLAIMS)) {
+    // the request is a JSON object: empty, or the shards the asker serves
+    const handler = answerRequests({ maxFrame: MAX_FRAME, maxRequest: MAX_REQUEST, timeoutMs, log }, async (request, lp, signal) => {
+      const shards = requestedShards(request)
+      for (const bytes of init.liveClaims(shards).slice(0, MAX_CLAIMS)) {
         if (bytes.byteLength <= MAX_FRAME) await lp.write(bytes, { signal })
       }
       // an empty frame ends each section
       await lp.write(new Uint8Array(0), { signal })
-      for (const bytes of init.openJobs().slice(0, MAX_JOBS)) {
+      for (const bytes of init.openJobs(shards).slice(0, MAX_JOBS)) {
         if (bytes.byteLength <= MAX_FRAME) await lp.write(bytes, { signal })
       }
       await lp.write(new Uint8Array(0), { signal })
@@ -101,7 +127,10 @@ export function jobSync (init: JobSyncInit) {
     const pullFrom = async (peer: PeerId, options?: AbortOptions): Promise<JobPullResult> => {
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(options?.signal != null ? [options.signal] : [])])
       return await exchangeWith(libp2p, peer, JOB_SYNC_PROTOCOL, { maxFrame: MAX_FRAME, signal }, async (lp) => {
-        await lp.write(new TextEncoder().encode('{}'), { signal })
+        const shards = init.shards?.() ?? []
+        // a node serving every shard asks for everything, as a v1 node does
+        const request = shards.length > 0 && shards.length < SHARD_COUNT ? { shards } : {}
+        await lp.write(new TextEncoder().encode(JSON.stringify(request)), { signal })
         // claims come first on the wire but are taken in after the jobs: a
         // node keeps claims only on jobs it holds (PROTOCOL.md §6), and these
         // are claims on the jobs of this very answer

@@ -1,5 +1,5 @@
 import { createHeliaNode } from './helia-node.ts'
-import { CONCUR_TOPICS, PEERS_TOPIC } from './topics.ts'
+import { ALL_CONCUR_TOPICS, PEERS_TOPIC } from './topics.ts'
 import { gossipsubMetricsRegister, libp2pMetrics } from '../metrics/libp2p-metrics.ts'
 import type { Registry } from '../metrics/registry.ts'
 import { dagTransfer } from './dag-transfer/index.ts'
@@ -140,9 +140,9 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       // only concur's topics are read at all: a message or subscription on a
       // topic a peer made up (a topic can be megabytes) is dropped before
       // gossipsub caches, scores or counts it (its metrics label by topic)
-      allowedTopics: [...CONCUR_TOPICS, PEERS_TOPIC],
+      allowedTopics: [...ALL_CONCUR_TOPICS, PEERS_TOPIC],
       // gossipsub collects its metrics only when handed a register; topics get their own names as labels
-      ...(init.metrics != null ? { metricsRegister: gossipsubMetricsRegister(init.metrics), metricsTopicStrToLabel: new Map(CONCUR_TOPICS.map(t => [t, t])) } : {})
+      ...(init.metrics != null ? { metricsRegister: gossipsubMetricsRegister(init.metrics), metricsTopicStrToLabel: new Map(ALL_CONCUR_TOPICS.map(t => [t, t])) } : {})
     }), isOwnRelay)
   }
   if (init.relayServer === true) {

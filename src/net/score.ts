@@ -22,7 +22,7 @@
  */
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score'
-import { CONCUR_TOPICS, PEERS_TOPIC } from './topics.ts'
+import { ALL_CONCUR_TOPICS, PEERS_TOPIC } from './topics.ts'
 
 /**
  * gossipsub's graylist threshold (its default, stated so that the validators
@@ -128,7 +128,7 @@ const TOPIC_SCORE: Partial<TopicScoreParams> = {
 /** The score parameters every concur peer runs with (loopback exempt from the IP-colocation penalty: see peer.ts). */
 export function concurScoreParams (): Partial<PeerScoreParams> {
   const topics: Record<string, TopicScoreParams> = {}
-  for (const t of [...CONCUR_TOPICS, PEERS_TOPIC]) topics[t] = TOPIC_SCORE as TopicScoreParams
+  for (const t of [...ALL_CONCUR_TOPICS, PEERS_TOPIC]) topics[t] = TOPIC_SCORE as TopicScoreParams
   return {
     topics,
     IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1'])

@@ -24,9 +24,10 @@ import type { AbortOptions, Startable, TypedEventTarget } from '@libp2p/interfac
 import type { Pins } from '@helia/interface'
 import type { Blockstore } from 'interface-blockstore'
 import { logger } from '@libp2p/logger'
-import { MAX_BUILDERS, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, validateBuildDefinition } from '../../protocol/index.ts'
+import { MAX_BUILDERS, SHARD_COUNT, advertsFor, createJobAnnouncement, evaluateVerdict, isTrustedSigner, namedByTrustedKey, publicKeyFromDid, shardOf, validateBuildDefinition } from '../../protocol/index.ts'
 import type { EquivocationProof, JobVariation, ResourceAsk, SignedAttestation, SignedClaim, SignedJob, SigningKey, TrustPolicy, Verdict } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
+import type { AdvertBook } from '../store/advert-book.ts'
 import type { AttestationSync } from '../net/sync.ts'
 import type { RecordStore } from '../store/records.ts'
 import { pin } from '../store/pin.ts'
@@ -44,11 +45,15 @@ import type { LogsView, PolicySource, ReleaseNote, RequestRecord, RequestStatus,
 
 const log = logger('concur:requester')
 
+/** the trusted workers' reasons an advert warning names, at most (the rest are counted) */
+const MAX_ADVERT_REASONS = 3
+
 const REQUESTS = '/concur/requests'
 
 export interface RequesterComponents {
   records: Pick<RecordStore, 'attestations' | 'equivocations' | 'putJob' | 'getJob' | 'addEventListener' | 'removeEventListener'>
-  gossip: Pick<ConcurGossip, 'publish'>
+  /** joinShards: to hear a sharded job's claims and attestations (none: this node serves every shard it could submit to) */
+  gossip: Pick<ConcurGossip, 'publish'> & Partial<Pick<ConcurGossip, 'joinShards'>>
   datastore: Pick<Datastore, 'put' | 'query'>
   policy: PolicySource
   blockstore: Blockstore
@@ -60,6 +65,8 @@ export interface RequesterComponents {
   connections?: TypedEventTarget<{ 'peer:identify': CustomEvent<unknown> }>
   /** the claims this node validated and recorded (src/store/ingest.ts): releases of our jobs are kept */
   claims?: TypedEventTarget<{ 'claim:recorded': CustomEvent<SignedClaim> }>
+  /** the latest advert of each worker (PROTOCOL.md §5.4); none: no warnings from them */
+  adverts?: Pick<AdvertBook, 'live'>
   /** the DAG transfer that fetches an accepted artifact before it is pinned (see OutcomeComponents) */
   transfer?: OutcomeComponents['transfer']
   /**
@@ -100,6 +107,13 @@ export interface SubmitOptions extends AbortOptions {
   includeVcs?: boolean
   /** what the replicas vary (PROTOCOL.md §5.1), e.g. ['clock'] */
   vary?: JobVariation[]
+  /**
+   * Announce a sharded job (PROTOCOL.md §6.1, protocol v1.1): it, its claims
+   * and its attestations travel on its shard's topics only, so only v1.1
+   * workers serving that shard see it. Default false: a v1 job, on the
+   * unsharded topics every node reads.
+   */
+  sharded?: boolean
 }
 
 export interface Submitted {
@@ -113,6 +127,12 @@ export interface Submitted {
   ignoreRules: number
   /** whether VCS directories were left out */
   vcsExcluded: boolean
+  /**
+   * What the requester could tell before announcing (PROTOCOL.md §5.4): e.g.
+   * that every trusted worker that advertised would decline the job. Advice:
+   * the job is announced anyway (a worker may have changed, or not advertise).
+   */
+  warnings: string[]
 }
 
 export interface Requester extends Startable, TypedEventTarget<RequesterEvents> {
@@ -250,6 +270,9 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
         log.error('skipping a corrupt request record: %e', err)
       }
     }
+    // the shards of this node's sharded jobs still open: their attestations come there
+    const shards = this.list().filter(r => r.status !== 'accepted' && r.status !== 'expired').map(r => this.components.records.getJob(r.jobId)).filter(j => j?.job.shards !== undefined).map(j => shardOf((j as SignedJob).job.buildId))
+    if (shards.length > 0) this.components.gossip.joinShards?.(shards)
     this.components.records.addEventListener('attestation:stored', this.onAttestation)
     this.components.records.addEventListener('equivocation:stored', this.onEquivocation)
     this.components.policy.addEventListener('policy:changed', this.onPolicy)
@@ -582,12 +605,30 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       replicas: options.replicas ?? DEFAULT_REPLICAS,
       ...buildersOf(policy),
       ...(options.vary != null && options.vary.length > 0 ? { vary: options.vary } : {}),
+      ...(options.sharded === true ? { shards: SHARD_COUNT } : {}),
       resources: { ...DEFAULT_RESOURCES, ...(options.resources ?? {}) },
       createdAt: new Date(now).toISOString(),
       expiresAt: new Date(now + ttlMs).toISOString()
     }, signing)
+    const warnings = this.advertWarnings(job, policy)
     const record = await this.submit(job, { reuse: options.reuse })
-    return { job, record, source: added.cid.toString(), threshold: policy.threshold, excluded: added.excluded, ignoreRules: filter.rules.length, vcsExcluded: filter.vcs }
+    return { job, record, source: added.cid.toString(), threshold: policy.threshold, excluded: added.excluded, ignoreRules: filter.rules.length, vcsExcluded: filter.vcs, warnings }
+  }
+
+  /**
+   * A warning when every trusted worker that advertised says it would not
+   * take `job`, with each one's reason (at most MAX_ADVERT_REASONS); none
+   * when one would, or none advertised (nothing is known then).
+   */
+  private advertWarnings (job: SignedJob, policy: TrustPolicy): string[] {
+    const live = this.components.adverts?.live(this.now()) ?? []
+    const trusted = (did: string): boolean => {
+      try { return isTrustedSigner(policy, publicKeyFromDid(did)) } catch { return false }
+    }
+    const r = advertsFor(job.job, live.map(a => a.advert), trusted, policy.minTier)
+    if (r.able.length > 0 || r.refusing.length === 0) return []
+    const why = r.refusing.slice(0, MAX_ADVERT_REASONS).map(x => `${x.worker}: ${x.reason}`).join('; ')
+    return [`no trusted worker's advert says it would take this job (${r.refusing.length} advertised): ${why}`]
   }
 
   async submit (job: SignedJob, options: { reuse?: boolean } = {}): Promise<RequestRecord> {
@@ -621,6 +662,8 @@ class RequesterService extends TypedEventEmitter<RequesterEvents> implements Req
       r.reasons = [reuseNote(existing.counted.length, r.buildId)]
       await this.save(r)
     } else {
+      // a sharded job is answered on its shard: this node must be subscribed there before anyone answers
+      if (job.job.shards !== undefined) this.components.gossip.joinShards?.([shardOf(job.job.buildId)])
       await this.components.gossip.publish('job', job.bytes)
       r.published = true
       await this.save(r)

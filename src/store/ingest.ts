@@ -12,6 +12,7 @@ import type { Startable } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { SignedClaim } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
+import type { AdvertBook } from './advert-book.ts'
 import type { ClaimBook } from './claim-book.ts'
 import type { CommitmentBook } from './commitment-book.ts'
 import type { RecordStore } from './records.ts'
@@ -22,6 +23,8 @@ export interface IngestComponents {
   gossip: Pick<ConcurGossip, 'onMessage'>
   records: Pick<RecordStore, 'putJob' | 'putAttestation' | 'putEquivocation'>
   claims: Pick<ClaimBook, 'record'>
+  /** worker adverts (PROTOCOL.md §5.4); none: not kept */
+  adverts?: Pick<AdvertBook, 'record'>
   /** commitments (PROTOCOL.md §8.3); none: a node without the rule */
   commitments?: Pick<CommitmentBook, 'put'>
 }
@@ -41,10 +44,14 @@ export class Ingest extends TypedEventEmitter<IngestEvents> implements Startable
   }
 
   start (): void {
-    const { gossip, records, claims, commitments } = this.components
+    const { gossip, records, claims, adverts, commitments } = this.components
     this.unsubscribe = gossip.onMessage((m) => {
       if (m.kind === 'claim') {
         if (claims.record(m.value)) this.safeDispatchEvent('claim:recorded', { detail: m.value })
+        return
+      }
+      if (m.kind === 'advert') {
+        adverts?.record(m.value)
         return
       }
       if (m.kind === 'commitment') {

@@ -3,7 +3,8 @@ import { homedir } from 'node:os'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
-import { awaitedCommitments, countsAsBuilder, createClaim, createCommitment, LEASE_MS, REVEAL_MARGIN_MS, revealWaitMs, LEASE_RENEW_MS, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
+import { awaitedCommitments, countsAsBuilder, createClaim, createCommitment, expectedBuildMs, leaseFor, LEASE_MS, REVEAL_MARGIN_MS, revealWaitMs, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
+import type { LeaseTiming } from '../../protocol/index.ts'
 import type { ClaimPurpose, ClaimRelease, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
 import type { RecordStore } from '../store/records.ts'
@@ -62,6 +63,12 @@ export function releaseReason (text: string, paths: { workDir?: string, home?: s
  */
 export const DEFAULT_FETCH_TIMEOUT_MS = 600_000
 
+/**
+ * Environments whose last build duration a worker remembers (for the lease of
+ * its next build on them, PROTOCOL.md §7 rule 1); the oldest is forgotten first.
+ */
+export const MAX_REMEMBERED_DURATIONS = 256
+
 /** the longest stop() waits for aborted builds to end */
 const STOP_BOUND_MS = 10_000
 
@@ -110,6 +117,11 @@ export interface WorkerInit {
   fetchTimeoutMs?: number
   /** this host's toolchain, recorded in host-environment attestations (host-toolchain.ts); none: not recorded */
   hostToolchain?: HostToolchain
+  /**
+   * A fixed lease and renewal interval, for every build. Absent (the
+   * default), both scale with the build's expected duration (leaseFor,
+   * PROTOCOL.md §7 rule 1).
+   */
   leaseMs?: number
   renewMs?: number
   /** how often open jobs are re-examined (lapsed leases, missed messages) */
@@ -203,8 +215,21 @@ export interface Worker {
 export function worker (init: WorkerInit) {
   return (components: WorkerComponents): Worker => {
     const now = init.now ?? Date.now
-    const leaseMs = init.leaseMs ?? LEASE_MS
-    const renewMs = init.renewMs ?? LEASE_RENEW_MS
+    const fixedLease = init.leaseMs != null || init.renewMs != null
+      ? { leaseMs: init.leaseMs ?? LEASE_MS, renewMs: init.renewMs ?? Math.floor((init.leaseMs ?? LEASE_MS) / 3) }
+      : undefined
+    /** how long this worker's last build of each environment took, by environment (oldest first) */
+    const durations = new Map<string, number>()
+    const environmentOf = (job: SignedJob): string => JSON.stringify(job.job.definition.environment)
+    const remember = (job: SignedJob, ms: number): void => {
+      const env = environmentOf(job)
+      durations.delete(env)
+      durations.set(env, ms)
+      if (durations.size > MAX_REMEMBERED_DURATIONS) durations.delete(durations.keys().next().value as string)
+    }
+    /** the lease for a build of `job` that has run `elapsedMs` so far */
+    const leaseOf = (job: SignedJob, elapsedMs: number): LeaseTiming =>
+      fixedLease ?? leaseFor(expectedBuildMs(job.job.resources.wallSeconds, elapsedMs, durations.get(environmentOf(job))))
     const scanMs = init.scanMs ?? 2000
     const book = components.claims
     const running = new Map<string, AbortController>()
@@ -236,7 +261,7 @@ export function worker (init: WorkerInit) {
      * release with `release`): its seq is above every claim it made before, so
      * it replaces them (PROTOCOL.md §7 rule 2).
      */
-    const sendClaim = async (job: SignedJob, extra: { purpose?: ClaimPurpose, release?: ClaimRelease }): Promise<void> => {
+    const sendClaim = async (job: SignedJob, extra: { purpose?: ClaimPurpose, release?: ClaimRelease, leaseMs?: number }): Promise<void> => {
       const t = now()
       const signed = createClaim({
         jobId: job.jobId,
@@ -245,15 +270,16 @@ export function worker (init: WorkerInit) {
         workerPeerId: init.peerId,
         issuedAt: new Date(t).toISOString(),
         // a release keeps the usual lease too: it must still be live when it arrives (it takes no slot anyway)
-        leaseUntil: new Date(t + leaseMs).toISOString(),
+        leaseUntil: new Date(t + (extra.leaseMs ?? LEASE_MS)).toISOString(),
         seq: ++seq,
         ...(extra.purpose === 'spot-check' ? { purpose: extra.purpose } : {}),
         ...(extra.release != null ? { release: extra.release } : {})
       }, init.key)
       book.record(signed)
-      await components.gossip.publish('claim', signed.bytes)
+      // on the job's own topic: its shard's, for a sharded job (PROTOCOL.md §6.1)
+      await components.gossip.publish('claim', signed.bytes, job.job)
     }
-    const publishClaim = async (job: SignedJob, purpose: ClaimPurpose): Promise<void> => { await sendClaim(job, { purpose }) }
+    const publishClaim = async (job: SignedJob, purpose: ClaimPurpose, leaseMs: number): Promise<void> => { await sendClaim(job, { purpose, leaseMs }) }
 
     /**
      * The release budgets (token buckets, as for peers' useless messages):
@@ -335,11 +361,25 @@ export function worker (init: WorkerInit) {
       const ac = new AbortController()
       running.set(job.jobId, ac)
       queue.started(job.jobId, now())
-      const renew = setInterval(() => { void publishClaim(job, purpose).catch(() => {}) }, renewMs)
+      const startedAt = now()
+      /**
+       * Renewals scale with the build (PROTOCOL.md §7 rule 1): each claim's
+       * lease, and the wait before the next, come from how long this build
+       * is expected to take, as known at that claim.
+       */
+      let renew: ReturnType<typeof setTimeout> | undefined
+      let renewing = true
+      const claimAndSchedule = async (): Promise<void> => {
+        if (!renewing) return
+        const lease = leaseOf(job, now() - startedAt)
+        renew = setTimeout(() => { void claimAndSchedule().catch(() => {}) }, lease.renewMs)
+        await publishClaim(job, purpose, lease.leaseMs)
+      }
+      const stopRenewing = (): void => { renewing = false; clearTimeout(renew) }
       /** from the moment its attestation exists, the build is answered: no release after it */
       let attested = false
       try {
-        await publishClaim(job, purpose)
+        await claimAndSchedule()
         emit({ type: 'job:claimed', jobId: job.jobId, buildId: job.job.buildId, requester: job.job.requester })
         // recorded before the build starts: a worker killed mid-build finds this
         // on restart and never attests the interrupted build
@@ -359,16 +399,17 @@ export function worker (init: WorkerInit) {
           onProgress: (progress) => { emit({ type: 'build:progress', jobId: job.jobId, progress }) }
         }, { signal: ac.signal })
         attested = true
+        remember(job, now() - startedAt)
         if (att.claim.result.status === 'success' && components.commitments != null) {
           await commitThenWait(job, att.claim.result.artifact, Date.parse(att.claim.finishedAt) - Date.parse(att.claim.startedAt), ac.signal)
         }
-        await components.gossip.publish('attestation', att.bytes)
+        await components.gossip.publish('attestation', att.bytes, job.job)
         await components.datastore.put(new Key(`${FINISHED}/${job.jobId}`), att.bytes)
         const c = att.claim
         emit({ type: 'build:attested', jobId: job.jobId, buildId: job.job.buildId, requester: job.job.requester, result: c.result, startedAt: c.startedAt, finishedAt: c.finishedAt, sandboxTier: c.sandboxTier, parallelism: c.parallelism })
       } catch (err) {
         // no renewal after the release: it must be this worker's last claim on the job
-        clearInterval(renew)
+        stopRenewing()
         // (a worker stopping, or a build already attested, owes no release)
         if (isWorkerError(err) && err.code === 'ERR_INPUT_FETCH') {
           emit({ type: 'build:abandoned', jobId: job.jobId, reason: err.message })
@@ -379,7 +420,7 @@ export function worker (init: WorkerInit) {
           if (!attested) release(job, { kind: 'gave-up', reason: (err as Error).message })
         }
       } finally {
-        clearInterval(renew)
+        stopRenewing()
         running.delete(job.jobId)
         done.add(job.jobId)
         queue.finished(job.jobId)

@@ -8,49 +8,32 @@
  * both ways between the two.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createLibp2p } from 'libp2p'
 import type { Libp2p } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { identify } from '@libp2p/identify'
-import { gossipsub } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { MemoryDatastore } from 'datastore-core/memory'
-import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, createCommitment, createEquivocationProof, messageIdOf } from '../../protocol/index.ts'
+import { COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, createCommitment, createEquivocationProof } from '../../protocol/index.ts'
 import { createConcurPeer } from '../../src/net/peer.ts'
 import type { ConcurPeer } from '../../src/net/peer.ts'
-import { PEERS_TOPIC } from '../../src/net/topics.ts'
 import { scoreOf } from '../../src/net/score.ts'
 import type { ConcurMessage } from '../../src/net/validate.ts'
 import { T0, attest, fakeTreeCid, fixedKey, makeJob } from '../protocol/fixtures.ts'
 import { waitFor } from '../helpers/processes.ts'
-
-const V1_TOPICS = [JOBS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC]
+import { startV1Peer } from './v1-peer.ts'
 
 describe('a v1 peer beside a v1.1 peer', () => {
   let v11: ConcurPeer
   let v1: Libp2p<{ pubsub: GossipSub }>
-  const heardByV1: Array<{ topic: string }> = []
+  let heardByV1: Array<{ topic: string }> = []
   const heardByV11: ConcurMessage[] = []
 
   beforeAll(async () => {
     v11 = await createConcurPeer({ privateKey: await generateKeyPair('Ed25519'), blockstore: new MemoryBlockstore(), datastore: new MemoryDatastore(), bootstrap: [], discovery: false })
     v11.gossip.onMessage(m => { heardByV11.push(m) })
-    v1 = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: {
-        identify: identify(),
-        pubsub: gossipsub({ globalSignaturePolicy: 'StrictNoSign', msgIdFn: (msg) => messageIdOf(msg.data), allowPublishToZeroTopicPeers: true, emitSelf: false, allowedTopics: [...V1_TOPICS, PEERS_TOPIC] })
-      }
-    })
-    for (const t of V1_TOPICS) v1.services.pubsub.subscribe(t)
-    v1.services.pubsub.addEventListener('message', (e) => { heardByV1.push({ topic: e.detail.topic }) })
+    const started = await startV1Peer()
+    v1 = started.node
+    heardByV1 = started.heard
     await v11.libp2p.dial(v1.getMultiaddrs()[0]!)
     await waitFor(async () => v11.gossip.subscribers('job').some(p => p.equals(v1.peerId)) && v1.services.pubsub.getSubscribers(JOBS_TOPIC).some(p => p.equals(v11.libp2p.peerId)), 'the two peers subscribed to each other on the jobs topic')
   }, 30_000)

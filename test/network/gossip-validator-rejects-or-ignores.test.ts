@@ -3,7 +3,7 @@ import type { GossipSub } from '@libp2p/gossipsub'
 import { createMessageValidator } from '../../src/net/validate.ts'
 import { concurGossip } from '../../src/net/gossip.ts'
 import { isNetError } from '../../src/net/errors.ts'
-import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, CONCUR_TOPICS, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, TOPIC_OF_KIND } from '../../src/net/topics.ts'
+import { ADVERTS_TOPIC, ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, CONCUR_TOPICS, EQUIVOCATIONS_TOPIC, JOBS_TOPIC, TOPIC_OF_KIND } from '../../src/net/topics.ts'
 import { MAX_MESSAGE_BYTES, TOPIC_KINDS, topicKind } from '../../protocol/index.ts'
 import { signedJob, wronglySignedJob } from '../helpers/fixtures.ts'
 
@@ -60,7 +60,7 @@ describe('gossip validation: REJECT what no honest peer sends, IGNORE what hones
 describe('the topics of src/net are protocol\'s', () => {
   it('CONCUR_TOPICS and TOPIC_OF_KIND are derived from TOPIC_KINDS', () => {
     expect([...CONCUR_TOPICS].sort()).toEqual(Object.keys(TOPIC_KINDS).sort())
-    expect(TOPIC_OF_KIND).toEqual({ job: JOBS_TOPIC, attestation: ATTESTATIONS_TOPIC, claim: CLAIMS_TOPIC, equivocation: EQUIVOCATIONS_TOPIC, commitment: COMMITMENTS_TOPIC })
+    expect(TOPIC_OF_KIND).toEqual({ job: JOBS_TOPIC, attestation: ATTESTATIONS_TOPIC, claim: CLAIMS_TOPIC, equivocation: EQUIVOCATIONS_TOPIC, advert: ADVERTS_TOPIC, commitment: COMMITMENTS_TOPIC })
     for (const [kind, topic] of Object.entries(TOPIC_OF_KIND)) expect(topicKind(topic)).toBe(kind)
   })
 })

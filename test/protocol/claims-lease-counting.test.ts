@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { CLAIMS_TOPIC, CLAIM_PAYLOAD_TYPE, CLAIM_TYPE, LEASE_MS, LEASE_RENEW_MS, MAX_LEASE_MS, MAX_RELEASE_REASON, ProtocolError, RELEASE_PAYLOAD_TYPE, RELEASE_TYPE, SchemaError, countsAsBuilder, createClaim, decodeClaim, envelopeBytes, generateSigningKey, replacesClaim, signEnvelope, takenSlots, utf8Encode, validateClaim, validateTopicMessage } from '../../protocol/index.ts'
+import { CLAIMS_TOPIC, CLAIM_PAYLOAD_TYPE, CLAIM_TYPE, LEASE_MS, LEASE_RENEW_MS, LEASE_SHARE, MAX_LEASE_MS, expectedBuildMs, leaseFor, MAX_RELEASE_REASON, ProtocolError, RELEASE_PAYLOAD_TYPE, RELEASE_TYPE, SchemaError, countsAsBuilder, createClaim, decodeClaim, envelopeBytes, generateSigningKey, replacesClaim, signEnvelope, takenSlots, utf8Encode, validateClaim, validateTopicMessage } from '../../protocol/index.ts'
 import type { Claim, ClaimPurpose, ClaimRelease, SigningKey } from '../../protocol/index.ts'
 import { fixedKey, iso, makeJob, T0 } from './fixtures.ts'
 
@@ -23,6 +23,69 @@ describe('claim leases', () => {
   it('renewal cadence leaves slack: two renewals may be lost before a lease lapses', () => {
     expect(LEASE_MS / LEASE_RENEW_MS).toBeGreaterThanOrEqual(3)
     expect(MAX_LEASE_MS).toBeGreaterThanOrEqual(LEASE_MS)
+  })
+})
+
+/**
+ * The claims a worker makes over a build of `buildMs` (the first claim and
+ * its renewals), scheduled as src/worker does: each claim's lease and the
+ * wait before the next from leaseFor(expectedBuildMs(...)) at that moment.
+ */
+function schedule (buildMs: number, wallSeconds: number, pastMs?: number): Array<{ at: number, leaseMs: number }> {
+  const out: Array<{ at: number, leaseMs: number }> = []
+  for (let at = 0; at < buildMs;) {
+    const lease = leaseFor(expectedBuildMs(wallSeconds, at, pastMs))
+    out.push({ at, leaseMs: lease.leaseMs })
+    at += lease.renewMs
+  }
+  return out
+}
+
+describe('leases scaled to the build (leaseFor, PROTOCOL.md §7 rule 1)', () => {
+  it('a short build keeps the 30 s lease renewed every 10 s; a long one a lease of a fifth of it, at most MAX_LEASE_MS', () => {
+    expect(leaseFor(0)).toEqual({ leaseMs: LEASE_MS, renewMs: LEASE_RENEW_MS })
+    expect(leaseFor(LEASE_MS * LEASE_SHARE)).toEqual({ leaseMs: LEASE_MS, renewMs: LEASE_RENEW_MS })
+    expect(leaseFor(5 * 60_000)).toEqual({ leaseMs: 60_000, renewMs: 20_000 })
+    expect(leaseFor(3_600_000)).toEqual({ leaseMs: MAX_LEASE_MS, renewMs: MAX_LEASE_MS / 3 })
+    expect(leaseFor(Number.POSITIVE_INFINITY)).toEqual({ leaseMs: MAX_LEASE_MS, renewMs: MAX_LEASE_MS / 3 })
+    expect(leaseFor(Number.NaN).leaseMs).toBe(MAX_LEASE_MS)
+    fc.assert(fc.property(fc.double({ min: -1e12, max: 1e12, noNaN: true }), (ms) => {
+      const { leaseMs, renewMs } = leaseFor(ms)
+      // every lease is one a version 1 decoder accepts, and two renewals may be lost before it lapses
+      return leaseMs >= LEASE_MS && leaseMs <= MAX_LEASE_MS && Number.isInteger(leaseMs) && Number.isInteger(renewMs) && leaseMs / renewMs >= 3
+    }))
+  })
+
+  it('expects the longest of its past build and the time run so far, never beyond the job\'s wallSeconds', () => {
+    expect(expectedBuildMs(3600, 0)).toBe(0)
+    expect(expectedBuildMs(3600, 1_000, 600_000)).toBe(600_000)
+    expect(expectedBuildMs(3600, 900_000, 600_000)).toBe(900_000)
+    expect(expectedBuildMs(60, 900_000, 600_000)).toBe(60_000)
+  })
+
+  it('a one-hour build renews at most 112 times (90 once its environment\'s duration is known), not 360', () => {
+    const hour = 3_600_000
+    // the fixed 10 s cadence: 360 claims over the hour
+    expect(Math.ceil(hour / LEASE_RENEW_MS)).toBe(360)
+    expect(schedule(hour, 7200).length).toBeLessThanOrEqual(112)
+    expect(schedule(hour, 7200, hour).length).toBe(hour / (MAX_LEASE_MS / 3))
+    // a build the job bounds to a minute keeps today's cadence: its lease is never longer than 30 s
+    expect(schedule(60_000, 60, hour).every(c => c.leaseMs === LEASE_MS)).toBe(true)
+  })
+
+  it('a vanished worker\'s slot frees within its last lease: at most MAX_LEASE_MS, and a fifth of the build it was on', () => {
+    for (const [buildMs, pastMs] of [[3_600_000, undefined], [3_600_000, 3_600_000], [20 * 60_000, undefined], [60_000, undefined]] as const) {
+      const claims = schedule(buildMs, 7200, pastMs)
+      // the worker vanishes right after its last claim: the slot is held that claim's lease, then frees
+      const last = claims.at(-1)!
+      const signed = claims.map((c, i) => claim(w[0]!, T0 + c.at, i, c.leaseMs))
+      expect(takenSlots(signed, [], T0 + last.at + last.leaseMs - 1)).toBe(1)
+      expect(takenSlots(signed, [], T0 + last.at + last.leaseMs)).toBe(0)
+      expect(last.leaseMs).toBeLessThanOrEqual(MAX_LEASE_MS)
+      expect(last.leaseMs).toBeLessThanOrEqual(Math.max(LEASE_MS, buildMs / LEASE_SHARE))
+      // and until then, the lease never lapses between renewals, even with two of them lost
+      for (let i = 0; i + 3 < claims.length; i++) expect(claims[i]!.at + claims[i]!.leaseMs).toBeGreaterThan(claims[i + 2]!.at)
+    }
   })
 })
 

@@ -75,7 +75,7 @@ describe('envelope level (all decoders)', () => {
   it('the payloadType must be the object\'s own (ERR_PAYLOAD_TYPE), and unknown ones are refused by decodeMessage', () => {
     expectError(() => decodeAttestation(job.envelope, { now: NOW }), PayloadTypeError, 'ERR_PAYLOAD_TYPE')
     expectError(() => decodeJobAnnouncement(att.envelope, { now: NOW }), PayloadTypeError, 'ERR_PAYLOAD_TYPE')
-    const future = resign({ hello: 1 }, 'application/vnd.concur.job+json; version=2', requester)
+    const future = resign({ hello: 1 }, 'application/vnd.concur.job+json; version=9', requester)
     expectError(() => decodeMessage(envelopeBytes(future), { now: NOW }), PayloadTypeError, 'ERR_PAYLOAD_TYPE')
   })
 
@@ -101,7 +101,9 @@ describe('job announcements', () => {
   })
 
   it('version: another JobAnnouncement version is ERR_UNSUPPORTED_VERSION, an unknown _type is ERR_SCHEMA', () => {
-    expectError(() => decode(jobWith(j => { j._type = 'https://concur.dev/JobAnnouncement/v2' })), UnsupportedVersionError, 'ERR_UNSUPPORTED_VERSION')
+    expectError(() => decode(jobWith(j => { j._type = 'https://concur.dev/JobAnnouncement/v3' })), UnsupportedVersionError, 'ERR_UNSUPPORTED_VERSION')
+    // version 2 (a sharded job, §6.1) is known: under version 1's payloadType it is a mislabelled job
+    expectError(() => decode(jobWith(j => { j._type = 'https://concur.dev/JobAnnouncement/v2' })), SchemaError, 'ERR_SCHEMA', '_type')
     expectError(() => decode(jobWith(j => { j._type = 'https://example.com/Other' })), SchemaError, 'ERR_SCHEMA', '_type')
     expectError(() => decode(jobWith(j => { delete j._type })), SchemaError, 'ERR_SCHEMA', '_type')
     expectError(() => decode(jobWith(j => { (j.definition as any).version = 2 })), SchemaError, 'ERR_SCHEMA', 'definition.version')

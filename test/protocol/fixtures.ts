@@ -1,9 +1,9 @@
 /** Deterministic keys, definitions and claims shared by the protocol tests and the vector generator. */
 import { sha256 } from '@noble/hashes/sha2.js'
 import {
-  CODEC_DAG_PB, CODEC_RAW, buildIdOf, cidOf, createAttestation, createJobAnnouncement, signingKeyFromSeed, utf8Encode
+  CODEC_DAG_PB, CODEC_RAW, SHARD_COUNT, buildIdOf, cidOf, createAttestation, createJobAnnouncement, shardOf, signingKeyFromSeed, utf8Encode
 } from '../../protocol/index.ts'
-import type { AttestationClaim, BuildDefinition, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
+import type { AttestationClaim, BuildDefinition, BuildVariation, SandboxTier, SignedAttestation, SignedJob, SigningKey, WorkerAdvert } from '../../protocol/index.ts'
 
 /** Key i is derived from a fixed label, so every run (and every vector file) uses the same keys. */
 export function fixedKey (label: string): SigningKey {
@@ -38,7 +38,33 @@ export const rootfsDefinition: BuildDefinition = {
 
 export const requester = fixedKey('requester')
 
-export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, createdAt?: number, expiresAt?: number, replicas?: number, builders?: string[] } = {}): SignedJob {
+/** A definition (`definition` with another SOURCE_DATE_EPOCH) whose build is on `shard` (PROTOCOL.md §6.1); `n` picks among them. */
+export function definitionOnShard (shard: number, n = 0, base: BuildDefinition = definition): BuildDefinition {
+  for (let epoch = 1_700_000_000, found = 0; ; epoch++) {
+    const def = { ...base, env: { ...base.env, SOURCE_DATE_EPOCH: String(epoch) } }
+    if (shardOf(buildIdOf(def)) === shard && found++ === n) return def
+  }
+}
+
+/** A worker advert's fields (PROTOCOL.md §5.4) for `key`, issued at `issued` and good for `lifeMs`; `over` replaces any. */
+export function advertInput (key: SigningKey, issued: number, lifeMs: number, over: Partial<Omit<WorkerAdvert, '_type'>> = {}): Omit<WorkerAdvert, '_type'> {
+  return {
+    worker: key.did,
+    workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3',
+    environments: ['host', 'rootfs'],
+    platforms: ['linux/amd64'],
+    tier: 'namespaces+cgroups',
+    limits: { memoryBytes: 2 ** 32, cpus: 4, diskBytes: 2 ** 33, wallSeconds: 3600, processes: 1024 },
+    maxConcurrent: 2,
+    shards: [0, 1, 2, 3, 4, 5, 6, 7],
+    issuedAt: iso(issued),
+    expiresAt: iso(issued + lifeMs),
+    seq: 1,
+    ...over
+  }
+}
+
+export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, createdAt?: number, expiresAt?: number, replicas?: number, builders?: string[], sharded?: boolean } = {}): SignedJob {
   const key = opts.key ?? requester
   return createJobAnnouncement({
     definition: opts.def ?? definition,
@@ -49,7 +75,8 @@ export function makeJob (opts: { key?: SigningKey, def?: BuildDefinition, create
     resources: { memoryBytes: 2 ** 30, cpus: 2, diskBytes: 2 ** 30, wallSeconds: 600, processes: 256 },
     createdAt: iso(opts.createdAt ?? T0),
     expiresAt: iso(opts.expiresAt ?? T0 + 3_600_000),
-    nonce: '00112233445566778899aabbccddeeff'
+    nonce: '00112233445566778899aabbccddeeff',
+    ...(opts.sharded === true ? { shards: SHARD_COUNT } : {})
   }, key)
 }
 

@@ -9,11 +9,11 @@ import { writeFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolve } from 'node:path'
 import {
-  ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, COMMITMENT_PAYLOAD_TYPE, EQUIVOCATION_PROOF_TYPE, createCommitment, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
+  ADVERT_PAYLOAD_TYPE, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, COMMITMENT_PAYLOAD_TYPE, createAdvert, EQUIVOCATION_PROOF_TYPE, createCommitment, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARD_COUNT, shardOf, base64Decode, base64Encode, clockOffsetFor, createAttestation, owedVariation,
   createClaim, createJobAnnouncement, didFromPublicKey, envelopePayload, signEnvelope, statementOf, utf8Encode
 } from '../../protocol/index.ts'
 import type { Envelope, TrustPolicyInput } from '../../protocol/index.ts'
-import { attest, claimFor, fakeRawCid, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
+import { advertInput, attest, claimFor, fakeRawCid, fakeTreeCid, fixedKey, iso, makeJob, requester, T0 } from './fixtures.ts'
 
 /** Group order of ed25519 (RFC 8032 §5.1). */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n
@@ -243,6 +243,8 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const jobWithBuilders = makeJob({ builders: [worker.did, other.did] })
   // the same job asking its replicas to vary the clock (PROTOCOL.md §5.1): same definition, same buildId
   const { definition, requester: did, requesterPeerId, replicas, resources, createdAt, expiresAt, nonce } = job.job
+  // the same job, sharded (PROTOCOL.md §6.1): version 2, `shards: 16` last; same buildId, so the same shard
+  const jobSharded = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, resources, createdAt, expiresAt, nonce, shards: SHARD_COUNT }, requester)
   const jobVaryClock = createJobAnnouncement({ definition, requester: did, ...(requesterPeerId !== undefined ? { requesterPeerId } : {}), replicas, vary: ['clock'], resources, createdAt, expiresAt, nonce }, requester)
   // worker-1's attestation of that job, recording the clock offset it derived (PROTOCOL.md §5.2)
   const varied = createAttestation({ ...claimFor(worker, { jobId: jobVaryClock.jobId }), variation: { clockOffsetSeconds: clockOffsetFor(worker.did, jobVaryClock.jobId) } }, worker)
@@ -278,6 +280,9 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const tampered: Envelope = { ...job.envelope, payload: base64Encode(tamperedPayload) }
 
   // Wrong key: the statement names worker-1 as builder, worker-2 signed it.
+  // worker-1's capability advert (PROTOCOL.md §5.4), and the same advert signed by worker-2
+  const advert = createAdvert(advertInput(worker, T0, 30 * 60_000, { platforms: ['linux-x64'] }), worker)
+  const forgedAdvert = signEnvelope(ADVERT_PAYLOAD_TYPE, utf8Encode(JSON.stringify(advert.advert)), other)
   const wrongKey = signEnvelope(ATTESTATION_PAYLOAD_TYPE, utf8Encode(JSON.stringify(statementOf(claimFor(worker, { jobId: job.jobId })))), other)
 
   // payloadType substitution: signed as a job, relabelled as an in-toto statement.
@@ -311,6 +316,7 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
   const signature: Record<string, SignatureVector> = {
     'job-announcement-valid': v({ description: 'A job announcement signed by its requester.', publicKey: requester.did, envelope: job.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'job-announcement-builders-valid': v({ description: 'A job announcement naming its builders (worker-1, worker-2, sorted): only their claims take its replica slots.', publicKey: requester.did, envelope: jobWithBuilders.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
+    'job-announcement-sharded-valid': v({ description: `A sharded job announcement (version 2, shards: 16, PROTOCOL.md §6.1): the fields of the plain job and "shards" last; it travels on shard ${shardOf(jobSharded.job.buildId).toString(16)} = the first hex digit of sha256(buildId).`, publicKey: requester.did, envelope: jobSharded.envelope, valid: true, payloadType: SHARDED_JOB_PAYLOAD_TYPE }),
     'job-announcement-vary-clock-valid': v({ description: 'A job announcement asking its replicas to vary the clock (vary: ["clock"]); its buildId is that of the same definition without it.', publicKey: requester.did, envelope: jobVaryClock.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
     'attestation-clock-varied-valid': v({ description: 'worker-1\'s attestation of the vary-clock job, recording the clock offset it built with: clockOffsetSeconds = clockOffsetFor(worker-1 did, jobId).', publicKey: worker.did, envelope: varied.envelope, valid: true, payloadType: ATTESTATION_PAYLOAD_TYPE }),
     'job-announcement-vary-all-valid': v({ description: 'A job announcement asking its replicas to vary the clock, the CPU count, the hostname and the timezone (vary: ["clock", "cpus", "hostname", "timezone"], sorted); same buildId.', publicKey: requester.did, envelope: jobVaryAll.envelope, valid: true, payloadType: JOB_PAYLOAD_TYPE }),
@@ -322,6 +328,8 @@ export function buildVectors (): { signature: Record<string, SignatureVector>, p
     'claim-valid': v({ description: 'A 30 s lease claim on the job by worker-1.', publicKey: worker.did, envelope: claim.envelope, valid: true, payloadType: CLAIM_PAYLOAD_TYPE }),
     'claim-release-valid': v({ description: 'worker-1 releases the job (seq 1): it declines it, with the reason. A release is a claim of version 2 and takes no replica slot.', publicKey: worker.did, envelope: release.envelope, valid: true, payloadType: RELEASE_PAYLOAD_TYPE }),
     'tampered-payload': v({ description: 'The job payload was changed after signing (replicas 2 -> 9).', publicKey: requester.did, envelope: tampered, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'signature does not cover the modified payload', error: 'ERR_BAD_SIGNATURE' }),
+    'advert-valid': v({ description: 'worker-1\'s capability advert (PROTOCOL.md §5.4): host and rootfs builds for linux-x64, its tier and limits, shards 0-7, good for 30 minutes.', publicKey: worker.did, envelope: advert.envelope, valid: true, payloadType: ADVERT_PAYLOAD_TYPE }),
+    'advert-forged': v({ description: 'The same advert, naming worker-1, signed by worker-2.', publicKey: worker.did, envelope: forgedAdvert, valid: false, payloadType: ADVERT_PAYLOAD_TYPE, reason: 'signature is by another key than the worker it names', error: 'ERR_BAD_SIGNATURE' }),
     'wrong-key': v({ description: 'An attestation naming worker-1 as builder but signed by worker-2.', publicKey: worker.did, envelope: wrongKey, valid: false, payloadType: ATTESTATION_PAYLOAD_TYPE, reason: 'signature is by another key than the builder', error: 'ERR_BAD_SIGNATURE' }),
     'wrong-payload-type-relabelled': v({ description: 'A job envelope whose payloadType was rewritten to the in-toto type after signing.', publicKey: requester.did, envelope: relabelled, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'PAE binds the payloadType: the signature does not verify for the new type, and it is not the job type', error: 'ERR_PAYLOAD_TYPE' }),
     'wrong-payload-type-signed': v({ description: 'A job payload correctly signed, but under the claim payloadType.', publicKey: requester.did, envelope: signedAsClaim, valid: false, payloadType: JOB_PAYLOAD_TYPE, reason: 'a valid DSSE signature for another payloadType is not a valid job', error: 'ERR_PAYLOAD_TYPE' }),

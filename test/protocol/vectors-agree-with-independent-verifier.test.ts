@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
-  ProtocolError, decodeAttestation, decodeClaim, decodeJobAnnouncement, pae, publicKeyFromDid,
-  validateEnvelope, verifyEnvelopeSignature, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE
+  ADVERT_PAYLOAD_TYPE, ProtocolError, decodeAdvert, decodeAttestation, decodeClaim, decodeJobAnnouncement, pae, publicKeyFromDid,
+  validateEnvelope, verifyEnvelopeSignature, ATTESTATION_PAYLOAD_TYPE, CLAIM_PAYLOAD_TYPE, JOB_PAYLOAD_TYPE, RELEASE_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, shardOf
 } from '../../protocol/index.ts'
 import type { Envelope } from '../../protocol/index.ts'
 import { VECTORS_DIR } from './generate-vectors.ts'
@@ -33,8 +34,10 @@ function decodeFull (v: SignatureVector): unknown {
   const now = Date.parse(v.verifyAt)
   const env = v.envelope as Envelope
   switch (v.payloadType) {
-    case JOB_PAYLOAD_TYPE: return decodeJobAnnouncement(env, { now })
+    case JOB_PAYLOAD_TYPE:
+    case SHARDED_JOB_PAYLOAD_TYPE: return decodeJobAnnouncement(env, { now })
     case ATTESTATION_PAYLOAD_TYPE: return decodeAttestation(env, { now })
+    case ADVERT_PAYLOAD_TYPE: return decodeAdvert(env, { now })
     case CLAIM_PAYLOAD_TYPE:
     case RELEASE_PAYLOAD_TYPE: return decodeClaim(env, { now })
     default: throw new Error(`vector has unknown payloadType ${v.payloadType}`)
@@ -44,7 +47,7 @@ function decodeFull (v: SignatureVector): unknown {
 describe('signature vectors', () => {
   it('covers the required cases', () => {
     const names = files.map(f => f.replace(/\.json$/, ''))
-    for (const n of ['job-announcement-valid', 'job-announcement-builders-valid', 'job-announcement-vary-clock-valid', 'attestation-success-valid',
+    for (const n of ['job-announcement-valid', 'job-announcement-sharded-valid', 'advert-valid', 'advert-forged', 'job-announcement-builders-valid', 'job-announcement-vary-clock-valid', 'attestation-success-valid',
       'attestation-failure-valid', 'attestation-clock-varied-valid', 'job-announcement-vary-all-valid', 'attestation-all-varied-valid', 'tampered-payload',
       'wrong-key', 'wrong-payload-type-relabelled', 'wrong-payload-type-signed', 'non-canonical-signature']) {
       expect(names).toContain(n)
@@ -98,6 +101,25 @@ describe('the job vector naming builders, read without protocol/ code', () => {
       expect('did:key:z' + base58Encode(Uint8Array.of(0xed, 0x01, ...key))).toBe(did)
       if (i > 0) expect(builders[i - 1]! < did).toBe(true)
     }
+  })
+})
+
+describe('the sharded job vector, read without protocol/ code (PROTOCOL.md §6.1)', () => {
+  const read = (name: string): SignatureVector => JSON.parse(readFileSync(resolve(VECTORS_DIR, `${name}.json`), 'utf8')) as SignatureVector
+
+  it('is version 2 with shards 16 last, otherwise the plain job\'s fields, on the shard named by sha256(buildId)', () => {
+    const v = read('job-announcement-sharded-valid')
+    expect(v.payloadType).toBe('application/vnd.concur.job+json; version=2')
+    const job = payloadJson(v.envelope)
+    const plain = payloadJson(read('job-announcement-valid').envelope)
+    expect(job._type).toBe('https://concur.dev/JobAnnouncement/v2')
+    expect(Object.keys(job).at(-1)).toBe('shards')
+    expect(job.shards).toBe(16)
+    const without = (o: Record<string, unknown>, ...keys: string[]): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)))
+    expect(without(job, '_type', 'shards')).toEqual(without(plain, '_type'))
+    const shard = Number.parseInt(createHash('sha256').update(String(job.buildId), 'utf8').digest('hex')[0] as string, 16)
+    expect(v.description).toContain(`travels on shard ${shard.toString(16)} `)
+    expect(shardOf(String(job.buildId))).toBe(shard)
   })
 })
 

@@ -66,6 +66,8 @@ export function nodeRoutes (router: Router, deps: NodeRouteDeps): void {
       attestations: peer.gossip.subscribers('attestation').map(String),
       equivocations: peer.gossip.subscribers('equivocation').map(String)
     },
+    // the shards whose topics this node reads besides the unsharded ones (PROTOCOL.md §6.1)
+    shards: peer.gossip.shards(),
     discovered: peer.discovery.known(),
     // what each of them announced: the addresses this node would hand out and dial
     announced: Object.fromEntries(peer.discovery.known().slice(0, 256).map(id => [id, peer.discovery.addressesOf(id) ?? []])),

@@ -1,6 +1,7 @@
 /** The signed records this node holds (jobs, attestations), and publishing one. */
 import type { ConcurGossip } from '../../../src/net/gossip.ts'
 import type { RecordStore } from '../../../src/store/records.ts'
+import type { AdvertBook } from '../../../src/store/advert-book.ts'
 import { HttpError } from '../server.ts'
 import type { Router } from '../server.ts'
 import { str } from './body.ts'
@@ -8,12 +9,19 @@ import { str } from './body.ts'
 export interface RecordRouteDeps {
   gossip: Pick<ConcurGossip, 'publish'>
   records: Pick<RecordStore, 'jobs' | 'getJob' | 'attestations'>
+  /** workers' capability adverts (PROTOCOL.md §5.4) */
+  adverts?: Pick<AdvertBook, 'live'>
 }
 
 const KINDS = ['job', 'attestation', 'claim'] as const
 
 export function recordRoutes (router: Router, deps: RecordRouteDeps): void {
   const { gossip, records } = deps
+
+  // the live adverts this node holds: what each worker says it would take (PROTOCOL.md §5.4)
+  router.on('GET', '/v1/adverts', async () => ({
+    adverts: (deps.adverts?.live(Date.now()) ?? []).map(a => a.advert)
+  }))
 
   router.on('POST', '/v1/gossip/publish', async (req) => {
     const kind = str(req.body, 'kind') as typeof KINDS[number]

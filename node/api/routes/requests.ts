@@ -102,10 +102,11 @@ export function requestRoutes (router: Router, deps: RequestRouteDeps): void {
       ...(resources != null ? { resources } : {}),
       ...(vary != null ? { vary } : {}),
       reuse: (body as { reuse?: unknown } | undefined)?.reuse !== false,
+      sharded: (body as { sharded?: unknown } | undefined)?.sharded === true,
       includeVcs: (body as { includeVcs?: unknown } | undefined)?.includeVcs === true
     })
-    const { job, record: r, source, threshold, excluded, ignoreRules, vcsExcluded } = submitted
-    return { jobId: job.jobId, buildId: job.job.buildId, source, record: r, threshold, eventSeq, excluded, ignoreRules, vcsExcluded }
+    const { job, record: r, source, threshold, excluded, ignoreRules, vcsExcluded, warnings } = submitted
+    return { jobId: job.jobId, buildId: job.job.buildId, source, record: r, threshold, eventSeq, excluded, ignoreRules, vcsExcluded, warnings }
   })
 
   router.on('GET', '/v1/requests', async (): Promise<RequestsResponse> => ({ requests: requester.list() }))
