@@ -71,10 +71,15 @@ export const TOPIC_KINDS = Object.freeze({
 
 export type ConcurTopic = keyof typeof TOPIC_KINDS
 
-/** The kinds of message that travel on shards (PROTOCOL.md §6.1): a job's own, not equivocation proofs (rare, and about a key). */
-export type ShardedKind = 'job' | 'claim' | 'attestation'
-export const SHARDED_KINDS: readonly ShardedKind[] = Object.freeze(['job', 'claim', 'attestation'] as const)
-const UNSHARDED_TOPIC_OF: Readonly<Record<ShardedKind, string>> = Object.freeze({ job: JOBS_TOPIC, claim: CLAIMS_TOPIC, attestation: ATTESTATIONS_TOPIC })
+/**
+ * The kinds of message that travel on shards (PROTOCOL.md §6.1): a job's
+ * own, commitments included (one per build: on one topic for the whole
+ * network they would be the one message every node still sees); not
+ * equivocation proofs (rare, and about a key) nor adverts.
+ */
+export type ShardedKind = 'job' | 'claim' | 'attestation' | 'commitment'
+export const SHARDED_KINDS: readonly ShardedKind[] = Object.freeze(['job', 'claim', 'attestation', 'commitment'] as const)
+const UNSHARDED_TOPIC_OF: Readonly<Record<ShardedKind, string>> = Object.freeze({ job: JOBS_TOPIC, claim: CLAIMS_TOPIC, attestation: ATTESTATIONS_TOPIC, commitment: COMMITMENTS_TOPIC })
 
 /**
  * The topic of one kind on one shard (PROTOCOL.md §6.1): the kind's
@@ -217,8 +222,8 @@ function shardMismatch (topic: string, message: DecodedMessage): string | undefi
     if (shard === undefined) return sharded ? `a sharded job does not belong on topic ${topic}` : undefined
     if (!sharded) return `a job that is not sharded does not belong on topic ${topic}`
   }
-  if (shard === undefined || message.kind === 'equivocation' || message.kind === 'advert' || message.kind === 'commitment') return undefined
-  const buildId = message.kind === 'job' ? message.value.job.buildId : message.value.claim.buildId
+  if (shard === undefined || message.kind === 'equivocation' || message.kind === 'advert') return undefined
+  const buildId = message.kind === 'job' ? message.value.job.buildId : message.kind === 'commitment' ? message.value.commitment.buildId : message.value.claim.buildId
   const its = shardOf(buildId)
   return its === shard.shard ? undefined : `a ${message.kind} of shard ${its.toString(16)} does not belong on topic ${topic}`
 }

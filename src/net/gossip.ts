@@ -119,8 +119,8 @@ export function concurGossip (init: ConcurGossipInit = {}) {
     }
     /** the topic a message of `kind` is validated against: a job's own (read from it, checked by the decode), or its job's */
     const topicFor = (kind: MessageKind, bytes: Uint8Array, job?: JobRoute): string => {
-      // not sharded (PROTOCOL.md §6.1): proofs and adverts are about keys; commitments stay on their own v1.1 topic
-      if (kind === 'equivocation' || kind === 'advert' || kind === 'commitment') return TOPIC_OF_KIND[kind]
+      // not sharded (PROTOCOL.md §6.1): proofs and adverts are about keys
+      if (kind === 'equivocation' || kind === 'advert') return TOPIC_OF_KIND[kind]
       let route = job
       if (kind === 'job') {
         // unreadable: the unsharded topic's decode says why

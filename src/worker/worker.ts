@@ -323,7 +323,8 @@ export function worker (init: WorkerInit) {
       const book = components.commitments!
       const t = now()
       const signed = createCommitment({ buildId: job.job.buildId, jobId: job.jobId, workerPeerId: init.peerId, issuedAt: new Date(t).toISOString(), artifact }, init.key)
-      await components.gossip.publish('commitment', signed.bytes)
+      // on the job's shard, like its claims and attestations (PROTOCOL.md §6.1)
+      await components.gossip.publish('commitment', signed.bytes, job.job)
       const waitMs = revealWaitMs(buildMs)
       emit({ type: 'build:committed', jobId: job.jobId, buildId: job.job.buildId, artifact, waitMs })
       const deadline = t + waitMs

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
-  ALL_SHARDS, ATTESTATIONS_TOPIC, CLAIMS_TOPIC, JOBS_TOPIC, JOB_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARDED_JOB_TYPE, SHARD_COUNT, SHARD_TOPICS,
+  ALL_SHARDS, ATTESTATIONS_TOPIC, createCommitment, CLAIMS_TOPIC, JOBS_TOPIC, JOB_PAYLOAD_TYPE, SHARDED_JOB_PAYLOAD_TYPE, SHARDED_JOB_TYPE, SHARD_COUNT, SHARD_TOPICS,
   createClaim, decodeJobAnnouncement, gossipActionFor, parseShardTopic, peekJobRoute, shardOf, shardTopic, signEnvelope, topicKind, topicOfJob,
   utf8Encode, validateJobAnnouncement, validateTopicMessage, envelopeBytes
 } from '../../protocol/index.ts'
@@ -35,7 +35,7 @@ describe('the shard of a build', () => {
 
   it('has one topic per kind and shard, one spelling each; nothing else parses as one', () => {
     expect(shardTopic('job', 10)).toBe(`${JOBS_TOPIC}/a`)
-    expect(SHARD_TOPICS).toHaveLength(3 * SHARD_COUNT)
+    expect(SHARD_TOPICS).toHaveLength(4 * SHARD_COUNT)
     for (const t of SHARD_TOPICS) expect(shardTopic(parseShardTopic(t)!.kind, parseShardTopic(t)!.shard)).toBe(t)
     expect(topicKind(shardTopic('claim', 3))).toBe('claim')
     for (const t of [`${JOBS_TOPIC}/A`, `${JOBS_TOPIC}/10`, `${JOBS_TOPIC}/07`, `${JOBS_TOPIC}/`, `${JOBS_TOPIC}/g`, '/concur/1/equivocations/json/0', `${CLAIMS_TOPIC}/-1`]) {
@@ -108,6 +108,11 @@ describe('topics (validateTopicMessage, PROTOCOL.md §6.1)', () => {
     expect(verdict(shardTopic('claim', 7), claimOn(sharded))).toBe('accept')
     expect(verdict(shardTopic('claim', 8), claimOn(sharded))).toBe('reject (wrong topic)')
     expect(verdict(shardTopic('attestation', 7), att)).toBe('accept')
+    // a commitment (PROTOCOL.md §8.3) travels on its build's shard too
+    const commitment = createCommitment({ buildId: sharded.job.buildId, jobId: sharded.jobId, workerPeerId: '12D3KooWH3uVF6wv47WnArKHk5p6cvgCJEb74UTmxztmQDc298L3', issuedAt: new Date(T0).toISOString(), artifact: fakeTreeCid('A') }, worker).bytes
+    expect(topicOfJob('commitment', sharded.job)).toBe(shardTopic('commitment', 7))
+    expect(verdict(shardTopic('commitment', 7), commitment)).toBe('accept')
+    expect(verdict(shardTopic('commitment', 8), commitment)).toBe('reject (wrong topic)')
     expect(verdict(shardTopic('attestation', 6), att)).toBe('reject (wrong topic)')
     // a claim on the attestations shard topic is the wrong kind, as on the unsharded ones
     expect(verdict(shardTopic('attestation', 7), claimOn(sharded))).toBe('reject (wrong topic)')
