@@ -19,7 +19,7 @@
  */
 import {
   CLAIM_JITTER_MAX_MS, LEASE_MS, LEASE_RENEW_MS, countsAsBuilder, createPolicy, evaluateVerdict, parseCid, sha256HexOfCid, takenSlots,
-  CODEC_DAG_CBOR, COMMITMENT_LEAD_MS, REVEAL_MARGIN_MS, revealWaitMs
+  CODEC_DAG_CBOR, SHARD_COUNT, leaseFor, shardOf as protocolShardOf, COMMITMENT_LEAD_MS, REVEAL_MARGIN_MS, revealWaitMs
 } from '../../../protocol/index.ts'
 import type { Claim, SignedAttestation, SignedJob, TrustPolicy } from '../../../protocol/index.ts'
 import { quantile } from '../stats.ts'
@@ -139,10 +139,14 @@ interface WorkerState { busy: boolean, pending: Job[], shards: number[] }
 
 const HEX = 16
 
-/** a buildId's shard: the first hex digit of its sha-256 (README, "Scaling") */
+/**
+ * A buildId's shard: protocol's rule (PROTOCOL.md §6.1: the first hex digit
+ * of sha256 of the buildId text) for the network's 16; for another count
+ * (a what-if run) the same hash's first byte scaled to it.
+ */
 export function shardOf (buildId: string, shards: number): number {
+  if (shards === SHARD_COUNT) return protocolShardOf(buildId)
   const firstByte = parseInt(sha256HexOfCid(parseCid(buildId, 'buildId', [CODEC_DAG_CBOR])).slice(0, 2), HEX)
-  // 16 shards: the first hex digit
   return Math.floor(firstByte * shards / 256)
 }
 
@@ -269,9 +273,12 @@ export function simulate (o: SimulateOptions): SimulateResult {
     const end = t + j.baseMs * buildRng.lognormal(1, 0.1)
     const b: Build = { worker: w, start: t, end, seen: new Set(), revealed: false }
     j.builds.set(w, b)
-    // v1: a 30 s lease renewed every 10 s; v1.1: ~3 renewals per expected build, lease 3 intervals
-    const interval = v11 ? Math.max(LEASE_RENEW_MS, j.baseMs / 3) : LEASE_RENEW_MS
-    const lease = v11 ? 3 * interval : LEASE_MS
+    // v1: a 30 s lease renewed every 10 s; v1.1: protocol's leaseFor the
+    // expected build time (PROTOCOL.md §7 rule 1; a worker that built the
+    // environment before, so it expects the build's own length)
+    const timing = v11 ? leaseFor(j.baseMs) : { leaseMs: LEASE_MS, renewMs: LEASE_RENEW_MS }
+    const interval = timing.renewMs
+    const lease = timing.leaseMs
     const list: Array<{ claim: Claim, at: number }> = []
     j.claims.set(w, list)
     // the claim is signed and validated for real; its renewals are the same
