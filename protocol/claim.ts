@@ -4,13 +4,14 @@
  * the build); they only save duplicate work. See PROTOCOL.md §5.3 (the object)
  * and §7 (the rules).
  */
+import { sha256 } from '@noble/hashes/sha2.js'
 import { ExpiredError, FutureError, SchemaError } from './errors.ts'
 import { CODEC_DAG_CBOR, CODEC_RAW, parseCid } from './cid.ts'
 import { envelopeBytes, signEnvelope, verifyEnvelopeSignature } from './dsse.ts'
 import type { Envelope } from './dsse.ts'
 import { guard, isVersion2, openEnvelope, readEnvelope } from './decode.ts'
 import type { TwoVersions } from './decode.ts'
-import { utf8Encode } from './encoding.ts'
+import { hexEncode, utf8Encode } from './encoding.ts'
 import { publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
 import { PEER_ID_PATTERN } from './job.ts'
@@ -86,6 +87,37 @@ export function expectedBuildMs (wallSeconds: number, elapsedMs: number, pastMs?
 
 /** Upper bound of the random delay before picking up an under-claimed job (spreads simultaneous starts). */
 export const CLAIM_JITTER_MAX_MS = 2_000
+/**
+ * The order in which a job's named builders go for it (PROTOCOL.md §7 rule
+ * 4): the first `replicas` of them claim at once, each later one waits this
+ * much per place beyond them, at most CLAIM_ORDER_MAX_WAIT_MS, and then
+ * counts the slots again. Without it every idle named builder that hears an
+ * unclaimed job claims within the 50 ms jitter, long before the others'
+ * claims can reach it across a WAN mesh: the simulator (README, "Scaling")
+ * measured 21 builds per job of 3 at 10,000 nodes with 64 builders per job.
+ * One second is a few gossip hops with room to spare.
+ */
+export const CLAIM_ORDER_STEP_MS = 1_000
+export const CLAIM_ORDER_MAX_WAIT_MS = 4_000
+
+/**
+ * A named builder's place in a job's claim order: the builders sorted by
+ * sha256(jobId ‖ "\n" ‖ did), a different order for every job (so no key is
+ * always first) that every node computes alike. Undefined for a job naming
+ * no builders, or a key it does not name.
+ */
+export function claimOrder (job: { jobId: string, builders?: readonly string[] }, did: string): number | undefined {
+  if (job.builders === undefined || !job.builders.includes(did)) return undefined
+  const rankOf = (d: string): string => hexEncode(sha256(utf8Encode(`${job.jobId}\n${d}`)))
+  const mine = rankOf(did)
+  return job.builders.filter(d => d !== did && rankOf(d) < mine).length
+}
+
+/** How long a builder at `place` in the claim order waits before it counts the slots again and claims (0 for the first `replicas`). */
+export function claimOrderWaitMs (place: number | undefined, replicas: number): number {
+  if (place === undefined || place < replicas) return 0
+  return Math.min(CLAIM_ORDER_MAX_WAIT_MS, (place - replicas + 1) * CLAIM_ORDER_STEP_MS)
+}
 
 export interface Claim {
   /** v1: a claim of a slot; v2: a release (with `release`) */

@@ -50,4 +50,12 @@ describe('npm run bench -- --simulate (the simulator)', () => {
       expect(unique[w]).toBeLessThanOrEqual(mine.reduce((n, s) => n + publishedPerShard[s]!, 0))
     }
   })
+
+  it('with the claim order, idle named builders no longer all build the same job (PROTOCOL.md §7 rule 4)', () => {
+    // the load here is light: most of a job's 64 builders are idle, which is
+    // when every one of them used to claim within the jitter
+    const without = simulate({ ...base, version: 'v1', claimOrder: false })
+    expect(without.duplicateBuildsPerJob).toBeGreaterThan(1)
+    expect(v1.duplicateBuildsPerJob).toBeLessThan(without.duplicateBuildsPerJob / 4)
+  })
 })

@@ -3,7 +3,7 @@ import { homedir } from 'node:os'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
 import { logger } from '@libp2p/logger'
-import { awaitedCommitments, countsAsBuilder, createClaim, createCommitment, expectedBuildMs, leaseFor, LEASE_MS, REVEAL_MARGIN_MS, revealWaitMs, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
+import { awaitedCommitments, claimOrder, claimOrderWaitMs, countsAsBuilder, createClaim, createCommitment, expectedBuildMs, leaseFor, LEASE_MS, REVEAL_MARGIN_MS, revealWaitMs, CLAIM_JITTER_MAX_MS, MAX_RELEASE_REASON } from '../../protocol/index.ts'
 import type { LeaseTiming } from '../../protocol/index.ts'
 import type { ClaimPurpose, ClaimRelease, HostToolchain, SandboxTier, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import type { ConcurGossip } from '../net/gossip.ts'
@@ -531,7 +531,11 @@ export function worker (init: WorkerInit) {
         // README.md, "Benchmarks", the submit → accepted row)
         const taken = book.taken(job.jobId, attestedWorkers(job), now(), init.key.did, job.job.builders)
         const spreadMs = Math.min(CLAIM_JITTER_MAX_MS, 50 + 150 * taken)
-        await new Promise(resolve => setTimeout(resolve, Math.floor(Math.random() * spreadMs)))
+        // and, on a job naming its builders, this builder's place in the
+        // job's claim order (PROTOCOL.md §7 rule 4): the first `replicas`
+        // go at once, the others give their claims time to arrive
+        const orderMs = spotCheck ? 0 : claimOrderWaitMs(claimOrder({ jobId: job.jobId, builders: job.job.builders }, init.key.did), job.job.replicas)
+        await new Promise(resolve => setTimeout(resolve, orderMs + Math.floor(Math.random() * spreadMs)))
         if (stopped || running.size >= init.policy.maxConcurrent) return
         if (!spotCheck && book.taken(job.jobId, attestedWorkers(job), now(), init.key.did, job.job.builders) >= job.job.replicas) return
         if (spotCheck) emit({ type: 'job:spot-check', jobId: job.jobId, requester: job.job.requester })

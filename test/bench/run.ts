@@ -599,6 +599,7 @@ if (process.argv.includes('--simulate')) {
     seconds: Number(option('--seconds', quick ? '120' : '180')),
     trusted: Number(option('--trusted', '64')),
     seed: Number(option('--seed', '1')),
+    ...(process.argv.includes('--no-claim-order') ? { claimOrder: false } : {}),
     log
   })
   const rows = results.map(({ detail: _, ...r }) => r)

@@ -9,6 +9,8 @@ export interface SimulateBenchOptions {
   seed: number
   /** keys each requester trusts and names as its jobs' builders */
   trusted: number
+  /** false: workers claim without the claim order (`--no-claim-order`), to see what it buys */
+  claimOrder?: boolean
   log: (s: string) => void
 }
 
@@ -17,7 +19,7 @@ export function simulateBench (o: SimulateBenchOptions): SimulateResult[] {
   for (const nodes of o.nodes) {
     for (const version of ['v1', 'v1.1'] as Version[]) {
       o.log(`simulating ${nodes} nodes, ${version}: ${o.jobsPerS} jobs/s for ${o.seconds} s (seed ${o.seed}) …`)
-      const r = simulate({ nodes, version, jobsPerS: o.jobsPerS, seconds: o.seconds, seed: o.seed, trusted: o.trusted })
+      const r = simulate({ nodes, version, jobsPerS: o.jobsPerS, seconds: o.seconds, seed: o.seed, trusted: o.trusted, ...(o.claimOrder === false ? { claimOrder: false } : {}) })
       o.log(`${nodes} nodes, ${version}: ${r.jobs} jobs, ${r.builds} builds, ${(r.elapsedMs / 1000).toFixed(1)} s`)
       out.push(r)
     }
@@ -40,7 +42,7 @@ export function simulateTable (rs: SimulateResult[]): string {
 /** what the table rests on that is a model, not the real thing */
 export const SIMULATE_NOTES = [
   'messages are real signed envelopes (protocol/, real keys), each validated once by the real topic validator; a node\'s validation CPU is counted from that time',
-  'claims are decided by the real rules (countsAsBuilder, takenSlots over what reached the worker), acceptance by the real verdict (evaluateVerdict)',
+  'claims are decided by the real rules (countsAsBuilder, takenSlots over what reached the worker, the claim order claimOrder/claimOrderWaitMs unless --no-claim-order), acceptance by the real verdict (evaluateVerdict)',
   'gossip: a degree-6 random mesh per topic, each node forwards once to its mesh peers (duplicates counted as received); no IHAVE/IWANT (lazy gossip only repairs losses, and the model loses nothing); the three v1 topics share one mesh graph',
   'latency: per link, lognormal (median 40 ms, sigma 0.6, 1–500 ms), fixed per link; +1 ms validation per hop; bandwidth not modelled; input probe before a claim: one round trip',
   'claim renewals: the worker\'s signed claim with later times and seq, counted at its size, not re-signed',

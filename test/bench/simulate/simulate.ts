@@ -19,7 +19,7 @@
  */
 import {
   CLAIM_JITTER_MAX_MS, LEASE_MS, LEASE_RENEW_MS, countsAsBuilder, createPolicy, evaluateVerdict, parseCid, sha256HexOfCid, takenSlots,
-  CODEC_DAG_CBOR, SHARD_COUNT, leaseFor, shardOf as protocolShardOf, COMMITMENT_LEAD_MS, REVEAL_MARGIN_MS, revealWaitMs
+  CODEC_DAG_CBOR, SHARD_COUNT, claimOrder, claimOrderWaitMs, leaseFor, shardOf as protocolShardOf, COMMITMENT_LEAD_MS, REVEAL_MARGIN_MS, revealWaitMs
 } from '../../../protocol/index.ts'
 import type { Claim, SignedAttestation, SignedJob, TrustPolicy } from '../../../protocol/index.ts'
 import { quantile } from '../stats.ts'
@@ -54,6 +54,8 @@ export interface SimulateOptions {
   shardsPerWorker?: number
   buildMedianS?: number
   buildSigma?: number
+  /** false: workers claim as before the claim order (every idle builder within the jitter), to measure what the order buys */
+  claimOrder?: boolean
   /** v1.1: a worker reveals at most this long after its commitment (default: the real revealWaitMs of its build time) */
   commitWindowMs?: number
   /** v1.1: … or this long after every builder it knows of has committed (default REVEAL_MARGIN_MS) */
@@ -256,7 +258,9 @@ export function simulate (o: SimulateOptions): SimulateResult {
     const probeMs = 2 * latency(jitterRng)
     q.at(q.now + probeMs, () => {
       const spreadMs = Math.min(CLAIM_JITTER_MAX_MS, 50 + 150 * taken(w, j, q.now))
-      q.at(q.now + Math.floor(jitterRng.next() * spreadMs), () => {
+      // the claim order (PROTOCOL.md §7 rule 4), in both versions: the worker's own code
+      const orderMs = o.claimOrder === false ? 0 : claimOrderWaitMs(claimOrder({ jobId: j.signed.jobId, builders: j.signed.job.builders }, nodeKey(w).did), replicas)
+      q.at(q.now + orderMs + Math.floor(jitterRng.next() * spreadMs), () => {
         if (taken(w, j, q.now) >= replicas) { st.busy = false; pump(w); return }
         startBuild(w, j)
       })
