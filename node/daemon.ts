@@ -12,7 +12,7 @@ import { createConcurPeer } from '../src/net/peer.ts'
 import { needsRelay } from '../src/net/dial-policy.ts'
 import type { ConcurPeer } from '../src/net/peer.ts'
 import type { ConcurMessage, MessagePeek } from '../src/net/validate.ts'
-import { isTrustedSigner } from '../protocol/index.ts'
+import { bytesEqual, holdsLiveReplicaLease, isTrustedSigner, publicKeyFromDid } from '../protocol/index.ts'
 import type { SignedAttestation } from '../protocol/index.ts'
 import { attestationSync } from '../src/net/sync.ts'
 import { fairJobOrder, inShards, jobSync } from '../src/net/job-sync.ts'
@@ -143,17 +143,20 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     // attestations of keys this node trusts, and its own, are always kept
     // the trust policy before the records: what it trusts is kept whatever the caps for strangers
     const policy = full ? await life.start('policy', new PolicyStore(home)) : undefined
-    const trusts = (att: SignedAttestation): boolean => {
-      if (att.claim.worker === identity.signing.did) return true
+    /** this node's own key or one its policy trusts, by raw key (the policy's one rule, isTrustedSigner) */
+    const trustsSigner = (signer: Uint8Array): boolean => {
+      if (bytesEqual(signer, identity.signing.publicKey)) return true
       try {
-        return policy != null && isTrustedSigner(policy.current(), att.signer)
+        return policy != null && isTrustedSigner(policy.current(), signer)
       } catch {
         return false
       }
     }
+    const trusts = (att: SignedAttestation): boolean => trustsSigner(att.signer)
+    // a did from a verified message: its key is in keys.ts's cache, so this is a lookup
     const trustsDid = (did: string): boolean => {
       try {
-        return policy != null && [...policy.current().trusted.values()].includes(did)
+        return trustsSigner(publicKeyFromDid(did))
       } catch {
         return false
       }
@@ -177,10 +180,10 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
     // commitments and first reveals in arrival order (PROTOCOL.md §8.3): the
     // verdict's evidence against copiers, and what a worker waits on to reveal
     const commitments = commitmentBook({
-      trusts: (did) => did === identity.signing.did || trustsDid(did),
+      trusts: trustsDid,
       own: identity.signing.did,
       // a worker building the job: its commitment is what the others wait on, so it is kept and relayed whatever the caps
-      claimant: (jobId, did) => claims.claimsOf(jobId).some(c => c.worker === did && c.release == null && c.purpose !== 'spot-check' && Date.parse(c.leaseUntil) > Date.now())
+      claimant: (jobId, did) => claims.claimsOf(jobId).some(c => c.worker === did && holdsLiveReplicaLease(c, Date.now()))
     })({ datastore: stores.datastore, records })
     if (full) {
       const loaded = await commitments.load()

@@ -269,6 +269,17 @@ export function countsAsBuilder (builders: readonly string[] | undefined, worker
  * renewing leases) would otherwise hold every slot until the job expires.
  * `except` (the asking worker itself) is not counted.
  */
+/**
+ * Whether a worker's newest claim on a job says it is building a replica
+ * now: a replica claim (not a spot check), not a release, its lease running
+ * at `now`. What takes a slot (with attestations, takenSlots), whom a
+ * committed worker waits for (awaitedCommitments), and whose commitment a
+ * node keeps whatever its caps (the commitment book's claimants).
+ */
+export function holdsLiveReplicaLease (c: Claim, now: number): boolean {
+  return c.purpose !== 'spot-check' && c.release === undefined && parseTime(c.leaseUntil, 'leaseUntil') > now
+}
+
 export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>, now: number, except?: string, builders?: readonly string[]): number {
   const named = builders === undefined ? undefined : new Set(builders)
   const latest = new Map<string, Claim>()
@@ -281,7 +292,7 @@ export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>,
   for (const [worker, c] of latest) {
     if (worker === except || c.purpose === 'spot-check') continue
     // a release takes no slot, whatever its lease: the worker said it is not building
-    if ((c.release === undefined && parseTime(c.leaseUntil, 'leaseUntil') > now) || attesters.has(worker)) taken++
+    if (holdsLiveReplicaLease(c, now) || attesters.has(worker)) taken++
   }
   return taken
 }

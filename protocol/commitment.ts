@@ -28,7 +28,7 @@ import { hexEncode, utf8Encode } from './encoding.ts'
 import { keyHex, publicKeyFromDid } from './keys.ts'
 import type { SigningKey } from './keys.ts'
 import type { SignedAttestation } from './attestation.ts'
-import { countsAsBuilder, replacesClaim } from './claim.ts'
+import { countsAsBuilder, holdsLiveReplicaLease, replacesClaim } from './claim.ts'
 import type { Claim } from './claim.ts'
 import { PEER_ID_PATTERN } from './job.ts'
 import { expectObject, expectString, isRecord } from './schema.ts'
@@ -246,8 +246,7 @@ export function awaitedCommitments (claims: Iterable<Claim>, self: string, commi
   const out: string[] = []
   for (const [worker, c] of latest) {
     if (worker === self || committed.has(worker) || attested.has(worker)) continue
-    if (c.release !== undefined || c.purpose === 'spot-check' || parseTime(c.leaseUntil, 'leaseUntil') <= now) continue
-    out.push(worker)
+    if (holdsLiveReplicaLease(c, now)) out.push(worker)
   }
   return out.sort()
 }

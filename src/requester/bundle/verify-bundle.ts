@@ -298,19 +298,23 @@ export function verifyBundle (bytes: Uint8Array, opts: VerifyBundleOptions): Bun
     // received before the artifact was first revealed, so every one is
     // placed before every reveal; what a signature proves is that the key
     // committed to this very build, job and artifact
-    const evidence: CommitmentEvidence = { commitments: [], revealed: new Map() }
+    const committed: Array<CommitmentEvidence['commitments'][number]> = []
     ;(manifest.commitments ?? []).forEach((cid, i) => {
       const bytes = c.blockFor(cid, `commitment ${i} envelope`)
       if (bytes === undefined) return
       try {
         const sc = decodeCommitment(bytes, { now: opts.now })
-        ;(evidence.commitments as Array<CommitmentEvidence['commitments'][number]>).push({ commitment: sc.commitment, signer: sc.signer, order: i, at: 0 })
+        committed.push({ commitment: sc.commitment, signer: sc.signer, order: i, at: 0 })
       } catch (err) {
         c.add('ERR_COMMITMENT_INVALID', `commitment ${i} (${cid.toString()}) is invalid: ${describe(err)}`)
       }
     })
-    const after = (manifest.commitments ?? []).length
-    for (const a of valid) if (a.claim.result.status === 'success') (evidence.revealed as Map<string, { order: number, at: number }>).set(a.claim.result.artifact, { order: after, at: Number.MAX_SAFE_INTEGER })
+    // every reveal after every commitment, by more than any lead
+    const revealed = { order: (manifest.commitments ?? []).length, at: Number.MAX_SAFE_INTEGER }
+    const evidence: CommitmentEvidence = {
+      commitments: committed,
+      revealed: new Map(valid.flatMap(a => a.claim.result.status === 'success' ? [[a.claim.result.artifact, revealed] as const] : []))
+    }
     const verdict = evaluateVerdict(opts.policy, buildId, valid, { ...(judged ?? {}), commitments: evidence })
     report.verdict = verdict
     if (verdict.status !== 'accepted') {
