@@ -21,6 +21,18 @@ import type { OutcomeComponents } from '../../src/requester/outcomes.ts'
 import { attestFor, makeArtifact, makeJob, trustedPolicy, trustedWorkers, withTempDir } from './helpers.ts'
 
 /** a pin whose walk reaches only `local`: a block missing there is a stalled fetch */
+/** an artifact two trusted workers attested, the verdict accepting it, and where its bundle goes */
+async function acceptedJob (tmp: string) {
+  const { blockstore: remote, artifact } = await makeArtifact(tmp)
+  const job = makeJob()
+  const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
+  const policy = trustedPolicy(2)
+  const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
+  const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
+  const records = { attestations: () => attestations, equivocations: () => [] }
+  return { remote, artifact, job, attestations, policy, verdict, dirs, records }
+}
+
 function localOnlyPins (local: MemoryBlockstore): Pick<Pins, 'add' | 'isPinned'> {
   return {
     isPinned: async () => false,
@@ -64,14 +76,8 @@ function transferFrom (remote: MemoryBlockstore, local: MemoryBlockstore, calls:
 describe('the accepted artifact comes by the DAG transfer before the pin', () => {
   it('writes the bundle when bitswap delivers nothing, and fails without the transfer', async () => {
     await withTempDir(async tmp => {
-      const { blockstore: remote, artifact } = await makeArtifact(tmp)
-      const job = makeJob()
-      const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
-      const policy = trustedPolicy(2)
-      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
+      const { remote, artifact, job, policy, verdict, dirs, records } = await acceptedJob(tmp)
       expect(verdict.status).toBe('accepted')
-      const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
-      const records = { attestations: () => attestations, equivocations: () => [] }
 
       // without a transfer the pin is the only path, and it stalls
       const bare = new MemoryBlockstore()
@@ -88,13 +94,7 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
 
   it('a transfer that stops short or throws leaves the rest to the pin', async () => {
     await withTempDir(async tmp => {
-      const { blockstore: remote, artifact } = await makeArtifact(tmp)
-      const job = makeJob()
-      const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
-      const policy = trustedPolicy(2)
-      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
-      const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
-      const records = { attestations: () => attestations, equivocations: () => [] }
+      const { remote, job, policy, verdict, dirs, records } = await acceptedJob(tmp)
       // the pin here reaches the workers (bitswap working): it brings what the transfer left
       const local = new MemoryBlockstore()
       const fetchingPins = pinsFetchingFrom(remote, local)
@@ -108,12 +108,7 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
 
   it('a transfer that would take the bundle\'s whole time (a provider sending just fast enough not to be dropped) gets its share of it, then the pin fetches the rest', async () => {
     await withTempDir(async tmp => {
-      const { blockstore: remote, artifact } = await makeArtifact(tmp)
-      const job = makeJob()
-      const attestations = [attestFor(trustedWorkers[0], job, artifact), attestFor(trustedWorkers[1], job, artifact)]
-      const policy = trustedPolicy(2)
-      const verdict = evaluateVerdict(policy, buildIdOf(job.job.definition), attestations)
-      const dirs = { bundles: join(tmp, 'bundles'), disputes: join(tmp, 'disputes') }
+      const { remote, job, policy, verdict, dirs, records } = await acceptedJob(tmp)
       const local = new MemoryBlockstore()
       const fetchingPins = pinsFetchingFrom(remote, local)
       // a transfer that settles only when its signal ends it
@@ -122,7 +117,7 @@ describe('the accepted artifact comes by the DAG transfer before the pin', () =>
         return { complete: false }
       }
       // the bundle's own time: 2 s; the transfer's share: 200 ms
-      const out = await writeAcceptedBundle({ blockstore: local, pins: fetchingPins, records: { attestations: () => attestations, equivocations: () => [] }, transfer: slow }, dirs, job, verdict, policy, { signal: AbortSignal.timeout(2000), transferMs: 200 })
+      const out = await writeAcceptedBundle({ blockstore: local, pins: fetchingPins, records, transfer: slow }, dirs, job, verdict, policy, { signal: AbortSignal.timeout(2000), transferMs: 200 })
       expect(out).toBe(join(dirs.bundles, `${job.jobId}.car`))
     })
   })
