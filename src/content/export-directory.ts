@@ -40,6 +40,8 @@ import type { FileRoot } from './read-file.ts'
 import type { FetchLimits } from './limits.ts'
 import { prefetchBounds, prefetchDag } from './prefetch.ts'
 import { trackFetchProgress } from './fetch-progress.ts'
+import { TransferFeed } from './transfer-feed.ts'
+import type { LocalHas } from './transfer-feed.ts'
 import type { FetchProgress } from './fetch-progress.ts'
 import type { ReadableBlockstore } from './stores.ts'
 import type { ExporterProgressEvents, IdentityNode, RawNode, ReadableStorage, UnixFSDirectory, UnixFSEntry, UnixFSFile } from 'ipfs-unixfs-exporter'
@@ -373,21 +375,82 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
     maxEntries: options.maxEntries ?? DEFAULT_FETCH_LIMITS.maxEntries,
     maxDirectoryBytes: options.maxDirectoryBytes ?? DEFAULT_FETCH_LIMITS.maxDirectoryBytes
   }
+  // what the store holds locally: its own `has` (never the progress wrapper's, which has none)
+  const has = (blockstore as Partial<LocalHas>).has?.bind(blockstore)
   const tracker = options.onFetchProgress != null ? trackFetchProgress(blockstore, cid, options.onFetchProgress) : undefined
   if (tracker != null) blockstore = tracker.store
-  let complete = false
-  if (options.transfer != null) {
+  // the transfer and the prefetch after it run beside the export (transfer-feed.ts), which reads what they bring as it comes
+  const fetching = startFetching(blockstore, has, cid, limits, options, (c, block) => { tracker?.count(c, block) })
+  try {
+    // without a feed, the export begins once the fetching has ended, as it always did
+    if (fetching.store == null) await fetching.done()
+    const result = await exportTree(fetching.store ?? blockstore, cid, dir, limits, options)
+    // the tree is written: how the fetching ends no longer matters to it, but
+    // nothing of it may outlive this call
+    await fetching.done().catch(() => {})
+    tracker?.finish()
+    return result
+  } catch (err) {
+    await fetching.stop(err as Error)
+    throw err
+  }
+}
+
+interface Fetching {
+  /** what the export reads through while the transfer runs (none: the fetching ended before the export began) */
+  store?: ReadableStorage
+  /** resolves once the transfer and the prefetch have ended */
+  done: () => Promise<void>
+  /** ends them early (the export failed) and waits for that */
+  stop: (reason: Error) => Promise<void>
+}
+
+/**
+ * Starts the transfer, then the prefetch if the transfer left blocks
+ * missing. With a store that can tell what it holds locally (`has`), the
+ * export begins at once, through a TransferFeed; without, it begins once they
+ * have ended, as before.
+ */
+function startFetching (blockstore: ReadableStorage, has: LocalHas['has'] | undefined, cid: CID, limits: FetchLimits, options: ExportOptions, onBlock: (cid: CID, block: Uint8Array) => void): Fetching {
+  const transfer = options.transfer
+  const prefetch = options.prefetch ?? 0
+  if (transfer == null && prefetch <= 0) return { done: async () => {}, stop: async () => {} }
+  const ac = new AbortController()
+  const abort = (): void => { ac.abort(options.signal?.reason) }
+  options.signal?.addEventListener('abort', abort, { once: true })
+  const signal = ac.signal
+  const feed = transfer != null && has != null ? new TransferFeed(blockstore as ReadableBlockstore, { has }) : undefined
+  const run = (async () => {
+    let complete = false
     try {
-      complete = (await options.transfer(cid, prefetchBounds(limits), { ...(options.signal != null ? { signal: options.signal } : {}), onBlock: (c, block) => { tracker?.count(c, block) } })).complete
-    } catch (err) {
-      if (options.signal?.aborted === true) throw err
-      // the blocks it did not bring are read below, from bitswap
+      if (transfer != null) {
+        try {
+          complete = (await transfer(cid, prefetchBounds(limits), { signal, onBlock: (c, block) => { onBlock(c, block); feed?.arrived(c, block) } })).complete
+        } catch (err) {
+          if (signal.aborted) throw err
+          // the blocks it did not bring are read by the prefetch and the export, from bitswap
+        } finally {
+          feed?.ended()
+        }
+      }
+      // a complete transfer left nothing to prefetch: walking the DAG again would read (and check) every block once more
+      if (!complete && prefetch > 0) {
+        await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: prefetch, ...prefetchBounds(limits), signal })
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', abort)
     }
+  })()
+  // reported by done() or stop(); never unhandled while the export runs
+  run.catch(() => {})
+  return {
+    ...(feed != null ? { store: feed.store as ReadableStorage } : {}),
+    done: async () => { await run },
+    stop: async (reason) => { ac.abort(reason); await run.catch(() => {}) }
   }
-  // a complete transfer left nothing to prefetch: walking the DAG again would read (and check) every block once more
-  if (!complete && (options.prefetch ?? 0) > 0) {
-    await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: options.prefetch, ...prefetchBounds(limits), ...(options.signal != null ? { signal: options.signal } : {}) })
-  }
+}
+
+async function exportTree (blockstore: ReadableStorage, cid: CID, dir: string, limits: FetchLimits, options: ExportOptions): Promise<ExportResult> {
   const state: ExportState = { bytes: 0, files: 0, directories: 0, symlinks: 0, entries: 0, directoryBytes: 0, blockstore, limits, options }
   const root = await resolveEntry(cid, state)
   if (root.type !== 'directory') throw new NotADirectoryError(cid.toString(), `a ${root.type === 'file' ? `unixfs ${root.unixfs.type}` : root.type} node`)
@@ -410,6 +473,5 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
     await rm(staged, { recursive: true, force: true })
     throw err
   }
-  tracker?.finish()
   return { bytes: state.bytes, files: state.files, directories: state.directories, symlinks: state.symlinks }
 }

@@ -92,6 +92,10 @@ async function * walkNode (store: ReadableBlockstore, cid: CID, node: PBNode, fs
   const own = clip(data, at, w)
   if (own != null) yield own
   let pos = at + data.byteLength
+  // one child read ahead: the next block is read (and checked against its
+  // CID by the store) while the caller writes this one out, instead of after
+  // (an export of 64 MiB was idle 30 % of its time waiting on reads)
+  let ahead: { index: number, block: Promise<Uint8Array> } | undefined
   for (let i = 0; i < node.Links.length; i++) {
     const size = Number(sizes[i])
     const link = node.Links[i]
@@ -100,7 +104,14 @@ async function * walkNode (store: ReadableBlockstore, cid: CID, node: PBNode, fs
     pos += size
     if (childAt + size <= w.start) continue // wholly before the window: not read
     if (childAt >= w.end) return
-    const block = await readBlock(store, link.Hash, options)
+    const block = ahead?.index === i ? await ahead.block : await readBlock(store, link.Hash, options)
+    ahead = undefined
+    const next = node.Links[i + 1]
+    if (next != null && pos < w.end && pos + Number(sizes[i + 1]) > w.start) {
+      ahead = { index: i + 1, block: readBlock(store, next.Hash, options) }
+      // awaited on its turn; a walk stopped before then (an error, the caller gone) must not leave it unhandled
+      ahead.block.catch(() => {})
+    }
     const code = link.Hash.code
     if (code === RAW) {
       options.onBlock?.(BLOCK_VISIT_MIN_BYTES, 'leaf')

@@ -7,6 +7,7 @@ import type { DagTransfer } from './dag-transfer/index.ts'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
+import { concurNoiseCrypto } from './noise-crypto.ts'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -174,7 +175,7 @@ export async function createConcurPeer (init: ConcurPeerInit): Promise<ConcurPee
       addresses: { listen: listenAll },
       ...(init.metrics != null ? { metrics: libp2pMetrics(init.metrics) } : {}),
       transports: [tcp(), circuitRelayTransport()],
-      connectionEncrypters: [noise()],
+      connectionEncrypters: [noise({ crypto: concurNoiseCrypto })],
       // a paused stream's sender stops within its window (read-bounded.ts)
       streamMuxers: [yamux({ streamOptions: { ...YAMUX_STREAM_OPTIONS } })],
       peerDiscovery: [],

@@ -584,6 +584,25 @@ if (process.argv.includes('--netem')) {
   process.exit(0)
 }
 
+if (process.argv.includes('--providers-shaped')) {
+  // namespaces: left through process.exit, whose hook removes them
+  clearTimeout(deadline)
+  setTimeout(() => { log('time limit reached, stopping'); process.exit(2) }, (quick ? 4 : 12) * 60_000).unref()
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { log(`${sig}: tearing the network down`); process.exit(130) })
+  const { shapedProvidersBench } = await import('./providers-shaped.ts')
+  const at = process.argv.indexOf('--rate')
+  const r = await shapedProvidersBench({ quick, rateMbit: at !== -1 ? Number(process.argv[at + 1]) : 100, log })
+  if (r.row == null) {
+    process.stdout.write(`providers-shaped bench skipped: ${r.skipped ?? 'unknown reason'}\n`)
+    process.exit(0)
+  }
+  printTable([r.row])
+  await mkdir(join(ROOT, 'bench-results'), { recursive: true })
+  await writeFile(join(ROOT, 'bench-results', quick ? 'providers-shaped-quick.json' : 'providers-shaped.json'), JSON.stringify({ date: new Date().toISOString(), quick, machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, ...r }, null, 2) + '\n')
+  await cleanupAll()
+  process.exit(0)
+}
+
 if (process.argv.includes('--simulate')) {
   // one process, virtual time: bounded by the simulated network's size, not by a clock
   clearTimeout(deadline)

@@ -48,9 +48,15 @@ export async function answerRequest (stream: WritableStream, request: Uint8Array
   const stats: ServeStats = { blocks: 0, bytes: 0, missing: 0 }
   // the asker reads at its own pace: wait for the muxer's window instead of buffering the DAG in memory (stream-flow.ts)
   const send = async (data: Uint8ArrayList | Uint8Array): Promise<void> => { await sendPaced(stream, data, options) }
+  const read = async (cid: CID): Promise<Uint8Array | undefined> => transferable(cid) === 'send' ? await blocks.get(cid, options) : undefined
+  // one block read ahead: the next block's read (and its check against its
+  // CID) runs while this one is sent, instead of after the muxer drained it;
+  // the order is known before the block is sent (it was visited)
+  let ahead: { cid: CID, bytes: Promise<Uint8Array | undefined> } | undefined
   for (let cid = order.next(); cid != null; cid = order.next()) {
     options.signal?.throwIfAborted()
-    const bytes = transferable(cid) === 'send' ? await blocks.get(cid, options) : undefined
+    const bytes = ahead?.cid === cid ? await ahead.bytes : await read(cid)
+    ahead = undefined
     if (bytes == null || bytes.byteLength > MAX_BLOCK_BYTES) {
       stats.missing++
       order.visit(cid, undefined)
@@ -60,6 +66,12 @@ export async function answerRequest (stream: WritableStream, request: Uint8Array
     order.visit(cid, bytes)
     stats.blocks++
     stats.bytes += bytes.byteLength
+    const next = order.next()
+    if (next != null) {
+      ahead = { cid: next, bytes: read(next) }
+      // awaited when its turn comes; never an unhandled rejection if the answer stops first
+      ahead.bytes.catch(() => {})
+    }
     await send(new Uint8ArrayList(frameHeader(FRAME.block, bytes.byteLength), bytes))
   }
   await send(frameHeader(FRAME.end, 0))

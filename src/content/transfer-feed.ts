@@ -1,0 +1,119 @@
+/**
+ * The blocks of a DAG transfer still running, handed to an export as they
+ * arrive, so that writing the tree out overlaps fetching it.
+ *
+ * Why: an export used to start once the transfer had ended, so a fetch took
+ * the transfer's time plus the export's (64 MiB on loopback: ~700 ms, then
+ * ~150-250 ms of reading every block back, checking it and writing it), and
+ * meanwhile the providers idled. Now the export walks the tree from the
+ * start; a block it asks for is
+ *   1. the bytes the transfer just brought, if still held here (they were
+ *      checked against their CID on arrival: not read back nor hashed again);
+ *   2. else, once the store holds it, the store's (checked) copy;
+ *   3. else, while the transfer runs, awaited: any arrival or the
+ *      transfer's end wakes the reader to look again;
+ *   4. else (the transfer ended without it) the store as before, which may
+ *      go to bitswap.
+ * Nothing is ever fetched twice by this: a block is asked of the network
+ * (step 4) only once the transfer has ended.
+ *
+ * Memory: arrivals are held up to MAX_HELD_BYTES, oldest dropped first (the
+ * export reads in about the order the transfer brings, depth first), until
+ * the export ends; a block dropped before the export read it is read from
+ * the store (step 2) once its batch is written, at worst when the transfer
+ * ends (it flushes everything).
+ */
+import type { AbortOptions } from '@libp2p/interface'
+import type { Blockstore } from 'interface-blockstore'
+import type { CID } from 'multiformats/cid'
+import { getBlock } from './stores.ts'
+import type { ReadableBlockstore } from './stores.ts'
+
+/** arrivals held for the export at most (the transfer's own writer holds as much again until written) */
+export const MAX_HELD_BYTES = 32 * 1024 * 1024
+
+export type LocalHas = Pick<Blockstore, 'has'>
+
+export class TransferFeed {
+  private readonly base: ReadableBlockstore
+  private readonly local: LocalHas
+  private readonly maxHeldBytes: number
+  /** insertion order is arrival order: the first key is the oldest */
+  private readonly held = new Map<string, Uint8Array>()
+  private heldBytes = 0
+  private readonly waiters = new Set<() => void>()
+  private running = true
+  /** blocks served from what the transfer handed over (tests, stats) */
+  servedFromArrivals = 0
+
+  constructor (base: ReadableBlockstore, local: LocalHas, init: { maxHeldBytes?: number } = {}) {
+    this.base = base
+    this.local = local
+    this.maxHeldBytes = init.maxHeldBytes ?? MAX_HELD_BYTES
+  }
+
+  /** a block the transfer checked and is storing */
+  arrived (cid: CID, bytes: Uint8Array): void {
+    if (!this.running) return
+    const key = cid.toString()
+    if (!this.held.has(key) && bytes.byteLength <= this.maxHeldBytes) {
+      this.held.set(key, bytes)
+      this.heldBytes += bytes.byteLength
+      for (const [k, b] of this.held) {
+        if (this.heldBytes <= this.maxHeldBytes) break
+        this.held.delete(k)
+        this.heldBytes -= b.byteLength
+      }
+    }
+    this.wake()
+  }
+
+  /**
+   * The transfer ended (whatever its outcome): everything it stored is in the
+   * store. What is held stays for the export, which is often still behind.
+   */
+  ended (): void {
+    this.running = false
+    this.wake()
+  }
+
+  /** the blockstore the export reads through */
+  readonly store: ReadableBlockstore = {
+    get: (cid: CID, options?: AbortOptions) => this.blocks(cid, options ?? {})
+  }
+
+  private async * blocks (cid: CID, options: AbortOptions): AsyncGenerator<Uint8Array> {
+    yield await this.read(cid, options)
+  }
+
+  private async read (cid: CID, options: AbortOptions): Promise<Uint8Array> {
+    const key = cid.toString()
+    while (true) {
+      options.signal?.throwIfAborted()
+      const held = this.held.get(key)
+      if (held != null) {
+        this.servedFromArrivals++
+        return held
+      }
+      if (!this.running || await this.local.has(cid, options)) break
+      // looked again after the await: an arrival in between woke nobody yet
+      if (!this.running || this.held.has(key)) continue
+      await this.next(options.signal)
+    }
+    return await getBlock(this.base, cid, options)
+  }
+
+  /** resolves at the next arrival or at the transfer's end (or rejects on abort) */
+  private async next (signal: AbortSignal | undefined): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => { this.waiters.delete(done); signal?.removeEventListener('abort', onAbort); resolve() }
+      const onAbort = (): void => { this.waiters.delete(done); reject(signal?.reason as Error) }
+      this.waiters.add(done)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  private wake (): void {
+    for (const w of [...this.waiters]) w()
+  }
+}
