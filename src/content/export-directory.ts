@@ -429,8 +429,6 @@ function startFetching (blockstore: ReadableStorage, has: LocalHas['has'] | unde
         } catch (err) {
           if (signal.aborted) throw err
           // the blocks it did not bring are read by the prefetch and the export, from bitswap
-        } finally {
-          feed?.ended()
         }
       }
       // a complete transfer left nothing to prefetch: walking the DAG again would read (and check) every block once more
@@ -438,6 +436,9 @@ function startFetching (blockstore: ReadableStorage, has: LocalHas['has'] | unde
         await prefetchDag(blockstore as ReadableBlockstore, cid, { concurrency: prefetch, ...prefetchBounds(limits), signal })
       }
     } finally {
+      // only now may the export ask the network for a block itself: while the
+      // prefetch runs, the blocks it wants are on their way already
+      feed?.ended()
       options.signal?.removeEventListener('abort', abort)
     }
   })()

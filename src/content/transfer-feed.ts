@@ -10,12 +10,13 @@
  *   1. the bytes the transfer just brought, if still held here (they were
  *      checked against their CID on arrival: not read back nor hashed again);
  *   2. else, once the store holds it, the store's (checked) copy;
- *   3. else, while the transfer runs, awaited: any arrival or the
- *      transfer's end wakes the reader to look again;
- *   4. else (the transfer ended without it) the store as before, which may
+ *   3. else, while the fetching runs (the transfer, then the prefetch of
+ *      what it left), awaited: any arrival or the fetching's end wakes the
+ *      reader to look again;
+ *   4. else (the fetching ended without it) the store as before, which may
  *      go to bitswap.
  * Nothing is ever fetched twice by this: a block is asked of the network
- * (step 4) only once the transfer has ended.
+ * (step 4) only once the fetching has ended.
  *
  * Memory: arrivals are held up to MAX_HELD_BYTES, oldest dropped first (the
  * export reads in about the order the transfer brings, depth first), until
@@ -69,7 +70,7 @@ export class TransferFeed {
   }
 
   /**
-   * The transfer ended (whatever its outcome): everything it stored is in the
+   * The fetching ended (whatever its outcome): everything it stored is in the
    * store. What is held stays for the export, which is often still behind.
    */
   ended (): void {
