@@ -41,7 +41,8 @@ const cases: Record<string, ModuleCase> = {
       NotADirectoryError: () => new content.NotADirectoryError('/out', 'a file'),
       UnsupportedCodecError: () => new content.UnsupportedCodecError('bafy', 0x71),
       MalformedFileError: () => new content.MalformedFileError('bafy', 'a child of declared size 0'),
-      ImportFailedError: () => new content.ImportFailedError('the importer yielded no root entry')
+      ImportFailedError: () => new content.ImportFailedError('the importer yielded no root entry'),
+      FeedClosedError: () => new content.FeedClosedError()
     }
   },
   'src/requester/bundle': {

@@ -63,6 +63,8 @@ export const HTTP_STATUS: Readonly<Record<KnownErrorCode, number>> = Object.free
   ERR_UNSUPPORTED_CODEC: BAD_GATEWAY,
   ERR_MALFORMED_FILE: BAD_GATEWAY,
   ERR_IMPORT_FAILED: INTERNAL,
+  // a read after its export ended: never reaches a caller of the API (the export has answered already)
+  ERR_EXPORT_ENDED: INTERNAL,
   // net
   ERR_INVALID_MESSAGE: BAD_REQUEST,
   ERR_REQUEST_TOO_LARGE: TOO_LARGE,

@@ -17,7 +17,8 @@ export const CONTENT_ERROR_CODES = [
   'ERR_NOT_A_DIRECTORY',
   'ERR_UNSUPPORTED_CODEC',
   'ERR_MALFORMED_FILE',
-  'ERR_IMPORT_FAILED'
+  'ERR_IMPORT_FAILED',
+  'ERR_EXPORT_ENDED'
 ] as const
 
 export type ContentErrorCode = typeof CONTENT_ERROR_CODES[number]
@@ -178,5 +179,19 @@ export class ImportFailedError extends ContentError {
 
   constructor (why: string) {
     super('ERR_IMPORT_FAILED', `import failed: ${why}`)
+  }
+}
+
+/**
+ * A block was read through an export's TransferFeed after that export had
+ * ended (failed, or finished): a read still running then (a read-ahead) ends
+ * here instead of holding the feed's blocks or asking the network.
+ */
+export class FeedClosedError extends ContentError {
+  override readonly code = 'ERR_EXPORT_ENDED' as const
+  override name = 'FeedClosedError'
+
+  constructor () {
+    super('ERR_EXPORT_ENDED', 'the export this read was for has ended')
   }
 }

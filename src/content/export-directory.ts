@@ -393,6 +393,8 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
   } catch (err) {
     await fetching.stop(err as Error)
     throw err
+  } finally {
+    fetching.close()
   }
 }
 
@@ -403,6 +405,8 @@ interface Fetching {
   done: () => Promise<void>
   /** ends them early (the export failed) and waits for that */
   stop: (reason: Error) => Promise<void>
+  /** the export has ended: the feed lets go of what it holds, and any read through it fails */
+  close: () => void
 }
 
 /**
@@ -414,7 +418,7 @@ interface Fetching {
 function startFetching (blockstore: ReadableStorage, has: LocalHas['has'] | undefined, cid: CID, limits: FetchLimits, options: ExportOptions, onBlock: (cid: CID, block: Uint8Array) => void): Fetching {
   const transfer = options.transfer
   const prefetch = options.prefetch ?? 0
-  if (transfer == null && prefetch <= 0) return { done: async () => {}, stop: async () => {} }
+  if (transfer == null && prefetch <= 0) return { done: async () => {}, stop: async () => {}, close: () => {} }
   const ac = new AbortController()
   const abort = (): void => { ac.abort(options.signal?.reason) }
   options.signal?.addEventListener('abort', abort, { once: true })
@@ -447,7 +451,8 @@ function startFetching (blockstore: ReadableStorage, has: LocalHas['has'] | unde
   return {
     ...(feed != null ? { store: feed.store as ReadableStorage } : {}),
     done: async () => { await run },
-    stop: async (reason) => { ac.abort(reason); await run.catch(() => {}) }
+    stop: async (reason) => { ac.abort(reason); await run.catch(() => {}) },
+    close: () => { feed?.close() }
   }
 }
 

@@ -7,8 +7,10 @@
  * it follows children whose declared size is zero, so one 1 MiB node linking
  * 100,000 times to an empty block, itself linked 25,000 times from a file
  * that declares two bytes, had a worker visit 2.5 billion blocks. Here:
- * - blocks are read in order, one at a time, and the signal is checked
- *   before each;
+ * - blocks are read in order, and the signal is checked before each; at
+ *   most one sibling is read ahead of the one being yielded, started only
+ *   once that one passed its checks and was charged, and cancelled when the
+ *   walk ends (so a refused walk reads at most one block past the refusal);
  * - every child must declare a size > 0, the sizes must add up to the
  *   node's, and a leaf must hold exactly what its parent declared: every
  *   visit yields bytes, so visits are bounded by the bytes a reader accepts;
@@ -94,44 +96,57 @@ async function * walkNode (store: ReadableBlockstore, cid: CID, node: PBNode, fs
   let pos = at + data.byteLength
   // one child read ahead: the next block is read (and checked against its
   // CID by the store) while the caller writes this one out, instead of after
-  // (an export of 64 MiB was idle 30 % of its time waiting on reads)
+  // (an export of 64 MiB was idle 30 % of its time waiting on reads). Only
+  // once this block passed every check and was charged (so a walk refused at
+  // block i never reads past i + 1), and cancelled when the walk ends any
+  // other way than by reading it (a failed walk leaves no read running, over
+  // the network or not)
+  const local = new AbortController()
+  const readOptions: AbortOptions = { signal: options.signal != null ? AbortSignal.any([options.signal, local.signal]) : local.signal }
   let ahead: { index: number, block: Promise<Uint8Array> } | undefined
-  for (let i = 0; i < node.Links.length; i++) {
-    const size = Number(sizes[i])
-    const link = node.Links[i]
-    if (link == null) break
-    const childAt = pos
-    pos += size
-    if (childAt + size <= w.start) continue // wholly before the window: not read
-    if (childAt >= w.end) return
-    const block = ahead?.index === i ? await ahead.block : await readBlock(store, link.Hash, options)
-    ahead = undefined
-    const next = node.Links[i + 1]
-    if (next != null && pos < w.end && pos + Number(sizes[i + 1]) > w.start) {
-      ahead = { index: i + 1, block: readBlock(store, next.Hash, options) }
-      // awaited on its turn; a walk stopped before then (an error, the caller gone) must not leave it unhandled
-      ahead.block.catch(() => {})
-    }
-    const code = link.Hash.code
-    if (code === RAW) {
-      options.onBlock?.(BLOCK_VISIT_MIN_BYTES, 'leaf')
-      if (block.byteLength !== size) throw new MalformedFileError(link.Hash.toString(), `holds ${block.byteLength} bytes, its parent declared ${size}`)
-      const part = clip(block, childAt, w)
-      if (part != null) yield part
-    } else if (code === DAG_PB) {
-      options.onBlock?.(Math.max(block.byteLength, BLOCK_VISIT_MIN_BYTES), 'node')
-      let child: PBNode
-      try {
-        child = decodePb(block)
-      } catch (err) {
-        throw new MalformedFileError(link.Hash.toString(), `not dag-pb: ${(err as Error).message}`)
+  const readAhead = (i: number, from: number): void => {
+    const next = node.Links[i]
+    if (next == null || from >= w.end || from + Number(sizes[i]) <= w.start) return
+    ahead = { index: i, block: readBlock(store, next.Hash, readOptions) }
+    // awaited on its turn; a walk stopped before then must not leave it unhandled
+    ahead.block.catch(() => {})
+  }
+  try {
+    for (let i = 0; i < node.Links.length; i++) {
+      const size = Number(sizes[i])
+      const link = node.Links[i]
+      if (link == null) break
+      const childAt = pos
+      pos += size
+      if (childAt + size <= w.start) continue // wholly before the window: not read
+      if (childAt >= w.end) return
+      const block = ahead?.index === i ? await ahead.block : await readBlock(store, link.Hash, readOptions)
+      ahead = undefined
+      const code = link.Hash.code
+      if (code === RAW) {
+        options.onBlock?.(BLOCK_VISIT_MIN_BYTES, 'leaf')
+        if (block.byteLength !== size) throw new MalformedFileError(link.Hash.toString(), `holds ${block.byteLength} bytes, its parent declared ${size}`)
+        readAhead(i + 1, pos)
+        const part = clip(block, childAt, w)
+        if (part != null) yield part
+      } else if (code === DAG_PB) {
+        options.onBlock?.(Math.max(block.byteLength, BLOCK_VISIT_MIN_BYTES), 'node')
+        let child: PBNode
+        try {
+          child = decodePb(block)
+        } catch (err) {
+          throw new MalformedFileError(link.Hash.toString(), `not dag-pb: ${(err as Error).message}`)
+        }
+        const childFs = fileData(link.Hash, child)
+        if (childFs.fileSize() !== BigInt(size)) throw new MalformedFileError(link.Hash.toString(), `holds ${childFs.fileSize()} bytes, its parent declared ${size}`)
+        readAhead(i + 1, pos)
+        yield * walkNode(store, link.Hash, child, childFs, childAt, w, depth + 1, options)
+      } else {
+        throw new MalformedFileError(link.Hash.toString(), `codec 0x${code.toString(16)} inside a file`)
       }
-      const childFs = fileData(link.Hash, child)
-      if (childFs.fileSize() !== BigInt(size)) throw new MalformedFileError(link.Hash.toString(), `holds ${childFs.fileSize()} bytes, its parent declared ${size}`)
-      yield * walkNode(store, link.Hash, child, childFs, childAt, w, depth + 1, options)
-    } else {
-      throw new MalformedFileError(link.Hash.toString(), `codec 0x${code.toString(16)} inside a file`)
     }
+  } finally {
+    local.abort()
   }
 }
 

@@ -18,15 +18,17 @@
  * Nothing is ever fetched twice by this: a block is asked of the network
  * (step 4) only once the fetching has ended.
  *
- * Memory: arrivals are held up to MAX_HELD_BYTES, oldest dropped first (the
- * export reads in about the order the transfer brings, depth first), until
- * the export ends; a block dropped before the export read it is read from
+ * Memory: an arrival is held until the export reads it, at most
+ * MAX_HELD_BYTES in all, oldest dropped first (the export reads in about the
+ * order the transfer brings, depth first), and nothing once the export has
+ * ended (close()); a block dropped before the export read it is read from
  * the store (step 2) once its batch is written, at worst when the transfer
  * ends (it flushes everything).
  */
 import type { AbortOptions } from '@libp2p/interface'
 import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
+import { FeedClosedError } from './errors.ts'
 import { getBlock } from './stores.ts'
 import type { ReadableBlockstore } from './stores.ts'
 
@@ -44,6 +46,7 @@ export class TransferFeed {
   private heldBytes = 0
   private readonly waiters = new Set<() => void>()
   private running = true
+  private closed = false
   /** blocks served from what the transfer handed over (tests, stats) */
   servedFromArrivals = 0
 
@@ -78,6 +81,18 @@ export class TransferFeed {
     this.wake()
   }
 
+  /**
+   * The export ended: what is held is let go, and a read still running (or
+   * begun later) fails instead of waiting or reaching the store.
+   */
+  close (): void {
+    this.closed = true
+    this.running = false
+    this.held.clear()
+    this.heldBytes = 0
+    this.wake()
+  }
+
   /** the blockstore the export reads through */
   readonly store: ReadableBlockstore = {
     get: (cid: CID, options?: AbortOptions) => this.blocks(cid, options ?? {})
@@ -91,12 +106,18 @@ export class TransferFeed {
     const key = cid.toString()
     while (true) {
       options.signal?.throwIfAborted()
+      if (this.closed) throw new FeedClosedError()
       const held = this.held.get(key)
       if (held != null) {
+        // read once: a block the export reads again (a subtree shared
+        // within the tree) comes from the store, and nothing read stays here
+        this.held.delete(key)
+        this.heldBytes -= held.byteLength
         this.servedFromArrivals++
         return held
       }
       if (!this.running || await this.local.has(cid, options)) break
+      if (this.closed) throw new FeedClosedError()
       // looked again after the await: an arrival in between woke nobody yet
       if (!this.running || this.held.has(key)) continue
       await this.next(options.signal)
@@ -107,6 +128,8 @@ export class TransferFeed {
   /** resolves at the next arrival or at the transfer's end (or rejects on abort) */
   private async next (signal: AbortSignal | undefined): Promise<void> {
     await new Promise<void>((resolve, reject) => {
+      // an abort during the `has` before this would send no event
+      if (signal?.aborted === true) { reject(signal.reason as Error); return }
       const done = (): void => { this.waiters.delete(done); signal?.removeEventListener('abort', onAbort); resolve() }
       const onAbort = (): void => { this.waiters.delete(done); reject(signal?.reason as Error) }
       this.waiters.add(done)

@@ -8,14 +8,19 @@
  * export that fails stops the transfer before it returns.
  */
 import { randomBytes } from 'node:crypto'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
+import { CID as CIDClass } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import * as raw from 'multiformats/codecs/raw'
 import type { CID } from 'multiformats/cid'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ContentTooLargeError, addDirectory, exportToDirectory } from '../../src/content/index.ts'
+import { ContentTooLargeError, FeedClosedError, addDirectory, exportToDirectory } from '../../src/content/index.ts'
 import { TransferFeed } from '../../src/content/transfer-feed.ts'
+import { readFile as readFileBlocks } from '../../src/content/read-file.ts'
 import { getBlock, walkDagBlocks } from '../../src/content/stores.ts'
 import { cleanupAll, tempDir } from '../helpers/processes.ts'
 
@@ -137,5 +142,98 @@ describe('an export beside a DAG transfer', () => {
     expect(err).toBeInstanceOf(ContentTooLargeError)
     expect(aborted, 'the transfer was told to stop').toBe(true)
     expect(transferDone, 'and had ended when the export returned').toBe(true)
+  })
+})
+
+/** a store whose get of a block it lacks waits, as the network would, until its signal is aborted */
+class NetStore extends MemoryBlockstore {
+  readonly netReads: string[] = []
+  pending = 0
+  override async * get (cid: CID, options?: Parameters<MemoryBlockstore['get']>[1]): AsyncGenerator<Uint8Array> {
+    if (!(await this.has(cid))) {
+      this.netReads.push(cid.toString())
+      this.pending++
+      try {
+        await new Promise((_resolve, reject) => { options?.signal?.addEventListener('abort', () => { reject(options.signal?.reason as Error) }, { once: true }) })
+      } finally { this.pending-- }
+    }
+    yield * super.get(cid, options)
+  }
+}
+
+async function block (codec: number, bytes: Uint8Array): Promise<{ cid: CID, bytes: Uint8Array }> {
+  return { cid: CIDClass.createV1(codec, await sha256.digest(bytes)), bytes }
+}
+
+/** a directory with file f: its first leaf holds 5 bytes but is declared 10, its second exists nowhere (review finding 1) */
+async function hostileTree (): Promise<Record<'l1' | 'l2' | 'file' | 'root', { cid: CID, bytes: Uint8Array }>> {
+  const l1 = await block(raw.code, new Uint8Array(5).fill(1))
+  const l2 = await block(raw.code, new Uint8Array(10).fill(2))
+  const file = await block(dagPb.code, dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'file', blockSizes: [10n, 10n] }).marshal(), Links: [{ Hash: l1.cid, Tsize: 10 }, { Hash: l2.cid, Tsize: 10 }] })))
+  const root = await block(dagPb.code, dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: 'f', Hash: file.cid, Tsize: 100 }] })))
+  return { l1, l2, file, root }
+}
+
+describe('what a failed export leaves behind (review of the overlap)', () => {
+  it('a walk refused at a leaf never starts reading the next one: no network read outlives the export, with or without a transfer', async () => {
+    for (const withTransfer of [true, false]) {
+      const t = await hostileTree()
+      const store = new NetStore()
+      if (!withTransfer) for (const b of [t.root, t.file, t.l1]) await store.put(b.cid, b.bytes)
+      const err = await exportToDirectory(store, t.root.cid, join(await tempDir(), 'out'), {
+        ...(withTransfer
+          ? {
+              transfer: async (_r: CID, _b: unknown, o: { onBlock: (cid: CID, bytes: Uint8Array) => void }) => {
+                for (const b of [t.root, t.file, t.l1]) { o.onBlock(b.cid, b.bytes); await store.put(b.cid, b.bytes) }
+                return { complete: false }
+              }
+            }
+          : {})
+      }).catch((e: unknown) => e)
+      expect((err as Error).name).toBe('MalformedFileError')
+      expect(store.netReads, `withTransfer=${String(withTransfer)}`).toEqual([])
+      expect(store.pending).toBe(0)
+    }
+  })
+
+  it('a read-ahead still running when the walk is left is cancelled', async () => {
+    const { order } = await sourceTree()
+    const store = new NetStore()
+    for (const b of order) await store.put(b.cid, b.bytes)
+    // a.bin: its node, then its leaves; the second leaf is not held, so reading it waits on "the network"
+    const fileNode = order[1] as { cid: CID, bytes: Uint8Array }
+    const node = dagPb.decode(fileNode.bytes)
+    const second = (node.Links[1] as { Hash: CID }).Hash
+    await store.delete(second)
+    const chunks = readFileBlocks(store, { kind: 'pb', cid: fileNode.cid, node, unixfs: UnixFS.unmarshal(node.Data as Uint8Array) })
+    const first = await chunks.next()
+    expect(first.done).toBe(false)
+    // the read of the second leaf began ahead, while the first was handed over
+    expect(store.netReads).toEqual([second.toString()])
+    expect(store.pending).toBe(1)
+    // the reader stops: the walk ends and takes its read-ahead with it
+    await chunks.return(undefined)
+    await new Promise(resolve => setImmediate(resolve))
+    expect(store.pending).toBe(0)
+  })
+
+  it('once the export has ended the feed holds nothing, and a read through it fails instead of waiting', async () => {
+    const { order } = await sourceTree()
+    const store = new MemoryBlockstore()
+    const feed = new TransferFeed(store, store)
+    const [a, b] = order.filter(x => x.cid.code === raw.code) as [typeof order[0], typeof order[0]]
+    feed.arrived(a.cid, a.bytes)
+    const waiting = getBlock(feed.store, b.cid).catch((e: unknown) => e)
+    feed.close()
+    expect(await waiting).toBeInstanceOf(FeedClosedError)
+    expect(await getBlock(feed.store, a.cid).catch((e: unknown) => e)).toBeInstanceOf(FeedClosedError)
+  })
+
+  it('a read whose signal is aborted while the store is asked what it holds ends at once', async () => {
+    const { order } = await sourceTree()
+    const ac = new AbortController()
+    const feed = new TransferFeed(new MemoryBlockstore(), { has: async () => { ac.abort(new Error('stop')); return false } })
+    const err = await getBlock(feed.store, (order[0] as { cid: CID }).cid, { signal: ac.signal }).catch((e: unknown) => e)
+    expect((err as Error).message).toBe('stop')
   })
 })

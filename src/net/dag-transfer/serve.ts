@@ -51,7 +51,8 @@ export async function answerRequest (stream: WritableStream, request: Uint8Array
   const read = async (cid: CID): Promise<Uint8Array | undefined> => transferable(cid) === 'send' ? await blocks.get(cid, options) : undefined
   // one block read ahead: the next block's read (and its check against its
   // CID) runs while this one is sent, instead of after the muxer drained it;
-  // the order is known before the block is sent (it was visited)
+  // the order is known before the block is sent (it was visited). An answer
+  // thus holds two blocks at most (4 MiB) while it waits on the asker's window
   let ahead: { cid: CID, bytes: Promise<Uint8Array | undefined> } | undefined
   for (let cid = order.next(); cid != null; cid = order.next()) {
     options.signal?.throwIfAborted()
