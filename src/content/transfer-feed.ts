@@ -19,11 +19,12 @@
  * (step 4) only once the fetching has ended.
  *
  * Memory: an arrival is held until the export reads it, at most
- * MAX_HELD_BYTES in all, oldest dropped first (the export reads in about the
- * order the transfer brings, depth first), and nothing once the export has
- * ended (close()); a block dropped before the export read it is read from
- * the store (step 2) once its batch is written, at worst when the transfer
- * ends (it flushes everything).
+ * MAX_HELD_BYTES in all (past that, new arrivals are not held: the export
+ * reads in about the order the transfer brings, depth first, so the oldest
+ * are the ones it wants next), and nothing once the export has ended
+ * (close()); a block not held is read from the store (step 2) once its
+ * batch is written, at worst when the transfer ends (it flushes
+ * everything).
  */
 import type { AbortOptions } from '@libp2p/interface'
 import type { Blockstore } from 'interface-blockstore'
@@ -60,14 +61,11 @@ export class TransferFeed {
   arrived (cid: CID, bytes: Uint8Array): void {
     if (!this.running) return
     const key = cid.toString()
-    if (!this.held.has(key) && bytes.byteLength <= this.maxHeldBytes) {
+    // when full, the newest arrival is the one not held: the export reads in
+    // about arrival order, so the oldest unread blocks are the ones it wants next
+    if (!this.held.has(key) && this.heldBytes + bytes.byteLength <= this.maxHeldBytes) {
       this.held.set(key, bytes)
       this.heldBytes += bytes.byteLength
-      for (const [k, b] of this.held) {
-        if (this.heldBytes <= this.maxHeldBytes) break
-        this.held.delete(k)
-        this.heldBytes -= b.byteLength
-      }
     }
     this.wake()
   }
