@@ -399,7 +399,7 @@ export async function exportToDirectory (blockstore: ReadableStorage, cid: CID, 
 }
 
 interface Fetching {
-  /** what the export reads through while the transfer runs (none: the fetching ended before the export began) */
+  /** what the export reads through, beside the fetching (none: no feed, so the export waits for the fetching to end) */
   store?: ReadableStorage
   /** resolves once the transfer and the prefetch have ended */
   done: () => Promise<void>

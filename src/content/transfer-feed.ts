@@ -46,10 +46,8 @@ export class TransferFeed {
   private readonly held = new Map<string, Uint8Array>()
   private heldBytes = 0
   private readonly waiters = new Set<() => void>()
-  private running = true
-  private closed = false
-  /** blocks served from what the transfer handed over (tests, stats) */
-  servedFromArrivals = 0
+  /** running: the fetching may still bring blocks; ended: it will not; closed: the export is over */
+  private state: 'running' | 'ended' | 'closed' = 'running'
 
   constructor (base: ReadableBlockstore, local: LocalHas, init: { maxHeldBytes?: number } = {}) {
     this.base = base
@@ -59,7 +57,7 @@ export class TransferFeed {
 
   /** a block the transfer checked and is storing */
   arrived (cid: CID, bytes: Uint8Array): void {
-    if (!this.running) return
+    if (this.state !== 'running') return
     const key = cid.toString()
     // when full, the newest arrival is the one not held: the export reads in
     // about arrival order, so the oldest unread blocks are the ones it wants next
@@ -75,7 +73,7 @@ export class TransferFeed {
    * store. What is held stays for the export, which is often still behind.
    */
   ended (): void {
-    this.running = false
+    if (this.state === 'running') this.state = 'ended'
     this.wake()
   }
 
@@ -84,8 +82,7 @@ export class TransferFeed {
    * begun later) fails instead of waiting or reaching the store.
    */
   close (): void {
-    this.closed = true
-    this.running = false
+    this.state = 'closed'
     this.held.clear()
     this.heldBytes = 0
     this.wake()
@@ -104,23 +101,19 @@ export class TransferFeed {
     const key = cid.toString()
     while (true) {
       options.signal?.throwIfAborted()
-      if (this.closed) throw new FeedClosedError()
+      if (this.state === 'closed') throw new FeedClosedError()
       const held = this.held.get(key)
       if (held != null) {
         // read once: a block the export reads again (a subtree shared
         // within the tree) comes from the store, and nothing read stays here
         this.held.delete(key)
         this.heldBytes -= held.byteLength
-        this.servedFromArrivals++
         return held
       }
-      if (!this.running || await this.local.has(cid, options)) break
-      if (this.closed) throw new FeedClosedError()
-      // looked again after the await: an arrival in between woke nobody yet
-      if (!this.running || this.held.has(key)) continue
-      await this.next(options.signal)
+      if (this.state === 'ended' || await this.local.has(cid, options)) return await getBlock(this.base, cid, options)
+      // looked again after the await: an arrival, the end or the close in between woke nobody yet
+      if (this.state === 'running' && !this.held.has(key)) await this.next(options.signal)
     }
-    return await getBlock(this.base, cid, options)
   }
 
   /** resolves at the next arrival or at the transfer's end (or rejects on abort) */

@@ -83,7 +83,7 @@ async function clientIn<T> (net: TestNetwork, host: string, home: string, args: 
 }
 
 /** A request to the API of the daemon of `home` on `host` (it listens on that namespace's loopback), timed there: `ms` holds no process start. */
-async function callIn<T> (net: TestNetwork, host: string, home: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<{ ms: number, json: T }> {
+export async function callIn<T> (net: TestNetwork, host: string, home: string, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<{ ms: number, json: T }> {
   return await clientIn<{ ms: number, json: T }>(net, host, home, ['call', method, path, body == null ? '-' : JSON.stringify(body), String(timeoutMs)], timeoutMs + 15_000)
 }
 

@@ -25,7 +25,6 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,7 +42,7 @@ import { directoryBytes } from '../../src/store/block-quota.ts'
 import { createHeliaNode } from '../../src/net/helia-node.ts'
 import { pin } from '../../src/store/pin.ts'
 import { PackBlockstore } from '../../src/store/pack/index.ts'
-import { MiB, median, spread, timeMs } from './stats.ts'
+import { MiB, median, sha256File, spread, timeMs } from './stats.ts'
 import type { Spread } from './stats.ts'
 import type { Blockstore } from 'interface-blockstore'
 import type { BufferImporter } from 'ipfs-unixfs-importer'
@@ -52,12 +51,6 @@ const quick = process.argv.includes('--quick')
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const started = Date.now()
 const say = (s: string): void => { process.stderr.write(`[pack-store ${((Date.now() - started) / 1000).toFixed(0)}s] ${s}\n`) }
-
-async function sha256File (path: string): Promise<void> {
-  const h = createHash('sha256')
-  for await (const c of createReadStream(path, { highWaterMark: MiB })) h.update(c as Buffer)
-  h.digest()
-}
 
 interface Opened {
   store: Blockstore

@@ -8,15 +8,14 @@
  *   npm run profile:import -- [--size MiB] [--runs N] [--null-store] [--out FILE]
  */
 import { Session } from 'node:inspector/promises'
-import { createHash } from 'node:crypto'
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import type { CID } from 'multiformats/cid'
 import { addFile, openStores } from '../../src/content/index.ts'
 import type { WritableBlockstore } from '../../src/content/index.ts'
 import { summarise } from './profile-summary.ts'
-import { MiB, median } from './stats.ts'
+import { MiB, median, sha256File, writeImportFile } from './stats.ts'
 
 const arg = (name: string, dflt: string): string => { const i = process.argv.indexOf(name); return i < 0 ? dflt : process.argv[i + 1] as string }
 const size = Number(arg('--size', '256')) * MiB
@@ -25,24 +24,17 @@ const nullStore = process.argv.includes('--null-store')
 const dir = await mkdtemp(join(tmpdir(), 'concur-profile-import-'))
 try {
   const file = join(dir, 'big.bin')
-  const fh = await open(file, 'w')
-  const buf = Buffer.alloc(MiB)
-  // distinct blocks, as the import row writes them
-  for (let i = 0; i < size / MiB; i++) { buf.fill(i & 0xff); buf.writeUInt32LE(i, 0); await fh.write(buf) }
-  await fh.close()
+  // the row's input and baseline (stats.ts), so the ratios compare
+  await writeImportFile(file, size)
   const session = new Session()
   session.connect()
   await session.post('Profiler.enable')
   const ratios: number[] = []
   const profiles = []
   for (let r = 0; r < runs; r++) {
-    // the baseline of the same run: sha256 of the file, 1 MiB reads
+    // the baseline of the same run
     let t = performance.now()
-    const h = createHash('sha256')
-    const rf = await open(file)
-    const b = Buffer.allocUnsafe(MiB)
-    for (let n = (await rf.read(b, 0, MiB, null)).bytesRead; n > 0; n = (await rf.read(b, 0, MiB, null)).bytesRead) h.update(b.subarray(0, n))
-    await rf.close()
+    await sha256File(file)
     const sha = performance.now() - t
     const home = await mkdtemp(join(dir, 'home-'))
     const stores = await openStores(home)

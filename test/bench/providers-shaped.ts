@@ -20,26 +20,18 @@ import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createNetwork, netnsSupport } from '../helpers/netns.ts'
 import type { TestNetwork } from '../helpers/netns.ts'
 import { apiIn, startIn } from '../helpers/netns-concur.ts'
 import type { NsDaemon } from '../helpers/netns-concur.ts'
 import { tempDir, waitFor } from '../helpers/processes.ts'
+import { callIn } from './netem.ts'
 import { MiB, median, spread } from './stats.ts'
 import type { Row } from './stats.ts'
 
-const CLIENT = fileURLToPath(new URL('./netem-client.ts', import.meta.url))
 const HOLDERS = ['h1', 'h2', 'h3'] as const
 
 export interface ShapedProvidersReport { skipped?: string, row?: Row, rateMbit: number }
-
-/** one API call from inside `host`'s namespace, timed there */
-async function callIn<T> (net: TestNetwork, host: string, home: string, method: string, path: string, body: unknown, timeoutMs: number): Promise<{ ms: number, json: T }> {
-  const r = await net.run(host, [process.execPath, CLIENT, 'call', home, method, path, JSON.stringify(body), String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 })
-  if (r.code !== 0) throw new Error(`${method} ${path} on ${host}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`)
-  return JSON.parse(r.stdout) as { ms: number, json: T }
-}
 
 /** the host's one interface that is not loopback */
 function uplinkOf (ns: string): string {

@@ -7,8 +7,8 @@
  * (simulate/report.ts: 1,000 and 10,000 simulated nodes in virtual time).
  */
 import { spawn, execFileSync } from 'node:child_process'
-import { createHash, generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
-import { createReadStream, readFileSync } from 'node:fs'
+import { generateKeyPairSync, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { homedir, tmpdir, cpus } from 'node:os'
@@ -33,7 +33,7 @@ import { gossipBench } from './gossip.ts'
 import { floodBench } from './flood.ts'
 import { importLevers } from './import-levers.ts'
 import { scaleBench } from './scale.ts'
-import { MiB, median, quantile, repeat, spread, timeMs } from './stats.ts'
+import { MiB, median, quantile, repeat, sha256File, spread, timeMs, writeImportFile } from './stats.ts'
 import type { Row } from './stats.ts'
 
 const quick = process.argv.includes('--quick')
@@ -50,20 +50,11 @@ const rows: Row[] = []
 const started = Date.now()
 const log = (s: string): void => { process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${s}\n`) }
 
-async function sha256File (path: string): Promise<void> {
-  const h = createHash('sha256')
-  for await (const c of createReadStream(path, { highWaterMark: MiB })) h.update(c as Buffer)
-  h.digest()
-}
-
 async function importRow (): Promise<void> {
   const size = (quick ? 32 : 256) * MiB
   const dir = await tempDir('concur-bench-import-')
   const file = join(dir, 'big.bin')
-  const buf = Buffer.alloc(MiB)
-  const fh = await import('node:fs/promises').then(async m => await m.open(file, 'w'))
-  for (let i = 0; i < size / MiB; i++) { buf.fill(i & 0xff); buf.writeUInt32LE(i, 0); await fh.write(buf) }
-  await fh.close()
+  await writeImportFile(file, size)
   const runs = quick ? 2 : 4
   const base = await repeat(runs, 1, async () => await timeMs(async () => { await sha256File(file) }))
   const imp = await repeat(runs, 1, async () => {

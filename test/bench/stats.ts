@@ -1,4 +1,7 @@
-/** Small statistics helpers for the benchmark harness: medians and spread, never a single sample. */
+/** Small statistics helpers for the benchmark harness: medians and spread, never a single sample; and the import rows' shared baseline and input. */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
 
 /** One figure of the bench table (run.ts and the modes it dispatches to) */
 export interface Row {
@@ -43,4 +46,22 @@ export async function timeMs (fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now()
   await fn()
   return performance.now() - t
+}
+
+/** The import rows' baseline: sha256 of the file, read in 1 MiB chunks */
+export async function sha256File (path: string): Promise<void> {
+  const h = createHash('sha256')
+  for await (const c of createReadStream(path, { highWaterMark: MiB })) h.update(c as Buffer)
+  h.digest()
+}
+
+/** The import rows' input: `size` bytes of distinct 1 MiB blocks (each a fill of its index, its first word the index) */
+export async function writeImportFile (path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w')
+  try {
+    const buf = Buffer.alloc(MiB)
+    for (let i = 0; i < size / MiB; i++) { buf.fill(i & 0xff); buf.writeUInt32LE(i, 0); await fh.write(buf) }
+  } finally {
+    await fh.close()
+  }
 }
