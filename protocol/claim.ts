@@ -250,6 +250,17 @@ export function countsAsBuilder (builders: readonly string[] | undefined, worker
 }
 
 /**
+ * Whether a worker's newest claim on a job says it is building a replica
+ * now: a replica claim (not a spot check), not a release, its lease running
+ * at `now`. What takes a slot (with attestations, takenSlots), whom a
+ * committed worker waits for (awaitedCommitments), and whose commitment a
+ * node keeps whatever its caps (the commitment book's claimants).
+ */
+export function holdsLiveReplicaLease (c: Claim, now: number): boolean {
+  return c.purpose !== 'spot-check' && c.release === undefined && parseTime(c.leaseUntil, 'leaseUntil') > now
+}
+
+/**
  * How many of a job's `replicas` slots are taken at `now` (PROTOCOL.md §7,
  * rule 3). `claims` are the claims seen on that one job, in any order, repeats
  * and superseded ones included; `attested` the workers (did:keys) that attested
@@ -269,17 +280,6 @@ export function countsAsBuilder (builders: readonly string[] | undefined, worker
  * renewing leases) would otherwise hold every slot until the job expires.
  * `except` (the asking worker itself) is not counted.
  */
-/**
- * Whether a worker's newest claim on a job says it is building a replica
- * now: a replica claim (not a spot check), not a release, its lease running
- * at `now`. What takes a slot (with attestations, takenSlots), whom a
- * committed worker waits for (awaitedCommitments), and whose commitment a
- * node keeps whatever its caps (the commitment book's claimants).
- */
-export function holdsLiveReplicaLease (c: Claim, now: number): boolean {
-  return c.purpose !== 'spot-check' && c.release === undefined && parseTime(c.leaseUntil, 'leaseUntil') > now
-}
-
 export function takenSlots (claims: Iterable<Claim>, attested: Iterable<string>, now: number, except?: string, builders?: readonly string[]): number {
   const named = builders === undefined ? undefined : new Set(builders)
   const latest = new Map<string, Claim>()

@@ -15,13 +15,15 @@
  * one it opens); always those of keys the node trusts, of builders its own
  * jobs name, and of workers holding a live replica lease on the job (the
  * builders a relay must pass on, or a flood of strangers' commitments would
- * stop the honest ones at the first hop); of other keys at most
+ * stop the honest ones at the first hop; MAX_CLAIMANT_COMMITMENTS_PER_JOB
+ * per job); of other keys at most
  * MAX_STRANGER_COMMITMENTS_PER_JOB per job and MAX_STRANGER_COMMITMENTS in
  * all. Reveals only of builds of held jobs, noted for every attestation
  * that verified (kept or not: `verified` in src/net/validate.ts), every
  * artifact a trusted key names and MAX_STRANGER_REVEALS_PER_BUILD others
  * (MAX_STRANGER_REVEALS in all). Past that cap the build is marked: every
- * artifact first seen later is placed where the cap was reached, so a
+ * artifact first seen later is placed where the cap was reached (strangers'
+ * are not kept at all: with no place they count as revealed first), so a
  * copier who fills the cap to hide the reveal it copied from gains nothing
  * (the price: honest commitments after such a flood are late too, a stall
  * the flooder pays for with signatures).
@@ -34,6 +36,7 @@ import { logger } from '@libp2p/logger'
 import { base64Decode, base64Encode, decodeCommitment, keyHex } from '../../protocol/index.ts'
 import type { CommitmentEvidence, SignedAttestation, SignedCommitment, SignedJob } from '../../protocol/index.ts'
 import type { Refusal, RecordStore } from './records.ts'
+import { MAX_CLAIMANTS_PER_JOB } from './claim-book.ts'
 import type { ConcurMessage } from '../net/validate.ts'
 
 const log = logger('concur:commitments')
@@ -49,6 +52,14 @@ export const MAX_STRANGER_COMMITMENTS = 16_384
 export const MAX_STRANGER_REVEALS_PER_BUILD = 1024
 /** the same, over every build (an entry is a CID and two numbers) */
 export const MAX_STRANGER_REVEALS = 65_536
+/**
+ * commitments kept per job from workers holding a live lease on it (kept past
+ * the stranger caps): as many as the claim book keeps claimants. Bounded per
+ * job because a lapsed lease's slot goes to the next key that claims, so
+ * throw-away keys taking turns would otherwise add commitments for as long
+ * as the job is held
+ */
+export const MAX_CLAIMANT_COMMITMENTS_PER_JOB = MAX_CLAIMANTS_PER_JOB
 
 export interface CommitmentBookEvents {
   /** a commitment kept (the first of its key for its job) */
@@ -70,7 +81,9 @@ export interface CommitmentBookComponents {
   records: Pick<RecordStore, 'getJob' | 'hasJob' | 'hasBuild'> & Partial<Pick<RecordStore, 'jobs' | 'attestations' | 'equivocations'>>
 }
 
-interface Entry { commitment: SignedCommitment, order: number, at: number, stranger: boolean }
+/** why a commitment is kept: a key this node counts (or its own job's builder), a worker with a live lease, or neither (capped) */
+type Standing = 'trusted' | 'claimant' | 'stranger'
+interface Entry { commitment: SignedCommitment, order: number, at: number, standing: Standing }
 interface Place { order: number, at: number }
 
 const commitmentKey = (jobId: string, key: string): Key => new Key(`${COMMITMENTS}/${jobId}/${key}`)
@@ -112,8 +125,9 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
     return job != null && this.init.own != null && job.job.requester === this.init.own && job.job.builders?.includes(did) === true
   }
 
-  private privileged (did: string, job: SignedJob): boolean {
-    return this.trusted(did, job) || this.init.claimant?.(job.jobId, did) === true
+  private standing (did: string, job: SignedJob): Standing {
+    if (this.trusted(did, job)) return 'trusted'
+    return this.init.claimant?.(job.jobId, did) === true ? 'claimant' : 'stranger'
   }
 
   private place (): Place {
@@ -122,19 +136,30 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
 
   /** why a commitment is not kept (gossip IGNOREs it: a node relays only what it keeps); undefined: it is kept */
   refusal (c: SignedCommitment): Refusal | undefined {
+    const r = this.admit(c)
+    return 'refusal' in r ? r.refusal : undefined
+  }
+
+  /** the one decision behind refusal() and put(): refused, or kept with this standing */
+  private admit (c: SignedCommitment): { refusal: Refusal } | { standing: Standing } {
     const { jobId, worker } = c.commitment
     const job = this.components.records.getJob(jobId)
-    if (job == null) return { code: 'ERR_UNKNOWN_JOB', charged: true, reason: `no job ${jobId} is held here` }
+    if (job == null) return { refusal: { code: 'ERR_UNKNOWN_JOB', charged: true, reason: `no job ${jobId} is held here` } }
     // a commitment names its job's build: one for another build is no honest worker's
-    if (job.job.buildId !== c.commitment.buildId) return { code: 'ERR_UNKNOWN_BUILD', charged: true, reason: `job ${jobId} is of build ${job.job.buildId}, not ${c.commitment.buildId}` }
+    if (job.job.buildId !== c.commitment.buildId) return { refusal: { code: 'ERR_UNKNOWN_BUILD', charged: true, reason: `job ${jobId} is of build ${job.job.buildId}, not ${c.commitment.buildId}` } }
     const here = this.byJob.get(jobId)
-    if (here?.has(keyHex(c.signer)) === true) return { code: 'ERR_DUPLICATE', charged: false, reason: `${worker} already committed on job ${jobId}` }
-    if (!this.privileged(worker, job)) {
-      const strangers = [...(here?.values() ?? [])].filter(e => e.stranger).length
-      if (strangers >= MAX_STRANGER_COMMITMENTS_PER_JOB) return { code: 'ERR_COMMITMENTS_FULL', charged: false, reason: `job ${jobId} already has ${strangers} commitments from keys this node does not count` }
-      if (this.strangerCommitmentCount >= MAX_STRANGER_COMMITMENTS) return { code: 'ERR_COMMITMENTS_FULL', charged: false, reason: `${this.strangerCommitmentCount} commitments from keys this node does not count are held here` }
+    if (here?.has(keyHex(c.signer)) === true) return { refusal: { code: 'ERR_DUPLICATE', charged: false, reason: `${worker} already committed on job ${jobId}` } }
+    const standing = this.standing(worker, job)
+    if (standing === 'trusted') return { standing }
+    let same = 0
+    for (const e of here?.values() ?? []) if (e.standing === standing) same++
+    if (standing === 'claimant') {
+      if (same >= MAX_CLAIMANT_COMMITMENTS_PER_JOB) return { refusal: { code: 'ERR_COMMITMENTS_FULL', charged: false, reason: `job ${jobId} already has ${same} commitments from workers that held a lease on it` } }
+      return { standing }
     }
-    return undefined
+    if (same >= MAX_STRANGER_COMMITMENTS_PER_JOB) return { refusal: { code: 'ERR_COMMITMENTS_FULL', charged: false, reason: `job ${jobId} already has ${same} commitments from keys this node does not count` } }
+    if (this.strangerCommitmentCount >= MAX_STRANGER_COMMITMENTS) return { refusal: { code: 'ERR_COMMITMENTS_FULL', charged: false, reason: `${this.strangerCommitmentCount} commitments from keys this node does not count are held here` } }
+    return { standing }
   }
 
   /** whether this key's commitment for this job is here already (gossip IGNOREs a second one) */
@@ -147,10 +172,10 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
    * now, synchronously: the place is when it arrived, not when it was written.
    */
   put (c: SignedCommitment, options?: AbortOptions): boolean {
-    if (this.refusal(c) != null) return false
+    const r = this.admit(c)
+    if ('refusal' in r) return false
     const { order, at } = this.place()
-    const stranger = !this.privileged(c.commitment.worker, this.components.records.getJob(c.commitment.jobId)!)
-    this.add({ commitment: c, order, at, stranger })
+    this.add({ commitment: c, order, at, standing: r.standing })
     this.persist(commitmentKey(c.commitment.jobId, keyHex(c.signer)), { order, at, bytes: base64Encode(c.bytes) }, options)
     this.safeDispatchEvent('commitment:stored', { detail: c })
     return true
@@ -164,7 +189,7 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
     let jobs = this.jobsOfBuild.get(buildId)
     if (jobs == null) { jobs = new Set(); this.jobsOfBuild.set(buildId, jobs) }
     jobs.add(jobId)
-    if (e.stranger) this.strangerCommitmentCount++
+    if (e.standing === 'stranger') this.strangerCommitmentCount++
   }
 
   /**
@@ -180,7 +205,12 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
     let m = this.reveals.get(buildId)
     if (m?.has(artifact) === true) return
     let place = this.overflow.get(buildId)
-    if (place == null && !this.trusted(a.claim.worker, this.components.records.getJob(a.claim.jobId))) {
+    const stranger = !this.trusted(a.claim.worker, this.components.records.getJob(a.claim.jobId))
+    // past the mark a stranger's artifact is not kept: an artifact with no
+    // place counts as revealed before everything, and one a trusted key names
+    // later gets the mark's place, no later than this reveal
+    if (place != null && stranger) return
+    if (place == null && stranger) {
       const n = this.strangerReveals.get(buildId) ?? 0
       if (n >= MAX_STRANGER_REVEALS_PER_BUILD || this.strangerRevealCount >= MAX_STRANGER_REVEALS) {
         // no room for this one: the build is marked here, and every artifact
@@ -196,7 +226,8 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
     place ??= this.place()
     if (m == null) { m = new Map(); this.reveals.set(buildId, m) }
     m.set(artifact, place)
-    this.persist(revealKey(buildId, artifact), place, options)
+    // whose it was is kept too: a restart counts strangers' places against the caps again
+    this.persist(revealKey(buildId, artifact), { ...place, stranger }, options)
   }
 
   /**
@@ -230,7 +261,7 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
     this.jobsOfBuild.get(buildId)?.delete(jobId)
     if (this.jobsOfBuild.get(buildId)?.size === 0) this.jobsOfBuild.delete(buildId)
     for (const [key, e] of here ?? []) {
-      if (e.stranger) this.strangerCommitmentCount--
+      if (e.standing === 'stranger') this.strangerCommitmentCount--
       await this.components.datastore.delete(commitmentKey(jobId, key), options)
     }
     if (this.components.records.hasBuild(buildId)) return
@@ -266,7 +297,7 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
         const c = decodeCommitment(base64Decode(stored.bytes), { now, maxFutureSkewMs: Number.MAX_SAFE_INTEGER })
         const job = this.components.records.getJob(c.commitment.jobId)
         if (place == null || place.order < 1 || job == null) { stale.push(key); continue }
-        this.add({ commitment: c, ...place, stranger: !this.privileged(c.commitment.worker, job) })
+        this.add({ commitment: c, ...place, standing: this.standing(c.commitment.worker, job) })
         this.next = Math.max(this.next, place.order + 1)
         commitments++
       } catch (err) {
@@ -278,13 +309,22 @@ export class CommitmentBook extends TypedEventEmitter<CommitmentBookEvents> impl
       for await (const { key, value } of this.components.datastore.query({ prefix }, options)) {
         const [buildId, artifact] = key.toString().slice(prefix.length + 1).split('/')
         let place: Place | undefined
-        try { place = placeOf(JSON.parse(new TextDecoder().decode(value))) } catch { place = undefined }
+        let stranger = false
+        try {
+          const stored = JSON.parse(new TextDecoder().decode(value)) as unknown
+          place = placeOf(stored)
+          stranger = (stored as { stranger?: unknown } | null)?.stranger === true
+        } catch { place = undefined }
         if (buildId == null || place == null || !this.components.records.hasBuild(buildId) || (prefix === REVEALS && artifact == null)) { stale.push(key); continue }
         if (prefix === OVERFLOW) this.overflow.set(buildId, place)
         else {
           let m = this.reveals.get(buildId)
           if (m == null) { m = new Map(); this.reveals.set(buildId, m) }
           m.set(artifact!, place)
+          if (stranger) {
+            this.strangerReveals.set(buildId, (this.strangerReveals.get(buildId) ?? 0) + 1)
+            this.strangerRevealCount++
+          }
           reveals++
         }
         this.next = Math.max(this.next, place.order + 1)

@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest'
 import { MemoryDatastore } from 'datastore-core/memory'
 import { Key } from 'interface-datastore'
 import { createCommitment, fakeKeyLabel } from './commitment-fixtures.ts'
-import { CommitmentBook, MAX_STRANGER_COMMITMENTS_PER_JOB, MAX_STRANGER_REVEALS_PER_BUILD } from '../../src/store/commitment-book.ts'
+import { CommitmentBook, MAX_CLAIMANT_COMMITMENTS_PER_JOB, MAX_STRANGER_COMMITMENTS_PER_JOB, MAX_STRANGER_REVEALS_PER_BUILD } from '../../src/store/commitment-book.ts'
 import { T0, attest, fakeTreeCid, fixedKey, makeJob, requester } from '../protocol/fixtures.ts'
-import { createEquivocationProof } from '../../protocol/index.ts'
+import { committedInTime, createEquivocationProof } from '../../protocol/index.ts'
 import type { SignedJob } from '../../protocol/index.ts'
 import { createMessageValidator } from '../../src/net/validate.ts'
 import { ATTESTATIONS_TOPIC, EQUIVOCATIONS_TOPIC } from '../../src/net/topics.ts'
@@ -131,17 +131,47 @@ describe('the commitment book', () => {
     expect([...book.evidence(job.job.buildId).revealed.keys()].sort()).toEqual([A, X, Y].sort())
   })
 
-  it('a stranger flood past the reveal cap places every later artifact at the cap: a copier hiding its source gains nothing', () => {
-    const book = new CommitmentBook({}, { datastore: new MemoryDatastore(), records: records([job]) })
-    for (let i = 0; i < MAX_STRANGER_REVEALS_PER_BUILD + 1; i++) book.noteReveal(attest(fixedKey(fakeKeyLabel(i % 8)), { jobId: job.jobId, artifact: fakeTreeCid(`junk-${i}`), buildId: job.job.buildId, def: job.job.definition }))
-    const capped = book.evidence(job.job.buildId).revealed.size
-    expect(capped).toBe(MAX_STRANGER_REVEALS_PER_BUILD)
+  it('a stranger flood past the reveal cap places every later artifact at the cap (strangers\' not kept at all): a copier hiding its source gains nothing', () => {
+    const trusted = fixedKey('worker-2')
+    const book = new CommitmentBook({ trusts: (did) => did === trusted.did }, { datastore: new MemoryDatastore(), records: records([job]) })
+    const junk = (i: number) => attest(fixedKey(fakeKeyLabel(i % 8)), { jobId: job.jobId, artifact: fakeTreeCid(`junk-${i}`), buildId: job.job.buildId, def: job.job.definition })
+    for (let i = 0; i < MAX_STRANGER_REVEALS_PER_BUILD + 1; i++) book.noteReveal(junk(i))
+    expect(book.evidence(job.job.buildId).revealed.size).toBe(MAX_STRANGER_REVEALS_PER_BUILD)
+    // past the mark, more strangers' artifacts add nothing (they were kept, and written, before: review)
+    for (let i = MAX_STRANGER_REVEALS_PER_BUILD + 1; i < MAX_STRANGER_REVEALS_PER_BUILD + 40; i++) book.noteReveal(junk(i))
+    expect(book.evidence(job.job.buildId).revealed.size).toBe(MAX_STRANGER_REVEALS_PER_BUILD)
     const w1 = fixedKey('worker-1')
     book.put(createCommitment(job, w1, A))
-    // the copier's own reveal of A, after its commitment: placed at the cap, before the commitment
-    book.noteReveal(attest(w1, { jobId: job.jobId, artifact: A, buildId: job.job.buildId, def: job.job.definition }))
+    // the copier's own reveal of A, after its commitment: no place of its own, so not committed in time
+    const copy = attest(w1, { jobId: job.jobId, artifact: A, buildId: job.job.buildId, def: job.job.definition })
+    book.noteReveal(copy)
+    expect(committedInTime(copy, book.evidence(job.job.buildId))).toBe(false)
+    // a trusted key's artifact first seen now is placed at the mark: before the commitment too
+    const B = fakeTreeCid('artifact-B')
+    book.noteReveal(attest(trusted, { jobId: job.jobId, artifact: B, buildId: job.job.buildId, def: job.job.definition }))
     const e = book.evidence(job.job.buildId)
-    expect(e.revealed.get(A)!.order).toBeLessThan(e.commitments[0]!.order)
+    expect(e.revealed.get(B)!.order).toBeLessThan(e.commitments[0]!.order)
+  })
+
+  it('a restart keeps counting strangers\' reveals against the cap', async () => {
+    const datastore = new MemoryDatastore()
+    const junk = (i: number) => attest(fixedKey(fakeKeyLabel(i % 8)), { jobId: job.jobId, artifact: fakeTreeCid(`junk-${i}`), buildId: job.job.buildId, def: job.job.definition })
+    const book = new CommitmentBook({}, { datastore, records: records([job]) })
+    for (let i = 0; i < 10; i++) book.noteReveal(junk(i))
+    await new Promise(resolve => setImmediate(resolve))
+    const again = new CommitmentBook({}, { datastore, records: records([job]) })
+    expect((await again.load({ now: T0 })).reveals).toBe(10)
+    for (let i = 10; i < MAX_STRANGER_REVEALS_PER_BUILD + 10; i++) again.noteReveal(junk(i))
+    // before the fix the 10 from before the restart were not counted: 1,034 kept
+    expect(again.evidence(job.job.buildId).revealed.size).toBe(MAX_STRANGER_REVEALS_PER_BUILD)
+  })
+
+  it('workers holding a lease are kept past the stranger cap, but only as many per job as the claim book keeps claimants', () => {
+    const open = makeJob({})
+    const book = new CommitmentBook({ claimant: () => true }, { datastore: new MemoryDatastore(), records: records([open]) })
+    for (let i = 0; i < MAX_CLAIMANT_COMMITMENTS_PER_JOB; i++) expect(book.put(createCommitment(open, fixedKey(`claimant-${i}`), A))).toBe(true)
+    // a throw-away key taking a lapsed slot: before the review, kept without end
+    expect(book.refusal(createCommitment(open, fixedKey('claimant-next'), A))).toMatchObject({ code: 'ERR_COMMITMENTS_FULL' })
   })
 
   it('after a restart, a stored attestation whose reveal place was lost is placed before every commitment', async () => {
