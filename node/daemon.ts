@@ -252,8 +252,8 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
             // here: refuseUnread IGNOREd them on the same fields, unverified)
             refuse: (m: ConcurMessage) => {
               if (m.kind === 'claim') return undefined
-              // a full book is what this node holds, not the relay's doing: not charged
-              if (m.kind === 'advert') { const r = adverts.refusal(m.value, Date.now()); return r != null ? { ...r, charged: false } : undefined }
+              // the book says whether the sender is charged: a flood of one key's adverts is, a full book is not
+              if (m.kind === 'advert') return adverts.refusal(m.value, Date.now())
               if (m.kind === 'commitment') {
                 if (full) return commitments.refusal(m.value)
                 return seen.has(`job:${m.value.commitment.jobId}`) ? undefined : { code: 'ERR_UNKNOWN_JOB', reason: `no job ${m.value.commitment.jobId} passed on here` }

@@ -38,6 +38,18 @@ const ADVERT_VERSIONS = {
 export const MAX_ADVERT_MS = 3_600_000
 /** how often a worker re-publishes its advert: a requester that joined since hears it within this */
 export const ADVERT_RENEW_MS = 600_000
+/**
+ * The least time between the issue of two adverts of one worker that a node
+ * takes: an honest worker publishes every ADVERT_RENEW_MS (and on a
+ * restart). More often is a flood: the adverts topic is read by every node,
+ * and each copy costs every node a signature check.
+ */
+export const ADVERT_MIN_INTERVAL_MS = 60_000
+
+/** whether `next` (a newer seq from the same worker) was issued too soon after `held`, the one kept (§5.4) */
+export function advertTooSoon (held: Pick<WorkerAdvert, 'issuedAt'>, next: Pick<WorkerAdvert, 'issuedAt'>): boolean {
+  return parseTime(next.issuedAt, 'issuedAt') - parseTime(held.issuedAt, 'issuedAt') < ADVERT_MIN_INTERVAL_MS
+}
 /** the most platforms an advert lists (a worker builds for its own, and perhaps a few emulated) */
 export const MAX_ADVERT_PLATFORMS = 8
 /** the environment kinds an advert may list (BuildDefinition environments, PROTOCOL.md §4) */

@@ -1,10 +1,14 @@
+import { advertTooSoon } from '../../protocol/index.ts'
 import type { SignedAdvert } from '../../protocol/index.ts'
 
 /**
  * Workers whose adverts are kept. An advert costs a throw-away key nothing
- * to sign, so the book is bounded; past it a new worker's advert is kept
- * only in place of one that expired, or, if its key is trusted here, of an
- * untrusted one: strangers cannot crowd out the adverts a requester reads.
+ * to sign, so the book is bounded; past it a new worker's advert takes the
+ * place of one that expired, else of the untrusted one that expires soonest.
+ * Never of a trusted worker's (strangers cannot crowd out the adverts a
+ * requester reads), and never refused for want of room unless every advert
+ * held is trusted: a book full of strangers' adverts must not stop a node
+ * relaying the next worker's (a relay trusts no one).
  */
 export const MAX_ADVERTS = 1024
 
@@ -33,18 +37,29 @@ export class AdvertBook {
     return held != null && held.advert.seq >= signed.advert.seq
   }
 
-  /** why `signed` would not be kept (the book is full of live adverts it may not displace), or undefined */
-  refusal (signed: SignedAdvert, now: number): { code: string, reason: string } | undefined {
-    if (this.adverts.has(signed.advert.worker) || this.adverts.size < MAX_ADVERTS || this.room(signed, now) != null) return undefined
-    return { code: 'ERR_ADVERTS_FULL', reason: `${MAX_ADVERTS} workers' live adverts are held` }
+  /**
+   * Why `signed` would not be kept, or undefined: issued too soon after its
+   * worker's advert held here (charged: a flood), or the book is full of
+   * adverts it may not displace (not charged: this node's state).
+   */
+  refusal (signed: SignedAdvert, now: number): { code: string, reason: string, charged: boolean } | undefined {
+    const held = this.adverts.get(signed.advert.worker)
+    if (held != null) {
+      if (held.advert.seq < signed.advert.seq && advertTooSoon(held.advert, signed.advert)) return { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.advert.issuedAt}: another comes no sooner than a minute after`, charged: true }
+      return undefined
+    }
+    if (this.adverts.size < MAX_ADVERTS || this.room(now) != null) return undefined
+    return { code: 'ERR_ADVERTS_FULL', reason: `${MAX_ADVERTS} trusted workers' live adverts are held`, charged: false }
   }
 
   /** keeps `signed` if it is its worker's newest advert and there is room; true if kept */
   record (signed: SignedAdvert, now = Date.now()): boolean {
     const worker = signed.advert.worker
     if (this.isStale(signed)) return false
-    if (!this.adverts.has(worker) && this.adverts.size >= MAX_ADVERTS) {
-      const room = this.room(signed, now)
+    const held = this.adverts.get(worker)
+    if (held != null && advertTooSoon(held.advert, signed.advert)) return false
+    if (held == null && this.adverts.size >= MAX_ADVERTS) {
+      const room = this.room(now)
       if (room == null) return false
       this.adverts.delete(room)
     }
@@ -61,11 +76,15 @@ export class AdvertBook {
     return this.adverts.get(worker)
   }
 
-  /** the worker whose advert may make room for `signed`: an expired one, else (for a trusted key) an untrusted one */
-  private room (signed: SignedAdvert, now: number): string | undefined {
-    const entries = [...this.adverts.entries()]
-    const trusted = (did: string): boolean => this.init.isTrusted?.(did) === true
-    return (entries.find(([, a]) => Date.parse(a.advert.expiresAt) <= now) ??
-      (trusted(signed.advert.worker) ? entries.find(([did]) => !trusted(did)) : undefined))?.[0]
+  /** the worker whose advert makes room for another: an expired one, else the untrusted one that expires soonest (one pass) */
+  private room (now: number): string | undefined {
+    let soonest: string | undefined
+    let soonestAt = Infinity
+    for (const [did, a] of this.adverts) {
+      const at = Date.parse(a.advert.expiresAt)
+      if (at <= now) return did
+      if (at < soonestAt && this.init.isTrusted?.(did) !== true) { soonest = did; soonestAt = at }
+    }
+    return soonest
   }
 }

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
+import { ADVERT_MIN_INTERVAL_MS, MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
 import type { SigningKey, WorkerAdvert } from '../../protocol/index.ts'
 import { requester } from '../../src/requester/requester.ts'
 import type { Requester } from '../../src/requester/requester.ts'
@@ -29,8 +29,11 @@ describe('submit reads the trusted workers\' adverts', () => {
   const policy = new TestPolicy()
   const book = new AdvertBook()
   let seq = 0
+  // each advert issued a minute after the one before (a worker's adverts come no sooner), all in the past
+  let issued = Date.now() - 10 * ADVERT_MIN_INTERVAL_MS
   const advertise = (key: SigningKey, over: Partial<WorkerAdvert> = {}): void => {
-    book.record(createAdvert(advertInput(key, Date.now(), MAX_ADVERT_MS, { environments: ['host'], platforms: [hostPlatform()], shards: [], seq: ++seq, ...over }), key))
+    issued += ADVERT_MIN_INTERVAL_MS
+    book.record(createAdvert(advertInput(key, issued, MAX_ADVERT_MS, { environments: ['host'], platforms: [hostPlatform()], shards: [], seq: ++seq, ...over }), key))
   }
   const def = { command: ['sh', '-c', 'mkdir out; cp label out/'], output: 'out' }
 

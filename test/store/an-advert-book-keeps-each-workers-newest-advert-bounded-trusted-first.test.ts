@@ -5,7 +5,7 @@
  * stranger's, so throw-away keys cannot crowd out what a requester reads.
  */
 import { describe, expect, it } from 'vitest'
-import { MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
+import { ADVERT_MIN_INTERVAL_MS, MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
 import type { SignedAdvert, SigningKey } from '../../protocol/index.ts'
 import { AdvertBook, MAX_ADVERTS } from '../../src/store/advert-book.ts'
 import { T0, advertInput, fixedKey } from '../protocol/fixtures.ts'
@@ -21,28 +21,43 @@ describe('the advert book', () => {
     expect(book.isStale(advertOf(w, 2))).toBe(true)
     expect(book.record(advertOf(w, 1), T0)).toBe(false)
     expect(book.get(w.did)?.advert.seq).toBe(2)
-    expect(book.record(advertOf(w, 3), T0)).toBe(true)
+    // a newer one issued within a minute of the one held: a flood, refused and charged (review: each copy costs every node a signature check)
+    expect(book.refusal(advertOf(w, 3, T0 + 1_000), T0 + 1_000)).toMatchObject({ code: 'ERR_ADVERT_TOO_SOON', charged: true })
+    expect(book.record(advertOf(w, 3, T0 + 1_000), T0 + 1_000)).toBe(false)
+    expect(book.refusal(advertOf(w, 3, T0 + ADVERT_MIN_INTERVAL_MS), T0)).toBeUndefined()
+    expect(book.record(advertOf(w, 3, T0 + ADVERT_MIN_INTERVAL_MS), T0)).toBe(true)
     expect(book.live(T0).map(a => a.advert.seq)).toEqual([3])
-    expect(book.live(T0 + MAX_ADVERT_MS)).toEqual([])
+    expect(book.live(T0 + ADVERT_MIN_INTERVAL_MS + MAX_ADVERT_MS)).toEqual([])
   })
 
-  it('holds at most MAX_ADVERTS workers: a stranger is refused when full, a trusted worker displaces a stranger, an expired advert makes room', () => {
+  it('holds at most MAX_ADVERTS workers: when full, a new worker takes the place of an expired advert, else of the stranger expiring soonest, never of a trusted worker', () => {
     const trusted = fixedKey('book-trusted')
     const book = new AdvertBook({ isTrusted: did => did === trusted.did })
-    const strangers = Array.from({ length: MAX_ADVERTS }, (_, i) => fixedKey(`book-stranger-${i}`))
-    // the last of them short-lived (a trusted worker displaces the first stranger)
-    strangers.forEach((k, i) => { expect(book.record(advertOf(k, 1, T0, i === MAX_ADVERTS - 1 ? 60_000 : MAX_ADVERT_MS), T0)).toBe(true) })
+    // the trusted worker's advert is the one expiring soonest: still never displaced by a stranger
+    expect(book.record(advertOf(trusted, 1, T0, 30_000), T0)).toBe(true)
+    const strangers = Array.from({ length: MAX_ADVERTS - 1 }, (_, i) => fixedKey(`book-stranger-${i}`))
+    // the last of them the shortest-lived stranger
+    strangers.forEach((k, i) => { expect(book.record(advertOf(k, 1, T0, i === strangers.length - 1 ? 60_000 : MAX_ADVERT_MS), T0)).toBe(true) })
     const late = fixedKey('book-late')
-    expect(book.refusal(advertOf(late, 1), T0)).toEqual({ code: 'ERR_ADVERTS_FULL', reason: `${MAX_ADVERTS} workers' live adverts are held` })
-    expect(book.record(advertOf(late, 1), T0)).toBe(false)
-    // a held worker's newer advert is always taken
-    expect(book.refusal(advertOf(strangers[5]!, 2), T0)).toBeUndefined()
-    expect(book.record(advertOf(trusted, 1), T0)).toBe(true)
+    // a full book of strangers does not stop the next worker's advert (a relay trusts no one: before the review it stopped relaying them)
+    expect(book.refusal(advertOf(late, 1), T0)).toBeUndefined()
+    expect(book.record(advertOf(late, 1), T0)).toBe(true)
+    expect(book.get(strangers[strangers.length - 1]!.did)).toBeUndefined()
     expect(book.get(trusted.did)).toBeDefined()
-    expect(book.get(strangers[0]!.did)).toBeUndefined()
     expect(book.live(T0)).toHaveLength(MAX_ADVERTS)
-    // once the short-lived one expired, a stranger finds room
-    expect(book.record(advertOf(late, 1, T0), T0 + 60_000)).toBe(true)
-    expect(book.get(late.did)).toBeDefined()
+    // a held worker's newer advert is always taken
+    expect(book.refusal(advertOf(strangers[5]!, 2, T0 + ADVERT_MIN_INTERVAL_MS), T0)).toBeUndefined()
+    // once the trusted one expired, it makes room first
+    const later = fixedKey('book-later')
+    expect(book.record(advertOf(later, 1, T0 + 30_000), T0 + 30_000)).toBe(true)
+    expect(book.get(trusted.did)).toBeUndefined()
+  })
+
+  it('refuses a stranger only when every advert held is a live trusted one', () => {
+    const trustedKeys = Array.from({ length: MAX_ADVERTS }, (_, i) => fixedKey(`book-t-${i}`))
+    const dids = new Set(trustedKeys.map(k => k.did))
+    const book = new AdvertBook({ isTrusted: did => dids.has(did) })
+    for (const k of trustedKeys) book.record(advertOf(k, 1), T0)
+    expect(book.refusal(advertOf(fixedKey('book-outsider'), 1), T0)).toMatchObject({ code: 'ERR_ADVERTS_FULL', charged: false })
   })
 })
