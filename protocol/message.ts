@@ -79,6 +79,10 @@ export type ConcurTopic = keyof typeof TOPIC_KINDS
  */
 export type ShardedKind = 'job' | 'claim' | 'attestation' | 'commitment'
 export const SHARDED_KINDS: readonly ShardedKind[] = Object.freeze(['job', 'claim', 'attestation', 'commitment'] as const)
+/** whether messages of `kind` travel on their job's shard topic (§6.1); proofs and adverts are about keys, not jobs */
+export function isShardedKind (kind: string): kind is ShardedKind {
+  return (SHARDED_KINDS as readonly string[]).includes(kind)
+}
 const UNSHARDED_TOPIC_OF: Readonly<Record<ShardedKind, string>> = Object.freeze({ job: JOBS_TOPIC, claim: CLAIMS_TOPIC, attestation: ATTESTATIONS_TOPIC, commitment: COMMITMENTS_TOPIC })
 
 /**

@@ -2,8 +2,8 @@ import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
-import { ALL_SHARDS, SHARDED_KINDS, isShard, messageIdOf, peekJobRoute, shardOf, topicKind, topicOfJob } from '../../protocol/index.ts'
-import type { JobRoute, ShardedKind } from '../../protocol/index.ts'
+import { ALL_SHARDS, SHARDED_KINDS, isShard, isShardedKind, messageIdOf, peekJobRoute, shardOf, topicKind, topicOfJob } from '../../protocol/index.ts'
+import type { JobRoute } from '../../protocol/index.ts'
 import { InvalidPublishError } from './errors.ts'
 import { ALL_CONCUR_TOPICS, CONCUR_TOPICS, TOPIC_OF_KIND, shardTopic } from './topics.ts'
 import type { MessageKind } from './topics.ts'
@@ -117,17 +117,14 @@ export function concurGossip (init: ConcurGossipInit = {}) {
         for (const kind of SHARDED_KINDS) pubsub.subscribe(shardTopic(kind, shard))
       }
     }
-    /** the topic a message of `kind` is validated against: a job's own (read from it, checked by the decode), or its job's */
-    const topicFor = (kind: MessageKind, bytes: Uint8Array, job?: JobRoute): string => {
-      // not sharded (PROTOCOL.md §6.1): proofs and adverts are about keys
-      if (kind === 'equivocation' || kind === 'advert') return TOPIC_OF_KIND[kind]
-      let route = job
-      if (kind === 'job') {
-        // unreadable: the unsharded topic's decode says why
-        try { route = peekJobRoute(bytes) } catch { route = undefined }
-      }
-      return route == null ? TOPIC_OF_KIND[kind] : topicOfJob(kind as ShardedKind, route)
+    /** what places a message of `kind`: a job's own route (read from it; unreadable: the unsharded topic's decode says why), or its job's */
+    const routeFor = (kind: MessageKind, bytes: Uint8Array, job?: JobRoute): JobRoute | undefined => {
+      if (kind !== 'job') return job
+      try { return peekJobRoute(bytes) } catch { return undefined }
     }
+    /** the topic a message of `kind` on `route` is validated against; not sharded (PROTOCOL.md §6.1): proofs and adverts, about keys */
+    const topicFor = (kind: MessageKind, route: JobRoute | undefined): string =>
+      route == null || !isShardedKind(kind) ? TOPIC_OF_KIND[kind] : topicOfJob(kind, route)
 
     // validators on every shard's topics, served or not: a peer that sends a
     // message on a topic this node did not subscribe to still has it checked
@@ -200,7 +197,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
       async publish (kind, bytes, job) {
         // our own messages go through the same validator: never send what peers
         // would reject (it would cost us score), and deliver locally as well
-        const topic = topicFor(kind, bytes, job)
+        const topic = topicFor(kind, routeFor(kind, bytes, job))
         const outcome = validate(topic, bytes)
         if (outcome.action === 'reject') {
           throw new InvalidPublishError(kind, outcome.reason, outcome.code)
@@ -210,15 +207,13 @@ export function concurGossip (init: ConcurGossipInit = {}) {
       },
       publishRaw,
       ingest (kind, bytes) {
-        const topic = topicFor(kind, bytes)
+        const route = routeFor(kind, bytes)
+        const topic = topicFor(kind, route)
         // a sharded job of a shard this node does not serve: not taken in by
         // catch-up either (an answer from a node that ignores the asker's
         // shards, a v1 one included), or the node would hold, build and
         // answer for jobs of every shard
-        if (kind === 'job' && topic !== TOPIC_OF_KIND.job) {
-          const shard = shardOf(peekJobRoute(bytes).buildId)
-          if (!served.has(shard)) return 'ignore'
-        }
+        if (kind === 'job' && route != null && topic !== TOPIC_OF_KIND.job && !served.has(shardOf(route.buildId))) return 'ignore'
         const outcome = validate(topic, bytes)
         if (outcome.action === 'accept') deliver(outcome.message, null)
         else if (outcome.action === 'reject') log('REJECTED synced %s: %s (%s)', kind, outcome.reason, outcome.code)
@@ -229,7 +224,7 @@ export function concurGossip (init: ConcurGossipInit = {}) {
         return () => { listeners.delete(listener) }
       },
       subscribers (kind, job) {
-        return pubsub.getSubscribers(kind === 'equivocation' || kind === 'advert' || kind === 'commitment' || job == null ? TOPIC_OF_KIND[kind] : topicOfJob(kind, job))
+        return pubsub.getSubscribers(topicFor(kind, job))
       },
       shards () {
         return [...served].sort((a, b) => a - b)
