@@ -18,6 +18,8 @@ import {
 import type { BuildResult, Envelope, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { api, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import type { Node } from '../helpers/network.ts'
+import { MemoryBlockstore } from 'blockstore-core/memory'
+import { addDirectory } from '../../src/content/index.ts'
 import type { EventsResponse, PolicyResponse, RequestView } from '../../node/api/types.ts'
 
 export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC }
@@ -241,6 +243,17 @@ export function artifactOf (a: { result: BuildResult }): string | undefined {
 
 export async function requestView (requester: Node, jobId: string): Promise<RequestView> {
   return await api<RequestView>(requester.api, 'GET', `/v1/requests/${jobId}`)
+}
+
+/**
+ * The CID a build whose output directory holds exactly `files` attests: the
+ * tree imported with the worker's pinned parameters. What a key that is told
+ * the result off the network (a colluder) knows before any build ends.
+ */
+export async function outputCid (files: Record<string, string>): Promise<string> {
+  const dir = await tempDir('concur-adv-out-')
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
+  return (await addDirectory(new MemoryBlockstore(), dir)).cid.toString()
 }
 
 /** Submit through the requester's API (no CLI process per job). */

@@ -15,7 +15,7 @@ import type { SignedAttestation, SignedJob, SigningKey } from '../../protocol/in
 import { api, cleanupAll, waitFor } from '../helpers/processes.ts'
 import { startNetwork } from '../helpers/network.ts'
 import type { Devnet, Node } from '../helpers/network.ts'
-import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, JOBS_TOPIC, allAlive, gossipStats, requestView, setPolicy, startAdversary, submitJob, viewUntil, wrongCid, artifactOf } from './adversary.ts'
+import { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, JOBS_TOPIC, allAlive, gossipStats, requestView, setPolicy, startAdversary, submitJob, viewUntil, wrongCid, artifactOf, outputCid } from './adversary.ts'
 import type { Adversary, RequestView } from './adversary.ts'
 import { DEFAULT_STORE_LIMITS } from '../../src/store/limits.ts'
 
@@ -29,10 +29,10 @@ describe('a hostile peer publishing through the real wire protocol', () => {
   let n = 0
 
   /** a job the two honest workers build (distinct label → distinct buildId and artifact) */
-  const newJob = async (): Promise<SignedJob> => {
+  const newLabel = (): string => `adv-${process.pid}-${Date.now()}-${n++}`
+  const newJob = async (label = newLabel(), script = 'sleep 1; mkdir -p out; cp label out/label'): Promise<SignedJob> => {
     const replicas = 2
-    const label = `adv-${process.pid}-${Date.now()}-${n++}`
-    const { jobId } = await submitJob(net.requester, { label, replicas, script: 'sleep 1; mkdir -p out; cp label out/label' })
+    const { jobId } = await submitJob(net.requester, { label, replicas, script })
     // the attacks here are on the verdict, so they start once honest workers
     // hold the replica slots: the honest builds are then certain to happen,
     // whatever the adversary publishes and whenever
@@ -240,17 +240,22 @@ describe('a hostile peer publishing through the real wire protocol', () => {
       expect(v.record.reasons.join(' ')).toMatch(/without a commitment seen before that artifact was first revealed/)
       neverAcceptedOtherThan(v, undefined)
 
-      // 2. the control: the same key, told the CID off the network (here: by
-      // an honest worker's own feed, before its attestation went out) and
-      // committing at once, is counted: the rule is about order, and a
-      // colluding copier is what it cannot catch (§8.3)
-      const job2 = await newJob()
+      // 2. the control: the same key, told the CID off the network and
+      // committing before any honest build ends, is counted: the rule is
+      // about order, and a colluding copier is what it cannot catch (§8.3).
+      // The CID is the one the honest builds give (their output is the
+      // label file, imported with the pinned parameters), computed here so
+      // that T's commitment does not race the honest workers' reveal wait:
+      // read off a worker's feed, it was published a poll or two after that
+      // worker committed and, on a loaded machine, after the wait (2 s for a
+      // short build) had ended and the CID was out.
+      const label2 = newLabel()
+      const told = await outputCid({ label: `${label2}\n` })
+      // the build takes long enough (sleep 3) for T's claim and commitment
+      // to reach every node before any honest build ends
+      const job2 = await newJob(label2, 'sleep 3; mkdir -p out; cp label out/label')
       // a live lease of T's: the honest builders wait for its commitment before they reveal
       await adv.publishRaw(CLAIMS_TOPIC, adv.claim(job2, T))
-      const told = await waitFor(async () => {
-        const ev = await api<{ events: Array<{ event: { type: string, jobId?: string, artifact?: string } }> }>(net.workers[0]!.api, 'GET', '/v1/events?after=0')
-        return ev.events.find(e => e.event.type === 'build:committed' && e.event.jobId === job2.jobId)?.event.artifact
-      }, 'worker 0 committed', 60_000)
       await adv.publishRaw(COMMITMENTS_TOPIC, adv.commit(job2, T, told))
       const copy2 = await adv.lazyCopy(job2, T, a => honestDids().includes(a.claim.worker))
       expect(artifactOf(copy2.claim)).toBe(told)
