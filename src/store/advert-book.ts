@@ -23,8 +23,11 @@ export interface AdvertBookInit {
  * nothing. Fed by the daemon with every advert it validates; read by the
  * requester (which workers could take a job) and by gossip's duplicate check.
  */
+type AdvertRefusal = { code: string, reason: string, charged: boolean }
+
 export class AdvertBook {
-  private readonly adverts = new Map<string, SignedAdvert>()
+  /** each worker's advert, with its expiry read once (room() scans them all) */
+  private readonly adverts = new Map<string, { signed: SignedAdvert, expires: number }>()
   private readonly init: AdvertBookInit
 
   constructor (init: AdvertBookInit = {}) {
@@ -34,7 +37,7 @@ export class AdvertBook {
   /** whether `signed` is no newer than the advert held from its worker (a copy, a replay) */
   isStale (signed: SignedAdvert): boolean {
     const held = this.adverts.get(signed.advert.worker)
-    return held != null && held.advert.seq >= signed.advert.seq
+    return held != null && held.signed.advert.seq >= signed.advert.seq
   }
 
   /**
@@ -42,48 +45,52 @@ export class AdvertBook {
    * worker's advert held here (charged: a flood), or the book is full of
    * adverts it may not displace (not charged: this node's state).
    */
-  refusal (signed: SignedAdvert, now: number): { code: string, reason: string, charged: boolean } | undefined {
-    const held = this.adverts.get(signed.advert.worker)
-    if (held != null) {
-      if (held.advert.seq < signed.advert.seq && advertTooSoon(held.advert, signed.advert)) return { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.advert.issuedAt}: another comes no sooner than a minute after`, charged: true }
-      return undefined
-    }
-    if (this.adverts.size < MAX_ADVERTS || this.room(now) != null) return undefined
-    return { code: 'ERR_ADVERTS_FULL', reason: `${MAX_ADVERTS} trusted workers' live adverts are held`, charged: false }
+  refusal (signed: SignedAdvert, now: number): AdvertRefusal | undefined {
+    const r = this.admit(signed, now)
+    return 'refusal' in r ? r.refusal : undefined
   }
 
   /** keeps `signed` if it is its worker's newest advert and there is room; true if kept */
   record (signed: SignedAdvert, now = Date.now()): boolean {
-    const worker = signed.advert.worker
     if (this.isStale(signed)) return false
-    const held = this.adverts.get(worker)
-    if (held != null && advertTooSoon(held.advert, signed.advert)) return false
-    if (held == null && this.adverts.size >= MAX_ADVERTS) {
-      const room = this.room(now)
-      if (room == null) return false
-      this.adverts.delete(room)
-    }
-    this.adverts.set(worker, signed)
+    const r = this.admit(signed, now)
+    if ('refusal' in r) return false
+    if (r.evict != null) this.adverts.delete(r.evict)
+    this.adverts.set(signed.advert.worker, { signed, expires: Date.parse(signed.advert.expiresAt) })
     return true
+  }
+
+  /** the one decision behind refusal() and record() (a stale copy aside): refused, or kept, in place of `evict` when the book is full */
+  private admit (signed: SignedAdvert, now: number): { refusal: AdvertRefusal } | { evict?: string } {
+    const held = this.adverts.get(signed.advert.worker)
+    if (held != null) {
+      if (held.signed.advert.seq < signed.advert.seq && advertTooSoon(held.signed.advert, signed.advert)) return { refusal: { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.signed.advert.issuedAt}: another comes no sooner than a minute after`, charged: true } }
+      return {}
+    }
+    if (this.adverts.size < MAX_ADVERTS) return {}
+    const evict = this.room(now)
+    if (evict != null) return { evict }
+    return { refusal: { code: 'ERR_ADVERTS_FULL', reason: `${MAX_ADVERTS} trusted workers' live adverts are held`, charged: false } }
   }
 
   /** the live adverts (not expired at `now`) */
   live (now: number): SignedAdvert[] {
-    return [...this.adverts.values()].filter(a => Date.parse(a.advert.expiresAt) > now)
+    const out: SignedAdvert[] = []
+    for (const { signed, expires } of this.adverts.values()) if (expires > now) out.push(signed)
+    return out
   }
 
   get (worker: string): SignedAdvert | undefined {
-    return this.adverts.get(worker)
+    return this.adverts.get(worker)?.signed
   }
 
   /** the worker whose advert makes room for another: an expired one, else the untrusted one that expires soonest (one pass) */
   private room (now: number): string | undefined {
     let soonest: string | undefined
     let soonestAt = Infinity
-    for (const [did, a] of this.adverts) {
-      const at = Date.parse(a.advert.expiresAt)
-      if (at <= now) return did
-      if (at < soonestAt && this.init.isTrusted?.(did) !== true) { soonest = did; soonestAt = at }
+    for (const [did, { expires }] of this.adverts) {
+      if (expires <= now) return did
+      if (expires < soonestAt && this.init.isTrusted?.(did) !== true) { soonest = did; soonestAt = expires }
     }
     return soonest
   }
