@@ -18,8 +18,7 @@ import {
 import type { BuildResult, Envelope, SignedAttestation, SignedJob, SigningKey } from '../../protocol/index.ts'
 import { api, startConcur, tempDir, waitFor } from '../helpers/processes.ts'
 import type { Node } from '../helpers/network.ts'
-import { MemoryBlockstore } from 'blockstore-core/memory'
-import { addDirectory } from '../../src/content/index.ts'
+import { treeCid } from '../helpers/fixtures.ts'
 import type { EventsResponse, PolicyResponse, RequestView } from '../../node/api/types.ts'
 
 export { ATTESTATIONS_TOPIC, CLAIMS_TOPIC, COMMITMENTS_TOPIC, EQUIVOCATIONS_TOPIC, JOBS_TOPIC }
@@ -253,7 +252,7 @@ export async function requestView (requester: Node, jobId: string): Promise<Requ
 export async function outputCid (files: Record<string, string>): Promise<string> {
   const dir = await tempDir('concur-adv-out-')
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
-  return (await addDirectory(new MemoryBlockstore(), dir)).cid.toString()
+  return await treeCid(dir)
 }
 
 /** Submit through the requester's API (no CLI process per job). */

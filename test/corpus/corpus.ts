@@ -18,10 +18,9 @@ import { execFile } from 'node:child_process'
 import { chmod, cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { EventsResponse, RequestView } from '../../node/api/types.ts'
-import { addDirectory } from '../../src/content/index.ts'
 import { api, runConcur, tempDir } from '../helpers/processes.ts'
+import { treeCid } from '../helpers/fixtures.ts'
 import { startNetwork, submit } from '../helpers/network.ts'
 import type { Devnet, WorkerSpec } from '../helpers/network.ts'
 
@@ -105,10 +104,6 @@ export interface ControlResult {
   /** two plain builds in the same directory gave one tree */
   sameDirectory: boolean
   seconds: number
-}
-
-async function treeCid (dir: string): Promise<string> {
-  return (await addDirectory(new MemoryBlockstore(), dir)).cid.toString()
 }
 
 /**

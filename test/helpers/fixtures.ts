@@ -1,5 +1,7 @@
 import { createJobAnnouncement, generateSigningKey, signEnvelope, JOB_PAYLOAD_TYPE } from '../../protocol/index.ts'
 import type { BuildDefinition, SignedJob, SigningKey, Envelope } from '../../protocol/index.ts'
+import { MemoryBlockstore } from 'blockstore-core/memory'
+import { addDirectory } from '../../src/content/index.ts'
 
 export const EMPTY_DIR_CID = 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354'
 
@@ -33,4 +35,9 @@ export function wronglySignedJob (): Envelope {
   const job = signedJob()
   const payload = Buffer.from(job.envelope.payload, 'base64')
   return signEnvelope(JOB_PAYLOAD_TYPE, payload, generateSigningKey())
+}
+
+/** the CID of a directory as a worker imports a build's output (pinned parameters), stored nowhere */
+export async function treeCid (dir: string): Promise<string> {
+  return (await addDirectory(new MemoryBlockstore(), dir)).cid.toString()
 }
