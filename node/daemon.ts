@@ -230,7 +230,7 @@ export async function startDaemon (opts: DaemonOptions): Promise<RunningDaemon> 
                 : m.kind === 'equivocation'
                   ? (full ? records.hasEquivocation(m.value.key) : seen.has(`equivocation:${m.value.key}`))
                   : m.kind === 'advert'
-                    ? adverts.isStale(m.value)
+                    ? adverts.isStale(m.value, Date.now())
                     : m.kind === 'commitment'
                       ? (full ? commitments.has(m.value) : seen.has(`commitment:${m.value.commitment.jobId}:${m.value.commitment.worker}`))
                       : claims.isStale(m.value),

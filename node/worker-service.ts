@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { Helia } from '@helia/interface'
 import type { PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import type { Datastore } from 'interface-datastore'
 import { SandboxUnavailableError, allowedCpus, probeSandbox, runSandboxed, sandboxScratchRoot } from '../src/sandbox/index.ts'
 import type { SandboxProbe } from '../src/sandbox/index.ts'
 import { worker } from '../src/worker/worker.ts'
@@ -18,7 +19,7 @@ import type { VolunteerPolicy } from '../src/worker/volunteer-policy.ts'
 import type { JobSync } from '../src/net/job-sync.ts'
 import { pin } from '../src/store/pin.ts'
 import { ADVERT_RENEW_MS, LEASE_MS } from '../protocol/index.ts'
-import { workerAdvert } from '../src/worker/advert.ts'
+import { noteAdvert, scheduleAdvert, workerAdvert } from '../src/worker/advert.ts'
 import type { ConcurGossip } from '../src/net/gossip.ts'
 import type { SandboxTier, SigningKey } from '../protocol/index.ts'
 import type { NodeConfig } from './home.ts'
@@ -48,7 +49,9 @@ async function sweepStaleWorkDirs (scratch: string): Promise<void> {
   }
 }
 
-export interface WorkerServiceComponents extends Pick<WorkerComponents, 'records' | 'datastore' | 'claims' | 'commitments'> {
+export interface WorkerServiceComponents extends Pick<WorkerComponents, 'records' | 'claims' | 'commitments'> {
+  /** the worker's records, and the last advert it signed (kept across restarts) */
+  datastore: WorkerComponents['datastore'] & Pick<Datastore, 'get'>
   /** shards: what its advert says it reads (PROTOCOL.md §5.4) */
   gossip: Pick<ConcurGossip, 'publish' | 'shards'>
   identity: { signing: SigningKey, peerId: string }
@@ -146,19 +149,28 @@ export class WorkerService implements Startable {
     for (const conn of c.libp2p.getConnections()) this.pull(conn.remotePeer)
     this.timer = setInterval(() => { void c.jobSync.pull({ maxPeers: 2 }).catch(() => {}) }, LEASE_MS)
     this.timer.unref()
-    // what this worker would take (PROTOCOL.md §5.4): now, and again before it lapses
-    let seq = Date.now()
-    const advertise = (): void => {
+    // what this worker would take (PROTOCOL.md §5.4): now (or, restarted
+    // within a minute of its last advert, once the minute is out), and again
+    // before it lapses
+    const next = await scheduleAdvert(c.datastore, Date.now())
+    let seq = next.seq
+    const advertise = async (): Promise<void> => {
       try {
-        const signed = workerAdvert({ key: c.identity.signing, peerId: c.identity.peerId, policy, tier, shards: c.gossip.shards(), now: Date.now(), seq: ++seq })
-        void c.gossip.publish('advert', signed.bytes).catch((err: Error) => { log('publishing the advert failed: %s', err.message) })
+        const signed = workerAdvert({ key: c.identity.signing, peerId: c.identity.peerId, policy, tier, shards: c.gossip.shards(), now: Date.now(), seq: seq++ })
+        await noteAdvert(c.datastore, signed)
+        await c.gossip.publish('advert', signed.bytes)
       } catch (err) {
-        // a policy the advert cannot state (e.g. a requester key not in canonical form): no advert, the worker still works
+        // a policy the advert cannot state (e.g. a requester key not in canonical form), or a publish
+        // with no peer: no advert this time, the worker still works
         log('no advert: %s', (err as Error).message)
       }
     }
-    advertise()
-    this.advertTimer = setInterval(advertise, ADVERT_RENEW_MS)
+    const renew = (): void => { void advertise() }
+    this.advertTimer = setTimeout(() => {
+      renew()
+      this.advertTimer = setInterval(renew, ADVERT_RENEW_MS)
+      this.advertTimer.unref()
+    }, Math.max(0, next.at - Date.now()))
     this.advertTimer.unref()
   }
 

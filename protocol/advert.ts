@@ -50,6 +50,20 @@ export const ADVERT_MIN_INTERVAL_MS = 60_000
 export function advertTooSoon (held: Pick<WorkerAdvert, 'issuedAt'>, next: Pick<WorkerAdvert, 'issuedAt'>): boolean {
   return parseTime(next.issuedAt, 'issuedAt') - parseTime(held.issuedAt, 'issuedAt') < ADVERT_MIN_INTERVAL_MS
 }
+/**
+ * The seq and the earliest issue time of a worker's next advert that no node
+ * takes for a replay or refuses as too soon (§5.4), given `last`, the one it
+ * issued before (kept across its restarts; undefined: none). A worker
+ * restarted within a minute of its last advert waits out the minute, or every
+ * neighbour would charge it. The wait is at most ADVERT_MIN_INTERVAL_MS even
+ * when `last` is dated ahead of `now` (a clock set back): its holders let it
+ * go when it expires.
+ */
+export function nextAdvert (last: Pick<WorkerAdvert, 'issuedAt' | 'seq'> | undefined, now: number): { seq: number, at: number } {
+  if (last == null) return { seq: now, at: now }
+  const at = Math.min(now + ADVERT_MIN_INTERVAL_MS, Math.max(now, parseTime(last.issuedAt, 'issuedAt') + ADVERT_MIN_INTERVAL_MS))
+  return { seq: Math.max(last.seq + 1, at), at }
+}
 /** the most platforms an advert lists (a worker builds for its own, and perhaps a few emulated) */
 export const MAX_ADVERT_PLATFORMS = 8
 /** the environment kinds an advert may list (BuildDefinition environments, PROTOCOL.md §4) */

@@ -34,9 +34,20 @@ export class AdvertBook {
     this.init = init
   }
 
-  /** whether `signed` is no newer than the advert held from its worker (a copy, a replay) */
-  isStale (signed: SignedAdvert): boolean {
-    const held = this.adverts.get(signed.advert.worker)
+  /**
+   * The advert held from `worker` that the next one is judged against: an
+   * expired one is not (a worker whose clock was set back, or whose seq
+   * restarted lower, is heard again once what it sent before has lapsed; an
+   * older advert replayed is expired itself, and the decoder ignores it).
+   */
+  private heldFrom (worker: string, now: number): { signed: SignedAdvert, expires: number } | undefined {
+    const held = this.adverts.get(worker)
+    return held != null && held.expires > now ? held : undefined
+  }
+
+  /** whether `signed` is no newer than the live advert held from its worker (a copy, a replay) */
+  isStale (signed: SignedAdvert, now: number): boolean {
+    const held = this.heldFrom(signed.advert.worker, now)
     return held != null && held.signed.advert.seq >= signed.advert.seq
   }
 
@@ -52,7 +63,7 @@ export class AdvertBook {
 
   /** keeps `signed` if it is its worker's newest advert and there is room; true if kept */
   record (signed: SignedAdvert, now = Date.now()): boolean {
-    if (this.isStale(signed)) return false
+    if (this.isStale(signed, now)) return false
     const r = this.admit(signed, now)
     if ('refusal' in r) return false
     if (r.evict != null) this.adverts.delete(r.evict)
@@ -62,9 +73,9 @@ export class AdvertBook {
 
   /** the one decision behind refusal() and record() (a stale copy aside): refused, or kept, in place of `evict` when the book is full */
   private admit (signed: SignedAdvert, now: number): { refusal: AdvertRefusal } | { evict?: string } {
-    const held = this.adverts.get(signed.advert.worker)
-    if (held != null) {
-      if (held.signed.advert.seq < signed.advert.seq && advertTooSoon(held.signed.advert, signed.advert)) return { refusal: { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.signed.advert.issuedAt}: another comes no sooner than a minute after`, charged: true } }
+    if (this.adverts.has(signed.advert.worker)) {
+      const held = this.heldFrom(signed.advert.worker, now)
+      if (held != null && held.signed.advert.seq < signed.advert.seq && advertTooSoon(held.signed.advert, signed.advert)) return { refusal: { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.signed.advert.issuedAt}: another comes no sooner than a minute after`, charged: true } }
       return {}
     }
     if (this.adverts.size < MAX_ADVERTS) return {}

@@ -4,8 +4,11 @@
  * the same values decideJob applies, so the advert never promises a job the
  * worker would decline for its limits.
  */
-import { ADVERT_RENEW_MS, MAX_ADVERT_MS, createAdvert } from '../../protocol/index.ts'
-import type { SandboxTier, SignedAdvert, SigningKey } from '../../protocol/index.ts'
+import type { AbortOptions } from '@libp2p/interface'
+import { Key } from 'interface-datastore'
+import type { Datastore } from 'interface-datastore'
+import { ADVERT_RENEW_MS, MAX_ADVERT_MS, createAdvert, nextAdvert } from '../../protocol/index.ts'
+import type { SandboxTier, SignedAdvert, SigningKey, WorkerAdvert } from '../../protocol/index.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
 // this machine's platform, as a requester on it names it in a host-environment job
 import { hostPlatform } from '../requester/defaults.ts'
@@ -40,4 +43,32 @@ export function workerAdvert (input: AdvertInput): SignedAdvert {
     expiresAt: new Date(input.now + Math.min(MAX_ADVERT_MS, 3 * ADVERT_RENEW_MS)).toISOString(),
     seq: input.seq
   }, input.key)
+}
+
+/** the seq and issue time of the last advert this worker signed, kept across its restarts */
+const LAST_ADVERT = new Key('/concur/worker/last-advert')
+
+/**
+ * The seq and earliest time of this worker's next advert (protocol's
+ * nextAdvert, §5.4), from the last one it signed before a restart; a record
+ * that cannot be read counts as none (the worker then risks one refusal, not
+ * its start).
+ */
+export async function scheduleAdvert (datastore: Pick<Datastore, 'get' | 'has'>, now: number, options?: AbortOptions): Promise<{ seq: number, at: number }> {
+  let last: Pick<WorkerAdvert, 'issuedAt' | 'seq'> | undefined
+  try {
+    if (await datastore.has(LAST_ADVERT, options)) {
+      const o = JSON.parse(new TextDecoder().decode(await datastore.get(LAST_ADVERT, options))) as { issuedAt?: unknown, seq?: unknown }
+      if (typeof o.issuedAt === 'string' && !Number.isNaN(Date.parse(o.issuedAt)) && Number.isSafeInteger(o.seq)) last = { issuedAt: o.issuedAt, seq: o.seq as number }
+    }
+  } catch {
+    options?.signal?.throwIfAborted()
+    last = undefined
+  }
+  return nextAdvert(last, now)
+}
+
+/** notes `signed` as the last advert this worker signed, before it is published */
+export async function noteAdvert (datastore: Pick<Datastore, 'put'>, signed: SignedAdvert, options?: AbortOptions): Promise<void> {
+  await datastore.put(LAST_ADVERT, new TextEncoder().encode(JSON.stringify({ issuedAt: signed.advert.issuedAt, seq: signed.advert.seq })), options)
 }

@@ -18,7 +18,7 @@ describe('the advert book', () => {
   it('keeps the newest advert of a worker; a replay or an older one changes nothing', () => {
     const book = new AdvertBook()
     expect(book.record(advertOf(w, 2), T0)).toBe(true)
-    expect(book.isStale(advertOf(w, 2))).toBe(true)
+    expect(book.isStale(advertOf(w, 2), T0)).toBe(true)
     expect(book.record(advertOf(w, 1), T0)).toBe(false)
     expect(book.get(w.did)?.advert.seq).toBe(2)
     // a newer one issued within a minute of the one held: a flood, refused and charged (review: each copy costs every node a signature check)
@@ -28,6 +28,24 @@ describe('the advert book', () => {
     expect(book.record(advertOf(w, 3, T0 + ADVERT_MIN_INTERVAL_MS), T0)).toBe(true)
     expect(book.live(T0).map(a => a.advert.seq)).toEqual([3])
     expect(book.live(T0 + ADVERT_MIN_INTERVAL_MS + MAX_ADVERT_MS)).toEqual([])
+  })
+
+  it('judges a worker\'s next advert only against a live one: once what it sent before has lapsed, a lower seq or an earlier issue is heard again', () => {
+    // a worker whose clock was set back an hour: its new adverts are issued
+    // before the one held, with a lower seq (seq follows the clock)
+    const book = new AdvertBook()
+    const ahead = T0 + 3_600_000
+    expect(book.record(advertOf(w, ahead, ahead, 60_000), T0)).toBe(true)
+    const back = advertOf(w, T0 + 1, T0 + 1)
+    // while the held one is live, the new one is older: ignored, as a replay would be
+    expect(book.isStale(back, T0 + 1)).toBe(true)
+    // once it lapsed (before this review: stale and refused for as long as the book held it)
+    const lapsed = ahead + 60_000
+    const later = advertOf(w, T0 + 2, lapsed - 3_600_000 + 10, MAX_ADVERT_MS)
+    expect(book.isStale(later, lapsed)).toBe(false)
+    expect(book.refusal(later, lapsed)).toBeUndefined()
+    expect(book.record(later, lapsed)).toBe(true)
+    expect(book.get(w.did)?.advert.seq).toBe(T0 + 2)
   })
 
   it('holds at most MAX_ADVERTS workers: when full, a new worker takes the place of an expired advert, else of the stranger expiring soonest, never of a trusted worker', () => {
