@@ -80,6 +80,7 @@ export class WorkerService implements Startable {
   private workDir: string | undefined
   private timer: ReturnType<typeof setInterval> | undefined
   private advertTimer: ReturnType<typeof setInterval> | undefined
+  private stopped = false
   private state: Omit<WorkerInfo, 'running' | 'environments'> | undefined
   private envs: EnvCache | undefined
 
@@ -89,6 +90,7 @@ export class WorkerService implements Startable {
   }
 
   async start (): Promise<void> {
+    this.stopped = false
     const c = this.components
     const given = volunteerPolicy(c.config.worker, this.values)
     // the per-requester limits in effect, defaults filled in, so GET /v1/worker shows what the worker enforces
@@ -153,10 +155,12 @@ export class WorkerService implements Startable {
     // within a minute of its last advert, once the minute is out), and again
     // before it lapses
     const next = await scheduleAdvert(c.datastore, Date.now())
+    // stopped while the schedule was read: no timer outlives the service
+    if (this.stopped) return
     let seq = next.seq
     const advertise = async (): Promise<void> => {
       try {
-        const signed = workerAdvert({ key: c.identity.signing, peerId: c.identity.peerId, policy, tier, shards: c.gossip.shards(), now: Date.now(), seq: seq++ })
+        const signed = workerAdvert({ key: c.identity.signing, peerId: c.identity.peerId, policy, tier, shards: c.gossip.shards(), now: Math.max(Date.now(), next.at), seq: seq++ }) // a timer may fire a little early: never stamped before the minute is out
         await noteAdvert(c.datastore, signed)
         await c.gossip.publish('advert', signed.bytes)
       } catch (err) {
@@ -175,6 +179,7 @@ export class WorkerService implements Startable {
   }
 
   async stop (): Promise<void> {
+    this.stopped = true
     if (this.timer != null) clearInterval(this.timer)
     if (this.advertTimer != null) clearInterval(this.advertTimer)
     this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)

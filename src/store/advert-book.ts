@@ -1,4 +1,4 @@
-import { advertTooSoon } from '../../protocol/index.ts'
+import { ADVERT_MIN_INTERVAL_MS, advertTooSoon } from '../../protocol/index.ts'
 import type { SignedAdvert } from '../../protocol/index.ts'
 
 /**
@@ -24,10 +24,11 @@ export interface AdvertBookInit {
  * requester (which workers could take a job) and by gossip's duplicate check.
  */
 type AdvertRefusal = { code: string, reason: string, charged: boolean }
+interface Held { signed: SignedAdvert, expires: number, heardAt: number }
 
 export class AdvertBook {
-  /** each worker's advert, with its expiry read once (room() scans them all) */
-  private readonly adverts = new Map<string, { signed: SignedAdvert, expires: number }>()
+  /** each worker's advert, with its expiry read once (room() scans them all) and when this node took it */
+  private readonly adverts = new Map<string, Held>()
   private readonly init: AdvertBookInit
 
   constructor (init: AdvertBookInit = {}) {
@@ -40,7 +41,7 @@ export class AdvertBook {
    * restarted lower, is heard again once what it sent before has lapsed; an
    * older advert replayed is expired itself, and the decoder ignores it).
    */
-  private heldFrom (worker: string, now: number): { signed: SignedAdvert, expires: number } | undefined {
+  private heldFrom (worker: string, now: number): Held | undefined {
     const held = this.adverts.get(worker)
     return held != null && held.expires > now ? held : undefined
   }
@@ -67,15 +68,23 @@ export class AdvertBook {
     const r = this.admit(signed, now)
     if ('refusal' in r) return false
     if (r.evict != null) this.adverts.delete(r.evict)
-    this.adverts.set(signed.advert.worker, { signed, expires: Date.parse(signed.advert.expiresAt) })
+    this.adverts.set(signed.advert.worker, { signed, expires: Date.parse(signed.advert.expiresAt), heardAt: now })
     return true
   }
 
   /** the one decision behind refusal() and record() (a stale copy aside): refused, or kept, in place of `evict` when the book is full */
   private admit (signed: SignedAdvert, now: number): { refusal: AdvertRefusal } | { evict?: string } {
-    if (this.adverts.has(signed.advert.worker)) {
-      const held = this.heldFrom(signed.advert.worker, now)
-      if (held != null && held.signed.advert.seq < signed.advert.seq && advertTooSoon(held.signed.advert, signed.advert)) return { refusal: { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.signed.advert.issuedAt}: another comes no sooner than a minute after`, charged: true } }
+    const held = this.adverts.get(signed.advert.worker)
+    if (held != null) {
+      const live = held.expires > now
+      // a live one is judged by the signed times; a lapsed one by when this
+      // node took it, since its sender chose its lifetime: adverts that
+      // expire at once, one a second, would otherwise each be taken and
+      // relayed to every node, uncharged (an honest one lives 30 minutes)
+      const tooSoon = live
+        ? held.signed.advert.seq < signed.advert.seq && advertTooSoon(held.signed.advert, signed.advert)
+        : now - held.heardAt < ADVERT_MIN_INTERVAL_MS
+      if (tooSoon) return { refusal: { code: 'ERR_ADVERT_TOO_SOON', reason: `${signed.advert.worker} advertised at ${held.signed.advert.issuedAt}: another comes no sooner than a minute after`, charged: true } }
       return {}
     }
     if (this.adverts.size < MAX_ADVERTS) return {}

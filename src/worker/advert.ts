@@ -7,8 +7,8 @@
 import type { AbortOptions } from '@libp2p/interface'
 import { Key } from 'interface-datastore'
 import type { Datastore } from 'interface-datastore'
-import { ADVERT_RENEW_MS, MAX_ADVERT_MS, createAdvert, nextAdvert } from '../../protocol/index.ts'
-import type { SandboxTier, SignedAdvert, SigningKey, WorkerAdvert } from '../../protocol/index.ts'
+import { ADVERT_RENEW_MS, MAX_ADVERT_MS, createAdvert, nextAdvert, parseTime } from '../../protocol/index.ts'
+import type { SandboxTier, SignedAdvert, SigningKey } from '../../protocol/index.ts'
 import type { VolunteerPolicy } from './volunteer-policy.ts'
 // this machine's platform, as a requester on it names it in a host-environment job
 import { hostPlatform } from '../requester/defaults.ts'
@@ -55,17 +55,18 @@ const LAST_ADVERT = new Key('/concur/worker/last-advert')
  * its start).
  */
 export async function scheduleAdvert (datastore: Pick<Datastore, 'get' | 'has'>, now: number, options?: AbortOptions): Promise<{ seq: number, at: number }> {
-  let last: Pick<WorkerAdvert, 'issuedAt' | 'seq'> | undefined
   try {
     if (await datastore.has(LAST_ADVERT, options)) {
       const o = JSON.parse(new TextDecoder().decode(await datastore.get(LAST_ADVERT, options))) as { issuedAt?: unknown, seq?: unknown }
-      if (typeof o.issuedAt === 'string' && !Number.isNaN(Date.parse(o.issuedAt)) && Number.isSafeInteger(o.seq)) last = { issuedAt: o.issuedAt, seq: o.seq as number }
+      parseTime(o.issuedAt, 'issuedAt')
+      // room above it for every renewal of a lifetime: a seq no advert can carry would stop them all
+      if (!Number.isSafeInteger(o.seq) || (o.seq as number) < 0 || (o.seq as number) > Number.MAX_SAFE_INTEGER - 2 ** 32) throw new RangeError('seq out of range')
+      return nextAdvert({ issuedAt: o.issuedAt as string, seq: o.seq as number }, now)
     }
   } catch {
     options?.signal?.throwIfAborted()
-    last = undefined
   }
-  return nextAdvert(last, now)
+  return nextAdvert(undefined, now)
 }
 
 /** notes `signed` as the last advert this worker signed, before it is published */

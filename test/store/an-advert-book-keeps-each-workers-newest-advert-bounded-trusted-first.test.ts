@@ -48,6 +48,19 @@ describe('the advert book', () => {
     expect(book.get(w.did)?.advert.seq).toBe(T0 + 2)
   })
 
+  it('a key sending adverts that expire at once, one after another, is refused and charged, as a flood of live ones is', () => {
+    // review: judged only against a live advert, each was taken, replaced the
+    // last in place and was relayed to every node, uncharged
+    const book = new AdvertBook()
+    expect(book.record(advertOf(w, 1, T0, 100), T0)).toBe(true)
+    const next = advertOf(w, 2, T0 + 100, 100)
+    expect(book.refusal(next, T0 + 100)).toMatchObject({ code: 'ERR_ADVERT_TOO_SOON', charged: true })
+    expect(book.record(next, T0 + 100)).toBe(false)
+    // a minute after this node took the lapsed one, the key is heard again
+    const later = advertOf(w, 3, T0 + ADVERT_MIN_INTERVAL_MS, 100)
+    expect(book.refusal(later, T0 + ADVERT_MIN_INTERVAL_MS)).toBeUndefined()
+  })
+
   it('holds at most MAX_ADVERTS workers: when full, a new worker takes the place of an expired advert, else of the stranger expiring soonest, never of a trusted worker', () => {
     const trusted = fixedKey('book-trusted')
     const book = new AdvertBook({ isTrusted: did => did === trusted.did })

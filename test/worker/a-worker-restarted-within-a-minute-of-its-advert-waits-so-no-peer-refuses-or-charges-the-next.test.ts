@@ -54,10 +54,12 @@ describe('a worker restarted within a minute of its last advert', () => {
     }
   })
 
-  it('a kept record that cannot be read counts as none: the worker advertises at once rather than not start', async () => {
-    const datastore = new MemoryDatastore()
+  it('a kept record that cannot be read, or that no advert could follow, counts as none: the worker advertises at once rather than not start or never advertise', async () => {
     const { Key } = await import('interface-datastore')
-    await datastore.put(new Key('/concur/worker/last-advert'), new TextEncoder().encode('{"issuedAt": 5'))
-    expect(await scheduleAdvert(datastore, T0)).toEqual({ seq: T0, at: T0 })
+    for (const record of ['{"issuedAt": 5', '{"issuedAt": "2026-01-01", "seq": 1}', `{"issuedAt": "2026-01-01T00:00:00Z", "seq": ${Number.MAX_SAFE_INTEGER}}`, '{"issuedAt": "2026-01-01T00:00:00Z", "seq": -1}']) {
+      const datastore = new MemoryDatastore()
+      await datastore.put(new Key('/concur/worker/last-advert'), new TextEncoder().encode(record))
+      expect(await scheduleAdvert(datastore, T0), record).toEqual({ seq: T0, at: T0 })
+    }
   })
 })
